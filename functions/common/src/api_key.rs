@@ -1,0 +1,158 @@
+//! API keys: generation, the `Authorization` header, the format check and hashing.
+//!
+//! A key is `vp_live_` + 64 lowercase hex characters (32 bytes from the OS CSPRNG). Only its
+//! SHA-256 ([`KeyHash`]) is ever stored; the plaintext lives in a [`PlaintextKey`] whose `Debug`
+//! is redacted so that it cannot reach a log by accident.
+
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+pub const KEY_PREFIX: &str = "vp_live_";
+const HEX_LEN: usize = 64;
+pub const KEY_LEN: usize = KEY_PREFIX.len() + HEX_LEN;
+/// How many leading characters of a key the console shows (`vp_live_1a2b`).
+pub const DISPLAY_PREFIX_LEN: usize = 12;
+
+/// A plaintext API key. Exists only between generation and the create-key response.
+pub struct PlaintextKey(String);
+
+impl PlaintextKey {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        PlaintextKey(format!("{KEY_PREFIX}{}", hex::encode(bytes)))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> KeyHash {
+        KeyHash::of(&self.0)
+    }
+
+    /// The first 12 characters, safe to store and show: they carry 16 bits of the 256.
+    pub fn display_prefix(&self) -> String {
+        self.0[..DISPLAY_PREFIX_LEN].to_string()
+    }
+}
+
+impl fmt::Debug for PlaintextKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlaintextKey(<redacted>)")
+    }
+}
+
+/// Lowercase hex SHA-256 of a key: the only form in which a key is stored or looked up.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeyHash(String);
+
+impl KeyHash {
+    pub fn of(key: &str) -> Self {
+        KeyHash(hex::encode(Sha256::digest(key.as_bytes())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthHeaderError {
+    /// No header, several, or not exactly `Bearer <token>`.
+    MissingOrMalformed,
+}
+
+/// The credential in `Authorization: Bearer <token>`.
+///
+/// Strict on purpose: exactly one header, the scheme spelt `Bearer`, one space, and a token
+/// of visible ASCII characters. Anything else is `MissingOrMalformed`, so clients learn of a
+/// broken header rather than having it half-understood.
+pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, AuthHeaderError> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthHeaderError::MissingOrMalformed)?;
+    if values.next().is_some() {
+        return Err(AuthHeaderError::MissingOrMalformed);
+    }
+    let value = value.to_str().map_err(|_| AuthHeaderError::MissingOrMalformed)?;
+    parse_bearer(value)
+}
+
+pub fn parse_bearer(value: &str) -> Result<&str, AuthHeaderError> {
+    let token = value
+        .strip_prefix("Bearer ")
+        .ok_or(AuthHeaderError::MissingOrMalformed)?;
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AuthHeaderError::MissingOrMalformed);
+    }
+    Ok(token)
+}
+
+/// True when `token` is `vp_live_` followed by exactly 64 lowercase hex characters.
+pub fn is_well_formed(token: &str) -> bool {
+    token.len() == KEY_LEN
+        && token.starts_with(KEY_PREFIX)
+        && token[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+// `lambda_http` re-exports `http`; this alias keeps the signatures above short.
+use lambda_http::http;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_well_formed_unique_and_hash_to_64_hex() {
+        let a = PlaintextKey::generate();
+        let b = PlaintextKey::generate();
+        assert!(is_well_formed(a.expose()), "{}", a.expose().len());
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(a.hash().as_str().len(), 64);
+        assert_eq!(a.display_prefix(), &a.expose()[..12]);
+        assert!(a.display_prefix().starts_with("vp_live_"));
+    }
+
+    #[test]
+    fn hash_is_sha256_hex() {
+        // sha256("abc"), from FIPS 180-2.
+        assert_eq!(
+            KeyHash::of("abc").as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let key = PlaintextKey::generate();
+        assert!(!format!("{key:?}").contains(&key.expose()[8..]));
+    }
+
+    #[test]
+    fn format_check() {
+        let hex64 = "0123456789abcdef".repeat(4);
+        assert!(is_well_formed(&format!("vp_live_{hex64}")));
+        for bad in [
+            format!("vp_live_{}", &hex64[..63]),
+            format!("vp_live_{hex64}0"),
+            format!("vp_live_{}", hex64.to_uppercase()),
+            format!("vp_test_{hex64}"),
+            format!("vp_live_{}g", &hex64[..63]),
+            String::new(),
+            "vp_live_".into(),
+        ] {
+            assert!(!is_well_formed(&bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(parse_bearer("Bearer abc"), Ok("abc"));
+        for bad in ["", "Bearer", "Bearer ", "bearer abc", "Bearer  abc", "Basic abc", "Bearer a b", "abc", "Bearer abc\t"] {
+            assert!(parse_bearer(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Configuration, read once per cold start from the environment into typed settings.
+//!
+//! A missing or malformed setting fails the cold start with a message naming the variable,
+//! never the first request. Local runs get working defaults (a documented development console
+//! secret, a signing key generated once under the data directory, the embedded store); in AWS
+//! every secret must be configured, and nothing falls back to a development default.
+
+use std::path::PathBuf;
+
+/// Console-token secret used when nothing is configured locally. Public by design: it is in the
+/// README and only ever accepted outside AWS.
+pub const LOCAL_CONSOLE_SECRET: &str = "visionpipe-local-development-console-secret";
+const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// `make dev`, `cargo lambda watch`, tests, `vpctl` on a workstation.
+    Local,
+    /// A deployed Lambda function.
+    Aws,
+}
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// SQLite database file shared by every local function process.
+    Embedded { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsoleAuthConfig {
+    /// HS256 secret shared with the console's sign-in.
+    pub secret: Secret,
+    pub issuer: String,
+    pub audience: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum SigningKeySource {
+    /// PKCS#8 PEM given in the environment.
+    Pem(Secret),
+    /// Local runs only: generated on first use and persisted at this path.
+    LocalFile(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct PlaygroundConfig {
+    pub signing_key: SigningKeySource,
+    pub base_url: String,
+    pub issuer: String,
+    pub audience: String,
+    pub token_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub store: StoreConfig,
+    pub console: ConsoleAuthConfig,
+    pub playground: PlaygroundConfig,
+    /// Credits granted once to every new account.
+    pub free_credits: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+/// Every variable, its default and meaning; the README repeats this table.
+pub mod vars {
+    pub const ENV: &str = "VP_ENV";
+    pub const DATA_DIR: &str = "VP_DATA_DIR";
+    pub const SQLITE_PATH: &str = "VP_SQLITE_PATH";
+    pub const CONSOLE_SECRET: &str = "VP_CONSOLE_JWT_SECRET";
+    pub const CONSOLE_ISSUER: &str = "VP_CONSOLE_JWT_ISSUER";
+    pub const CONSOLE_AUDIENCE: &str = "VP_CONSOLE_JWT_AUDIENCE";
+    pub const SIGNING_KEY: &str = "VP_PLAYGROUND_SIGNING_KEY";
+    pub const PLAYGROUND_BASE_URL: &str = "VP_PLAYGROUND_BASE_URL";
+    pub const PLAYGROUND_ISSUER: &str = "VP_PLAYGROUND_TOKEN_ISSUER";
+    pub const PLAYGROUND_AUDIENCE: &str = "VP_PLAYGROUND_TOKEN_AUDIENCE";
+    pub const TOKEN_TTL: &str = "VP_SESSION_TOKEN_TTL_SECONDS";
+    pub const FREE_CREDITS: &str = "VP_FREE_CREDITS";
+}
+
+pub const DEFAULT_DATA_DIR: &str = ".visionpipe";
+pub const DEFAULT_CONSOLE_ISSUER: &str = "https://visionpipe.com";
+pub const DEFAULT_CONSOLE_AUDIENCE: &str = "visionpipe-cloud-api";
+pub const DEFAULT_PLAYGROUND_BASE_URL: &str = "https://visionpipe3d.quochuy.dev";
+pub const DEFAULT_PLAYGROUND_ISSUER: &str = "https://visionpipe3d.quochuy.dev/api";
+pub const DEFAULT_PLAYGROUND_AUDIENCE: &str = "visionpipe-playground";
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 86_400;
+pub const DEFAULT_FREE_CREDITS: u64 = 3;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any variable source (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let environment = match get(vars::ENV).as_deref() {
+            Some("local") => Environment::Local,
+            Some("aws") => Environment::Aws,
+            Some(other) => return Err(ConfigError(format!("{} must be `local` or `aws`, not `{other}`", vars::ENV))),
+            // Lambda sets LAMBDA_TASK_ROOT in every real execution environment; `cargo lambda
+            // watch` does not, so an unconfigured deployed function can never pass for local.
+            None if get("LAMBDA_TASK_ROOT").is_some() => Environment::Aws,
+            None => Environment::Local,
+        };
+        let local = environment == Environment::Local;
+        let data_dir = PathBuf::from(get(vars::DATA_DIR).unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+
+        let store = match (local, get(vars::SQLITE_PATH)) {
+            (true, path) => StoreConfig::Embedded {
+                path: path.map(PathBuf::from).unwrap_or_else(|| data_dir.join("visionpipe.db")),
+            },
+            (false, _) => {
+                return Err(ConfigError(
+                    "running in AWS needs the DynamoDB store; the embedded store is for local runs only".into(),
+                ));
+            }
+        };
+
+        let secret = match get(vars::CONSOLE_SECRET) {
+            Some(secret) => secret,
+            None if local => LOCAL_CONSOLE_SECRET.to_string(),
+            None => return Err(ConfigError(format!("{} is required when running in AWS", vars::CONSOLE_SECRET))),
+        };
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError(format!("{} must be at least {MIN_SECRET_BYTES} bytes", vars::CONSOLE_SECRET)));
+        }
+
+        let signing_key = match get(vars::SIGNING_KEY) {
+            Some(pem) => SigningKeySource::Pem(Secret::new(pem)),
+            None if local => SigningKeySource::LocalFile(data_dir.join("playground-signing-key.pem")),
+            None => return Err(ConfigError(format!("{} is required when running in AWS", vars::SIGNING_KEY))),
+        };
+
+        let base_url = get(vars::PLAYGROUND_BASE_URL).unwrap_or_else(|| DEFAULT_PLAYGROUND_BASE_URL.into());
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+            return Err(ConfigError(format!("{} must be an http(s) URL", vars::PLAYGROUND_BASE_URL)));
+        }
+
+        Ok(Config {
+            environment,
+            store,
+            console: ConsoleAuthConfig {
+                secret: Secret::new(secret),
+                issuer: get(vars::CONSOLE_ISSUER).unwrap_or_else(|| DEFAULT_CONSOLE_ISSUER.into()),
+                audience: get(vars::CONSOLE_AUDIENCE).unwrap_or_else(|| DEFAULT_CONSOLE_AUDIENCE.into()),
+            },
+            playground: PlaygroundConfig {
+                signing_key,
+                base_url: base_url.trim_end_matches('/').to_string(),
+                issuer: get(vars::PLAYGROUND_ISSUER).unwrap_or_else(|| DEFAULT_PLAYGROUND_ISSUER.into()),
+                audience: get(vars::PLAYGROUND_AUDIENCE).unwrap_or_else(|| DEFAULT_PLAYGROUND_AUDIENCE.into()),
+                token_ttl_secs: number(&get, vars::TOKEN_TTL, DEFAULT_TOKEN_TTL_SECS, 60..=7 * 86_400)?,
+            },
+            free_credits: number(&get, vars::FREE_CREDITS, DEFAULT_FREE_CREDITS, 0..=1_000_000)?,
+        })
+    }
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = get(name) else { return Ok(default) };
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ConfigError(format!("{name} must be a whole number in {}..={}, got `{raw}`", range.start(), range.end())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn local_defaults_work_out_of_the_box() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.environment, Environment::Local);
+        assert_eq!(c.console.secret.expose(), LOCAL_CONSOLE_SECRET);
+        assert_eq!(c.playground.token_ttl_secs, 86_400);
+        assert_eq!(c.free_credits, 3);
+        assert!(matches!(c.playground.signing_key, SigningKeySource::LocalFile(_)));
+        assert!(matches!(c.store, StoreConfig::Embedded { .. }));
+    }
+
+    #[test]
+    fn inside_lambda_missing_secrets_fail_the_cold_start() {
+        let err = config(&[("LAMBDA_TASK_ROOT", "/var/task")]).unwrap_err();
+        assert!(err.to_string().contains("AWS"), "{err}");
+        let err = config(&[("VP_ENV", "aws")]).unwrap_err();
+        assert!(err.to_string().contains("AWS"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, value) in [
+            ("VP_SESSION_TOKEN_TTL_SECONDS", "soon"),
+            ("VP_SESSION_TOKEN_TTL_SECONDS", "0"),
+            ("VP_FREE_CREDITS", "-1"),
+            ("VP_CONSOLE_JWT_SECRET", "short"),
+            ("VP_ENV", "prod"),
+            ("VP_PLAYGROUND_BASE_URL", "ftp://x"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let c = config(&[]).unwrap();
+        assert!(!format!("{c:?}").contains(LOCAL_CONSOLE_SECRET));
+    }
+}

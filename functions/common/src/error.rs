@@ -1,0 +1,118 @@
+//! The one place where failures become HTTP responses.
+//!
+//! Every handler returns `Result<Response, ApiError>`; [`ApiError::into_response`] turns the
+//! error side into the contract's JSON form `{"success": false, "error": "...", "code": "..."}`.
+//! Messages are fixed strings: no internal error text, hash or secret ever reaches a client.
+
+use crate::store::StoreError;
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    MissingAuthorization,
+    InvalidKeyFormat,
+    InvalidKey,
+    InsufficientCredits,
+    InvalidConsoleToken,
+    KeyNotFound,
+    /// 400 with a message written for the caller (never derived from internal errors).
+    BadRequest(String),
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    MethodNotAllowed { allow: &'static str },
+    /// A dependency is down or overloaded; nothing was changed, retrying is safe.
+    Unavailable,
+    Internal,
+}
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MissingAuthorization | ApiError::InvalidKeyFormat | ApiError::InvalidKey | ApiError::InvalidConsoleToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
+            ApiError::KeyNotFound => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `error` string. The first four are fixed by the product documentation.
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::MissingAuthorization => "Missing or invalid Authorization header",
+            ApiError::InvalidKeyFormat => "Invalid API key format",
+            ApiError::InvalidKey => "Invalid API key",
+            ApiError::InsufficientCredits => "Insufficient credits",
+            ApiError::InvalidConsoleToken => "Invalid or expired console token",
+            ApiError::KeyNotFound => "API key not found",
+            ApiError::BadRequest(message) => message,
+            ApiError::PayloadTooLarge => "Request body too large",
+            ApiError::UnsupportedMediaType => "Content-Type must be application/json",
+            ApiError::MethodNotAllowed { .. } => "Method not allowed",
+            ApiError::Unavailable => "Service temporarily unavailable, please retry",
+            ApiError::Internal => "Internal server error",
+        }
+    }
+
+    /// A stable machine-readable code beside the human message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MissingAuthorization => "missing_authorization",
+            ApiError::InvalidKeyFormat => "invalid_api_key_format",
+            ApiError::InvalidKey => "invalid_api_key",
+            ApiError::InsufficientCredits => "insufficient_credits",
+            ApiError::InvalidConsoleToken => "invalid_console_token",
+            ApiError::KeyNotFound => "key_not_found",
+            ApiError::BadRequest(_) => "invalid_request",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Unavailable => "service_unavailable",
+            ApiError::Internal => "internal_error",
+        }
+    }
+
+    pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
+        let mut body = json!({"success": false, "error": self.message(), "code": self.code()});
+        if let Some(id) = request_id {
+            body["requestId"] = json!(id);
+        }
+        let mut response = crate::http::json_response(self.status(), &body);
+        let headers = response.headers_mut();
+        match self {
+            ApiError::MissingAuthorization | ApiError::InvalidKeyFormat | ApiError::InvalidKey | ApiError::InvalidConsoleToken => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        // The detail goes to the log for operators; the client only learns the category.
+        tracing::error!(error = %e, "store failure");
+        match e {
+            StoreError::Unavailable(_) => ApiError::Unavailable,
+            StoreError::Internal(_) => ApiError::Internal,
+        }
+    }
+}

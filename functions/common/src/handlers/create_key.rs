@@ -1,0 +1,54 @@
+//! `POST /api/v1/keys`: create an API key for the signed-in console account.
+
+use super::{console_account, finish};
+use crate::api_key::PlaintextKey;
+use crate::error::ApiError;
+use crate::http::{json_body, json_response, origin, require_method};
+use crate::ids::KeyId;
+use crate::store::NewKey;
+use crate::{App, clock, key_name};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKeyBody {
+    name: String,
+}
+
+const EXPECTED: &str = r#"a JSON object {"name": "<1-64 characters>"}"#;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    finish(&req, create_key(app, &req).await)
+}
+
+async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    require_method(req, Method::POST, "POST")?;
+    let account = console_account(app, req)?;
+    let body: CreateKeyBody = json_body(req, EXPECTED)?.ok_or_else(|| ApiError::BadRequest(format!("Request body must be {EXPECTED}")))?;
+    let name = key_name::normalize(&body.name).map_err(|e| ApiError::BadRequest(format!("Invalid key name: {e}")))?;
+
+    let key = PlaintextKey::generate();
+    let record = NewKey {
+        id: KeyId::generate(),
+        account,
+        name,
+        prefix: key.display_prefix(),
+        hash: key.hash(),
+        created_at: clock::now(),
+    };
+    let body = json!({
+        "success": true,
+        "id": record.id.as_str(),
+        "name": record.name,
+        "key": key.expose(),
+        "prefix": record.prefix,
+        "createdAt": clock::rfc3339(record.created_at),
+    });
+    let key_id = record.id.clone();
+    app.store.create_key(record, origin(req)).await?;
+    tracing::info!(key_id = %key_id, "api key created");
+    Ok(json_response(StatusCode::CREATED, &body))
+}

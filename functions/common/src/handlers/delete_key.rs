@@ -1,0 +1,38 @@
+//! `DELETE /api/v1/keys/{id}`: revoke a key, at once and for good.
+
+use super::{console_account, finish};
+use crate::error::ApiError;
+use crate::http::{json_response, origin, require_method};
+use crate::ids::KeyId;
+use crate::{App, clock};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    finish(&req, delete_key(app, &req).await)
+}
+
+async fn delete_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    require_method(req, Method::DELETE, "DELETE")?;
+    let account = console_account(app, req)?;
+    // Anything that is not a well-formed key id cannot name a key: the same 404 as a key that
+    // does not exist, is someone else's, or is already deleted, so nothing can be probed.
+    let id = key_id(req).ok_or(ApiError::KeyNotFound)?;
+    if !app.store.delete_key(&account, &id, clock::now(), origin(req)).await? {
+        return Err(ApiError::KeyNotFound);
+    }
+    tracing::info!(key_id = %id, "api key deleted");
+    Ok(json_response(StatusCode::OK, &json!({"success": true})))
+}
+
+/// The `{id}` path parameter: API Gateway and `cargo lambda watch` both supply it; the raw path
+/// is the fallback for a bare invocation.
+fn key_id(req: &Request) -> Option<KeyId> {
+    let params = req.path_parameters_ref();
+    let raw = match params.and_then(|p| p.first("id")) {
+        Some(id) => id.to_string(),
+        None => req.raw_http_path().strip_prefix("/api/v1/keys/")?.to_string(),
+    };
+    KeyId::parse(&raw)
+}

@@ -1,0 +1,24 @@
+//! The four endpoints. Each `handle` never fails: expected failures become JSON error
+//! responses through [`ApiError::into_response`], so Lambda never sees an invocation error.
+
+use crate::App;
+use crate::api_key::bearer_token;
+use crate::error::ApiError;
+use crate::ids::AccountId;
+use lambda_http::{Body, Request, Response};
+
+pub mod create_key;
+pub mod create_session;
+pub mod delete_key;
+pub mod list_keys;
+
+/// Turns a handler's result into the response, mapping errors in the one shared place.
+fn finish(req: &Request, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    result.unwrap_or_else(|e| e.into_response(crate::http::request_id(req).as_deref()))
+}
+
+/// The console account behind `Authorization: Bearer <console JWT>`.
+fn console_account(app: &App, req: &Request) -> Result<AccountId, ApiError> {
+    let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
+    app.console.verify(token).map_err(|_| ApiError::InvalidConsoleToken)
+}

@@ -1,0 +1,89 @@
+//! Reading requests and writing JSON responses.
+
+use crate::error::ApiError;
+use crate::store::Origin;
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Largest request body we read. Every valid body here is tiny; anything bigger is refused
+/// before it is parsed.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// User agents are stored in audit events; keep them bounded.
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let bytes = serde_json::to_vec(body).expect("response bodies are plain JSON values");
+    let mut response = Response::new(Body::Text(String::from_utf8(bytes).expect("serde_json writes UTF-8")));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Responses carry keys and tokens; no intermediary may keep them.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub fn require_method(req: &Request, method: Method, allow: &'static str) -> Result<(), ApiError> {
+    if req.method() == method { Ok(()) } else { Err(ApiError::MethodNotAllowed { allow }) }
+}
+
+/// The API Gateway / Lambda request id, echoed in errors so support can find the log line.
+pub fn request_id(req: &Request) -> Option<String> {
+    if let Some(ctx) = req.lambda_context_ref() {
+        return Some(ctx.request_id.clone());
+    }
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    }
+}
+
+/// Caller IP (as API Gateway saw it) and user agent, for audit events.
+pub fn origin(req: &Request) -> Origin {
+    let (ip, context_agent) = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => (ctx.http.source_ip.clone(), ctx.http.user_agent.clone()),
+        _ => (None, None),
+    };
+    let header_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let user_agent = context_agent
+        .or(header_agent)
+        .map(|ua| ua.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect());
+    Origin { ip, user_agent }
+}
+
+/// The raw body bytes, refusing anything over [`MAX_BODY_BYTES`].
+pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES { Err(ApiError::PayloadTooLarge) } else { Ok(bytes) }
+}
+
+/// Decodes a JSON body into `T`, or `None` when the body is empty (only whitespace).
+///
+/// A `Content-Type` other than JSON is refused (415). A body that is not JSON, or not of the
+/// shape `expected` describes, gets a 400 naming what was expected; the input is never echoed,
+/// in case a caller pasted a secret into the wrong place.
+pub fn json_body<T: DeserializeOwned>(req: &Request, expected: &str) -> Result<Option<T>, ApiError> {
+    let bytes = body_bytes(req)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+        let essence = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if essence != "application/json" {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    serde_json::from_slice(bytes).map(Some).map_err(|e| {
+        ApiError::BadRequest(match e.classify() {
+            serde_json::error::Category::Data => format!("Request body must be {expected}"),
+            _ => "Request body is not valid JSON".to_string(),
+        })
+    })
+}

@@ -1,0 +1,54 @@
+//! The human name of an API key ("Production", "Development").
+
+pub const MAX_CHARS: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyNameError {
+    #[error("name must not be empty")]
+    Empty,
+    #[error("name must be at most 64 characters")]
+    TooLong,
+    #[error("name must not contain control or bidirectional-override characters")]
+    ForbiddenCharacter,
+}
+
+/// Trims the name and checks it: 1–64 characters, none of them control characters or the
+/// Unicode bidi controls that can make a name display as something it is not.
+pub fn normalize(raw: &str) -> Result<String, KeyNameError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(KeyNameError::Empty);
+    }
+    if name.chars().count() > MAX_CHARS {
+        return Err(KeyNameError::TooLong);
+    }
+    if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(KeyNameError::ForbiddenCharacter);
+    }
+    Ok(name.to_string())
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_and_accepts_ordinary_names() {
+        assert_eq!(normalize("  Production ").unwrap(), "Production");
+        assert_eq!(normalize("Entwicklung – 開発").unwrap(), "Entwicklung – 開発");
+        assert_eq!(normalize(&"é".repeat(64)).unwrap().chars().count(), 64);
+    }
+
+    #[test]
+    fn rejects_empty_long_and_hidden_characters() {
+        assert_eq!(normalize("   "), Err(KeyNameError::Empty));
+        assert_eq!(normalize(&"a".repeat(65)), Err(KeyNameError::TooLong));
+        assert_eq!(normalize("a\u{0007}b"), Err(KeyNameError::ForbiddenCharacter));
+        assert_eq!(normalize("prod\nuction"), Err(KeyNameError::ForbiddenCharacter));
+        assert_eq!(normalize("abc\u{202E}gpj.exe"), Err(KeyNameError::ForbiddenCharacter));
+    }
+}

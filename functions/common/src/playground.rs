@@ -1,0 +1,225 @@
+//! Playground session tokens: ES256 JWTs we sign, verifiable by anyone holding our JWKS.
+//!
+//! The signing key is a P-256 key in PKCS#8 PEM. Its `kid` is the RFC 7638 thumbprint of the
+//! public key, so rotating the key changes the `kid` and verifiers can hold old and new keys.
+
+use crate::config::{PlaygroundConfig, SigningKeySource};
+use crate::ids::{AccountId, SessionId};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::SecretKey;
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use time::OffsetDateTime;
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct SessionClaims {
+    pub iss: String,
+    pub aud: String,
+    /// Account id.
+    pub sub: String,
+    /// Session id.
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+pub struct IssuedSession {
+    pub token: String,
+    pub playground_url: String,
+    pub expires_in: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningKeyError {
+    #[error("playground signing key is not a P-256 PKCS#8 PEM key")]
+    Invalid,
+    #[error("cannot read or create the local playground signing key at {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+pub struct PlaygroundSigner {
+    key: EncodingKey,
+    kid: String,
+    /// Public coordinates, base64url: what the JWKS publishes.
+    x: String,
+    y: String,
+    issuer: String,
+    audience: String,
+    base_url: String,
+    ttl_secs: u64,
+}
+
+impl PlaygroundSigner {
+    pub fn from_config(config: &PlaygroundConfig) -> Result<Self, SigningKeyError> {
+        let pem = match &config.signing_key {
+            SigningKeySource::Pem(pem) => pem.expose().to_string(),
+            SigningKeySource::LocalFile(path) => load_or_create_local_key(path)?,
+        };
+        Self::from_pem(&pem, config)
+    }
+
+    pub fn from_pem(pem: &str, config: &PlaygroundConfig) -> Result<Self, SigningKeyError> {
+        let secret = SecretKey::from_pkcs8_pem(pem).map_err(|_| SigningKeyError::Invalid)?;
+        let point = secret.public_key().to_encoded_point(false);
+        let (Some(x), Some(y)) = (point.x(), point.y()) else { return Err(SigningKeyError::Invalid) };
+        let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
+        // RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.
+        let thumbprint_input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
+        let der = secret.to_pkcs8_der().map_err(|_| SigningKeyError::Invalid)?;
+        Ok(PlaygroundSigner {
+            key: EncodingKey::from_ec_der(der.as_bytes()),
+            kid,
+            x,
+            y,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            base_url: config.base_url.clone(),
+            ttl_secs: config.token_ttl_secs,
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn issue(&self, account: &AccountId, session: &SessionId, now: OffsetDateTime) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
+        let iat = now.unix_timestamp();
+        let claims = SessionClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: account.as_str().to_string(),
+            sid: session.as_str().to_string(),
+            iat,
+            exp: iat + self.ttl_secs as i64,
+            jti: ulid::Ulid::new().to_string(),
+        };
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.key)?;
+        Ok(IssuedSession {
+            playground_url: format!("{}/playground?token={token}", self.base_url),
+            token,
+            expires_in: self.ttl_secs,
+        })
+    }
+
+    /// The public key set (RFC 7517) that verifies every token this signer issues.
+    pub fn jwks(&self) -> Value {
+        json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "x": self.x, "y": self.y,
+            "kid": self.kid, "use": "sig", "alg": "ES256"
+        }]})
+    }
+}
+
+/// A fresh P-256 key as PKCS#8 PEM.
+pub fn generate_pem() -> String {
+    SecretKey::random(&mut rand_core::OsRng)
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("PKCS#8 encoding of a valid P-256 key cannot fail")
+        .to_string()
+}
+
+/// Reads the local development key, creating it on first use.
+///
+/// Several function processes may start at once, so the key is written to a private temporary
+/// file and hard-linked into place: linking fails if another process won the race, and then
+/// everyone reads the winner's complete file.
+pub fn load_or_create_local_key(path: &Path) -> Result<String, SigningKeyError> {
+    let io = |source| SigningKeyError::Io { path: path.display().to_string(), source };
+    if let Ok(pem) = std::fs::read_to_string(path) {
+        return Ok(pem);
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(".signing-key-{}.tmp", ulid::Ulid::new()));
+    write_private(&tmp, generate_pem().as_bytes()).map_err(io)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(e)),
+    }
+    std::fs::read_to_string(path).map_err(io)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{DecodingKey, Validation};
+
+    fn config() -> PlaygroundConfig {
+        PlaygroundConfig {
+            signing_key: SigningKeySource::Pem(crate::config::Secret::new("")),
+            base_url: "https://play.test".into(),
+            issuer: "iss.test".into(),
+            audience: "aud.test".into(),
+            token_ttl_secs: 3600,
+        }
+    }
+
+    #[test]
+    fn tokens_verify_with_the_published_jwks_and_carry_the_claims() {
+        let signer = PlaygroundSigner::from_pem(&generate_pem(), &config()).unwrap();
+        let account = AccountId::parse("acct_1").unwrap();
+        let session = SessionId::generate();
+        let issued = signer.issue(&account, &session, OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(issued.playground_url, format!("https://play.test/playground?token={}", issued.token));
+
+        let jwk = &signer.jwks()["keys"][0];
+        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+        assert_eq!(header.alg, Algorithm::ES256);
+        assert_eq!(header.kid.as_deref(), jwk["kid"].as_str());
+        let key = DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_audience(&["aud.test"]);
+        validation.set_issuer(&["iss.test"]);
+        let claims = jsonwebtoken::decode::<SessionClaims>(&issued.token, &key, &validation).unwrap().claims;
+        assert_eq!(claims.sub, "acct_1");
+        assert_eq!(claims.sid, session.as_str());
+        assert_eq!(claims.exp - claims.iat, 3600);
+
+        let other = PlaygroundSigner::from_pem(&generate_pem(), &config()).unwrap();
+        let jwk = &other.jwks()["keys"][0];
+        let wrong = DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
+        assert!(jsonwebtoken::decode::<SessionClaims>(&issued.token, &wrong, &validation).is_err());
+    }
+
+    #[test]
+    fn local_key_is_created_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/key.pem");
+        let first = load_or_create_local_key(&path).unwrap();
+        let second = load_or_create_local_key(&path).unwrap();
+        assert_eq!(first, second);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn garbage_pem_is_rejected() {
+        assert!(PlaygroundSigner::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", &config()).is_err());
+    }
+}

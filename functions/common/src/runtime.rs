@@ -1,0 +1,54 @@
+//! The Lambda side of a function: logging, cold start, and the request loop.
+
+use crate::app::App;
+use lambda_http::{Body, Request, Response, service_fn};
+use std::future::Future;
+use std::time::Instant;
+
+/// Structured JSON logs on stdout (CloudWatch picks them up). `RUST_LOG` filters; default `info`.
+/// Nothing logs headers or bodies, so keys and tokens cannot reach the log.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Runs one function: builds the [`App`] once (failing the cold start loudly on bad
+/// configuration) and serves every invocation with `handler`.
+pub async fn serve<F, Fut>(name: &'static str, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    init_logging();
+    let app: &'static App = match App::from_env() {
+        // Lives as long as the process, which is exactly the life of a Lambda instance.
+        Ok(app) => Box::leak(Box::new(app)),
+        Err(e) => {
+            tracing::error!(function = name, error = %e, "cold start failed");
+            return Err(e.into());
+        }
+    };
+    tracing::info!(function = name, kid = app.playground.kid(), "cold start complete");
+    lambda_http::run(service_fn(move |req: Request| async move {
+        let started = Instant::now();
+        let method = req.method().to_string();
+        let request_id = crate::http::request_id(&req);
+        let response = handler(app, req).await;
+        tracing::info!(
+            function = name,
+            method,
+            status = response.status().as_u16(),
+            request_id,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        Ok::<_, std::convert::Infallible>(response)
+    }))
+    .await
+}

@@ -1,0 +1,383 @@
+//! The embedded store: one SQLite file, safe to share between processes.
+//!
+//! `cargo lambda watch` runs every function (and several instances of each) as its own process,
+//! all on this one file. Safety across processes comes from SQLite itself: WAL journal, a busy
+//! timeout instead of immediate `SQLITE_BUSY`, and every write as one `BEGIN IMMEDIATE`
+//! transaction, which takes the write lock up front so two debits can never interleave. The
+//! debit itself is a conditional `UPDATE … WHERE credits >= 1`, so the balance cannot go
+//! negative even if the transaction boundaries were wrong.
+
+use super::*;
+use crate::clock;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    id          TEXT PRIMARY KEY,
+    credits     INTEGER NOT NULL CHECK (credits >= 0),
+    granted     INTEGER NOT NULL,
+    debited     INTEGER NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id            TEXT PRIMARY KEY,
+    account_id    TEXT NOT NULL REFERENCES accounts(id),
+    name          TEXT NOT NULL,
+    prefix        TEXT NOT NULL,
+    key_hash      TEXT NOT NULL UNIQUE,
+    created_at    TEXT NOT NULL,
+    last_used_at  TEXT,
+    deleted_at    TEXT
+);
+CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys (account_id, created_at);
+CREATE TABLE IF NOT EXISTS ledger (
+    id             TEXT PRIMARY KEY,
+    account_id     TEXT NOT NULL REFERENCES accounts(id),
+    kind           TEXT NOT NULL CHECK (kind IN ('grant', 'debit')),
+    amount         INTEGER NOT NULL CHECK (amount > 0),
+    balance_after  INTEGER NOT NULL,
+    key_id         TEXT,
+    session_id     TEXT,
+    reason         TEXT,
+    at             TEXT NOT NULL,
+    ttl            INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account_id, id);
+CREATE TABLE IF NOT EXISTS audit_events (
+    id           TEXT PRIMARY KEY,
+    account_id   TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    key_id       TEXT NOT NULL,
+    session_id   TEXT,
+    ip_address   TEXT,
+    user_agent   TEXT,
+    at           TEXT NOT NULL,
+    ttl          INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_account ON audit_events (account_id, id);
+";
+
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    free_credits: u64,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file; `free_credits` is what a new account gets.
+    pub fn open(path: &Path, free_credits: u64) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path).map_err(map_err)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(map_err)?;
+        // WAL lets readers run beside the one writer; FULL sync because a credit, once
+        // acknowledged, must survive a crash.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+        tx.execute_batch(SCHEMA).map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), free_credits })
+    }
+
+    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the blocking pool; commits on `Ok`.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, u64) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let free = self.free_credits;
+        self.blocking(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx, free)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave a transaction open: the
+            // transaction guard rolls back on drop. So a poisoned lock is safe to reuse.
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+        .map_err(map_err)
+    }
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+fn new_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+/// Creates the account with its free grant if it does not exist yet. Exactly once, because the
+/// insert and the grant share the caller's transaction and the insert is keyed on the id.
+fn ensure_account(tx: &rusqlite::Transaction<'_>, account: &AccountId, free: u64, at: OffsetDateTime) -> rusqlite::Result<()> {
+    let created = tx.execute(
+        "INSERT INTO accounts (id, credits, granted, debited, created_at) VALUES (?1, ?2, ?2, 0, ?3)
+         ON CONFLICT (id) DO NOTHING",
+        params![account.as_str(), free as i64, clock::rfc3339(at)],
+    )?;
+    if created == 1 && free > 0 {
+        insert_ledger(tx, account, LedgerKind::Grant, free, free, None, None, Some("free credits for a new account"), at)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_ledger(
+    tx: &rusqlite::Transaction<'_>,
+    account: &AccountId,
+    kind: LedgerKind,
+    amount: u64,
+    balance_after: u64,
+    key: Option<&KeyId>,
+    session: Option<&SessionId>,
+    reason: Option<&str>,
+    at: OffsetDateTime,
+) -> rusqlite::Result<()> {
+    let kind = match kind {
+        LedgerKind::Grant => "grant",
+        LedgerKind::Debit => "debit",
+    };
+    tx.execute(
+        "INSERT INTO ledger (id, account_id, kind, amount, balance_after, key_id, session_id, reason, at, ttl)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            new_id(),
+            account.as_str(),
+            kind,
+            amount as i64,
+            balance_after as i64,
+            key.map(KeyId::as_str),
+            session.map(SessionId::as_str),
+            reason,
+            clock::rfc3339(at),
+            clock::expiry(at)
+        ],
+    )?;
+    Ok(())
+}
+
+fn insert_audit(
+    tx: &rusqlite::Transaction<'_>,
+    account: &str,
+    action: AuditAction,
+    key: &str,
+    session: Option<&SessionId>,
+    origin: &Origin,
+    at: OffsetDateTime,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO audit_events (id, account_id, action, key_id, session_id, ip_address, user_agent, at, ttl)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            new_id(),
+            account,
+            action.as_str(),
+            key,
+            session.map(SessionId::as_str),
+            origin.ip,
+            origin.user_agent,
+            clock::rfc3339(at),
+            clock::expiry(at)
+        ],
+    )?;
+    Ok(())
+}
+
+fn time_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<OffsetDateTime> {
+    let s: String = row.get(idx)?;
+    clock::parse_rfc3339(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn opt_time_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
+    match row.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(_) => time_col(row, idx).map(Some),
+    }
+}
+
+fn id_col<T>(row: &rusqlite::Row<'_>, idx: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let s: String = row.get(idx)?;
+    parse(&s).ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, format!("bad id {s:?}").into()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_key(&self, key: NewKey, origin: Origin) -> Result<(), StoreError> {
+        self.write(move |tx, free| {
+            ensure_account(tx, &key.account, free, key.created_at)?;
+            tx.execute(
+                "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![key.id.as_str(), key.account.as_str(), key.name, key.prefix, key.hash.as_str(), clock::rfc3339(key.created_at)],
+            )?;
+            insert_audit(tx, key.account.as_str(), AuditAction::KeyCreated, key.id.as_str(), None, &origin, key.created_at)
+        })
+        .await
+    }
+
+    async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError> {
+        let account = account.clone();
+        self.blocking(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, name, prefix, created_at, last_used_at FROM api_keys
+                 WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC",
+            )?;
+            stmt.query_map([account.as_str()], |row| {
+                Ok(KeyRecord {
+                    id: id_col(row, 0, KeyId::parse)?,
+                    name: row.get(1)?,
+                    prefix: row.get(2)?,
+                    created_at: time_col(row, 3)?,
+                    last_used_at: opt_time_col(row, 4)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn delete_key(&self, account: &AccountId, key: &KeyId, at: OffsetDateTime, origin: Origin) -> Result<bool, StoreError> {
+        let (account, key) = (account.clone(), key.clone());
+        self.write(move |tx, _| {
+            let deleted = tx.execute(
+                "UPDATE api_keys SET deleted_at = ?1 WHERE id = ?2 AND account_id = ?3 AND deleted_at IS NULL",
+                params![clock::rfc3339(at), key.as_str(), account.as_str()],
+            )?;
+            if deleted == 1 {
+                insert_audit(tx, account.as_str(), AuditAction::KeyDeleted, key.as_str(), None, &origin, at)?;
+            }
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    async fn open_session(&self, hash: &KeyHash, debit: SessionDebit) -> Result<SessionOutcome, StoreError> {
+        let hash = hash.clone();
+        self.write(move |tx, _| {
+            let found = tx
+                .query_row(
+                    "SELECT id, account_id FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL",
+                    [hash.as_str()],
+                    |row| Ok((id_col(row, 0, KeyId::parse)?, id_col(row, 1, AccountId::parse)?)),
+                )
+                .optional()?;
+            let Some((key, account)) = found else { return Ok(SessionOutcome::InvalidKey) };
+            let balance: Option<i64> = tx
+                .query_row(
+                    "UPDATE accounts SET credits = credits - 1, debited = debited + 1
+                     WHERE id = ?1 AND credits >= 1 RETURNING credits",
+                    [account.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(balance) = balance else { return Ok(SessionOutcome::InsufficientCredits) };
+            let balance = balance as u64;
+            insert_ledger(tx, &account, LedgerKind::Debit, 1, balance, Some(&key), Some(&debit.session), None, debit.at)?;
+            tx.execute("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2", params![clock::rfc3339(debit.at), key.as_str()])?;
+            insert_audit(tx, account.as_str(), AuditAction::KeyUsed, key.as_str(), Some(&debit.session), &debit.origin, debit.at)?;
+            Ok(SessionOutcome::Opened { account, key, balance })
+        })
+        .await
+    }
+
+    async fn grant_credits(&self, account: &AccountId, amount: u64, reason: &str, at: OffsetDateTime) -> Result<u64, StoreError> {
+        if amount == 0 || amount > i64::MAX as u64 / 2 {
+            return Err(StoreError::Internal("grant amount out of range".into()));
+        }
+        let (account, reason) = (account.clone(), reason.to_string());
+        self.write(move |tx, free| {
+            ensure_account(tx, &account, free, at)?;
+            let balance: i64 = tx.query_row(
+                "UPDATE accounts SET credits = credits + ?1, granted = granted + ?1 WHERE id = ?2 RETURNING credits",
+                params![amount as i64, account.as_str()],
+                |row| row.get(0),
+            )?;
+            insert_ledger(tx, &account, LedgerKind::Grant, amount, balance as u64, None, None, Some(&reason), at)?;
+            Ok(balance as u64)
+        })
+        .await
+    }
+
+    async fn balance(&self, account: &AccountId) -> Result<Option<Balance>, StoreError> {
+        let account = account.clone();
+        self.blocking(move |conn| {
+            conn.query_row(
+                "SELECT credits, granted, debited FROM accounts WHERE id = ?1",
+                [account.as_str()],
+                |row| Ok(Balance { credits: row.get::<_, i64>(0)? as u64, granted: row.get::<_, i64>(1)? as u64, debited: row.get::<_, i64>(2)? as u64 }),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn ledger(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<LedgerEntry>, StoreError> {
+        let account = account.clone();
+        self.blocking(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, kind, amount, balance_after, key_id, session_id, reason, at FROM ledger
+                 WHERE account_id = ?1 AND ttl > ?2 ORDER BY id",
+            )?;
+            stmt.query_map(params![account.as_str(), now.unix_timestamp()], |row| {
+                Ok(LedgerEntry {
+                    id: row.get(0)?,
+                    kind: if row.get::<_, String>(1)? == "grant" { LedgerKind::Grant } else { LedgerKind::Debit },
+                    amount: row.get::<_, i64>(2)? as u64,
+                    balance_after: row.get::<_, i64>(3)? as u64,
+                    key_id: row.get(4)?,
+                    session_id: row.get(5)?,
+                    reason: row.get(6)?,
+                    at: time_col(row, 7)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn audit_events(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<AuditEvent>, StoreError> {
+        let account = account.clone();
+        self.blocking(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl FROM audit_events
+                 WHERE account_id = ?1 AND ttl > ?2 ORDER BY id",
+            )?;
+            stmt.query_map(params![account.as_str(), now.unix_timestamp()], |row| {
+                Ok(AuditEvent {
+                    id: row.get(0)?,
+                    event: id_col(row, 1, AuditAction::parse)?,
+                    account_id: row.get(2)?,
+                    key_id: row.get(3)?,
+                    session_id: row.get(4)?,
+                    ip_address: row.get(5)?,
+                    user_agent: row.get(6)?,
+                    at: time_col(row, 7)?,
+                    expires_at: row.get(8)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,6 @@
+//! `create-session` Lambda: wiring only; the endpoint lives in `common::handlers::create_session`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    common::runtime::serve("create-session", common::handlers::create_session::handle).await
+}
