@@ -1,1 +1,122 @@
+//! Shared support for the workspace tests: fixtures, a throw-away app on its own store, and
+//! the real `cargo lambda watch` as a child process.
 
+use common::App;
+use common::api_key::KeyHash;
+use common::config::Config;
+use common::ids::{AccountId, KeyId};
+use common::store::{NewKey, Origin, SessionDebit, SessionOutcome, Store};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub mod server;
+
+/// Test vectors, the same as `infra/make_events.py` writes into `events/`.
+pub const FIXTURE_ACCOUNT: &str = "acct_fixture";
+pub const KEY_OK: &str = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+pub const KEY_EMPTY: &str = "vp_live_fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+pub const FIXTURE_KEY_ID: &str = "key_01JF0000000000000000000000";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+/// `events/<name>.json` as the request the Lambda runtime would hand the function.
+pub fn fixture(name: &str) -> lambda_http::Request {
+    let path = workspace_root().join("events").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: not an API Gateway event: {e}"))
+}
+
+/// Local configuration rooted in `dir`, with `overrides` (name, value) applied.
+pub fn local_config(dir: &Path, overrides: &[(&str, &str)]) -> Config {
+    let data_dir = dir.to_string_lossy().into_owned();
+    Config::from_lookup(|name| {
+        overrides
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+            .or_else(|| match name {
+                "VP_ENV" => Some("local".into()),
+                "VP_DATA_DIR" => Some(data_dir.clone()),
+                _ => None,
+            })
+    })
+    .expect("test configuration is valid")
+}
+
+/// An [`App`] on a fresh embedded store in its own temporary directory.
+pub struct TestApp {
+    pub app: App,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::with(&[])
+    }
+
+    pub fn with(overrides: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = local_config(dir.path(), overrides);
+        let store = common::app::open_store(&config).expect("store opens");
+        TestApp { app: App::new(config, store).expect("app builds"), dir }
+    }
+
+    pub fn with_store(store: Arc<dyn Store>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = local_config(dir.path(), &[]);
+        TestApp { app: App::new(config, store).expect("app builds"), dir }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.app.store.as_ref()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("visionpipe.db")
+    }
+}
+
+impl Default for TestApp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn account(id: &str) -> AccountId {
+    AccountId::parse(id).expect("valid account id")
+}
+
+/// Stores `plaintext` (by hash, as create-key would) for `account` under `id`.
+pub async fn seed_key(store: &dyn Store, account_id: &str, id: &str, plaintext: &str) {
+    let key = NewKey {
+        id: KeyId::parse(id).expect("valid key id"),
+        account: account(account_id),
+        name: "Seeded".into(),
+        prefix: plaintext[..12].to_string(),
+        hash: KeyHash::of(plaintext),
+        created_at: common::clock::now(),
+    };
+    store.create_key(key, Origin::default()).await.expect("seed key");
+}
+
+/// Spends every credit of the account behind `plaintext`.
+pub async fn drain(store: &dyn Store, plaintext: &str) {
+    loop {
+        let debit = SessionDebit { session: common::ids::SessionId::generate(), at: common::clock::now(), origin: Origin::default() };
+        match store.open_session(&KeyHash::of(plaintext), debit).await.expect("debit") {
+            SessionOutcome::Opened { .. } => continue,
+            SessionOutcome::InsufficientCredits => return,
+            SessionOutcome::InvalidKey => panic!("drain: key not seeded"),
+        }
+    }
+}
+
+/// Status and JSON body of a handler response.
+pub fn parts(response: lambda_http::Response<lambda_http::Body>) -> (u16, serde_json::Value, lambda_http::http::HeaderMap) {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = serde_json::from_slice(response.body().as_ref()).expect("every response is JSON");
+    (status, body, headers)
+}

@@ -7,7 +7,18 @@
 use crate::store::StoreError;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
-use serde_json::json;
+use serde::Serialize;
+
+/// `{"success": false, "error": "...", "code": "...", "requestId": "..."}`
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    success: bool,
+    error: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
@@ -84,10 +95,7 @@ impl ApiError {
     }
 
     pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
-        let mut body = json!({"success": false, "error": self.message(), "code": self.code()});
-        if let Some(id) = request_id {
-            body["requestId"] = json!(id);
-        }
+        let body = ErrorBody { success: false, error: self.message(), code: self.code(), request_id };
         let mut response = crate::http::json_response(self.status(), &body);
         let headers = response.headers_mut();
         match self {

@@ -1,1 +1,151 @@
-fn main() {}
+//! `vpctl`: the operator's command line for VisionPipe.
+//!
+//! It reads the same configuration as the functions (`VP_*` variables, same defaults), so run
+//! from the repository root it works on the very store and keys `make dev` serves.
+
+use clap::{Args, Parser, Subcommand};
+use common::config::Config;
+use common::ids::AccountId;
+use common::playground::PlaygroundSigner;
+use common::store::{LedgerKind, Store};
+use common::{app, clock, console_auth};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "vpctl", version, about = "VisionPipe operator CLI (uses the same VP_* configuration as the functions)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a console token for an account (what the Cloud Console's sign-in would issue).
+    Token {
+        #[command(flatten)]
+        account: AccountArg,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=86_400))]
+        ttl_seconds: i64,
+    },
+    /// Grant, show or verify an account's credits.
+    #[command(subcommand)]
+    Credits(CreditsCommand),
+    /// Audit trail exports.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Print the JWKS that verifies playground session tokens.
+    Jwks,
+}
+
+#[derive(Subcommand)]
+enum CreditsCommand {
+    /// Add credits to an account (creating it, with its free credits, if new).
+    Grant {
+        #[command(flatten)]
+        account: AccountArg,
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+        amount: u64,
+        /// Why, for the ledger.
+        #[arg(long, default_value = "operator grant")]
+        reason: String,
+    },
+    /// Print the balance and its running totals as JSON.
+    Show {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// Check that balance = grants − debits, against the totals and the ledger.
+    Verify {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print the account's unexpired audit events as JSON lines, oldest first.
+    Export {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+}
+
+#[derive(Args)]
+struct AccountArg {
+    /// Account id (the console token's `sub`).
+    #[arg(long = "account", value_parser = parse_account)]
+    id: AccountId,
+}
+
+fn parse_account(raw: &str) -> Result<AccountId, String> {
+    AccountId::parse(raw).ok_or_else(|| "1-128 characters of A-Z a-z 0-9 - _ . : @ | +".to_string())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("vpctl: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    match command {
+        Command::Token { account, ttl_seconds } => {
+            println!("{}", console_auth::mint(&config.console, &account.id, ttl_seconds));
+        }
+        Command::Jwks => {
+            let signer = PlaygroundSigner::from_config(&config.playground).map_err(|e| e.to_string())?;
+            println!("{}", signer.jwks());
+        }
+        Command::Credits(CreditsCommand::Grant { account, amount, reason }) => {
+            let store = store(&config)?;
+            let balance = store.grant_credits(&account.id, amount, &reason, clock::now()).await.map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({"account": account.id.as_str(), "granted": amount, "credits": balance}));
+        }
+        Command::Credits(CreditsCommand::Show { account }) => {
+            let balance = store(&config)?.balance(&account.id).await.map_err(|e| e.to_string())?;
+            let balance = balance.ok_or_else(|| format!("account {} has no credits record", account.id))?;
+            println!("{}", serde_json::json!({"account": account.id.as_str(), "credits": balance.credits, "granted": balance.granted, "debited": balance.debited}));
+        }
+        Command::Credits(CreditsCommand::Verify { account }) => {
+            let report = verify(store(&config)?.as_ref(), &account.id).await?;
+            println!("{report}");
+        }
+        Command::Audit(AuditCommand::Export { account }) => {
+            for event in store(&config)?.audit_events(&account.id, clock::now()).await.map_err(|e| e.to_string())? {
+                println!("{}", serde_json::to_string(&event).map_err(|e| e.to_string())?);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn store(config: &Config) -> Result<Arc<dyn Store>, String> {
+    app::open_store(config).map_err(|e| e.to_string())
+}
+
+/// balance = grants − debits, checked twice: against the account's running totals, and against
+/// the ledger entries (which explain the totals exactly while none has expired).
+async fn verify(store: &dyn Store, account: &AccountId) -> Result<serde_json::Value, String> {
+    let balance = store.balance(account).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("account {account} has no credits record"))?;
+    let ledger = store.ledger(account, clock::now()).await.map_err(|e| e.to_string())?;
+    let sum = |kind| ledger.iter().filter(|e| e.kind == kind).map(|e| e.amount).sum::<u64>();
+    let (grants, debits) = (sum(LedgerKind::Grant), sum(LedgerKind::Debit));
+    let totals_ok = balance.granted.checked_sub(balance.debited) == Some(balance.credits);
+    let ledger_ok = grants == balance.granted && debits == balance.debited;
+    let report = serde_json::json!({
+        "account": account.as_str(), "credits": balance.credits,
+        "granted": balance.granted, "debited": balance.debited,
+        "ledgerGrants": grants, "ledgerDebits": debits, "ledgerEntries": ledger.len(),
+        "ok": totals_ok && ledger_ok,
+    });
+    if totals_ok && ledger_ok { Ok(report) } else { Err(format!("ledger check FAILED: {report}")) }
+}

@@ -9,13 +9,24 @@ use crate::store::NewKey;
 use crate::{App, clock, key_name};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateKeyBody {
     name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedKey<'a> {
+    success: bool,
+    id: &'a str,
+    name: &'a str,
+    /// The plaintext key: in this response only, never stored or shown again.
+    key: &'a str,
+    prefix: &'a str,
+    created_at: String,
 }
 
 const EXPECTED: &str = r#"a JSON object {"name": "<1-64 characters>"}"#;
@@ -39,16 +50,17 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         hash: key.hash(),
         created_at: clock::now(),
     };
-    let body = json!({
-        "success": true,
-        "id": record.id.as_str(),
-        "name": record.name,
-        "key": key.expose(),
-        "prefix": record.prefix,
-        "createdAt": clock::rfc3339(record.created_at),
-    });
-    let key_id = record.id.clone();
-    app.store.create_key(record, origin(req)).await?;
-    tracing::info!(key_id = %key_id, "api key created");
-    Ok(json_response(StatusCode::CREATED, &body))
+    app.store.create_key(record.clone(), origin(req)).await?;
+    tracing::info!(key_id = %record.id, "api key created");
+    Ok(json_response(
+        StatusCode::CREATED,
+        &CreatedKey {
+            success: true,
+            id: record.id.as_str(),
+            name: &record.name,
+            key: key.expose(),
+            prefix: &record.prefix,
+            created_at: clock::rfc3339(record.created_at),
+        },
+    ))
 }

@@ -9,13 +9,23 @@ use crate::store::{SessionDebit, SessionOutcome};
 use crate::{App, clock};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 /// The only body accepted besides none at all: `{}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoFields {}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OpenedSession {
+    success: bool,
+    /// Balance after this session's debit.
+    credits: u64,
+    playground_url: String,
+    token: String,
+    expires_in: u64,
+}
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     finish(&req, create_session(app, &req).await)
@@ -45,12 +55,12 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     tracing::info!(key_id = %key, session_id = %session, balance, "session opened");
     Ok(json_response(
         StatusCode::OK,
-        &json!({
-            "success": true,
-            "credits": balance,
-            "playgroundUrl": issued.playground_url,
-            "token": issued.token,
-            "expiresIn": issued.expires_in,
-        }),
+        &OpenedSession {
+            success: true,
+            credits: balance,
+            playground_url: issued.playground_url,
+            token: issued.token,
+            expires_in: issued.expires_in,
+        },
     ))
 }

@@ -6,7 +6,24 @@ use crate::http::{json_response, require_method};
 use crate::{App, clock};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct KeyList {
+    success: bool,
+    keys: Vec<KeySummary>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeySummary {
+    id: String,
+    name: String,
+    prefix: String,
+    created_at: String,
+    /// `null` until the key opens its first session.
+    last_used_at: Option<String>,
+}
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     finish(&req, list_keys(app, &req).await)
@@ -15,20 +32,18 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn list_keys(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     require_method(req, Method::GET, "GET")?;
     let account = console_account(app, req)?;
-    let keys: Vec<_> = app
+    let keys = app
         .store
         .list_keys(&account)
         .await?
         .into_iter()
-        .map(|k| {
-            json!({
-                "id": k.id.as_str(),
-                "name": k.name,
-                "prefix": k.prefix,
-                "createdAt": clock::rfc3339(k.created_at),
-                "lastUsedAt": k.last_used_at.map(clock::rfc3339),
-            })
+        .map(|k| KeySummary {
+            id: k.id.to_string(),
+            name: k.name,
+            prefix: k.prefix,
+            created_at: clock::rfc3339(k.created_at),
+            last_used_at: k.last_used_at.map(clock::rfc3339),
         })
         .collect();
-    Ok(json_response(StatusCode::OK, &json!({"success": true, "keys": keys})))
+    Ok(json_response(StatusCode::OK, &KeyList { success: true, keys }))
 }

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Writes events/*.json: API Gateway HTTP API (payload 2.0) events for every function and case.
+
+Run from the repository root: `python3 infra/make_events.py`. The handler tests replay these
+files and `cargo lambda invoke <function> --data-file events/<file>.json` accepts them.
+
+Console tokens in the fixtures are HS256 JWTs signed with the documented *local development*
+secret (never accepted in AWS) and expire in 2100, so the files stay valid. API keys in them are
+test vectors: the tests seed exactly these into a throw-away store; no real key is in the repo.
+"""
+import base64, hashlib, hmac, json, pathlib
+
+LOCAL_CONSOLE_SECRET = b"visionpipe-local-development-console-secret"
+ISSUER, AUDIENCE = "https://visionpipe.com", "visionpipe-cloud-api"
+ACCOUNT = "acct_fixture"
+KEY_OK = "vp_live_" + "0123456789abcdef" * 4        # seeded on an account with credits
+KEY_EMPTY = "vp_live_" + "fedcba9876543210" * 4     # seeded on an account with 0 credits
+KEY_UNKNOWN = "vp_live_" + "0" * 64                  # well-formed, never seeded
+KEY_ID = "key_01JF0000000000000000000000"            # the key delete-key.json deletes
+NEVER_EXPIRES = 4102444800                           # 2100-01-01
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def console_token(sub=ACCOUNT, exp=NEVER_EXPIRES, secret=LOCAL_CONSOLE_SECRET):
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": 1795744800, "exp": exp}
+    payload = b64(json.dumps(claims, separators=(",", ":")).encode())
+    signature = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(signature)}"
+
+
+def event(method, path, route, headers=None, body=None, path_params=None):
+    headers = {"host": "api.visionpipe.test", "user-agent": "visionpipe-fixture/1.0", **(headers or {})}
+    e = {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "fixture",
+            "domainName": "api.visionpipe.test",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.7", "userAgent": headers["user-agent"]},
+            "requestId": "fixture-request-id",
+            "routeKey": f"{method} {route}",
+            "stage": "$default",
+            "time": "27/Nov/2026:02:00:00 +0000",
+            "timeEpoch": 1795744800000,
+        },
+        "isBase64Encoded": False,
+    }
+    if path_params is not None:
+        e["pathParameters"] = path_params
+    if body is not None:
+        e["body"] = body
+    return e
+
+
+def bearer(token):
+    return {"authorization": f"Bearer {token}"}
+
+
+JSON = {"content-type": "application/json"}
+console = {**bearer(console_token()), **JSON}
+keys = ("/api/v1/keys", "/api/v1/keys")
+one_key = (f"/api/v1/keys/{KEY_ID}", "/api/v1/keys/{id}")
+sessions = ("/api/v1/sessions", "/api/v1/sessions")
+
+EVENTS = {
+    "create-key": event("POST", *keys, console, '{"name":"Production"}'),
+    "create-key-missing-auth": event("POST", *keys, JSON, '{"name":"Production"}'),
+    "create-key-expired-token": event("POST", *keys, {**bearer(console_token(exp=1700000000)), **JSON}, '{"name":"Production"}'),
+    "create-key-wrong-secret": event("POST", *keys, {**bearer(console_token(secret=b"x" * 40)), **JSON}, '{"name":"Production"}'),
+    "create-key-empty-name": event("POST", *keys, console, '{"name":"   "}'),
+    "create-key-long-name": event("POST", *keys, console, json.dumps({"name": "n" * 65})),
+    "create-key-malformed-json": event("POST", *keys, console, '{"name":'),
+    "create-key-unknown-field": event("POST", *keys, console, '{"name":"Production","admin":true}'),
+    "create-key-no-body": event("POST", *keys, console),
+    "create-key-wrong-content-type": event("POST", *keys, {**bearer(console_token()), "content-type": "text/plain"}, '{"name":"Production"}'),
+    "list-keys": event("GET", *keys, bearer(console_token())),
+    "list-keys-missing-auth": event("GET", *keys),
+    "delete-key": event("DELETE", *one_key, bearer(console_token()), path_params={"id": KEY_ID}),
+    "delete-key-not-found": event("DELETE", "/api/v1/keys/key_01JF0000000000000000000001", "/api/v1/keys/{id}",
+                                  bearer(console_token()), path_params={"id": "key_01JF0000000000000000000001"}),
+    "delete-key-not-an-id": event("DELETE", "/api/v1/keys/..%2Fetc", "/api/v1/keys/{id}",
+                                  bearer(console_token()), path_params={"id": "../etc"}),
+    "delete-key-missing-auth": event("DELETE", *one_key, path_params={"id": KEY_ID}),
+    "create-session": event("POST", *sessions, {**bearer(KEY_OK), **JSON}),
+    "create-session-empty-object": event("POST", *sessions, {**bearer(KEY_OK), **JSON}, "{}"),
+    "create-session-missing-auth": event("POST", *sessions, JSON),
+    "create-session-not-bearer": event("POST", *sessions, {"authorization": f"Basic {KEY_OK}", **JSON}),
+    "create-session-invalid-format": event("POST", *sessions, {**bearer(KEY_OK[:-1]), **JSON}),
+    "create-session-invalid-key": event("POST", *sessions, {**bearer(KEY_UNKNOWN), **JSON}),
+    "create-session-insufficient-credits": event("POST", *sessions, {**bearer(KEY_EMPTY), **JSON}),
+    "create-session-unexpected-body": event("POST", *sessions, {**bearer(KEY_OK), **JSON}, '{"credits":100}'),
+    "create-session-wrong-method": event("GET", *sessions, bearer(KEY_OK)),
+}
+
+if __name__ == "__main__":
+    out = pathlib.Path("events")
+    out.mkdir(exist_ok=True)
+    for name, e in EVENTS.items():
+        (out / f"{name}.json").write_text(json.dumps(e, indent=2) + "\n")
+    print(f"wrote {len(EVENTS)} events to {out}/")

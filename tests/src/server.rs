@@ -1,0 +1,137 @@
+//! The real local stack: `cargo lambda watch` with the production router, on a free port and a
+//! private data directory, killed (with every function process it started) on drop.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    pub data_dir: tempfile::TempDir,
+    log_path: PathBuf,
+    agent: ureq::Agent,
+}
+
+/// Response status and parsed JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub raw: String,
+}
+
+impl Server {
+    /// Starts `cargo lambda watch` with `concurrency` instances per function and waits until
+    /// the functions answer. Panics (never skips) if cargo-lambda is missing or never comes up.
+    pub fn start(concurrency: u32, env: &[(&str, &str)]) -> Server {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let log_path = data_dir.path().join("watch.log");
+        let log = File::create(&log_path).expect("log file");
+        let port = free_port();
+        let mut command = Command::new("cargo");
+        command
+            .args(["lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &port.to_string(), "--concurrency", &concurrency.to_string()])
+            .current_dir(crate::workspace_root())
+            .env("VP_ENV", "local")
+            .env("VP_DATA_DIR", data_dir.path())
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            // Own process group, so drop can stop watch and every function it spawned.
+            .process_group(0);
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!("cannot start `cargo lambda watch` ({e}); run `make test`, which installs cargo-lambda")
+        });
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build()
+            .into();
+        let mut server = Server { child, base_url: format!("http://127.0.0.1:{port}"), data_dir, log_path, agent };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll child") {
+                panic!("cargo lambda watch exited with {status}:\n{}", self.logs());
+            }
+            // 401 JSON from list-keys means the router, the runtime API and our function are up.
+            if let Ok(reply) = self.try_request("GET", "/api/v1/keys", &[], None) {
+                if reply.status == 401 && reply.body["success"] == false {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "cargo lambda watch never became ready:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn try_request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Result<Reply, ureq::Error> {
+        let uri = format!("{}{path}", self.base_url);
+        let mut request = ureq::http::Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = match body {
+            Some(body) => self.agent.run(request.body(body.to_string()).expect("request"))?,
+            None => self.agent.run(request.body(()).expect("request"))?,
+        };
+        let status = response.status().as_u16();
+        let raw = response.body_mut().read_to_string()?;
+        let body = serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null);
+        Ok(Reply { status, body, raw })
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+        self.try_request(method, path, headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Runs the operator CLI against this server's store, returning stdout.
+    pub fn vpctl(&self, args: &[&str]) -> String {
+        let output = Command::new(vpctl_path())
+            .args(args)
+            .env("VP_ENV", "local")
+            .env("VP_DATA_DIR", self.data_dir.path())
+            .output()
+            .expect("run vpctl");
+        assert!(output.status.success(), "vpctl {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8")
+    }
+
+    /// Everything `cargo lambda watch` and the functions wrote so far.
+    pub fn logs(&self) -> String {
+        let mut text = String::new();
+        File::open(&self.log_path).and_then(|mut f| f.read_to_string(&mut text)).expect("read log");
+        text
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `vpctl` binary built beside this test (target/<profile>/vpctl).
+pub fn vpctl_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
+    let path = profile_dir.join("vpctl");
+    assert!(path.exists(), "{} is missing: build it first (`make test` does)", path.display());
+    path
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
