@@ -34,7 +34,7 @@ where
             return Err(e.into());
         }
     };
-    tracing::info!(function = name, kid = app.playground.kid(), "cold start complete");
+    tracing::info!(function = name, pid = std::process::id(), kid = app.playground.kid(), "cold start complete");
     lambda_http::run(service_fn(move |req: Request| async move {
         let started = Instant::now();
         let method = req.method().to_string();
