@@ -9,6 +9,7 @@ use common::store::{NewKey, Origin, SessionDebit, SessionOutcome, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod conformance;
 pub mod server;
 
 /// Test vectors, the same as `infra/make_events.py` writes into `events/`.

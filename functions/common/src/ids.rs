@@ -4,7 +4,17 @@
 //! enough for ids (80 random bits), and recognisable in logs (`key_…`, `ses_…`).
 
 use std::fmt;
-use ulid::Ulid;
+use std::sync::Mutex;
+use ulid::{Generator, Ulid};
+
+/// A new ULID, strictly increasing within this process even inside one millisecond, so that
+/// records written one after another sort in the order they were written.
+pub fn new_ulid() -> Ulid {
+    static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
+    let mut generator = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Overflow needs 2^80 ids in one millisecond; fall back to a fresh random one regardless.
+    generator.generate().unwrap_or_else(|_| Ulid::new())
+}
 
 /// The console account a key belongs to. Checked to a conservative alphabet because it becomes
 /// part of storage keys.
@@ -40,7 +50,7 @@ macro_rules! prefixed_ulid {
             pub const PREFIX: &'static str = $prefix;
 
             pub fn generate() -> Self {
-                $name(format!("{}{}", $prefix, Ulid::new()))
+                $name(format!("{}{}", $prefix, new_ulid()))
             }
 
             /// Accepts exactly what `generate` produces: the prefix and a canonical ULID.
@@ -79,6 +89,12 @@ mod tests {
         for bad in ["", "key_", "key_123", "ses_01ARZ3NDEKTSV4RRFFQ69G5FAV", "../etc/passwd", "key_01ARZ3NDEKTSV4RRFFQ69G5FAVX"] {
             assert_eq!(KeyId::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn ulids_increase_within_a_millisecond() {
+        let ids: Vec<_> = (0..1000).map(|_| new_ulid()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl PlaygroundSigner {
             sid: session.as_str().to_string(),
             iat,
             exp: iat + self.ttl_secs as i64,
-            jti: ulid::Ulid::new().to_string(),
+            jti: crate::ids::new_ulid().to_string(),
         };
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
@@ -139,7 +139,7 @@ pub fn load_or_create_local_key(path: &Path) -> Result<String, SigningKeyError> 
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(".signing-key-{}.tmp", ulid::Ulid::new()));
+    let tmp = dir.join(format!(".signing-key-{}.tmp", crate::ids::new_ulid()));
     write_private(&tmp, generate_pem().as_bytes()).map_err(io)?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);

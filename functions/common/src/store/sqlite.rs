@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     at             TEXT NOT NULL,
     ttl            INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account_id, id);
+CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account_id);
 CREATE TABLE IF NOT EXISTS audit_events (
     id           TEXT PRIMARY KEY,
     account_id   TEXT NOT NULL,
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS audit_events (
     at           TEXT NOT NULL,
     ttl          INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_by_account ON audit_events (account_id, id);
+CREATE INDEX IF NOT EXISTS audit_by_account ON audit_events (account_id);
 ";
 
 pub struct SqliteStore {
@@ -126,7 +126,7 @@ fn map_err(e: rusqlite::Error) -> StoreError {
 }
 
 fn new_id() -> String {
-    ulid::Ulid::new().to_string()
+    crate::ids::new_ulid().to_string()
 }
 
 /// Creates the account with its free grant if it does not exist yet. Exactly once, because the
@@ -337,7 +337,7 @@ impl Store for SqliteStore {
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, kind, amount, balance_after, key_id, session_id, reason, at FROM ledger
-                 WHERE account_id = ?1 AND ttl > ?2 ORDER BY id",
+                 WHERE account_id = ?1 AND ttl > ?2 ORDER BY rowid",
             )?;
             stmt.query_map(params![account.as_str(), now.unix_timestamp()], |row| {
                 Ok(LedgerEntry {
@@ -361,7 +361,7 @@ impl Store for SqliteStore {
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl FROM audit_events
-                 WHERE account_id = ?1 AND ttl > ?2 ORDER BY id",
+                 WHERE account_id = ?1 AND ttl > ?2 ORDER BY rowid",
             )?;
             stmt.query_map(params![account.as_str(), now.unix_timestamp()], |row| {
                 Ok(AuditEvent {

@@ -1,0 +1,284 @@
+//! The behaviour every [`Store`] must have, written once and run against each implementation
+//! (`tests/store_embedded.rs`, `tests/store_dynamodb.rs`). A behaviour only one store has is a
+//! bug in the other.
+//!
+//! Every store under test is built with [`FREE_CREDITS`] free credits per new account.
+
+use crate::{account, seed_key};
+use common::api_key::{KeyHash, PlaintextKey};
+use common::clock;
+use common::ids::{KeyId, SessionId};
+use common::store::{AuditAction, LedgerKind, NewKey, Origin, SessionDebit, SessionOutcome, Store};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+pub const FREE_CREDITS: u64 = 3;
+
+/// A store plus whatever must live as long as it (a temp dir, a table).
+pub struct StoreUnderTest {
+    pub store: Arc<dyn Store>,
+    pub guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// Generates one `#[tokio::test]` per conformance case for the store `$factory` builds.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:path) => {
+        $crate::conformance_tests!(@cases $factory;
+            created_keys_are_listed_newest_first,
+            keys_are_listed_only_to_their_account,
+            a_new_account_gets_its_free_credits_exactly_once,
+            a_session_debits_one_credit_and_records_it,
+            unknown_keys_are_invalid,
+            an_empty_account_is_refused_and_nothing_changes,
+            deletion_is_soft_final_and_owner_only,
+            a_deleted_key_fails_on_the_very_next_request,
+            grants_add_credits_and_create_accounts,
+            the_ledger_explains_the_balance,
+            audit_events_carry_origin_and_expire_after_90_days,
+            expired_ledger_entries_are_not_read,
+            racing_debits_spend_each_credit_exactly_once
+        );
+    };
+    (@cases $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let under_test = $factory().await;
+                $crate::conformance::$case(under_test.store.clone()).await;
+            }
+        )*
+    };
+}
+
+fn new_key(account_id: &str, name: &str, at: OffsetDateTime) -> (PlaintextKey, NewKey) {
+    let plaintext = PlaintextKey::generate();
+    let key = NewKey {
+        id: KeyId::generate(),
+        account: account(account_id),
+        name: name.into(),
+        prefix: plaintext.display_prefix(),
+        hash: plaintext.hash(),
+        created_at: at,
+    };
+    (plaintext, key)
+}
+
+fn origin() -> Origin {
+    Origin { ip: Some("198.51.100.4".into()), user_agent: Some("conformance/1.0".into()) }
+}
+
+fn debit_at(at: OffsetDateTime) -> SessionDebit {
+    SessionDebit { session: SessionId::generate(), at, origin: origin() }
+}
+
+fn debit() -> SessionDebit {
+    debit_at(clock::now())
+}
+
+async fn create(store: &dyn Store, account_id: &str, name: &str) -> (PlaintextKey, KeyId) {
+    let (plaintext, key) = new_key(account_id, name, clock::now());
+    let id = key.id.clone();
+    store.create_key(key, origin()).await.expect("create key");
+    (plaintext, id)
+}
+
+pub async fn created_keys_are_listed_newest_first(store: Arc<dyn Store>) {
+    let (first, first_id) = create(store.as_ref(), "acct_a", "first").await;
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    let (_, second_id) = create(store.as_ref(), "acct_a", "second").await;
+    let keys = store.list_keys(&account("acct_a")).await.unwrap();
+    let ids: Vec<_> = keys.iter().map(|k| k.id.clone()).collect();
+    assert_eq!(ids, [second_id, first_id]);
+    assert_eq!(keys[1].name, "first");
+    assert_eq!(keys[1].prefix, first.display_prefix());
+    assert_eq!(keys[1].last_used_at, None);
+}
+
+pub async fn keys_are_listed_only_to_their_account(store: Arc<dyn Store>) {
+    create(store.as_ref(), "acct_a", "mine").await;
+    create(store.as_ref(), "acct_b", "theirs").await;
+    let mine = store.list_keys(&account("acct_a")).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].name, "mine");
+    assert!(store.list_keys(&account("acct_nobody")).await.unwrap().is_empty());
+}
+
+pub async fn a_new_account_gets_its_free_credits_exactly_once(store: Arc<dyn Store>) {
+    assert_eq!(store.balance(&account("acct_a")).await.unwrap(), None);
+    for i in 0..3 {
+        create(store.as_ref(), "acct_a", &format!("key {i}")).await;
+    }
+    let balance = store.balance(&account("acct_a")).await.unwrap().unwrap();
+    assert_eq!((balance.credits, balance.granted, balance.debited), (FREE_CREDITS, FREE_CREDITS, 0));
+    let ledger = store.ledger(&account("acct_a"), clock::now()).await.unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!((ledger[0].kind, ledger[0].amount), (LedgerKind::Grant, FREE_CREDITS));
+}
+
+pub async fn a_session_debits_one_credit_and_records_it(store: Arc<dyn Store>) {
+    let (plaintext, id) = create(store.as_ref(), "acct_a", "k").await;
+    let d = debit();
+    let session = d.session.clone();
+    let outcome = store.open_session(&plaintext.hash(), d).await.unwrap();
+    assert_eq!(outcome, SessionOutcome::Opened { account: account("acct_a"), key: id.clone(), balance: FREE_CREDITS - 1 });
+    let keys = store.list_keys(&account("acct_a")).await.unwrap();
+    assert!(keys[0].last_used_at.is_some(), "lastUsedAt is set");
+    let ledger = store.ledger(&account("acct_a"), clock::now()).await.unwrap();
+    let debit = ledger.iter().find(|e| e.kind == LedgerKind::Debit).expect("debit entry");
+    assert_eq!((debit.amount, debit.balance_after), (1, FREE_CREDITS - 1));
+    assert_eq!(debit.key_id.as_deref(), Some(id.as_str()));
+    assert_eq!(debit.session_id.as_deref(), Some(session.as_str()));
+    let audit = store.audit_events(&account("acct_a"), clock::now()).await.unwrap();
+    let used = audit.iter().find(|e| e.event == AuditAction::KeyUsed).expect("key.used");
+    assert_eq!(used.session_id.as_deref(), Some(session.as_str()));
+    assert_eq!(used.ip_address.as_deref(), Some("198.51.100.4"));
+}
+
+pub async fn unknown_keys_are_invalid(store: Arc<dyn Store>) {
+    create(store.as_ref(), "acct_a", "k").await;
+    let unknown = PlaintextKey::generate();
+    assert_eq!(store.open_session(&unknown.hash(), debit()).await.unwrap(), SessionOutcome::InvalidKey);
+    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS);
+}
+
+pub async fn an_empty_account_is_refused_and_nothing_changes(store: Arc<dyn Store>) {
+    let (plaintext, _) = create(store.as_ref(), "acct_a", "k").await;
+    for _ in 0..FREE_CREDITS {
+        assert!(matches!(store.open_session(&plaintext.hash(), debit()).await.unwrap(), SessionOutcome::Opened { .. }));
+    }
+    let ledger_before = store.ledger(&account("acct_a"), clock::now()).await.unwrap();
+    let audit_before = store.audit_events(&account("acct_a"), clock::now()).await.unwrap();
+    assert_eq!(store.open_session(&plaintext.hash(), debit()).await.unwrap(), SessionOutcome::InsufficientCredits);
+    let balance = store.balance(&account("acct_a")).await.unwrap().unwrap();
+    assert_eq!((balance.credits, balance.debited), (0, FREE_CREDITS));
+    assert_eq!(store.ledger(&account("acct_a"), clock::now()).await.unwrap(), ledger_before);
+    assert_eq!(store.audit_events(&account("acct_a"), clock::now()).await.unwrap(), audit_before);
+}
+
+pub async fn deletion_is_soft_final_and_owner_only(store: Arc<dyn Store>) {
+    let (_, id) = create(store.as_ref(), "acct_a", "k").await;
+    // Someone else's delete finds nothing and changes nothing.
+    assert!(!store.delete_key(&account("acct_b"), &id, clock::now(), origin()).await.unwrap());
+    assert_eq!(store.list_keys(&account("acct_a")).await.unwrap().len(), 1);
+    // The owner's delete works once.
+    assert!(store.delete_key(&account("acct_a"), &id, clock::now(), origin()).await.unwrap());
+    assert!(!store.delete_key(&account("acct_a"), &id, clock::now(), origin()).await.unwrap());
+    assert!(!store.delete_key(&account("acct_a"), &KeyId::generate(), clock::now(), origin()).await.unwrap());
+    assert!(store.list_keys(&account("acct_a")).await.unwrap().is_empty());
+    let audit = store.audit_events(&account("acct_a"), clock::now()).await.unwrap();
+    let deletions: Vec<_> = audit.iter().filter(|e| e.event == AuditAction::KeyDeleted).collect();
+    assert_eq!(deletions.len(), 1);
+    assert_eq!(deletions[0].key_id, id.as_str());
+    assert_eq!(deletions[0].user_agent.as_deref(), Some("conformance/1.0"));
+}
+
+pub async fn a_deleted_key_fails_on_the_very_next_request(store: Arc<dyn Store>) {
+    let (plaintext, id) = create(store.as_ref(), "acct_a", "k").await;
+    assert!(matches!(store.open_session(&plaintext.hash(), debit()).await.unwrap(), SessionOutcome::Opened { .. }));
+    assert!(store.delete_key(&account("acct_a"), &id, clock::now(), origin()).await.unwrap());
+    // No propagation window: the first request after the delete returned is refused.
+    assert_eq!(store.open_session(&plaintext.hash(), debit()).await.unwrap(), SessionOutcome::InvalidKey);
+    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS - 1);
+}
+
+pub async fn grants_add_credits_and_create_accounts(store: Arc<dyn Store>) {
+    // An unknown account is created (with its free credits) by its first grant.
+    let balance = store.grant_credits(&account("acct_new"), 10, "welcome pack", clock::now()).await.unwrap();
+    assert_eq!(balance, FREE_CREDITS + 10);
+    let balance = store.grant_credits(&account("acct_new"), 5, "top-up", clock::now()).await.unwrap();
+    assert_eq!(balance, FREE_CREDITS + 15);
+    let b = store.balance(&account("acct_new")).await.unwrap().unwrap();
+    assert_eq!((b.credits, b.granted, b.debited), (FREE_CREDITS + 15, FREE_CREDITS + 15, 0));
+    // Creating a key later does not grant the free credits again.
+    create(store.as_ref(), "acct_new", "k").await;
+    assert_eq!(store.balance(&account("acct_new")).await.unwrap().unwrap().credits, FREE_CREDITS + 15);
+    let ledger = store.ledger(&account("acct_new"), clock::now()).await.unwrap();
+    let reasons: Vec<_> = ledger.iter().skip(1).map(|e| e.reason.clone().unwrap_or_default()).collect();
+    assert_eq!(reasons, ["welcome pack", "top-up"]);
+    assert_eq!(ledger.last().unwrap().balance_after, FREE_CREDITS + 15);
+}
+
+pub async fn the_ledger_explains_the_balance(store: Arc<dyn Store>) {
+    let (plaintext, _) = create(store.as_ref(), "acct_a", "k").await;
+    store.grant_credits(&account("acct_a"), 4, "top-up", clock::now()).await.unwrap();
+    for _ in 0..5 {
+        store.open_session(&plaintext.hash(), debit()).await.unwrap();
+    }
+    let b = store.balance(&account("acct_a")).await.unwrap().unwrap();
+    let ledger = store.ledger(&account("acct_a"), clock::now()).await.unwrap();
+    let sum = |kind| ledger.iter().filter(|e| e.kind == kind).map(|e| e.amount).sum::<u64>();
+    assert_eq!((sum(LedgerKind::Grant), sum(LedgerKind::Debit)), (b.granted, b.debited));
+    assert_eq!(b.credits, b.granted - b.debited);
+    assert_eq!(b.credits, FREE_CREDITS + 4 - 5);
+    // Each entry's balance_after chains from the previous one.
+    let mut running = 0i64;
+    for e in &ledger {
+        running += if e.kind == LedgerKind::Grant { e.amount as i64 } else { -(e.amount as i64) };
+        assert_eq!(e.balance_after as i64, running, "{e:?}");
+    }
+}
+
+pub async fn audit_events_carry_origin_and_expire_after_90_days(store: Arc<dyn Store>) {
+    let now = clock::now();
+    // A key created 91 days ago: its creation event has expired. One created 89 days ago: kept.
+    let (_, old) = new_key("acct_a", "old", now - Duration::days(91));
+    let (_, recent) = new_key("acct_a", "recent", now - Duration::days(89));
+    let recent_id = recent.id.clone();
+    store.create_key(old, origin()).await.unwrap();
+    store.create_key(recent, origin()).await.unwrap();
+    let events = store.audit_events(&account("acct_a"), now).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!((e.event, e.key_id.as_str(), e.account_id.as_str()), (AuditAction::KeyCreated, recent_id.as_str(), "acct_a"));
+    assert_eq!(e.ip_address.as_deref(), Some("198.51.100.4"));
+    assert_eq!(e.user_agent.as_deref(), Some("conformance/1.0"));
+    assert_eq!(e.expires_at, (e.at + Duration::days(90)).unix_timestamp());
+    // Other accounts' events are never included.
+    create(store.as_ref(), "acct_b", "theirs").await;
+    assert_eq!(store.audit_events(&account("acct_a"), now).await.unwrap().len(), 1);
+}
+
+pub async fn expired_ledger_entries_are_not_read(store: Arc<dyn Store>) {
+    let now = clock::now();
+    store.grant_credits(&account("acct_a"), 7, "long ago", now - Duration::days(100)).await.unwrap();
+    store.grant_credits(&account("acct_a"), 2, "recently", now).await.unwrap();
+    let ledger = store.ledger(&account("acct_a"), now).await.unwrap();
+    let reasons: Vec<_> = ledger.iter().filter_map(|e| e.reason.clone()).collect();
+    assert_eq!(reasons, ["recently"], "{ledger:?}");
+    // The balance itself never expires.
+    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS + 9);
+}
+
+pub async fn racing_debits_spend_each_credit_exactly_once(store: Arc<dyn Store>) {
+    const CREDITS: u64 = 20;
+    const RACERS: usize = 50;
+    seed_key(store.as_ref(), "acct_race", "key_01JF0000000000000000000007", crate::KEY_OK).await;
+    store.grant_credits(&account("acct_race"), CREDITS - FREE_CREDITS, "race", clock::now()).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.open_session(&KeyHash::of(crate::KEY_OK), debit()).await.unwrap()
+            })
+        })
+        .collect();
+    let mut balances = Vec::new();
+    let mut refused = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            SessionOutcome::Opened { balance, .. } => balances.push(balance),
+            SessionOutcome::InsufficientCredits => refused += 1,
+            SessionOutcome::InvalidKey => panic!("key vanished"),
+        }
+    }
+    balances.sort();
+    assert_eq!(balances, (0..CREDITS).collect::<Vec<_>>(), "each balance reported exactly once");
+    assert_eq!(refused, RACERS - CREDITS as usize);
+    let b = store.balance(&account("acct_race")).await.unwrap().unwrap();
+    assert_eq!((b.credits, b.granted, b.debited), (0, CREDITS, CREDITS));
+    let ledger = store.ledger(&account("acct_race"), clock::now()).await.unwrap();
+    assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64, CREDITS);
+}

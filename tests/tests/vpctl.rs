@@ -1,0 +1,72 @@
+//! The operator CLI as an operator meets it: what it prints, and how it refuses bad arguments.
+
+use std::process::Command;
+use tests::server::vpctl_path;
+
+fn vpctl(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(vpctl_path()).args(args).env("VP_ENV", "local").env("VP_DATA_DIR", dir).output().expect("run vpctl")
+}
+
+#[test]
+fn token_prints_only_a_console_jwt_the_api_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vpctl(dir.path(), &["token", "--account", "acct_ops"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.strip_suffix('\n').expect("one line");
+    assert!(!token.contains(char::is_whitespace));
+    let config = tests::local_config(dir.path(), &[]);
+    let verifier = common::console_auth::ConsoleVerifier::new(&config.console);
+    assert_eq!(verifier.verify(token).unwrap().as_str(), "acct_ops");
+}
+
+#[test]
+fn credits_grant_show_verify_and_audit_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vpctl(dir.path(), &["credits", "grant", "--account", "acct_ops", "--amount", "7", "--reason", "support ticket 42"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let show: serde_json::Value = serde_json::from_slice(&vpctl(dir.path(), &["credits", "show", "--account", "acct_ops"]).stdout).unwrap();
+    assert_eq!(show, serde_json::json!({"account": "acct_ops", "credits": 10, "granted": 10, "debited": 0}));
+    let verify: serde_json::Value = serde_json::from_slice(&vpctl(dir.path(), &["credits", "verify", "--account", "acct_ops"]).stdout).unwrap();
+    assert_eq!(verify["ok"], true);
+    let export = vpctl(dir.path(), &["audit", "export", "--account", "acct_ops"]);
+    assert!(export.status.success());
+    assert!(export.stdout.is_empty(), "no key events yet");
+}
+
+#[test]
+fn jwks_prints_one_p256_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks: serde_json::Value = serde_json::from_slice(&vpctl(dir.path(), &["jwks"]).stdout).unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!((key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()), (Some("EC"), Some("P-256"), Some("ES256")));
+    assert!(key.get("d").is_none(), "never the private part");
+    // The same key on every call: it was generated once and persisted.
+    let again: serde_json::Value = serde_json::from_slice(&vpctl(dir.path(), &["jwks"]).stdout).unwrap();
+    assert_eq!(jwks, again);
+}
+
+#[test]
+fn bad_arguments_get_usage_and_a_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec![],
+        vec!["frobnicate"],
+        vec!["token"],
+        vec!["token", "--account", "has space"],
+        vec!["credits", "grant", "--account", "acct_ops"],
+        vec!["credits", "grant", "--account", "acct_ops", "--amount", "0"],
+        vec!["credits", "grant", "--account", "acct_ops", "--amount", "-5"],
+        vec!["audit", "export"],
+    ] {
+        let out = vpctl(dir.path(), &args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: usage errors exit 2");
+        assert!(stderr.contains("Usage") || stderr.contains("--help"), "{args:?}: {stderr}");
+    }
+    let out = vpctl(dir.path(), &["credits", "show", "--account", "acct_unknown"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("acct_unknown"));
+}
