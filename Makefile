@@ -36,4 +36,4 @@ dev: tools build
 	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY)
 
 test: tools build
-	cargo test --workspace
+	infra/with-moto.sh cargo test --workspace

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub mod conformance;
+pub mod dynamo;
 pub mod server;
 
 /// Test vectors, the same as `infra/make_events.py` writes into `events/`.
@@ -60,7 +61,8 @@ impl TestApp {
     pub fn with(overrides: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = local_config(dir.path(), overrides);
-        let store = common::app::open_store(&config).expect("store opens");
+        let common::config::StoreConfig::Embedded { path } = &config.store else { panic!("local config is embedded") };
+        let store = Arc::new(common::store::sqlite::SqliteStore::open(path, config.free_credits).expect("store opens"));
         TestApp { app: App::new(config, store).expect("app builds"), dir }
     }
 

@@ -3,7 +3,7 @@
 use crate::config::{Config, ConfigError, StoreConfig};
 use crate::console_auth::ConsoleVerifier;
 use crate::playground::{PlaygroundSigner, SigningKeyError};
-use crate::store::{Store, StoreError, sqlite::SqliteStore};
+use crate::store::{Store, StoreError, dynamodb::DynamoStore, sqlite::SqliteStore};
 use std::sync::Arc;
 
 pub struct App {
@@ -25,9 +25,9 @@ pub enum StartupError {
 
 impl App {
     /// Reads the environment and builds the store and keys; any problem fails the cold start.
-    pub fn from_env() -> Result<Self, StartupError> {
+    pub async fn from_env() -> Result<Self, StartupError> {
         let config = Config::from_env()?;
-        let store = open_store(&config)?;
+        let store = open_store(&config).await?;
         Self::new(config, store)
     }
 
@@ -43,8 +43,9 @@ impl App {
 }
 
 /// The store the configuration selects.
-pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
     match &config.store {
         StoreConfig::Embedded { path } => Ok(Arc::new(SqliteStore::open(path, config.free_credits)?)),
+        StoreConfig::DynamoDb { table } => Ok(Arc::new(DynamoStore::from_env(table.clone(), config.free_credits).await)),
     }
 }

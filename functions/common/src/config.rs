@@ -43,6 +43,9 @@ impl std::fmt::Debug for Secret {
 pub enum StoreConfig {
     /// SQLite database file shared by every local function process.
     Embedded { path: PathBuf },
+    /// The production store. Region, credentials and (locally) the endpoint come from the
+    /// standard AWS variables, e.g. `AWS_ENDPOINT_URL_DYNAMODB`.
+    DynamoDb { table: String },
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +90,8 @@ pub struct ConfigError(pub String);
 /// Every variable, its default and meaning; the README repeats this table.
 pub mod vars {
     pub const ENV: &str = "VP_ENV";
+    pub const STORE: &str = "VP_STORE";
+    pub const TABLE_NAME: &str = "VP_TABLE_NAME";
     pub const DATA_DIR: &str = "VP_DATA_DIR";
     pub const SQLITE_PATH: &str = "VP_SQLITE_PATH";
     pub const CONSOLE_SECRET: &str = "VP_CONSOLE_JWT_SECRET";
@@ -129,15 +134,21 @@ impl Config {
         let local = environment == Environment::Local;
         let data_dir = PathBuf::from(get(vars::DATA_DIR).unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
 
-        let store = match (local, get(vars::SQLITE_PATH)) {
-            (true, path) => StoreConfig::Embedded {
-                path: path.map(PathBuf::from).unwrap_or_else(|| data_dir.join("visionpipe.db")),
-            },
-            (false, _) => {
-                return Err(ConfigError(
-                    "running in AWS needs the DynamoDB store; the embedded store is for local runs only".into(),
-                ));
+        let table = get(vars::TABLE_NAME);
+        let store = match (get(vars::STORE).as_deref(), table) {
+            (Some("dynamodb") | None, Some(table)) => StoreConfig::DynamoDb { table },
+            (Some("dynamodb"), None) => return Err(ConfigError(format!("{}=dynamodb needs {}", vars::STORE, vars::TABLE_NAME))),
+            // A deployed function never falls back to a file on its own disk.
+            (Some("embedded") | None, _) if !local => {
+                return Err(ConfigError(format!(
+                    "running in AWS needs the DynamoDB store: set {} (the embedded store is for local runs only)",
+                    vars::TABLE_NAME
+                )));
             }
+            (Some("embedded") | None, _) => StoreConfig::Embedded {
+                path: get(vars::SQLITE_PATH).map(PathBuf::from).unwrap_or_else(|| data_dir.join("visionpipe.db")),
+            },
+            (Some(other), _) => return Err(ConfigError(format!("{} must be `embedded` or `dynamodb`, not `{other}`", vars::STORE))),
         };
 
         let secret = match get(vars::CONSOLE_SECRET) {
@@ -217,10 +228,25 @@ mod tests {
 
     #[test]
     fn inside_lambda_missing_secrets_fail_the_cold_start() {
-        let err = config(&[("LAMBDA_TASK_ROOT", "/var/task")]).unwrap_err();
-        assert!(err.to_string().contains("AWS"), "{err}");
-        let err = config(&[("VP_ENV", "aws")]).unwrap_err();
-        assert!(err.to_string().contains("AWS"), "{err}");
+        let table = ("VP_TABLE_NAME", "prod");
+        let err = config(&[("LAMBDA_TASK_ROOT", "/var/task"), table]).unwrap_err();
+        assert!(err.to_string().contains("VP_CONSOLE_JWT_SECRET is required when running in AWS"), "{err}");
+        let err = config(&[("VP_ENV", "aws"), table, ("VP_CONSOLE_JWT_SECRET", &"s".repeat(40))]).unwrap_err();
+        assert!(err.to_string().contains("VP_PLAYGROUND_SIGNING_KEY is required when running in AWS"), "{err}");
+    }
+
+    #[test]
+    fn the_table_name_selects_dynamodb_and_aws_never_falls_back() {
+        assert!(matches!(config(&[("VP_TABLE_NAME", "t")]).unwrap().store, StoreConfig::DynamoDb { ref table } if table == "t"));
+        assert!(matches!(config(&[("VP_STORE", "embedded")]).unwrap().store, StoreConfig::Embedded { .. }));
+        let aws = [("VP_ENV", "aws"), ("VP_CONSOLE_JWT_SECRET", "s".repeat(40).leak() as &str), ("VP_PLAYGROUND_SIGNING_KEY", "pem")];
+        assert!(matches!(config(&[&aws[..], &[("VP_TABLE_NAME", "prod")]].concat()).unwrap().store, StoreConfig::DynamoDb { .. }));
+        let err = config(&aws).unwrap_err().to_string();
+        assert!(err.contains("VP_TABLE_NAME"), "{err}");
+        let err = config(&[&aws[..], &[("VP_STORE", "embedded")]].concat()).unwrap_err().to_string();
+        assert!(err.contains("embedded store is for local runs only"), "{err}");
+        assert!(config(&[("VP_STORE", "dynamodb")]).unwrap_err().to_string().contains("VP_TABLE_NAME"));
+        assert!(config(&[("VP_STORE", "postgres")]).unwrap_err().to_string().contains("VP_STORE"));
     }
 
     #[test]

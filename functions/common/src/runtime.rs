@@ -26,7 +26,7 @@ where
     Fut: Future<Output = Response<Body>> + Send,
 {
     init_logging();
-    let app: &'static App = match App::from_env() {
+    let app: &'static App = match App::from_env().await {
         // Lives as long as the process, which is exactly the life of a Lambda instance.
         Ok(app) => Box::leak(Box::new(app)),
         Err(e) => {

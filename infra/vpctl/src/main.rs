@@ -4,7 +4,7 @@
 //! from the repository root it works on the very store and keys `make dev` serves.
 
 use clap::{Args, Parser, Subcommand};
-use common::config::Config;
+use common::config::{Config, StoreConfig};
 use common::ids::AccountId;
 use common::playground::PlaygroundSigner;
 use common::store::{LedgerKind, Store};
@@ -37,6 +37,15 @@ enum Command {
     Audit(AuditCommand),
     /// Print the JWKS that verifies playground session tokens.
     Jwks,
+    /// DynamoDB table housekeeping (local servers; in AWS the SAM template owns the table).
+    #[command(subcommand)]
+    Table(TableCommand),
+}
+
+#[derive(Subcommand)]
+enum TableCommand {
+    /// Create the configured table from infra/table.json, with TTL on; no-op if it exists.
+    Create,
 }
 
 #[derive(Subcommand)]
@@ -83,16 +92,44 @@ fn parse_account(raw: &str) -> Result<AccountId, String> {
     AccountId::parse(raw).ok_or_else(|| "1-128 characters of A-Z a-z 0-9 - _ . : @ | +".to_string())
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+/// Where `VP_STORE=dynamodb make dev` keeps its endpoint, region and table (read from the
+/// repository root, where `make dev` and the README run vpctl).
+const LOCAL_DYNAMODB_ENV: &str = "infra/local-dynamodb.env";
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command).await {
+    if let Err(message) = local_dynamodb_defaults() {
+        eprintln!("vpctl: {message}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("vpctl: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// With `VP_STORE=dynamodb` on a workstation and no endpoint given, reach the same local table
+/// as `VP_STORE=dynamodb make dev`: fill every unset variable from [`LOCAL_DYNAMODB_ENV`].
+fn local_dynamodb_defaults() -> Result<(), String> {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
+    let wanted = std::env::var("VP_STORE").is_ok_and(|v| v == "dynamodb");
+    if !wanted || set("AWS_ENDPOINT_URL_DYNAMODB") || std::env::var("VP_ENV").is_ok_and(|v| v == "aws") {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(LOCAL_DYNAMODB_ENV)
+        .map_err(|e| format!("VP_STORE=dynamodb without AWS_ENDPOINT_URL_DYNAMODB reads {LOCAL_DYNAMODB_ENV} (run from the repository root): {e}"))?;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (name, value) = line.split_once('=').ok_or_else(|| format!("{LOCAL_DYNAMODB_ENV}: not NAME=value: {line}"))?;
+        if !set(name) {
+            // SAFETY: called from `main` before the runtime or any other thread exists.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
+    Ok(())
 }
 
 async fn run(command: Command) -> Result<(), String> {
@@ -105,22 +142,30 @@ async fn run(command: Command) -> Result<(), String> {
             let signer = PlaygroundSigner::from_config(&config.playground).map_err(|e| e.to_string())?;
             println!("{}", signer.jwks());
         }
+        Command::Table(TableCommand::Create) => {
+            let StoreConfig::DynamoDb { table } = &config.store else {
+                return Err("table create needs the DynamoDB store (VP_STORE=dynamodb or VP_TABLE_NAME)".into());
+            };
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let created = common::store::dynamodb::table::create_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await?;
+            eprintln!("table {table}: {}", if created { "created" } else { "already exists" });
+        }
         Command::Credits(CreditsCommand::Grant { account, amount, reason }) => {
-            let store = store(&config)?;
+            let store = store(&config).await?;
             let balance = store.grant_credits(&account.id, amount, &reason, clock::now()).await.map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({"account": account.id.as_str(), "granted": amount, "credits": balance}));
         }
         Command::Credits(CreditsCommand::Show { account }) => {
-            let balance = store(&config)?.balance(&account.id).await.map_err(|e| e.to_string())?;
+            let balance = store(&config).await?.balance(&account.id).await.map_err(|e| e.to_string())?;
             let balance = balance.ok_or_else(|| format!("account {} has no credits record", account.id))?;
             println!("{}", serde_json::json!({"account": account.id.as_str(), "credits": balance.credits, "granted": balance.granted, "debited": balance.debited}));
         }
         Command::Credits(CreditsCommand::Verify { account }) => {
-            let report = verify(store(&config)?.as_ref(), &account.id).await?;
+            let report = verify(store(&config).await?.as_ref(), &account.id).await?;
             println!("{report}");
         }
         Command::Audit(AuditCommand::Export { account }) => {
-            for event in store(&config)?.audit_events(&account.id, clock::now()).await.map_err(|e| e.to_string())? {
+            for event in store(&config).await?.audit_events(&account.id, clock::now()).await.map_err(|e| e.to_string())? {
                 println!("{}", serde_json::to_string(&event).map_err(|e| e.to_string())?);
             }
         }
@@ -128,8 +173,8 @@ async fn run(command: Command) -> Result<(), String> {
     Ok(())
 }
 
-fn store(config: &Config) -> Result<Arc<dyn Store>, String> {
-    app::open_store(config).map_err(|e| e.to_string())
+async fn store(config: &Config) -> Result<Arc<dyn Store>, String> {
+    app::open_store(config).await.map_err(|e| e.to_string())
 }
 
 /// balance = grants − debits, checked twice: against the account's running totals, and against

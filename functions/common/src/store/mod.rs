@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+pub mod dynamodb;
 pub mod sqlite;
 
 /// Where a request came from, for the audit trail.

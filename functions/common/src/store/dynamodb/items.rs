@@ -1,0 +1,183 @@
+//! The single-table layout: item shapes and their keys.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | account | `ACCOUNT#<account>` | `ACCOUNT` |
+//! | key | `ACCOUNT#<account>` | `KEY#<key id>` |
+//! | hash lookup | `KEYHASH#<sha-256 hex>` | `KEYHASH` |
+//! | ledger entry | `ACCOUNT#<account>` | `LEDGER#<ulid>` (with `ttl`) |
+//! | audit event | `ACCOUNT#<account>` | `AUDIT#<ulid>` (with `ttl`) |
+//!
+//! The hash lookup is its own item, read with a strongly consistent `GetItem`, rather than a
+//! GSI: GSIs are eventually consistent, so a deleted key could still pass for a moment.
+//!
+//! The account item carries the balance with its running totals, each key's `lastUsedAt`, and
+//! `pending`: ledger entries written *inside the same conditional update as the balance change*
+//! (so a change can never exist without its entry), then copied out to their own `LEDGER#` /
+//! `AUDIT#` items and removed. Readers treat both places as the ledger.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub const ACCOUNT_SK: &str = "ACCOUNT";
+pub const LOOKUP_SK: &str = "KEYHASH";
+pub const KEY_PREFIX: &str = "KEY#";
+pub const LEDGER_PREFIX: &str = "LEDGER#";
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+
+pub fn account_pk(account: &str) -> String {
+    format!("ACCOUNT#{account}")
+}
+
+pub fn lookup_pk(hash: &str) -> String {
+    format!("KEYHASH#{hash}")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountItem {
+    pub pk: String,
+    pub sk: String,
+    pub credits: u64,
+    pub granted: u64,
+    pub debited: u64,
+    pub created_at: String,
+    /// Key id → last time it opened a session.
+    #[serde(default)]
+    pub last_used: HashMap<String, String>,
+    /// Ledger id → entry not yet copied to its own item.
+    #[serde(default)]
+    pub pending: HashMap<String, PendingEntry>,
+    /// Ledger id → balance right after that entry (computed by the same update expression).
+    #[serde(default)]
+    pub pending_balances: HashMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingEntry {
+    pub kind: String,
+    pub amount: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub at: String,
+    pub ttl: i64,
+    /// The `key.used` audit event that goes with a debit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<PendingAudit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingAudit {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyItem {
+    pub pk: String,
+    pub sk: String,
+    pub key_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupItem {
+    pub pk: String,
+    pub sk: String,
+    pub account_id: String,
+    pub key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub kind: String,
+    pub amount: u64,
+    pub balance_after: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub at: String,
+    pub ttl: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub action: String,
+    pub account_id: String,
+    pub key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    pub at: String,
+    pub ttl: i64,
+}
+
+impl PendingEntry {
+    /// The ledger item this entry becomes.
+    pub fn ledger_item(&self, account: &str, id: &str, balance_after: u64) -> LedgerItem {
+        LedgerItem {
+            pk: account_pk(account),
+            sk: format!("{LEDGER_PREFIX}{id}"),
+            id: id.to_string(),
+            kind: self.kind.clone(),
+            amount: self.amount,
+            balance_after,
+            key_id: self.key_id.clone(),
+            session_id: self.session_id.clone(),
+            reason: self.reason.clone(),
+            at: self.at.clone(),
+            ttl: self.ttl,
+        }
+    }
+
+    /// The `key.used` audit item of a debit, if this entry is one.
+    pub fn audit_item(&self, account: &str) -> Option<AuditItem> {
+        let audit = self.audit.as_ref()?;
+        Some(AuditItem {
+            pk: account_pk(account),
+            sk: format!("{AUDIT_PREFIX}{}", audit.id),
+            id: audit.id.clone(),
+            action: "key.used".into(),
+            account_id: account.to_string(),
+            key_id: self.key_id.clone().unwrap_or_default(),
+            session_id: self.session_id.clone(),
+            ip_address: audit.ip_address.clone(),
+            user_agent: audit.user_agent.clone(),
+            at: self.at.clone(),
+            ttl: self.ttl,
+        })
+    }
+}

@@ -1,0 +1,571 @@
+//! The production store: one DynamoDB table (layout in [`items`]).
+//!
+//! How each guarantee is kept:
+//! - **Instant revocation.** A session resolves its key with a strongly consistent `GetItem` on
+//!   the hash lookup item; deleting a key marks the key item and its lookup in one transaction.
+//!   Once the delete has returned, every later read sees it.
+//! - **Never below zero, never lost, never double-counted.** The debit is one conditional
+//!   `UpdateItem` on the account item: `credits >= 1` guards the balance, and the same update
+//!   writes the ledger entry (under `pending.<ledger id>`), so the change and its record are one
+//!   atomic write. The condition also requires that `pending.<ledger id>` does not exist yet:
+//!   if the SDK retries an update whose response was lost, the retry fails that condition
+//!   instead of debiting twice, and the old item returned with the failure shows the first
+//!   attempt's entry, which we then report as the success it was. DynamoDB serialises
+//!   conditional updates on one item without transaction conflicts, so a hot account under
+//!   racing requests never needs a retry loop.
+//! - **Records.** The pending entry is then copied to its own `LEDGER#` / `AUDIT#` items (with
+//!   `ttl`) and removed from the account. Both steps are idempotent, and readers merge the
+//!   pending entries in, so a crash between them loses nothing; a later session on the account
+//!   finishes the copy.
+
+pub mod items;
+pub mod table;
+
+use super::*;
+use crate::clock;
+use crate::ids::new_ulid;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use items::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Retries of our own (contention on account creation, transaction conflicts). The SDK retries
+/// throttling and transient network errors underneath each call.
+const MAX_ATTEMPTS: u32 = 5;
+/// Pending entries older than this were left by a crashed writer; the next writer copies them.
+const STALE_PENDING: time::Duration = time::Duration::seconds(30);
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    free_credits: u64,
+}
+
+enum TxError {
+    /// The transaction was cancelled; one reason code per item ("None", "ConditionalCheckFailed",
+    /// "TransactionConflict", ...).
+    Cancelled(Vec<String>),
+    Store(StoreError),
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, free_credits: u64) -> Self {
+        DynamoStore { client, table: table.into(), free_credits }
+    }
+
+    /// Client from the standard AWS configuration chain: region, credentials and, for local
+    /// servers, `AWS_ENDPOINT_URL_DYNAMODB`, all from the environment.
+    pub async fn from_env(table: impl Into<String>, free_credits: u64) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(Client::new(&config), table, free_credits)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// All items of one account with the given sort-key prefix, strongly consistent.
+    async fn query<T: DeserializeOwned>(&self, account: &str, prefix: &str, newest_first: bool) -> Result<Vec<T>, StoreError> {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(account_pk(account)))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+            .consistent_read(true)
+            .scan_index_forward(!newest_first)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(classify)?;
+        items.into_iter().map(from_item).collect()
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        // The token makes SDK retries of this exact call idempotent for 10 minutes.
+        let token = new_ulid().to_string();
+        match self.client.transact_write_items().set_transact_items(Some(items)).client_request_token(token).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(e) => Err(TxError::Cancelled(
+                    e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect(),
+                )),
+                other => Err(TxError::Store(service_error(&other))),
+            },
+            Err(other) => Err(TxError::Store(classify(other))),
+        }
+    }
+
+    fn put(&self, item: &impl Serialize, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder().table_name(&self.table).set_item(Some(to_item(item)?)).set_condition_expression(condition.map(str::to_string));
+        Ok(TransactWriteItem::builder().put(put.build().map_err(internal)?).build())
+    }
+
+    /// The account item and its free-credit grant, for a transaction that creates the account.
+    fn new_account_items(&self, account: &str, at: OffsetDateTime) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let free = self.free_credits;
+        let item = AccountItem {
+            pk: account_pk(account),
+            sk: ACCOUNT_SK.into(),
+            credits: free,
+            granted: free,
+            debited: 0,
+            created_at: clock::rfc3339(at),
+            last_used: HashMap::new(),
+            pending: HashMap::new(),
+            pending_balances: HashMap::new(),
+        };
+        let mut items = vec![self.put(&item, Some("attribute_not_exists(pk)"))?];
+        if free > 0 {
+            let grant = PendingEntry {
+                kind: "grant".into(),
+                amount: free,
+                key_id: None,
+                session_id: None,
+                reason: Some("free credits for a new account".into()),
+                at: clock::rfc3339(at),
+                ttl: clock::expiry(at),
+                audit: None,
+            };
+            items.push(self.put(&grant.ledger_item(account, &new_ulid().to_string(), free), None)?);
+        }
+        Ok(items)
+    }
+
+    /// Creates the account with its free grant unless it exists. Exactly once: the account put is
+    /// conditional, and a lost race just means someone else created it.
+    async fn ensure_account(&self, account: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        if self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await?.is_some() {
+            return Ok(());
+        }
+        match self.transact(self.new_account_items(account, at)?).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) if reasons.first().is_some_and(|r| r == "ConditionalCheckFailed") => Ok(()),
+            Err(TxError::Cancelled(reasons)) => Err(StoreError::Unavailable(format!("account creation cancelled: {reasons:?}"))),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    /// Applies a balance change and its ledger entry in one conditional update of the account
+    /// item; returns the balance right after it and the whole new account item.
+    ///
+    /// `Ok(None)` when the condition failed for a reason other than our own earlier attempt
+    /// (not enough credits for a debit, or the account is missing for a grant).
+    async fn change_balance(&self, account: &str, id: &str, entry: &PendingEntry) -> Result<Option<(u64, AccountItem)>, StoreError> {
+        let debit = entry.kind == "debit";
+        let (sign, guard) = if debit { ("-", "credits >= :amount") } else { ("+", "attribute_exists(pk)") };
+        let total = if debit { "debited" } else { "granted" };
+        let mut update = format!(
+            "SET credits = credits {sign} :amount, {total} = {total} + :amount, pending.#id = :entry, pendingBalances.#id = credits {sign} :amount"
+        );
+        let mut request = self.client.update_item();
+        if let Some(key) = &entry.key_id {
+            update.push_str(", lastUsed.#key = :at");
+            request = request.expression_attribute_names("#key", key).expression_attribute_values(":at", AttributeValue::S(entry.at.clone()));
+        }
+        let result = request
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(account_pk(account)))
+            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+            .update_expression(update)
+            .condition_expression(format!("{guard} AND attribute_not_exists(pending.#id)"))
+            .expression_attribute_names("#id", id)
+            .expression_attribute_values(":amount", AttributeValue::N(entry.amount.to_string()))
+            .expression_attribute_values(":entry", to_attribute(entry)?)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item: AccountItem = from_item(out.attributes.unwrap_or_default())?;
+                let balance = *item.pending_balances.get(id).ok_or_else(|| internal("update returned no balance"))?;
+                Ok(Some((balance, item)))
+            }
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(e) => {
+                    let Some(old) = e.item else { return Ok(None) };
+                    let old: AccountItem = from_item(old)?;
+                    // Our own earlier attempt already applied (its response was lost).
+                    Ok(old.pending_balances.get(id).copied().map(|balance| (balance, old)))
+                }
+                other => Err(service_error(&other)),
+            },
+            // The outcome is unknown (timeout, connection lost): look before reporting failure.
+            Err(e) if is_ambiguous(&e) => {
+                let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
+                match item.as_ref().and_then(|i| i.pending_balances.get(id)) {
+                    Some(&balance) => Ok(Some((balance, item.expect("checked")))),
+                    None => Err(classify(e)),
+                }
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// Copies pending entries to their own ledger and audit items, then drops them from the
+    /// account. Idempotent (same ids, same content) and safe to interrupt at any point.
+    async fn settle(&self, account: &str, entries: Vec<(String, PendingEntry, u64)>) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        for chunk in entries.chunks(12) {
+            let mut writes = Vec::new();
+            for (id, entry, balance) in chunk {
+                writes.push(self.put(&entry.ledger_item(account, id, *balance), None)?);
+                if let Some(audit) = entry.audit_item(account) {
+                    writes.push(self.put(&audit, None)?);
+                }
+            }
+            self.transact(writes).await.map_err(|e| match e {
+                TxError::Cancelled(reasons) => StoreError::Unavailable(format!("ledger copy cancelled: {reasons:?}")),
+                TxError::Store(e) => e,
+            })?;
+        }
+        let mut names = HashMap::new();
+        let mut removes = Vec::new();
+        for (i, (id, _, _)) in entries.iter().enumerate() {
+            names.insert(format!("#p{i}"), id.clone());
+            removes.push(format!("pending.#p{i}, pendingBalances.#p{i}"));
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(account_pk(account)))
+            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+            .update_expression(format!("REMOVE {}", removes.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Settles our own entry plus any left behind by a crashed writer. Failures are logged, not
+    /// returned: the balance change is already durable and readers see pending entries.
+    async fn settle_after(&self, account: &str, own_id: &str, item: &AccountItem) {
+        let stale_before = clock::rfc3339(clock::now() - STALE_PENDING);
+        let entries: Vec<_> = item
+            .pending
+            .iter()
+            .filter(|(id, e)| id.as_str() == own_id || e.at < stale_before)
+            .filter_map(|(id, e)| item.pending_balances.get(id).map(|&b| (id.clone(), e.clone(), b)))
+            .collect();
+        if let Err(e) = self.settle(account, entries).await {
+            tracing::warn!(error = %e, "ledger copy deferred; entries stay pending on the account");
+        }
+    }
+
+    /// The account's pending entries as (id, entry, balance after).
+    async fn pending(&self, account: &str) -> Result<Vec<(String, PendingEntry, u64)>, StoreError> {
+        let Some(item) = self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await? else { return Ok(Vec::new()) };
+        Ok(item.pending.into_iter().filter_map(|(id, e)| item.pending_balances.get(&id).map(|&b| (id, e, b))).collect())
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create_key(&self, key: NewKey, origin: Origin) -> Result<(), StoreError> {
+        let account = key.account.as_str();
+        let created_at = clock::rfc3339(key.created_at);
+        let key_item = KeyItem {
+            pk: account_pk(account),
+            sk: format!("{KEY_PREFIX}{}", key.id),
+            key_id: key.id.to_string(),
+            account_id: account.to_string(),
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+            key_hash: key.hash.as_str().to_string(),
+            created_at: created_at.clone(),
+            deleted_at: None,
+        };
+        let lookup = LookupItem {
+            pk: lookup_pk(key.hash.as_str()),
+            sk: LOOKUP_SK.into(),
+            account_id: account.to_string(),
+            key_id: key.id.to_string(),
+            deleted_at: None,
+        };
+        let audit = audit_item(account, AuditAction::KeyCreated, key.id.as_str(), None, &origin, key.created_at);
+        for _ in 0..MAX_ATTEMPTS {
+            let exists = self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await?.is_some();
+            let mut writes = if exists { Vec::new() } else { self.new_account_items(account, key.created_at)? };
+            writes.push(self.put(&key_item, Some("attribute_not_exists(pk)"))?);
+            writes.push(self.put(&lookup, Some("attribute_not_exists(pk)"))?);
+            writes.push(self.put(&audit, None)?);
+            match self.transact(writes).await {
+                Ok(()) => return Ok(()),
+                // Someone created the account meanwhile, or a conflicting transaction: go again.
+                Err(TxError::Cancelled(reasons)) if (!exists && reasons[0] == "ConditionalCheckFailed") || reasons.iter().any(|r| r == "TransactionConflict") => {
+                    backoff().await;
+                }
+                Err(TxError::Cancelled(reasons)) => return Err(internal(format!("key write refused: {reasons:?}"))),
+                Err(TxError::Store(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable("key creation kept conflicting".into()))
+    }
+
+    async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError> {
+        let keys: Vec<KeyItem> = self.query(account.as_str(), KEY_PREFIX, true).await?;
+        let last_used = match self.get::<AccountItem>(account_pk(account.as_str()), ACCOUNT_SK).await? {
+            Some(item) => item.last_used,
+            None => HashMap::new(),
+        };
+        keys.into_iter()
+            .filter(|k| k.deleted_at.is_none())
+            .map(|k| {
+                Ok(KeyRecord {
+                    id: KeyId::parse(&k.key_id).ok_or_else(|| internal("bad key id in table"))?,
+                    created_at: parse_time(&k.created_at)?,
+                    last_used_at: last_used.get(&k.key_id).map(|t| parse_time(t)).transpose()?,
+                    name: k.name,
+                    prefix: k.prefix,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_key(&self, account: &AccountId, key: &KeyId, at: OffsetDateTime, origin: Origin) -> Result<bool, StoreError> {
+        let sk = format!("{KEY_PREFIX}{key}");
+        let Some(item) = self.get::<KeyItem>(account_pk(account.as_str()), &sk).await? else { return Ok(false) };
+        if item.deleted_at.is_some() {
+            return Ok(false);
+        }
+        let mark = |pk: String, sk: String, condition: &str| -> Result<TransactWriteItem, StoreError> {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(pk))
+                .key("sk", AttributeValue::S(sk))
+                .update_expression("SET deletedAt = :at")
+                .condition_expression(condition)
+                .expression_attribute_values(":at", AttributeValue::S(clock::rfc3339(at)))
+                .build()
+                .map_err(internal)?;
+            Ok(TransactWriteItem::builder().update(update).build())
+        };
+        let audit = audit_item(account.as_str(), AuditAction::KeyDeleted, key.as_str(), None, &origin, at);
+        for _ in 0..MAX_ATTEMPTS {
+            let writes = vec![
+                mark(account_pk(account.as_str()), sk.clone(), "attribute_exists(pk) AND attribute_not_exists(deletedAt)")?,
+                mark(lookup_pk(&item.key_hash), LOOKUP_SK.into(), "attribute_exists(pk)")?,
+                self.put(&audit, None)?,
+            ];
+            match self.transact(writes).await {
+                Ok(()) => return Ok(true),
+                Err(TxError::Cancelled(reasons)) if reasons.iter().any(|r| r == "TransactionConflict") => backoff().await,
+                // Deleted by a concurrent request: for this one, there was nothing to delete.
+                Err(TxError::Cancelled(_)) => return Ok(false),
+                Err(TxError::Store(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable("key deletion kept conflicting".into()))
+    }
+
+    async fn open_session(&self, hash: &KeyHash, debit: SessionDebit) -> Result<SessionOutcome, StoreError> {
+        let Some(lookup) = self.get::<LookupItem>(lookup_pk(hash.as_str()), LOOKUP_SK).await? else {
+            return Ok(SessionOutcome::InvalidKey);
+        };
+        if lookup.deleted_at.is_some() {
+            return Ok(SessionOutcome::InvalidKey);
+        }
+        let (account, key) = match (AccountId::parse(&lookup.account_id), KeyId::parse(&lookup.key_id)) {
+            (Some(a), Some(k)) => (a, k),
+            _ => return Err(internal("bad ids in key lookup item")),
+        };
+        let id = new_ulid().to_string();
+        let entry = PendingEntry {
+            kind: "debit".into(),
+            amount: 1,
+            key_id: Some(key.to_string()),
+            session_id: Some(debit.session.to_string()),
+            reason: None,
+            at: clock::rfc3339(debit.at),
+            ttl: clock::expiry(debit.at),
+            audit: Some(PendingAudit { id: new_ulid().to_string(), ip_address: debit.origin.ip, user_agent: debit.origin.user_agent }),
+        };
+        let Some((balance, item)) = self.change_balance(account.as_str(), &id, &entry).await? else {
+            return Ok(SessionOutcome::InsufficientCredits);
+        };
+        self.settle_after(account.as_str(), &id, &item).await;
+        Ok(SessionOutcome::Opened { account, key, balance })
+    }
+
+    async fn grant_credits(&self, account: &AccountId, amount: u64, reason: &str, at: OffsetDateTime) -> Result<u64, StoreError> {
+        if amount == 0 {
+            return Err(internal("grant amount must be positive"));
+        }
+        self.ensure_account(account.as_str(), at).await?;
+        let id = new_ulid().to_string();
+        let entry = PendingEntry {
+            kind: "grant".into(),
+            amount,
+            key_id: None,
+            session_id: None,
+            reason: Some(reason.to_string()),
+            at: clock::rfc3339(at),
+            ttl: clock::expiry(at),
+            audit: None,
+        };
+        let (balance, item) = self.change_balance(account.as_str(), &id, &entry).await?.ok_or_else(|| internal("account vanished during grant"))?;
+        self.settle_after(account.as_str(), &id, &item).await;
+        Ok(balance)
+    }
+
+    async fn balance(&self, account: &AccountId) -> Result<Option<Balance>, StoreError> {
+        let item: Option<AccountItem> = self.get(account_pk(account.as_str()), ACCOUNT_SK).await?;
+        Ok(item.map(|a| Balance { credits: a.credits, granted: a.granted, debited: a.debited }))
+    }
+
+    async fn ledger(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<LedgerEntry>, StoreError> {
+        let account = account.as_str();
+        let mut items: Vec<LedgerItem> = self.query(account, LEDGER_PREFIX, false).await?;
+        for (id, entry, balance) in self.pending(account).await? {
+            if !items.iter().any(|i| i.id == id) {
+                items.push(entry.ledger_item(account, &id, balance));
+            }
+        }
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        items
+            .into_iter()
+            // TTL deletion lags by up to days: expired items are filtered here.
+            .filter(|i| i.ttl > now.unix_timestamp())
+            .map(|i| {
+                Ok(LedgerEntry {
+                    kind: if i.kind == "grant" { LedgerKind::Grant } else { LedgerKind::Debit },
+                    at: parse_time(&i.at)?,
+                    id: i.id,
+                    amount: i.amount,
+                    balance_after: i.balance_after,
+                    key_id: i.key_id,
+                    session_id: i.session_id,
+                    reason: i.reason,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_events(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<AuditEvent>, StoreError> {
+        let account = account.as_str();
+        let mut items: Vec<AuditItem> = self.query(account, AUDIT_PREFIX, false).await?;
+        for (_, entry, _) in self.pending(account).await? {
+            if let Some(audit) = entry.audit_item(account) {
+                if !items.iter().any(|i| i.id == audit.id) {
+                    items.push(audit);
+                }
+            }
+        }
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        items
+            .into_iter()
+            .filter(|i| i.ttl > now.unix_timestamp())
+            .map(|i| {
+                Ok(AuditEvent {
+                    event: AuditAction::parse(&i.action).ok_or_else(|| internal("bad audit action in table"))?,
+                    at: parse_time(&i.at)?,
+                    expires_at: i.ttl,
+                    id: i.id,
+                    account_id: i.account_id,
+                    key_id: i.key_id,
+                    session_id: i.session_id,
+                    ip_address: i.ip_address,
+                    user_agent: i.user_agent,
+                })
+            })
+            .collect()
+    }
+}
+
+fn audit_item(account: &str, action: AuditAction, key: &str, session: Option<&SessionId>, origin: &Origin, at: OffsetDateTime) -> AuditItem {
+    let id = new_ulid().to_string();
+    AuditItem {
+        pk: account_pk(account),
+        sk: format!("{AUDIT_PREFIX}{id}"),
+        id,
+        action: action.as_str().into(),
+        account_id: account.to_string(),
+        key_id: key.to_string(),
+        session_id: session.map(SessionId::to_string),
+        ip_address: origin.ip.clone(),
+        user_agent: origin.user_agent.clone(),
+        at: clock::rfc3339(at),
+        ttl: clock::expiry(at),
+    }
+}
+
+async fn backoff() {
+    let jitter = u64::from(new_ulid().random() as u16 % 40);
+    tokio::time::sleep(Duration::from_millis(10 + jitter)).await;
+}
+
+fn to_item(value: &impl Serialize) -> Result<Item, StoreError> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(internal)
+}
+
+fn to_attribute(value: &impl Serialize) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(internal)
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(internal)
+}
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, StoreError> {
+    clock::parse_rfc3339(s).map_err(internal)
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// Error codes that mean "the service is busy or briefly failing": retrying later is right.
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
+
+fn service_error(e: &impl ProvideErrorMetadata) -> StoreError {
+    let code = e.code().unwrap_or("unknown");
+    let message = format!("{code}: {}", e.message().unwrap_or(""));
+    if TRANSIENT_CODES.contains(&code) { StoreError::Unavailable(message) } else { StoreError::Internal(message) }
+}
+
+/// A failure where the request may or may not have been applied.
+fn is_ambiguous<E, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::TimeoutError(_) | SdkError::ResponseError(_) | SdkError::DispatchFailure(_))
+}
+
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    match &e {
+        SdkError::ServiceError(ctx) => service_error(ctx.err()),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+        }
+        _ => StoreError::Internal(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()),
+    }
+}

@@ -1,0 +1,77 @@
+//! DynamoDB for the tests: a client for the local DynamoDB-protocol server that `make test`
+//! starts (moto), a fresh table per test, and a counter of the calls the store makes.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use std::sync::{Arc, Mutex};
+
+pub const ENDPOINT_VAR: &str = "VP_TEST_DYNAMODB_ENDPOINT";
+
+/// The server's URL. Missing means the tests were not started by `make test`: that is a
+/// failure, never a skip.
+pub fn endpoint() -> String {
+    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+        panic!("{ENDPOINT_VAR} is not set: the DynamoDB tests need the local DynamoDB-protocol server that `make test` starts")
+    })
+}
+
+/// The environment a function needs to reach the test server through the standard SDK chain.
+pub fn sdk_env(table: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("VP_TABLE_NAME", table.to_string()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+    ]
+}
+
+/// Every DynamoDB request attempt (including SDK retries), by operation name, in order.
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter(Arc<Mutex<Vec<String>>>);
+
+impl CallCounter {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        // DynamoDB's JSON protocol names the operation in this header: `DynamoDB_20120810.GetItem`.
+        let target = context.request().headers().get("x-amz-target").unwrap_or("unknown");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
+        self.0.lock().unwrap().push(operation);
+        Ok(())
+    }
+}
+
+pub fn client(counter: Option<CallCounter>) -> Client {
+    let mut config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"));
+    if let Some(counter) = counter {
+        config = config.interceptor(counter);
+    }
+    Client::from_conf(config.build())
+}
+
+/// A new, empty table built from infra/table.json, unique to the caller.
+pub async fn fresh_table(client: &Client) -> String {
+    let name = format!("vp-test-{}", common::ids::new_ulid().to_string().to_lowercase());
+    let created = common::store::dynamodb::table::create_table(client, &name).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(created, "table names are unique");
+    name
+}

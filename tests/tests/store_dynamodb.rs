@@ -1,0 +1,40 @@
+//! The store conformance suite on the DynamoDB store, against the local DynamoDB-protocol
+//! server `make test` starts; plus what only DynamoDB needs showing: the calls a session costs.
+
+use common::api_key::KeyHash;
+use common::store::dynamodb::DynamoStore;
+use common::store::{Origin, SessionDebit, SessionOutcome, Store};
+use std::sync::Arc;
+use tests::conformance::{FREE_CREDITS, StoreUnderTest};
+use tests::dynamo::{CallCounter, client, fresh_table};
+
+async fn dynamodb() -> StoreUnderTest {
+    let client = client(None);
+    let table = fresh_table(&client).await;
+    StoreUnderTest { store: Arc::new(DynamoStore::new(client, table.clone(), FREE_CREDITS)), guard: Box::new(table) }
+}
+
+tests::conformance_tests!(dynamodb);
+
+#[tokio::test]
+async fn calls_on_the_create_session_path() {
+    // GIVEN a key on an account with credits, and a client that counts every request
+    let counter = CallCounter::default();
+    let client = client(Some(counter.clone()));
+    let table = fresh_table(&client).await;
+    let store = DynamoStore::new(client, table, 1);
+    tests::seed_key(&store, "acct_calls", tests::FIXTURE_KEY_ID, tests::KEY_OK).await;
+    let debit = || SessionDebit { session: common::ids::SessionId::generate(), at: common::clock::now(), origin: Origin::default() };
+    counter.take();
+
+    // WHEN a session is opened THEN four calls: resolve, debit, copy the records, tidy up
+    assert!(matches!(store.open_session(&KeyHash::of(tests::KEY_OK), debit()).await.unwrap(), SessionOutcome::Opened { .. }));
+    assert_eq!(counter.take(), ["GetItem", "UpdateItem", "TransactWriteItems", "UpdateItem"]);
+    // WHEN the balance is empty THEN two: resolve, and the refused conditional debit
+    assert_eq!(store.open_session(&KeyHash::of(tests::KEY_OK), debit()).await.unwrap(), SessionOutcome::InsufficientCredits);
+    assert_eq!(counter.take(), ["GetItem", "UpdateItem"]);
+    // WHEN the key is unknown THEN one: resolve
+    assert_eq!(store.open_session(&KeyHash::of(tests::KEY_EMPTY), debit()).await.unwrap(), SessionOutcome::InvalidKey);
+    assert_eq!(counter.take(), ["GetItem"]);
+    eprintln!("create-session DynamoDB calls: success 4, insufficient credits 2, invalid key 1");
+}
