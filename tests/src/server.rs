@@ -14,6 +14,8 @@ pub struct Server {
     pub data_dir: tempfile::TempDir,
     log_path: PathBuf,
     agent: ureq::Agent,
+    /// Extra environment the functions got; `vpctl` gets it too, to reach the same store.
+    env: Vec<(String, String)>,
 }
 
 /// Response status and parsed JSON body.
@@ -53,7 +55,8 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(300)))
             .build()
             .into();
-        let mut server = Server { child, base_url: format!("http://127.0.0.1:{port}"), data_dir, log_path, agent };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut server = Server { child, base_url: format!("http://127.0.0.1:{port}"), data_dir, log_path, agent, env };
         server.wait_ready();
         server
     }
@@ -101,6 +104,7 @@ impl Server {
             .args(args)
             .env("VP_ENV", "local")
             .env("VP_DATA_DIR", self.data_dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run vpctl");
         assert!(output.status.success(), "vpctl {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));

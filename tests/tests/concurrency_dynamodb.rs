@@ -1,0 +1,64 @@
+//! 200 session requests at once on an account with 100 credits, on the DynamoDB store, through
+//! the create-session handler of eight independent "instances" (each its own App and SDK
+//! client, as eight Lambda execution environments would be).
+
+use common::App;
+use common::handlers::create_session;
+use common::store::dynamodb::DynamoStore;
+use common::store::LedgerKind;
+use std::sync::Arc;
+use tests::dynamo::{client, fresh_table};
+use tests::*;
+
+const INSTANCES: usize = 8;
+const REQUESTS: usize = 200;
+const CREDITS: u64 = 100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
+    // GIVEN a key whose account holds 100 credits, and eight instances sharing one table
+    let table = fresh_table(&client(None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let instances: Vec<Arc<App>> = (0..INSTANCES)
+        .map(|_| {
+            let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
+            let store = Arc::new(DynamoStore::new(client(None), table.clone(), config.free_credits));
+            Arc::new(App::new(config, store).unwrap())
+        })
+        .collect();
+    let store = instances[0].store.clone();
+    seed_key(store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    store.grant_credits(&account(FIXTURE_ACCOUNT), CREDITS - 3, "load test", common::clock::now()).await.unwrap();
+
+    // WHEN 200 requests are released at once, spread over the instances
+    let barrier = Arc::new(tokio::sync::Barrier::new(REQUESTS));
+    let racers: Vec<_> = (0..REQUESTS)
+        .map(|i| {
+            let (app, barrier) = (instances[i % INSTANCES].clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                parts(create_session::handle(&app, fixture("create-session")).await)
+            })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for racer in racers {
+        replies.push(racer.await.unwrap());
+    }
+
+    // THEN exactly 100 succeed, each reporting its own remaining balance, and 100 get 402
+    let ok: Vec<_> = replies.iter().filter(|(s, _, _)| *s == 200).collect();
+    let refused = replies.iter().filter(|(s, b, _)| *s == 402 && b["error"] == "Insufficient credits").count();
+    assert_eq!((ok.len(), refused), (100, 100), "{:?}", replies.iter().map(|r| r.0).collect::<Vec<_>>());
+    let mut balances: Vec<u64> = ok.iter().map(|(_, b, _)| b["credits"].as_u64().unwrap()).collect();
+    balances.sort();
+    assert_eq!(balances, (0..CREDITS).collect::<Vec<_>>());
+    // AND the balance is 0, with exactly 100 debit entries explaining it
+    let account = account(FIXTURE_ACCOUNT);
+    let balance = store.balance(&account).await.unwrap().unwrap();
+    assert_eq!((balance.credits, balance.granted, balance.debited), (0, CREDITS, CREDITS));
+    let ledger = store.ledger(&account, common::clock::now()).await.unwrap();
+    assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64, CREDITS);
+    let audit = store.audit_events(&account, common::clock::now()).await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.event == common::store::AuditAction::KeyUsed).count() as u64, CREDITS);
+}
