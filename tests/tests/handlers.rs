@@ -225,7 +225,7 @@ async fn delete_key_errors() {
 // ---------------------------------------------------------------- POST /api/v1/sessions
 
 fn verify_with_jwks(t: &TestApp, token: &str) -> SessionClaims {
-    let jwks = t.app.playground.jwks();
+    let jwks = t.app.playground.as_ref().unwrap().jwks();
     let jwk = &jwks["keys"][0];
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::ES256);

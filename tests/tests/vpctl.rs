@@ -16,7 +16,7 @@ fn token_prints_only_a_console_jwt_the_api_accepts() {
     let token = stdout.strip_suffix('\n').expect("one line");
     assert!(!token.contains(char::is_whitespace));
     let config = tests::local_config(dir.path(), &[]);
-    let verifier = common::console_auth::ConsoleVerifier::new(&config.console);
+    let verifier = common::console_auth::ConsoleVerifier::new(config.console().unwrap());
     assert_eq!(verifier.verify(token).unwrap().as_str(), "acct_ops");
 }
 

@@ -9,8 +9,26 @@ use std::sync::Arc;
 pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
-    pub console: ConsoleVerifier,
-    pub playground: PlaygroundSigner,
+    /// Present whenever the function [`Needs`] it (checked at cold start).
+    pub console: Option<ConsoleVerifier>,
+    /// Present whenever the function [`Needs`] it (checked at cold start).
+    pub playground: Option<PlaygroundSigner>,
+}
+
+/// The secrets a function uses. In AWS each function is given only these, so a function must
+/// not insist on the others; what it does need must be there before the first request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub console: bool,
+    pub playground: bool,
+}
+
+impl Needs {
+    /// The console key endpoints: verify console tokens.
+    pub const CONSOLE: Needs = Needs { console: true, playground: false };
+    /// The session endpoint: sign playground tokens.
+    pub const PLAYGROUND: Needs = Needs { console: false, playground: true };
+    pub const ALL: Needs = Needs { console: true, playground: true };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -24,28 +42,56 @@ pub enum StartupError {
 }
 
 impl App {
-    /// Reads the environment and builds the store and keys; any problem fails the cold start.
-    pub async fn from_env() -> Result<Self, StartupError> {
-        let config = Config::from_env()?;
-        let store = open_store(&config).await?;
-        Self::new(config, store)
+    /// Reads the environment (and the SSM parameters it names), builds the store and the keys
+    /// `needs` asks for; any problem fails the cold start.
+    pub async fn from_env(needs: Needs) -> Result<Self, StartupError> {
+        let (config, sdk) = load_config().await?;
+        let store = open_store(&config, sdk.as_ref()).await?;
+        Self::with_needs(config, store, needs)
     }
 
-    /// Builds the app around a given store (tests inject theirs here).
+    /// Builds the app around a given store with every capability (tests inject stores here).
     pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Self, StartupError> {
-        Ok(App {
-            console: ConsoleVerifier::new(&config.console),
-            playground: PlaygroundSigner::from_config(&config.playground)?,
-            store,
-            config,
-        })
+        Self::with_needs(config, store, Needs::ALL)
+    }
+
+    pub fn with_needs(config: Config, store: Arc<dyn Store>, needs: Needs) -> Result<Self, StartupError> {
+        let console = match (needs.console, &config.console) {
+            (true, _) => Some(ConsoleVerifier::new(config.console()?)),
+            (false, Some(console)) => Some(ConsoleVerifier::new(console)),
+            (false, None) => None,
+        };
+        let playground = match (needs.playground, &config.playground.signing_key) {
+            (true, _) => Some(PlaygroundSigner::from_config(config.signing_key()?, &config.playground)?),
+            (false, Some(source)) => Some(PlaygroundSigner::from_config(source, &config.playground)?),
+            (false, None) => None,
+        };
+        Ok(App { console, playground, store, config })
     }
 }
 
+/// The configuration from the environment, with secrets named by `*_PARAMETER` variables read
+/// from SSM. Also returns the AWS SDK configuration when one was needed (loaded only once).
+pub async fn load_config() -> Result<(Config, Option<aws_config::SdkConfig>), StartupError> {
+    let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let needs_sdk = !crate::secrets::wanted(&env).is_empty() || env.contains_key(crate::config::vars::TABLE_NAME);
+    let sdk = if needs_sdk { Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await) } else { None };
+    if let Some(sdk) = &sdk {
+        crate::secrets::resolve(&mut env, &aws_sdk_ssm::Client::new(sdk)).await?;
+    }
+    Ok((Config::from_lookup(|name| env.get(name).cloned())?, sdk))
+}
+
 /// The store the configuration selects.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+pub async fn open_store(config: &Config, sdk: Option<&aws_config::SdkConfig>) -> Result<Arc<dyn Store>, StartupError> {
     match &config.store {
         StoreConfig::Embedded { path } => Ok(Arc::new(SqliteStore::open(path, config.free_credits)?)),
-        StoreConfig::DynamoDb { table } => Ok(Arc::new(DynamoStore::from_env(table.clone(), config.free_credits).await)),
+        StoreConfig::DynamoDb { table } => {
+            let client = match sdk {
+                Some(sdk) => aws_sdk_dynamodb::Client::new(sdk),
+                None => aws_sdk_dynamodb::Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
+            };
+            Ok(Arc::new(DynamoStore::new(client, table.clone(), config.free_credits)))
+        }
     }
 }

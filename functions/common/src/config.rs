@@ -1,9 +1,11 @@
 //! Configuration, read once per cold start from the environment into typed settings.
 //!
-//! A missing or malformed setting fails the cold start with a message naming the variable,
-//! never the first request. Local runs get working defaults (a documented development console
-//! secret, a signing key generated once under the data directory, the embedded store); in AWS
-//! every secret must be configured, and nothing falls back to a development default.
+//! A malformed setting fails the cold start with a message naming the variable, never the first
+//! request. Local runs get working defaults (a documented development console secret, a signing
+//! key generated once under the data directory, the embedded store). In AWS nothing falls back
+//! to a development default: a secret that is not configured is `None` here, and a function
+//! that needs it refuses to start (see `App::from_env`), so each function can be given only the
+//! secrets it uses. In AWS, secrets arrive through SSM Parameter Store (see [`crate::secrets`]).
 
 use std::path::PathBuf;
 
@@ -66,7 +68,8 @@ pub enum SigningKeySource {
 
 #[derive(Debug, Clone)]
 pub struct PlaygroundConfig {
-    pub signing_key: SigningKeySource,
+    /// `None` only in AWS when no signing key is configured.
+    pub signing_key: Option<SigningKeySource>,
     pub base_url: String,
     pub issuer: String,
     pub audience: String,
@@ -77,7 +80,8 @@ pub struct PlaygroundConfig {
 pub struct Config {
     pub environment: Environment,
     pub store: StoreConfig,
-    pub console: ConsoleAuthConfig,
+    /// `None` only in AWS when no console secret is configured.
+    pub console: Option<ConsoleAuthConfig>,
     pub playground: PlaygroundConfig,
     /// Credits granted once to every new account.
     pub free_credits: u64,
@@ -95,6 +99,8 @@ pub mod vars {
     pub const DATA_DIR: &str = "VP_DATA_DIR";
     pub const SQLITE_PATH: &str = "VP_SQLITE_PATH";
     pub const CONSOLE_SECRET: &str = "VP_CONSOLE_JWT_SECRET";
+    pub const CONSOLE_SECRET_PARAMETER: &str = "VP_CONSOLE_JWT_SECRET_PARAMETER";
+    pub const SIGNING_KEY_PARAMETER: &str = "VP_PLAYGROUND_SIGNING_KEY_PARAMETER";
     pub const CONSOLE_ISSUER: &str = "VP_CONSOLE_JWT_ISSUER";
     pub const CONSOLE_AUDIENCE: &str = "VP_CONSOLE_JWT_AUDIENCE";
     pub const SIGNING_KEY: &str = "VP_PLAYGROUND_SIGNING_KEY";
@@ -117,6 +123,20 @@ pub const DEFAULT_FREE_CREDITS: u64 = 3;
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The console settings, or the error that names what to configure.
+    pub fn console(&self) -> Result<&ConsoleAuthConfig, ConfigError> {
+        self.console.as_ref().ok_or_else(|| {
+            ConfigError(format!("{} (or {}) is required when running in AWS", vars::CONSOLE_SECRET, vars::CONSOLE_SECRET_PARAMETER))
+        })
+    }
+
+    /// The playground signing key source, or the error that names what to configure.
+    pub fn signing_key(&self) -> Result<&SigningKeySource, ConfigError> {
+        self.playground.signing_key.as_ref().ok_or_else(|| {
+            ConfigError(format!("{} (or {}) is required when running in AWS", vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER))
+        })
     }
 
     /// Builds the configuration from any variable source (tests pass a map).
@@ -152,18 +172,18 @@ impl Config {
         };
 
         let secret = match get(vars::CONSOLE_SECRET) {
-            Some(secret) => secret,
-            None if local => LOCAL_CONSOLE_SECRET.to_string(),
-            None => return Err(ConfigError(format!("{} is required when running in AWS", vars::CONSOLE_SECRET))),
+            Some(secret) => Some(secret),
+            None if local => Some(LOCAL_CONSOLE_SECRET.to_string()),
+            None => None,
         };
-        if secret.len() < MIN_SECRET_BYTES {
+        if secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_BYTES) {
             return Err(ConfigError(format!("{} must be at least {MIN_SECRET_BYTES} bytes", vars::CONSOLE_SECRET)));
         }
 
         let signing_key = match get(vars::SIGNING_KEY) {
-            Some(pem) => SigningKeySource::Pem(Secret::new(pem)),
-            None if local => SigningKeySource::LocalFile(data_dir.join("playground-signing-key.pem")),
-            None => return Err(ConfigError(format!("{} is required when running in AWS", vars::SIGNING_KEY))),
+            Some(pem) => Some(SigningKeySource::Pem(Secret::new(pem))),
+            None if local => Some(SigningKeySource::LocalFile(data_dir.join("playground-signing-key.pem"))),
+            None => None,
         };
 
         let base_url = get(vars::PLAYGROUND_BASE_URL).unwrap_or_else(|| DEFAULT_PLAYGROUND_BASE_URL.into());
@@ -174,11 +194,11 @@ impl Config {
         Ok(Config {
             environment,
             store,
-            console: ConsoleAuthConfig {
+            console: secret.map(|secret| ConsoleAuthConfig {
                 secret: Secret::new(secret),
                 issuer: get(vars::CONSOLE_ISSUER).unwrap_or_else(|| DEFAULT_CONSOLE_ISSUER.into()),
                 audience: get(vars::CONSOLE_AUDIENCE).unwrap_or_else(|| DEFAULT_CONSOLE_AUDIENCE.into()),
-            },
+            }),
             playground: PlaygroundConfig {
                 signing_key,
                 base_url: base_url.trim_end_matches('/').to_string(),
@@ -219,27 +239,30 @@ mod tests {
     fn local_defaults_work_out_of_the_box() {
         let c = config(&[]).unwrap();
         assert_eq!(c.environment, Environment::Local);
-        assert_eq!(c.console.secret.expose(), LOCAL_CONSOLE_SECRET);
+        assert_eq!(c.console().unwrap().secret.expose(), LOCAL_CONSOLE_SECRET);
         assert_eq!(c.playground.token_ttl_secs, 86_400);
         assert_eq!(c.free_credits, 3);
-        assert!(matches!(c.playground.signing_key, SigningKeySource::LocalFile(_)));
+        assert!(matches!(c.signing_key(), Ok(SigningKeySource::LocalFile(_))));
         assert!(matches!(c.store, StoreConfig::Embedded { .. }));
     }
 
     #[test]
-    fn inside_lambda_missing_secrets_fail_the_cold_start() {
-        let table = ("VP_TABLE_NAME", "prod");
-        let err = config(&[("LAMBDA_TASK_ROOT", "/var/task"), table]).unwrap_err();
-        assert!(err.to_string().contains("VP_CONSOLE_JWT_SECRET is required when running in AWS"), "{err}");
-        let err = config(&[("VP_ENV", "aws"), table, ("VP_CONSOLE_JWT_SECRET", &"s".repeat(40))]).unwrap_err();
-        assert!(err.to_string().contains("VP_PLAYGROUND_SIGNING_KEY is required when running in AWS"), "{err}");
+    fn inside_lambda_there_are_no_development_secrets() {
+        let c = config(&[("LAMBDA_TASK_ROOT", "/var/task"), ("VP_TABLE_NAME", "prod")]).unwrap();
+        assert_eq!(c.environment, Environment::Aws);
+        let err = c.console().unwrap_err().to_string();
+        assert!(err.contains("VP_CONSOLE_JWT_SECRET (or VP_CONSOLE_JWT_SECRET_PARAMETER) is required when running in AWS"), "{err}");
+        let err = c.signing_key().unwrap_err().to_string();
+        assert!(err.contains("VP_PLAYGROUND_SIGNING_KEY (or VP_PLAYGROUND_SIGNING_KEY_PARAMETER) is required"), "{err}");
+        let c = config(&[("VP_ENV", "aws"), ("VP_TABLE_NAME", "prod"), ("VP_CONSOLE_JWT_SECRET", &"s".repeat(40))]).unwrap();
+        assert_eq!(c.console().unwrap().secret.expose(), "s".repeat(40));
     }
 
     #[test]
     fn the_table_name_selects_dynamodb_and_aws_never_falls_back() {
         assert!(matches!(config(&[("VP_TABLE_NAME", "t")]).unwrap().store, StoreConfig::DynamoDb { ref table } if table == "t"));
         assert!(matches!(config(&[("VP_STORE", "embedded")]).unwrap().store, StoreConfig::Embedded { .. }));
-        let aws = [("VP_ENV", "aws"), ("VP_CONSOLE_JWT_SECRET", "s".repeat(40).leak() as &str), ("VP_PLAYGROUND_SIGNING_KEY", "pem")];
+        let aws = [("VP_ENV", "aws")];
         assert!(matches!(config(&[&aws[..], &[("VP_TABLE_NAME", "prod")]].concat()).unwrap().store, StoreConfig::DynamoDb { .. }));
         let err = config(&aws).unwrap_err().to_string();
         assert!(err.contains("VP_TABLE_NAME"), "{err}");

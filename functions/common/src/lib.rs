@@ -5,7 +5,8 @@
 //! - tokens: [`console_auth`] (console JWTs we verify) and [`playground`] (session JWTs we sign);
 //! - [`store`]: the persistence trait and its embedded (SQLite) implementation;
 //! - HTTP: [`http`] (request parsing), [`error`] (the one error → response mapping), [`handlers`];
-//! - wiring: [`config`] (read once per cold start), [`app`] (shared state), [`runtime`] (Lambda loop).
+//! - wiring: [`config`] (read once per cold start), [`secrets`] (SSM), [`app`] (shared state),
+//!   [`runtime`] (Lambda loop).
 
 pub mod api_key;
 pub mod app;
@@ -19,6 +20,7 @@ pub mod ids;
 pub mod key_name;
 pub mod playground;
 pub mod runtime;
+pub mod secrets;
 pub mod store;
 
-pub use app::App;
+pub use app::{App, Needs};

@@ -56,8 +56,8 @@ pub struct PlaygroundSigner {
 }
 
 impl PlaygroundSigner {
-    pub fn from_config(config: &PlaygroundConfig) -> Result<Self, SigningKeyError> {
-        let pem = match &config.signing_key {
+    pub fn from_config(source: &SigningKeySource, config: &PlaygroundConfig) -> Result<Self, SigningKeyError> {
+        let pem = match source {
             SigningKeySource::Pem(pem) => pem.expose().to_string(),
             SigningKeySource::LocalFile(path) => load_or_create_local_key(path)?,
         };
@@ -169,7 +169,7 @@ mod tests {
 
     fn config() -> PlaygroundConfig {
         PlaygroundConfig {
-            signing_key: SigningKeySource::Pem(crate::config::Secret::new("")),
+            signing_key: None,
             base_url: "https://play.test".into(),
             issuer: "iss.test".into(),
             audience: "aud.test".into(),

@@ -1,6 +1,6 @@
 //! The Lambda side of a function: logging, cold start, and the request loop.
 
-use crate::app::App;
+use crate::app::{App, Needs};
 use lambda_http::{Body, Request, Response, service_fn};
 use std::future::Future;
 use std::time::Instant;
@@ -18,15 +18,15 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Runs one function: builds the [`App`] once (failing the cold start loudly on bad
-/// configuration) and serves every invocation with `handler`.
-pub async fn serve<F, Fut>(name: &'static str, handler: F) -> Result<(), lambda_http::Error>
+/// Runs one function: builds the [`App`] with what the function `needs` once (failing the cold
+/// start loudly on bad configuration) and serves every invocation with `handler`.
+pub async fn serve<F, Fut>(name: &'static str, needs: Needs, handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
     init_logging();
-    let app: &'static App = match App::from_env().await {
+    let app: &'static App = match App::from_env(needs).await {
         // Lives as long as the process, which is exactly the life of a Lambda instance.
         Ok(app) => Box::leak(Box::new(app)),
         Err(e) => {
@@ -34,7 +34,8 @@ where
             return Err(e.into());
         }
     };
-    tracing::info!(function = name, pid = std::process::id(), kid = app.playground.kid(), "cold start complete");
+    let kid = app.playground.as_ref().map(|p| p.kid());
+    tracing::info!(function = name, pid = std::process::id(), kid, "cold start complete");
     lambda_http::run(service_fn(move |req: Request| async move {
         let started = Instant::now();
         let method = req.method().to_string();

@@ -4,13 +4,12 @@
 //! from the repository root it works on the very store and keys `make dev` serves.
 
 use clap::{Args, Parser, Subcommand};
-use common::config::{Config, StoreConfig};
+use common::config::StoreConfig;
 use common::ids::AccountId;
 use common::playground::PlaygroundSigner;
 use common::store::{LedgerKind, Store};
 use common::{app, clock, console_auth};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "vpctl", version, about = "VisionPipe operator CLI (uses the same VP_* configuration as the functions)")]
@@ -133,48 +132,47 @@ fn local_dynamodb_defaults() -> Result<(), String> {
 }
 
 async fn run(command: Command) -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let (config, sdk) = app::load_config().await.map_err(|e| e.to_string())?;
+    let store = || async { app::open_store(&config, sdk.as_ref()).await.map_err(|e| e.to_string()) };
     match command {
         Command::Token { account, ttl_seconds } => {
-            println!("{}", console_auth::mint(&config.console, &account.id, ttl_seconds));
+            let console = config.console().map_err(|e| e.to_string())?;
+            println!("{}", console_auth::mint(console, &account.id, ttl_seconds));
         }
         Command::Jwks => {
-            let signer = PlaygroundSigner::from_config(&config.playground).map_err(|e| e.to_string())?;
+            let source = config.signing_key().map_err(|e| e.to_string())?;
+            let signer = PlaygroundSigner::from_config(source, &config.playground).map_err(|e| e.to_string())?;
             println!("{}", signer.jwks());
         }
         Command::Table(TableCommand::Create) => {
             let StoreConfig::DynamoDb { table } = &config.store else {
                 return Err("table create needs the DynamoDB store (VP_STORE=dynamodb or VP_TABLE_NAME)".into());
             };
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let created = common::store::dynamodb::table::create_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await?;
+            let sdk = sdk.as_ref().ok_or("no AWS configuration loaded")?;
+            let created = common::store::dynamodb::table::create_table(&aws_sdk_dynamodb::Client::new(sdk), table).await?;
             eprintln!("table {table}: {}", if created { "created" } else { "already exists" });
         }
         Command::Credits(CreditsCommand::Grant { account, amount, reason }) => {
-            let store = store(&config).await?;
+            let store = store().await?;
             let balance = store.grant_credits(&account.id, amount, &reason, clock::now()).await.map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({"account": account.id.as_str(), "granted": amount, "credits": balance}));
         }
         Command::Credits(CreditsCommand::Show { account }) => {
-            let balance = store(&config).await?.balance(&account.id).await.map_err(|e| e.to_string())?;
+            let balance = store().await?.balance(&account.id).await.map_err(|e| e.to_string())?;
             let balance = balance.ok_or_else(|| format!("account {} has no credits record", account.id))?;
             println!("{}", serde_json::json!({"account": account.id.as_str(), "credits": balance.credits, "granted": balance.granted, "debited": balance.debited}));
         }
         Command::Credits(CreditsCommand::Verify { account }) => {
-            let report = verify(store(&config).await?.as_ref(), &account.id).await?;
+            let report = verify(store().await?.as_ref(), &account.id).await?;
             println!("{report}");
         }
         Command::Audit(AuditCommand::Export { account }) => {
-            for event in store(&config).await?.audit_events(&account.id, clock::now()).await.map_err(|e| e.to_string())? {
+            for event in store().await?.audit_events(&account.id, clock::now()).await.map_err(|e| e.to_string())? {
                 println!("{}", serde_json::to_string(&event).map_err(|e| e.to_string())?);
             }
         }
     }
     Ok(())
-}
-
-async fn store(config: &Config) -> Result<Arc<dyn Store>, String> {
-    app::open_store(config).await.map_err(|e| e.to_string())
 }
 
 /// balance = grants − debits, checked twice: against the account's running totals, and against

@@ -33,6 +33,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     require_method(req, Method::POST, "POST")?;
+    // Checked at cold start; never missing here, and looked up before any credit moves.
+    let signer = app.playground.as_ref().ok_or(ApiError::Internal)?;
     let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
     if !is_well_formed(token) {
         return Err(ApiError::InvalidKeyFormat);
@@ -48,7 +50,7 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     };
     // Signing with a key that was validated at cold start does not fail in practice; if it
     // ever did, the log line below carries the session id so the credit can be refunded.
-    let issued = app.playground.issue(&account, &session, at).map_err(|e| {
+    let issued = signer.issue(&account, &session, at).map_err(|e| {
         tracing::error!(session_id = %session, error = %e, "signing failed after the debit");
         ApiError::Internal
     })?;

@@ -20,5 +20,6 @@ fn finish(req: &Request, result: Result<Response<Body>, ApiError>) -> Response<B
 /// The console account behind `Authorization: Bearer <console JWT>`.
 fn console_account(app: &App, req: &Request) -> Result<AccountId, ApiError> {
     let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
-    app.console.verify(token).map_err(|_| ApiError::InvalidConsoleToken)
+    let verifier = app.console.as_ref().ok_or(ApiError::Internal)?;
+    verifier.verify(token).map_err(|_| ApiError::InvalidConsoleToken)
 }

@@ -61,12 +61,6 @@ impl DynamoStore {
         DynamoStore { client, table: table.into(), free_credits }
     }
 
-    /// Client from the standard AWS configuration chain: region, credentials and, for local
-    /// servers, `AWS_ENDPOINT_URL_DYNAMODB`, all from the environment.
-    pub async fn from_env(table: impl Into<String>, free_credits: u64) -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(Client::new(&config), table, free_credits)
-    }
 
     async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
         let out = self
