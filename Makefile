@@ -1,6 +1,8 @@
 # VisionPipe Cloud API — local development entry points.
-#   make dev    serve the whole API on http://127.0.0.1:9000 (embedded store under .visionpipe/)
-#   make test   run every test (installs what it needs first)
+#   make dev                    serve the whole API on http://127.0.0.1:9000 (embedded store)
+#   VP_STORE=dynamodb make dev  the same on a local DynamoDB-protocol server (moto, port 8000)
+#   make test                   run every test (installs what it needs first)
+#   make package                release bootstrap binaries for Lambda (arm64)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -9,31 +11,75 @@ PORT ?= 9000
 # itself runs many, so several instances make concurrent requests really race, as in AWS.
 CONCURRENCY ?= 4
 CARGO_LAMBDA_VERSION := 1.9.2
+SAM_CLI_VERSION := 1.170.0
+LOCAL_DYNAMODB_PORT := 8000
 
 # pip puts console scripts in the interpreter's scripts dir (or the user base with --user).
 PY_SCRIPTS := $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 PY_USER_SCRIPTS := $(shell python3 -c 'import site, os; print(os.path.join(site.getuserbase(), "bin"))')
 export PATH := $(PY_SCRIPTS):$(PY_USER_SCRIPTS):$(PATH)
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test tools build
+PIP_INSTALL = python3 -m pip install --disable-pip-version-check -q
+
+.PHONY: help dev test tools sam-tools build lint-template local-dynamodb stop-local-dynamodb package
 
 help:
-	@echo "make dev    serve the API locally on 127.0.0.1:$(PORT) (embedded store)"
-	@echo "make test   run every test"
+	@echo "make dev                    serve the API on 127.0.0.1:$(PORT) (embedded store)"
+	@echo "VP_STORE=dynamodb make dev  serve it on local DynamoDB (moto on 127.0.0.1:$(LOCAL_DYNAMODB_PORT))"
+	@echo "make test                   run every test"
+	@echo "make package                build target/lambda/<function>/bootstrap for arm64"
 
-## Installs cargo-lambda (with zig) from PyPI when it is missing.
+## cargo-lambda (with zig) from PyPI when missing.
 tools:
 	@command -v cargo-lambda >/dev/null 2>&1 || { \
 	  echo "installing cargo-lambda $(CARGO_LAMBDA_VERSION) from PyPI"; \
-	  python3 -m pip install --disable-pip-version-check -q "cargo-lambda==$(CARGO_LAMBDA_VERSION)" \
-	  || python3 -m pip install --disable-pip-version-check -q --user "cargo-lambda==$(CARGO_LAMBDA_VERSION)"; }
+	  $(PIP_INSTALL) "cargo-lambda==$(CARGO_LAMBDA_VERSION)" || $(PIP_INSTALL) --user "cargo-lambda==$(CARGO_LAMBDA_VERSION)"; }
 	@cargo lambda --version
+
+## SAM CLI (which brings cfn-lint) from PyPI when missing.
+sam-tools:
+	@command -v sam >/dev/null 2>&1 && command -v cfn-lint >/dev/null 2>&1 || { \
+	  echo "installing aws-sam-cli $(SAM_CLI_VERSION) (with cfn-lint) from PyPI"; \
+	  $(PIP_INSTALL) "aws-sam-cli==$(SAM_CLI_VERSION)" || $(PIP_INSTALL) --user "aws-sam-cli==$(SAM_CLI_VERSION)"; }
 
 build:
 	cargo build --workspace --bins
 
-dev: tools build
-	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY)
+## The template: linted offline, and checked against the local table definition and routes.
+lint-template: sam-tools
+	cfn-lint template.yaml
+	sam validate --lint
+	python3 infra/check_template.py
 
-test: tools build
+dev: tools build
+ifeq ($(VP_STORE),dynamodb)
+	@$(MAKE) --no-print-directory local-dynamodb
+	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY) --env-file infra/local-dynamodb.env
+else
+	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY)
+endif
+
+## Starts moto on the fixed local port (unless something already listens there) and creates
+## the table from infra/table.json. It keeps running after `make dev`; stop-local-dynamodb ends it.
+local-dynamodb: build
+	@if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", $(LOCAL_DYNAMODB_PORT)), 0.5)' 2>/dev/null; then \
+	  echo "local DynamoDB already on 127.0.0.1:$(LOCAL_DYNAMODB_PORT)"; \
+	else \
+	  mkdir -p .visionpipe && \
+	  infra/local-dynamodb.sh $(LOCAL_DYNAMODB_PORT) .visionpipe/local-dynamodb.log > .visionpipe/local-dynamodb.pid && \
+	  echo "local DynamoDB started on 127.0.0.1:$(LOCAL_DYNAMODB_PORT) (log .visionpipe/local-dynamodb.log)"; \
+	fi
+	@set -a && . infra/local-dynamodb.env && set +a && target/debug/vpctl table create
+
+stop-local-dynamodb:
+	@if [ -f .visionpipe/local-dynamodb.pid ]; then kill "$$(cat .visionpipe/local-dynamodb.pid)" 2>/dev/null || true; rm -f .visionpipe/local-dynamodb.pid; fi
+
+test: tools build lint-template
 	infra/with-moto.sh cargo test --workspace
+
+## Release binaries for Lambda on Graviton; prints each bootstrap's size.
+package: tools
+	cargo lambda build --release --arm64 --bins
+	@for f in create-key list-keys delete-key create-session; do \
+	  printf '%-16s %s bytes\n' "$$f" "$$(stat -c %s target/lambda/$$f/bootstrap)"; done

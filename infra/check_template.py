@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Checks that what runs locally and what is deployed are the same thing.
+
+- The DynamoDB table in template.yaml has exactly the definition in infra/table.json, the one
+  the tests and `VP_STORE=dynamodb make dev` create.
+- The HTTP API routes in template.yaml are exactly the cargo-lambda router table in Cargo.toml
+  (the production paths `make dev` serves), each to the function of the same name.
+
+Exits non-zero, saying what differs. Run by `make test`.
+"""
+import json
+import pathlib
+import sys
+import tomllib
+
+from cfnlint.decode import decode
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    template, problems = decode(str(ROOT / "template.yaml"))
+    if problems:
+        print("template.yaml does not parse:", *problems, sep="\n  ")
+        return 1
+    failures = []
+
+    table = template["Resources"]["Table"]["Properties"]
+    expected = json.loads((ROOT / "infra" / "table.json").read_text())
+    for prop, want in expected.items():
+        got = json.loads(json.dumps(table.get(prop)))  # cfn-lint's node types -> plain JSON
+        if got != want:
+            failures.append(f"Table.{prop}: template has {got}, infra/table.json has {want}")
+
+    # Template routes: {(METHOD, path): function package}
+    deployed = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        package = pathlib.PurePosixPath(resource["Properties"]["CodeUri"]).name
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                deployed[(event["Properties"]["Method"], event["Properties"]["Path"])] = package
+
+    router = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["metadata"]["lambda"]["watch"]["router"]
+    local = {(r["method"], path): r["function"] for path, routes in router.items() for r in routes}
+    if deployed != local:
+        failures.append(f"routes differ:\n  template:   {sorted(deployed.items())}\n  Cargo.toml: {sorted(local.items())}")
+
+    for failure in failures:
+        print("MISMATCH", failure)
+    if not failures:
+        print(f"template.yaml matches infra/table.json and the {len(local)} local routes")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
