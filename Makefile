@@ -80,6 +80,6 @@ test: tools build lint-template
 
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size.
 package: tools
-	cargo lambda build --release --arm64 --bins
-	@for f in create-key list-keys delete-key create-session; do \
+	cargo lambda build --release --arm64 -p create-key -p list-keys -p delete-key -p create-session -p fallback
+	@for f in create-key list-keys delete-key create-session fallback; do \
 	  printf '%-16s %s bytes\n' "$$f" "$$(stat -c %s target/lambda/$$f/bootstrap)"; done

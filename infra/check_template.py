@@ -4,7 +4,9 @@
 - The DynamoDB table in template.yaml has exactly the definition in infra/table.json, the one
   the tests and `VP_STORE=dynamodb make dev` create.
 - The HTTP API routes in template.yaml are exactly the cargo-lambda router table in Cargo.toml
-  (the production paths `make dev` serves), each to the function of the same name.
+  (the production paths `make dev` serves), each to the function of the same name; and in both,
+  everything else reaches the `fallback` function (API Gateway's $default route; the local
+  router's per-path methods and catch-alls).
 
 Exits non-zero, saying what differs. Run by `make test`.
 """
@@ -43,7 +45,17 @@ def main() -> int:
                 deployed[(event["Properties"]["Method"], event["Properties"]["Path"])] = package
 
     router = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["metadata"]["lambda"]["watch"]["router"]
-    local = {(r["method"], path): r["function"] for path, routes in router.items() for r in routes}
+    local = {}
+    for path, routes in router.items():
+        if isinstance(routes, str):  # every method of this path
+            local[("ANY", path)] = routes
+        else:
+            local.update({(r["method"], path): r["function"] for r in routes})
+    if deployed.pop(("ANY", "$default"), None) != "fallback":
+        failures.append("template.yaml: the $default route must go to functions/fallback")
+    if local.get(("ANY", "/{*path}")) != "fallback" or local.get(("ANY", "/")) != "fallback":
+        failures.append("Cargo.toml router: / and /{*path} must go to fallback")
+    local = {route: function for route, function in local.items() if function != "fallback"}
     if deployed != local:
         failures.append(f"routes differ:\n  template:   {sorted(deployed.items())}\n  Cargo.toml: {sorted(local.items())}")
 

@@ -8,7 +8,10 @@ use crate::{account, seed_key};
 use common::api_key::{KeyHash, PlaintextKey};
 use common::clock;
 use common::ids::{KeyId, SessionId};
-use common::store::{AuditAction, LedgerKind, NewKey, Origin, SessionDebit, SessionOutcome, Store};
+use common::store::{
+    AuditAction, DebitOutcome, IdempotencyConflict, IdempotentSession, LedgerKind, NewKey, Origin, ResolvedKey, SessionDebit, SessionGrant,
+    SessionOutcome, Store,
+};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -37,7 +40,12 @@ macro_rules! conformance_tests {
             the_ledger_explains_the_balance,
             audit_events_carry_origin_and_expire_after_90_days,
             expired_ledger_entries_are_not_read,
-            racing_debits_spend_each_credit_exactly_once
+            racing_debits_spend_each_credit_exactly_once,
+            an_idempotent_retry_pays_once_and_gets_the_first_answer,
+            an_idempotency_key_is_bound_to_its_api_key_and_request,
+            idempotency_keys_are_scoped_to_their_account,
+            idempotency_records_answer_for_24_hours_only,
+            a_hundred_concurrent_retries_of_one_idempotency_key_debit_once
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -281,4 +289,112 @@ pub async fn racing_debits_spend_each_credit_exactly_once(store: Arc<dyn Store>)
     assert_eq!((b.credits, b.granted, b.debited), (0, CREDITS, CREDITS));
     let ledger = store.ledger(&account("acct_race"), clock::now()).await.unwrap();
     assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64, CREDITS);
+}
+
+fn grant(tag: &str) -> SessionGrant {
+    SessionGrant {
+        session_id: format!("ses_{tag}"),
+        token: format!("token-{tag}"),
+        playground_url: format!("https://play.test/playground?token=token-{tag}"),
+        expires_in: 86400,
+    }
+}
+
+fn idem(key: &str, request: &str, tag: &str) -> Option<IdempotentSession> {
+    Some(IdempotentSession { key_hash: format!("hash-of-{key}"), request_hash: format!("body-{request}"), grant: grant(tag) })
+}
+
+async fn resolved(store: &dyn Store, plaintext: &PlaintextKey) -> ResolvedKey {
+    store.resolve_key(&plaintext.hash()).await.unwrap().expect("live key")
+}
+
+async fn debits(store: &dyn Store, account_id: &str) -> usize {
+    store.ledger(&account(account_id), clock::now()).await.unwrap().iter().filter(|e| e.kind == LedgerKind::Debit).count()
+}
+
+pub async fn an_idempotent_retry_pays_once_and_gets_the_first_answer(store: Arc<dyn Store>) {
+    let (plaintext, _) = create(store.as_ref(), "acct_a", "k").await;
+    let key = resolved(store.as_ref(), &plaintext).await;
+    let first = store.debit_session(&key, debit(), idem("retry-1", "{}", "first")).await.unwrap();
+    assert_eq!(first, DebitOutcome::Debited { balance: FREE_CREDITS - 1 });
+    // The retry carries a freshly signed grant; the first one is what comes back.
+    let retry = store.debit_session(&key, debit(), idem("retry-1", "{}", "second")).await.unwrap();
+    assert_eq!(retry, DebitOutcome::Replayed { balance: FREE_CREDITS - 1, grant: grant("first") });
+    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS - 1);
+    assert_eq!(debits(store.as_ref(), "acct_a").await, 1);
+    // A different idempotency key is a different session.
+    let other = store.debit_session(&key, debit(), idem("retry-2", "{}", "third")).await.unwrap();
+    assert_eq!(other, DebitOutcome::Debited { balance: FREE_CREDITS - 2 });
+}
+
+pub async fn an_idempotency_key_is_bound_to_its_api_key_and_request(store: Arc<dyn Store>) {
+    let (first_key, _) = create(store.as_ref(), "acct_a", "one").await;
+    let (second_key, _) = create(store.as_ref(), "acct_a", "two").await;
+    let first = resolved(store.as_ref(), &first_key).await;
+    let second = resolved(store.as_ref(), &second_key).await;
+    store.debit_session(&first, debit(), idem("k", "{}", "a")).await.unwrap();
+    let other_key = store.debit_session(&second, debit(), idem("k", "{}", "b")).await.unwrap();
+    assert_eq!(other_key, DebitOutcome::Conflict(IdempotencyConflict::DifferentApiKey));
+    let other_request = store.debit_session(&first, debit(), idem("k", "something else", "c")).await.unwrap();
+    assert_eq!(other_request, DebitOutcome::Conflict(IdempotencyConflict::DifferentRequest));
+    assert_eq!(debits(store.as_ref(), "acct_a").await, 1, "conflicts take nothing");
+}
+
+pub async fn idempotency_keys_are_scoped_to_their_account(store: Arc<dyn Store>) {
+    let (a, _) = create(store.as_ref(), "acct_a", "a").await;
+    let (b, _) = create(store.as_ref(), "acct_b", "b").await;
+    let a = resolved(store.as_ref(), &a).await;
+    let b = resolved(store.as_ref(), &b).await;
+    assert!(matches!(store.debit_session(&a, debit(), idem("shared", "{}", "a")).await.unwrap(), DebitOutcome::Debited { .. }));
+    assert!(matches!(store.debit_session(&b, debit(), idem("shared", "{}", "b")).await.unwrap(), DebitOutcome::Debited { .. }));
+}
+
+pub async fn idempotency_records_answer_for_24_hours_only(store: Arc<dyn Store>) {
+    let (plaintext, _) = create(store.as_ref(), "acct_a", "k").await;
+    let key = resolved(store.as_ref(), &plaintext).await;
+    let yesterday = clock::now() - Duration::hours(25);
+    store.debit_session(&key, debit_at(yesterday), idem("old", "{}", "old")).await.unwrap();
+    // 25 hours later the key is free again: this is a new session, paid for.
+    let again = store.debit_session(&key, debit(), idem("old", "{}", "new")).await.unwrap();
+    assert_eq!(again, DebitOutcome::Debited { balance: FREE_CREDITS - 2 });
+    let retry = store.debit_session(&key, debit(), idem("old", "{}", "newer")).await.unwrap();
+    assert_eq!(retry, DebitOutcome::Replayed { balance: FREE_CREDITS - 2, grant: grant("new") });
+}
+
+pub async fn a_hundred_concurrent_retries_of_one_idempotency_key_debit_once(store: Arc<dyn Store>) {
+    const RETRIES: usize = 100;
+    let (plaintext, _) = create(store.as_ref(), "acct_a", "k").await;
+    let key = resolved(store.as_ref(), &plaintext).await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(RETRIES));
+    let retries: Vec<_> = (0..RETRIES)
+        .map(|i| {
+            let (store, barrier, key) = (store.clone(), barrier.clone(), key.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.debit_session(&key, debit(), idem("same", "{}", &i.to_string())).await.unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for retry in retries {
+        outcomes.push(retry.await.unwrap());
+    }
+    let winners: Vec<_> = outcomes.iter().filter(|o| matches!(o, DebitOutcome::Debited { .. })).collect();
+    assert_eq!(winners.len(), 1, "exactly one debit");
+    let winning_grant = outcomes
+        .iter()
+        .find_map(|o| match o {
+            DebitOutcome::Replayed { grant, .. } => Some(grant.clone()),
+            _ => None,
+        })
+        .expect("the others replay");
+    for o in &outcomes {
+        match o {
+            DebitOutcome::Debited { balance } => assert_eq!(*balance, FREE_CREDITS - 1),
+            DebitOutcome::Replayed { balance, grant } => assert_eq!((*balance, grant), (FREE_CREDITS - 1, &winning_grant)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS - 1);
+    assert_eq!(debits(store.as_ref(), "acct_a").await, 1);
 }

@@ -9,6 +9,7 @@ use common::store::{NewKey, Origin, SessionDebit, SessionOutcome, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod bad_input;
 pub mod conformance;
 pub mod dynamo;
 pub mod server;

@@ -28,11 +28,16 @@ pub enum ApiError {
     InsufficientCredits,
     InvalidConsoleToken,
     KeyNotFound,
+    /// 422: the Idempotency-Key was first used for something else.
+    IdempotencyConflict(crate::store::IdempotencyConflict),
     /// 400 with a message written for the caller (never derived from internal errors).
     BadRequest(String),
     PayloadTooLarge,
     UnsupportedMediaType,
-    MethodNotAllowed { allow: &'static str },
+    /// A path we serve, with a method it does not take.
+    MethodNotAllowed { allow: String },
+    /// A path we do not serve.
+    NotFound,
     /// A dependency is down or overloaded; nothing was changed, retrying is safe.
     Unavailable,
     Internal,
@@ -49,10 +54,12 @@ impl ApiError {
             }
             ApiError::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
             ApiError::KeyNotFound => StatusCode::NOT_FOUND,
+            ApiError::IdempotencyConflict(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -67,10 +74,17 @@ impl ApiError {
             ApiError::InsufficientCredits => "Insufficient credits",
             ApiError::InvalidConsoleToken => "Invalid or expired console token",
             ApiError::KeyNotFound => "API key not found",
+            ApiError::IdempotencyConflict(crate::store::IdempotencyConflict::DifferentApiKey) => {
+                "Idempotency-Key was already used with a different API key"
+            }
+            ApiError::IdempotencyConflict(crate::store::IdempotencyConflict::DifferentRequest) => {
+                "Idempotency-Key was already used with a different request"
+            }
             ApiError::BadRequest(message) => message,
             ApiError::PayloadTooLarge => "Request body too large",
             ApiError::UnsupportedMediaType => "Content-Type must be application/json",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
+            ApiError::NotFound => "Not found",
             ApiError::Unavailable => "Service temporarily unavailable, please retry",
             ApiError::Internal => "Internal server error",
         }
@@ -85,10 +99,12 @@ impl ApiError {
             ApiError::InsufficientCredits => "insufficient_credits",
             ApiError::InvalidConsoleToken => "invalid_console_token",
             ApiError::KeyNotFound => "key_not_found",
+            ApiError::IdempotencyConflict(_) => "idempotency_key_reused",
             ApiError::BadRequest(_) => "invalid_request",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::NotFound => "not_found",
             ApiError::Unavailable => "service_unavailable",
             ApiError::Internal => "internal_error",
         }
@@ -103,7 +119,7 @@ impl ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::MethodNotAllowed { allow } => {
-                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+                headers.insert(header::ALLOW, HeaderValue::from_str(&allow).expect("methods are header-safe"));
             }
             ApiError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));

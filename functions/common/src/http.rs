@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::store::Origin;
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -23,10 +23,6 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     // Responses carry keys and tokens; no intermediary may keep them.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-pub fn require_method(req: &Request, method: Method, allow: &'static str) -> Result<(), ApiError> {
-    if req.method() == method { Ok(()) } else { Err(ApiError::MethodNotAllowed { allow }) }
 }
 
 /// The API Gateway / Lambda request id, echoed in errors so support can find the log line.

@@ -36,11 +36,31 @@ where
     };
     let kid = app.playground.as_ref().map(|p| p.kid());
     tracing::info!(function = name, pid = std::process::id(), kid, "cold start complete");
+    run_loop(name, move |req| handler(app, req)).await
+}
+
+/// Runs a function that needs no configuration, store or secret.
+pub async fn serve_stateless<F, Fut>(name: &'static str, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    init_logging();
+    tracing::info!(function = name, pid = std::process::id(), "cold start complete");
+    run_loop(name, handler).await
+}
+
+/// The request loop, with one structured log line per request (never headers or bodies).
+async fn run_loop<F, Fut>(name: &'static str, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send,
+{
     lambda_http::run(service_fn(move |req: Request| async move {
         let started = Instant::now();
         let method = req.method().to_string();
         let request_id = crate::http::request_id(&req);
-        let response = handler(app, req).await;
+        let response = handler(req).await;
         tracing::info!(
             function = name,
             method,

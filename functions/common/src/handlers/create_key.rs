@@ -3,11 +3,11 @@
 use super::{console_account, finish};
 use crate::api_key::PlaintextKey;
 use crate::error::ApiError;
-use crate::http::{json_body, json_response, origin, require_method};
+use crate::http::{json_body, json_response, origin};
 use crate::ids::KeyId;
 use crate::store::NewKey;
-use crate::{App, clock, key_name};
-use lambda_http::http::{Method, StatusCode};
+use crate::{App, clock, key_name, routes};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +36,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::POST, "POST")?;
+    routes::expect(req, "POST", "/api/v1/keys")?;
     let account = console_account(app, req)?;
     let body: CreateKeyBody = json_body(req, EXPECTED)?.ok_or_else(|| ApiError::BadRequest(format!("Request body must be {EXPECTED}")))?;
     let name = key_name::normalize(&body.name).map_err(|e| ApiError::BadRequest(format!("Invalid key name: {e}")))?;

@@ -3,27 +3,22 @@
 use super::finish;
 use crate::api_key::{KeyHash, bearer_token, is_well_formed};
 use crate::error::ApiError;
-use crate::http::{json_body, json_response, origin, require_method};
+use crate::http::{body_bytes, json_body, json_response, origin};
 use crate::ids::SessionId;
-use crate::store::{SessionDebit, SessionOutcome};
-use crate::{App, clock};
-use lambda_http::http::{Method, StatusCode};
+use crate::store::{DebitOutcome, IdempotentSession, SessionDebit, SessionGrant};
+use crate::{App, clock, idempotency, routes};
+use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Serialize};
-
-/// The only body accepted besides none at all: `{}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoFields {}
+use serde::Serialize;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct OpenedSession {
+struct OpenedSession<'a> {
     success: bool,
     /// Balance after this session's debit.
     credits: u64,
-    playground_url: String,
-    token: String,
+    playground_url: &'a str,
+    token: &'a str,
     expires_in: u64,
 }
 
@@ -32,37 +27,66 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::POST, "POST")?;
+    routes::expect(req, "POST", "/api/v1/sessions")?;
     // Checked at cold start; never missing here, and looked up before any credit moves.
     let signer = app.playground.as_ref().ok_or(ApiError::Internal)?;
     let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
     if !is_well_formed(token) {
         return Err(ApiError::InvalidKeyFormat);
     }
-    json_body::<NoFields>(req, "empty or an empty JSON object {}")?;
+    let idempotency_key = idempotency::from_headers(req.headers()).map_err(|m| ApiError::BadRequest(m.to_string()))?;
+    // The only body accepted besides none at all is `{}` (an object with no members).
+    const EXPECTED: &str = "empty or an empty JSON object {}";
+    if json_body::<serde_json::Map<String, serde_json::Value>>(req, EXPECTED)?.is_some_and(|members| !members.is_empty()) {
+        return Err(ApiError::BadRequest(format!("Request body must be {EXPECTED}")));
+    }
 
+    let key = app.store.resolve_key(&KeyHash::of(token)).await?.ok_or(ApiError::InvalidKey)?;
+    // The token is signed before the debit so that an idempotency record can hold the whole
+    // answer, written atomically with the debit. If the debit is refused it is never sent.
     let debit = SessionDebit { session: SessionId::generate(), at: clock::now(), origin: origin(req) };
-    let (session, at) = (debit.session.clone(), debit.at);
-    let (account, key, balance) = match app.store.open_session(&KeyHash::of(token), debit).await? {
-        SessionOutcome::Opened { account, key, balance } => (account, key, balance),
-        SessionOutcome::InvalidKey => return Err(ApiError::InvalidKey),
-        SessionOutcome::InsufficientCredits => return Err(ApiError::InsufficientCredits),
-    };
-    // Signing with a key that was validated at cold start does not fail in practice; if it
-    // ever did, the log line below carries the session id so the credit can be refunded.
-    let issued = signer.issue(&account, &session, at).map_err(|e| {
-        tracing::error!(session_id = %session, error = %e, "signing failed after the debit");
+    let issued = signer.issue(&key.account, &debit.session, debit.at).map_err(|e| {
+        tracing::error!(error = %e, "signing a session token failed");
         ApiError::Internal
     })?;
-    tracing::info!(key_id = %key, session_id = %session, balance, "session opened");
-    Ok(json_response(
+    let grant = SessionGrant {
+        session_id: debit.session.to_string(),
+        token: issued.token,
+        playground_url: issued.playground_url,
+        expires_in: issued.expires_in,
+    };
+    let idempotency = idempotency_key.map(|k| IdempotentSession {
+        key_hash: idempotency::sha256_hex(k.as_bytes()),
+        request_hash: idempotency::sha256_hex(body_bytes(req).unwrap_or_default()),
+        grant: grant.clone(),
+    });
+    match app.store.debit_session(&key, debit, idempotency).await? {
+        DebitOutcome::Debited { balance } => {
+            tracing::info!(key_id = %key.key, session_id = %grant.session_id, balance, "session opened");
+            Ok(session_response(balance, &grant))
+        }
+        DebitOutcome::Replayed { balance, grant } => {
+            tracing::info!(key_id = %key.key, session_id = %grant.session_id, "idempotent retry replayed");
+            let mut response = session_response(balance, &grant);
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
+        DebitOutcome::Conflict(conflict) => Err(ApiError::IdempotencyConflict(conflict)),
+        DebitOutcome::InsufficientCredits => Err(ApiError::InsufficientCredits),
+        DebitOutcome::InvalidKey => Err(ApiError::InvalidKey),
+    }
+}
+
+/// The 200 body: built the same way for a first answer and its replays, so they are identical.
+fn session_response(balance: u64, grant: &SessionGrant) -> Response<Body> {
+    json_response(
         StatusCode::OK,
         &OpenedSession {
             success: true,
             credits: balance,
-            playground_url: issued.playground_url,
-            token: issued.token,
-            expires_in: issued.expires_in,
+            playground_url: &grant.playground_url,
+            token: &grant.token,
+            expires_in: grant.expires_in,
         },
-    ))
+    )
 }

@@ -2,10 +2,10 @@
 
 use super::{console_account, finish};
 use crate::error::ApiError;
-use crate::http::{json_response, origin, require_method};
+use crate::http::{json_response, origin};
 use crate::ids::KeyId;
-use crate::{App, clock};
-use lambda_http::http::{Method, StatusCode};
+use crate::{App, clock, routes};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
@@ -14,7 +14,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn delete_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::DELETE, "DELETE")?;
+    routes::expect(req, "DELETE", "/api/v1/keys/{id}")?;
     let account = console_account(app, req)?;
     // Anything that is not a well-formed key id cannot name a key: the same 404 as a key that
     // does not exist, is someone else's, or is already deleted, so nothing can be probed.

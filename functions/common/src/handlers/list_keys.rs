@@ -2,9 +2,9 @@
 
 use super::{console_account, finish};
 use crate::error::ApiError;
-use crate::http::{json_response, require_method};
-use crate::{App, clock};
-use lambda_http::http::{Method, StatusCode};
+use crate::http::{json_response};
+use crate::{App, clock, routes};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
@@ -30,7 +30,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn list_keys(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::GET, "GET")?;
+    routes::expect(req, "GET", "/api/v1/keys")?;
     let account = console_account(app, req)?;
     let keys = app
         .store

@@ -10,6 +10,7 @@ use lambda_http::{Body, Request, Response};
 pub mod create_key;
 pub mod create_session;
 pub mod delete_key;
+pub mod fallback;
 pub mod list_keys;
 
 /// Turns a handler's result into the response, mapping errors in the one shared place.

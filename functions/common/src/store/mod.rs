@@ -46,6 +46,59 @@ pub struct SessionDebit {
     pub origin: Origin,
 }
 
+/// A live key, found by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedKey {
+    pub account: AccountId,
+    pub key: KeyId,
+}
+
+/// What a session response carries besides the balance; kept with an idempotency record so
+/// that a retry gets the very same answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionGrant {
+    pub session_id: String,
+    pub token: String,
+    pub playground_url: String,
+    pub expires_in: u64,
+}
+
+/// An `Idempotency-Key` request: the record to keep with the debit, and what identifies "the
+/// same request". Keys are stored hashed, like API keys.
+#[derive(Debug, Clone)]
+pub struct IdempotentSession {
+    /// SHA-256 hex of the `Idempotency-Key` header value.
+    pub key_hash: String,
+    /// SHA-256 hex over what must match for a retry (the request body).
+    pub request_hash: String,
+    pub grant: SessionGrant,
+}
+
+/// How long an idempotency record answers retries.
+pub const IDEMPOTENCY_WINDOW: time::Duration = time::Duration::hours(24);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdempotencyConflict {
+    /// The idempotency key was first used with another API key.
+    DifferentApiKey,
+    /// The idempotency key was first used with a different request body.
+    DifferentRequest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DebitOutcome {
+    /// One credit taken; `balance` is what is left after it.
+    Debited { balance: u64 },
+    /// The idempotency key was already used for this very request: nothing was taken, and this
+    /// is the first request's answer.
+    Replayed { balance: u64, grant: SessionGrant },
+    /// The idempotency key belongs to a different request; nothing was taken.
+    Conflict(IdempotencyConflict),
+    InsufficientCredits,
+    /// The key was deleted after it was resolved.
+    InvalidKey,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionOutcome {
     /// One credit was taken; `balance` is what is left after this debit.
@@ -151,9 +204,27 @@ pub trait Store: Send + Sync {
     /// `false` when there is no such live key for this account (nothing changed).
     async fn delete_key(&self, account: &AccountId, key: &KeyId, at: OffsetDateTime, origin: Origin) -> Result<bool, StoreError>;
 
-    /// Resolves a key by hash and takes one credit from its account, atomically with the
-    /// ledger entry, the key's `lastUsedAt` and the `key.used` audit event.
-    async fn open_session(&self, hash: &KeyHash, debit: SessionDebit) -> Result<SessionOutcome, StoreError>;
+    /// The live key with this hash, read so that a deletion that has returned is always seen.
+    async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError>;
+
+    /// Takes one credit from the key's account, atomically with the ledger entry, the key's
+    /// `lastUsedAt`, the `key.used` audit event and, when given, the idempotency record. With
+    /// an idempotency key already used by this account, takes nothing and reports the first
+    /// outcome (or the conflict).
+    async fn debit_session(&self, key: &ResolvedKey, debit: SessionDebit, idempotency: Option<IdempotentSession>) -> Result<DebitOutcome, StoreError>;
+
+    /// Resolve, then debit without an idempotency key.
+    async fn open_session(&self, hash: &KeyHash, debit: SessionDebit) -> Result<SessionOutcome, StoreError> {
+        let Some(key) = self.resolve_key(hash).await? else { return Ok(SessionOutcome::InvalidKey) };
+        Ok(match self.debit_session(&key, debit, None).await? {
+            DebitOutcome::Debited { balance } => SessionOutcome::Opened { account: key.account, key: key.key, balance },
+            DebitOutcome::InsufficientCredits => SessionOutcome::InsufficientCredits,
+            DebitOutcome::InvalidKey => SessionOutcome::InvalidKey,
+            DebitOutcome::Replayed { .. } | DebitOutcome::Conflict(_) => {
+                return Err(StoreError::Internal("idempotency outcome without an idempotency key".into()));
+            }
+        })
+    }
 
     /// Adds credits (creating the account, with its free grant, if new); returns the balance.
     async fn grant_credits(&self, account: &AccountId, amount: u64, reason: &str, at: OffsetDateTime) -> Result<u64, StoreError>;

@@ -58,6 +58,19 @@ CREATE TABLE IF NOT EXISTS audit_events (
     ttl          INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_account ON audit_events (account_id);
+CREATE TABLE IF NOT EXISTS idempotency (
+    account_id      TEXT NOT NULL,
+    key_hash        TEXT NOT NULL,
+    api_key_id      TEXT NOT NULL,
+    request_hash    TEXT NOT NULL,
+    session_id      TEXT NOT NULL,
+    token           TEXT NOT NULL,
+    playground_url  TEXT NOT NULL,
+    expires_in      INTEGER NOT NULL,
+    balance_after   INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, key_hash)
+);
 ";
 
 pub struct SqliteStore {
@@ -222,6 +235,34 @@ fn id_col<T>(row: &rusqlite::Row<'_>, idx: usize, parse: fn(&str) -> Option<T>) 
     parse(&s).ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, format!("bad id {s:?}").into()))
 }
 
+/// The outcome recorded for this account's idempotency key, if one is still in its window.
+fn earlier_session(tx: &rusqlite::Transaction<'_>, account: &AccountId, key: &KeyId, idem: &IdempotentSession, now: OffsetDateTime) -> rusqlite::Result<Option<DebitOutcome>> {
+    let row = tx
+        .query_row(
+            "SELECT api_key_id, request_hash, session_id, token, playground_url, expires_in, balance_after FROM idempotency
+             WHERE account_id = ?1 AND key_hash = ?2 AND expires_at > ?3",
+            params![account.as_str(), idem.key_hash, now.unix_timestamp()],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    SessionGrant { session_id: row.get(2)?, token: row.get(3)?, playground_url: row.get(4)?, expires_in: row.get::<_, i64>(5)? as u64 },
+                    row.get::<_, i64>(6)? as u64,
+                ))
+            },
+        )
+        .optional()?;
+    Ok(row.map(|(api_key_id, request_hash, grant, balance)| {
+        if api_key_id != key.as_str() {
+            DebitOutcome::Conflict(IdempotencyConflict::DifferentApiKey)
+        } else if request_hash != idem.request_hash {
+            DebitOutcome::Conflict(IdempotencyConflict::DifferentRequest)
+        } else {
+            DebitOutcome::Replayed { balance, grant }
+        }
+    }))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_key(&self, key: NewKey, origin: Origin) -> Result<(), StoreError> {
@@ -272,17 +313,35 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn open_session(&self, hash: &KeyHash, debit: SessionDebit) -> Result<SessionOutcome, StoreError> {
+    async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
         let hash = hash.clone();
+        self.blocking(move |conn| {
+            conn.query_row(
+                "SELECT id, account_id FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL",
+                [hash.as_str()],
+                |row| Ok(ResolvedKey { key: id_col(row, 0, KeyId::parse)?, account: id_col(row, 1, AccountId::parse)? }),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn debit_session(&self, key: &ResolvedKey, debit: SessionDebit, idempotency: Option<IdempotentSession>) -> Result<DebitOutcome, StoreError> {
+        let ResolvedKey { account, key } = key.clone();
         self.write(move |tx, _| {
-            let found = tx
-                .query_row(
-                    "SELECT id, account_id FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL",
-                    [hash.as_str()],
-                    |row| Ok((id_col(row, 0, KeyId::parse)?, id_col(row, 1, AccountId::parse)?)),
-                )
+            // The key may have been deleted since it was resolved; inside this transaction the
+            // answer is final.
+            let live: Option<i64> = tx
+                .query_row("SELECT 1 FROM api_keys WHERE id = ?1 AND deleted_at IS NULL", [key.as_str()], |row| row.get(0))
                 .optional()?;
-            let Some((key, account)) = found else { return Ok(SessionOutcome::InvalidKey) };
+            if live.is_none() {
+                return Ok(DebitOutcome::InvalidKey);
+            }
+            if let Some(idem) = &idempotency {
+                if let Some(earlier) = earlier_session(tx, &account, &key, idem, debit.at)? {
+                    return Ok(earlier);
+                }
+            }
             let balance: Option<i64> = tx
                 .query_row(
                     "UPDATE accounts SET credits = credits - 1, debited = debited + 1
@@ -291,12 +350,30 @@ impl Store for SqliteStore {
                     |row| row.get(0),
                 )
                 .optional()?;
-            let Some(balance) = balance else { return Ok(SessionOutcome::InsufficientCredits) };
+            let Some(balance) = balance else { return Ok(DebitOutcome::InsufficientCredits) };
             let balance = balance as u64;
             insert_ledger(tx, &account, LedgerKind::Debit, 1, balance, Some(&key), Some(&debit.session), None, debit.at)?;
             tx.execute("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2", params![clock::rfc3339(debit.at), key.as_str()])?;
             insert_audit(tx, account.as_str(), AuditAction::KeyUsed, key.as_str(), Some(&debit.session), &debit.origin, debit.at)?;
-            Ok(SessionOutcome::Opened { account, key, balance })
+            if let Some(idem) = &idempotency {
+                tx.execute(
+                    "INSERT OR REPLACE INTO idempotency (account_id, key_hash, api_key_id, request_hash, session_id, token, playground_url, expires_in, balance_after, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        account.as_str(),
+                        idem.key_hash,
+                        key.as_str(),
+                        idem.request_hash,
+                        idem.grant.session_id,
+                        idem.grant.token,
+                        idem.grant.playground_url,
+                        idem.grant.expires_in as i64,
+                        balance as i64,
+                        (debit.at + IDEMPOTENCY_WINDOW).unix_timestamp()
+                    ],
+                )?;
+            }
+            Ok(DebitOutcome::Debited { balance })
         })
         .await
     }

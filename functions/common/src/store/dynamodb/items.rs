@@ -181,3 +181,22 @@ impl PendingEntry {
         })
     }
 }
+
+pub const IDEMPOTENCY_PREFIX: &str = "IDEM#";
+
+/// An `Idempotency-Key` record: written in the same transaction as its debit, kept 24 hours.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdempotencyItem {
+    pub pk: String,
+    pub sk: String,
+    pub api_key_id: String,
+    pub request_hash: String,
+    pub session_id: String,
+    pub token: String,
+    pub playground_url: String,
+    pub expires_in: u64,
+    /// The debit's ledger id: its balance-after is the replayed `credits`.
+    pub ledger_id: String,
+    pub ttl: i64,
+}

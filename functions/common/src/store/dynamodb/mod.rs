@@ -167,26 +167,17 @@ impl DynamoStore {
     /// `Ok(None)` when the condition failed for a reason other than our own earlier attempt
     /// (not enough credits for a debit, or the account is missing for a grant).
     async fn change_balance(&self, account: &str, id: &str, entry: &PendingEntry) -> Result<Option<(u64, AccountItem)>, StoreError> {
-        let debit = entry.kind == "debit";
-        let (sign, guard) = if debit { ("-", "credits >= :amount") } else { ("+", "attribute_exists(pk)") };
-        let total = if debit { "debited" } else { "granted" };
-        let mut update = format!(
-            "SET credits = credits {sign} :amount, {total} = {total} + :amount, pending.#id = :entry, pendingBalances.#id = credits {sign} :amount"
-        );
-        let mut request = self.client.update_item();
-        if let Some(key) = &entry.key_id {
-            update.push_str(", lastUsed.#key = :at");
-            request = request.expression_attribute_names("#key", key).expression_attribute_values(":at", AttributeValue::S(entry.at.clone()));
-        }
-        let result = request
+        let change = BalanceChange::new(id, entry)?;
+        let result = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(account_pk(account)))
             .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
-            .update_expression(update)
-            .condition_expression(format!("{guard} AND attribute_not_exists(pending.#id)"))
-            .expression_attribute_names("#id", id)
-            .expression_attribute_values(":amount", AttributeValue::N(entry.amount.to_string()))
-            .expression_attribute_values(":entry", to_attribute(entry)?)
+            .update_expression(change.update)
+            .condition_expression(change.condition)
+            .set_expression_attribute_names(Some(change.names))
+            .set_expression_attribute_values(Some(change.values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -216,6 +207,108 @@ impl DynamoStore {
             }
             Err(e) => Err(classify(e)),
         }
+    }
+
+    /// The debit with an idempotency record: one transaction of the balance change and a
+    /// conditional put of the record, so a key can pay for one session only.
+    async fn debit_idempotent(&self, key: &ResolvedKey, id: &str, entry: &PendingEntry, idem: IdempotentSession, at: OffsetDateTime) -> Result<DebitOutcome, StoreError> {
+        let account = key.account.as_str();
+        let record = IdempotencyItem {
+            pk: account_pk(account),
+            sk: format!("{IDEMPOTENCY_PREFIX}{}", idem.key_hash),
+            api_key_id: key.key.to_string(),
+            request_hash: idem.request_hash.clone(),
+            session_id: idem.grant.session_id.clone(),
+            token: idem.grant.token.clone(),
+            playground_url: idem.grant.playground_url.clone(),
+            expires_in: idem.grant.expires_in,
+            ledger_id: id.to_string(),
+            ttl: (at + IDEMPOTENCY_WINDOW).unix_timestamp(),
+        };
+        let change = BalanceChange::new(id, entry)?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(account_pk(account)))
+            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+            .update_expression(change.update)
+            .condition_expression(change.condition)
+            .set_expression_attribute_names(Some(change.names))
+            .set_expression_attribute_values(Some(change.values))
+            .build()
+            .map_err(internal)?;
+        // An expired record that TTL has not removed yet may be replaced.
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&record)?))
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", AttributeValue::N(at.unix_timestamp().to_string()))
+            .build()
+            .map_err(internal)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let writes = vec![TransactWriteItem::builder().update(update.clone()).build(), TransactWriteItem::builder().put(put.clone()).build()];
+            match self.transact(writes).await {
+                Ok(()) => return self.debited(account, id).await,
+                Err(TxError::Cancelled(reasons)) if reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed") => {
+                    return self.earlier_session(key, &idem, at).await;
+                }
+                Err(TxError::Cancelled(reasons)) if reasons.first().is_some_and(|r| r == "ConditionalCheckFailed") => {
+                    return Ok(DebitOutcome::InsufficientCredits);
+                }
+                Err(TxError::Cancelled(reasons)) if reasons.iter().any(|r| r == "TransactionConflict") => backoff().await,
+                Err(TxError::Cancelled(reasons)) => return Err(internal(format!("session debit refused: {reasons:?}"))),
+                // Unknown outcome: if our record is there, the debit happened with it.
+                Err(TxError::Store(e)) => {
+                    let mine: Option<IdempotencyItem> = self.get(record.pk.clone(), &record.sk).await?;
+                    return match mine {
+                        Some(r) if r.ledger_id == id => self.debited(account, id).await,
+                        _ => Err(e),
+                    };
+                }
+            }
+        }
+        Err(StoreError::Unavailable("session debit kept conflicting".into()))
+    }
+
+    /// After a committed idempotent debit: read its balance, settle, report.
+    async fn debited(&self, account: &str, id: &str) -> Result<DebitOutcome, StoreError> {
+        let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
+        let balance = self.balance_after(account, id, item.as_ref()).await?;
+        if let Some(item) = &item {
+            self.settle_after(account, id, item).await;
+        }
+        Ok(DebitOutcome::Debited { balance })
+    }
+
+    /// The balance right after ledger entry `id`, pending or already copied out.
+    async fn balance_after(&self, account: &str, id: &str, item: Option<&AccountItem>) -> Result<u64, StoreError> {
+        if let Some(&balance) = item.and_then(|i| i.pending_balances.get(id)) {
+            return Ok(balance);
+        }
+        let entry: LedgerItem = self.get(account_pk(account), &format!("{LEDGER_PREFIX}{id}")).await?.ok_or_else(|| internal(format!("ledger entry {id} missing")))?;
+        Ok(entry.balance_after)
+    }
+
+    /// The recorded answer for a used idempotency key, or the conflict.
+    async fn earlier_session(&self, key: &ResolvedKey, idem: &IdempotentSession, now: OffsetDateTime) -> Result<DebitOutcome, StoreError> {
+        let account = key.account.as_str();
+        let record: IdempotencyItem = self
+            .get(account_pk(account), &format!("{IDEMPOTENCY_PREFIX}{}", idem.key_hash))
+            .await?
+            .filter(|r: &IdempotencyItem| r.ttl > now.unix_timestamp())
+            .ok_or_else(|| StoreError::Unavailable("idempotency record changed while being read".into()))?;
+        if record.api_key_id != key.key.as_str() {
+            return Ok(DebitOutcome::Conflict(IdempotencyConflict::DifferentApiKey));
+        }
+        if record.request_hash != idem.request_hash {
+            return Ok(DebitOutcome::Conflict(IdempotencyConflict::DifferentRequest));
+        }
+        let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
+        let balance = self.balance_after(account, &record.ledger_id, item.as_ref()).await?;
+        Ok(DebitOutcome::Replayed {
+            balance,
+            grant: SessionGrant { session_id: record.session_id, token: record.token, playground_url: record.playground_url, expires_in: record.expires_in },
+        })
     }
 
     /// Copies pending entries to their own ledger and audit items, then drops them from the
@@ -377,33 +470,39 @@ impl Store for DynamoStore {
         Err(StoreError::Unavailable("key deletion kept conflicting".into()))
     }
 
-    async fn open_session(&self, hash: &KeyHash, debit: SessionDebit) -> Result<SessionOutcome, StoreError> {
-        let Some(lookup) = self.get::<LookupItem>(lookup_pk(hash.as_str()), LOOKUP_SK).await? else {
-            return Ok(SessionOutcome::InvalidKey);
-        };
+    async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
+        let Some(lookup) = self.get::<LookupItem>(lookup_pk(hash.as_str()), LOOKUP_SK).await? else { return Ok(None) };
         if lookup.deleted_at.is_some() {
-            return Ok(SessionOutcome::InvalidKey);
+            return Ok(None);
         }
-        let (account, key) = match (AccountId::parse(&lookup.account_id), KeyId::parse(&lookup.key_id)) {
-            (Some(a), Some(k)) => (a, k),
-            _ => return Err(internal("bad ids in key lookup item")),
-        };
+        match (AccountId::parse(&lookup.account_id), KeyId::parse(&lookup.key_id)) {
+            (Some(account), Some(key)) => Ok(Some(ResolvedKey { account, key })),
+            _ => Err(internal("bad ids in key lookup item")),
+        }
+    }
+
+    async fn debit_session(&self, key: &ResolvedKey, debit: SessionDebit, idempotency: Option<IdempotentSession>) -> Result<DebitOutcome, StoreError> {
         let id = new_ulid().to_string();
         let entry = PendingEntry {
             kind: "debit".into(),
             amount: 1,
-            key_id: Some(key.to_string()),
+            key_id: Some(key.key.to_string()),
             session_id: Some(debit.session.to_string()),
             reason: None,
             at: clock::rfc3339(debit.at),
             ttl: clock::expiry(debit.at),
             audit: Some(PendingAudit { id: new_ulid().to_string(), ip_address: debit.origin.ip, user_agent: debit.origin.user_agent }),
         };
-        let Some((balance, item)) = self.change_balance(account.as_str(), &id, &entry).await? else {
-            return Ok(SessionOutcome::InsufficientCredits);
+        if let Some(idem) = idempotency {
+            return self.debit_idempotent(key, &id, &entry, idem, debit.at).await;
+        }
+        // No re-check of the key here: it was resolved with a strongly consistent read after
+        // this request started, so any deletion that had returned by then was seen.
+        let Some((balance, item)) = self.change_balance(key.account.as_str(), &id, &entry).await? else {
+            return Ok(DebitOutcome::InsufficientCredits);
         };
-        self.settle_after(account.as_str(), &id, &item).await;
-        Ok(SessionOutcome::Opened { account, key, balance })
+        self.settle_after(key.account.as_str(), &id, &item).await;
+        Ok(DebitOutcome::Debited { balance })
     }
 
     async fn grant_credits(&self, account: &AccountId, amount: u64, reason: &str, at: OffsetDateTime) -> Result<u64, StoreError> {
@@ -488,6 +587,35 @@ impl Store for DynamoStore {
                 })
             })
             .collect()
+    }
+}
+
+/// The conditional update that changes a balance and records its ledger entry inline.
+struct BalanceChange {
+    update: String,
+    condition: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl BalanceChange {
+    fn new(id: &str, entry: &PendingEntry) -> Result<Self, StoreError> {
+        let debit = entry.kind == "debit";
+        let (sign, guard, total) = if debit { ("-", "credits >= :amount", "debited") } else { ("+", "attribute_exists(pk)", "granted") };
+        let mut update = format!(
+            "SET credits = credits {sign} :amount, {total} = {total} + :amount, pending.#id = :entry, pendingBalances.#id = credits {sign} :amount"
+        );
+        let mut names = HashMap::from([("#id".to_string(), id.to_string())]);
+        let mut values = HashMap::from([
+            (":amount".to_string(), AttributeValue::N(entry.amount.to_string())),
+            (":entry".to_string(), to_attribute(entry)?),
+        ]);
+        if let Some(key) = &entry.key_id {
+            update.push_str(", lastUsed.#key = :at");
+            names.insert("#key".into(), key.clone());
+            values.insert(":at".into(), AttributeValue::S(entry.at.clone()));
+        }
+        Ok(BalanceChange { update, condition: format!("{guard} AND attribute_not_exists(pending.#id)"), names, values })
     }
 }
 

@@ -1,0 +1,203 @@
+//! The table of hostile and malformed requests, shared by the handler-level suite and the
+//! HTTP suite against the local stack. Every case names the exact status and `error` string
+//! the contract or our API documents for it.
+
+use common::config::ConsoleAuthConfig;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+pub struct Case {
+    pub name: &'static str,
+    pub method: &'static str,
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    pub status: u16,
+    pub error: &'static str,
+    /// False when an HTTP client cannot send this (e.g. a header that is not ASCII).
+    pub over_http: bool,
+}
+
+/// What the cases are built from: a working console token and API key, so that each case
+/// breaks exactly one thing.
+pub struct Credentials {
+    pub console: ConsoleAuthConfig,
+    pub account: String,
+    pub api_key: String,
+}
+
+const MISSING: &str = "Missing or invalid Authorization header";
+const CONSOLE: &str = "Invalid or expired console token";
+const FORMAT: &str = "Invalid API key format";
+const NAME_SHAPE: &str = r#"Request body must be a JSON object {"name": "<1-64 characters>"}"#;
+const NOT_JSON: &str = "Request body is not valid JSON";
+const SESSION_BODY: &str = "Request body must be empty or an empty JSON object {}";
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A console-style JWT with any header and claims, signed with `secret` (HS-family).
+pub fn console_jwt(alg: Algorithm, secret: &[u8], claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret)).expect("encode")
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Credentials {
+    fn claims(&self) -> serde_json::Value {
+        json!({"sub": self.account, "iss": self.console.issuer, "aud": self.console.audience, "iat": now(), "exp": now() + 600})
+    }
+
+    fn with(&self, change: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut claims = self.claims();
+        change(&mut claims);
+        console_jwt(Algorithm::HS256, self.console.secret.expose().as_bytes(), claims)
+    }
+
+    /// Console tokens that must all be refused with 401.
+    pub fn bad_console_tokens(&self) -> Vec<(&'static str, String)> {
+        let secret = self.console.secret.expose().as_bytes();
+        let unsigned = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(self.claims().to_string().as_bytes()));
+        vec![
+            ("alg none", unsigned),
+            ("HS512 instead of HS256", console_jwt(Algorithm::HS512, secret, self.claims())),
+            ("wrong secret", console_jwt(Algorithm::HS256, b"another-secret-of-at-least-32-bytes!!", self.claims())),
+            ("expired", self.with(|c| c["exp"] = json!(now() - 3600))),
+            ("not yet valid", self.with(|c| c["nbf"] = json!(now() + 3600))),
+            ("wrong issuer", self.with(|c| c["iss"] = json!("https://evil.example"))),
+            ("wrong audience", self.with(|c| c["aud"] = json!("someone-else"))),
+            ("no subject", self.with(|c| drop(c.as_object_mut().unwrap().remove("sub")))),
+            ("no expiry", self.with(|c| drop(c.as_object_mut().unwrap().remove("exp")))),
+            ("subject not an account id", self.with(|c| c["sub"] = json!("a b#c"))),
+            ("signature tampered", {
+                let good = self.with(|_| {});
+                let (rest, sig) = good.rsplit_once('.').unwrap();
+                format!("{rest}.{}", sig.chars().rev().collect::<String>())
+            }),
+            ("garbage", "not-a-jwt".into()),
+            ("an API key instead", self.api_key.clone()),
+        ]
+    }
+
+    pub fn cases(&self) -> Vec<Case> {
+        let console = format!("Bearer {}", self.with(|_| {}));
+        let key = format!("Bearer {}", self.api_key);
+        let json_ct = ("content-type", "application/json".to_string());
+        let keys = "/api/v1/keys".to_string();
+        let sessions = "/api/v1/sessions".to_string();
+        let known_key = "/api/v1/keys/key_01JF0000000000000000000000".to_string();
+        let case = |name, method, path: &String, headers: Vec<(&'static str, String)>, body: &[u8], status, error| Case {
+            name,
+            method,
+            path: path.clone(),
+            headers,
+            body: body.to_vec(),
+            status,
+            error,
+            over_http: true,
+        };
+        let create = |name, body: &[u8], status, error| case(name, "POST", &keys, vec![("authorization", console.clone()), json_ct.clone()], body, status, error);
+        let session = |name, headers: Vec<(&'static str, String)>, body: &[u8], status, error| case(name, "POST", &sessions, headers, body, status, error);
+        let hex64 = "0123456789abcdef".repeat(4);
+        let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(20_000));
+
+        let mut cases = vec![
+            // POST /api/v1/keys: bodies
+            create("keys: truncated JSON", br#"{"name":"#, 400, NOT_JSON),
+            create("keys: unterminated string", br#"{"name":"Prod"#, 400, NOT_JSON),
+            create("keys: trailing garbage", br#"{"name":"Prod"} x"#, 400, NOT_JSON),
+            create("keys: single quotes", b"{'name':'Prod'}", 400, NOT_JSON),
+            create("keys: array", b"[]", 400, NAME_SHAPE),
+            create("keys: bare string", br#""Production""#, 400, NAME_SHAPE),
+            create("keys: null", b"null", 400, NAME_SHAPE),
+            create("keys: number name", br#"{"name":123}"#, 400, NAME_SHAPE),
+            create("keys: null name", br#"{"name":null}"#, 400, NAME_SHAPE),
+            create("keys: array name", br#"{"name":["a"]}"#, 400, NAME_SHAPE),
+            create("keys: object name", br#"{"name":{"a":1}}"#, 400, NAME_SHAPE),
+            create("keys: no name", b"{}", 400, NAME_SHAPE),
+            create("keys: unknown field", br#"{"name":"a","admin":true}"#, 400, NAME_SHAPE),
+            create("keys: duplicate field", br#"{"name":"a","name":"b"}"#, 400, NAME_SHAPE),
+            create("keys: empty body", b"", 400, NAME_SHAPE),
+            create("keys: empty name", br#"{"name":""}"#, 400, "Invalid key name: name must not be empty"),
+            create("keys: blank name", br#"{"name":"   \t "}"#, 400, "Invalid key name: name must not be empty"),
+            create("keys: 65-character name", format!(r#"{{"name":"{}"}}"#, "n".repeat(65)).as_bytes(), 400, "Invalid key name: name must be at most 64 characters"),
+            create("keys: 65 multibyte characters", format!(r#"{{"name":"{}"}}"#, "é".repeat(65)).as_bytes(), 400, "Invalid key name: name must be at most 64 characters"),
+            create("keys: control character", br#"{"name":"a\u0007b"}"#, 400, "Invalid key name: name must not contain control or bidirectional-override characters"),
+            create("keys: newline", br#"{"name":"a\nb"}"#, 400, "Invalid key name: name must not contain control or bidirectional-override characters"),
+            create("keys: right-to-left override", "{\"name\":\"invoice\u{202E}fdp.exe\"}".as_bytes(), 400, "Invalid key name: name must not contain control or bidirectional-override characters"),
+            create("keys: bidi isolate", br#"{"name":"a\u2066b"}"#, 400, "Invalid key name: name must not contain control or bidirectional-override characters"),
+            create("keys: invalid UTF-8", b"{\"name\":\"\xff\xfe\"}", 400, NOT_JSON),
+            create("keys: lone surrogate escape", br#"{"name":"\ud800"}"#, 400, NOT_JSON),
+            create("keys: body over 16 KiB", big.as_bytes(), 413, "Request body too large"),
+            case("keys: text/plain", "POST", &keys, vec![("authorization", console.clone()), ("content-type", "text/plain".into())], br#"{"name":"a"}"#, 415, "Content-Type must be application/json"),
+            case("keys: form encoded", "POST", &keys, vec![("authorization", console.clone()), ("content-type", "application/x-www-form-urlencoded".into())], b"name=a", 415, "Content-Type must be application/json"),
+            // Console authorization
+            case("keys: no Authorization", "POST", &keys, vec![json_ct.clone()], br#"{"name":"a"}"#, 401, MISSING),
+            case("keys: Basic scheme", "POST", &keys, vec![("authorization", "Basic dXNlcjpwYXNz".into()), json_ct.clone()], br#"{"name":"a"}"#, 401, MISSING),
+            case("keys: lowercase bearer", "GET", &keys, vec![("authorization", console.replacen("Bearer", "bearer", 1))], b"", 401, MISSING),
+            case("keys: Bearer without token", "GET", &keys, vec![("authorization", "Bearer".into())], b"", 401, MISSING),
+            case("keys: two spaces", "GET", &keys, vec![("authorization", console.replacen("Bearer ", "Bearer  ", 1))], b"", 401, MISSING),
+            case("list: no Authorization", "GET", &keys, vec![], b"", 401, MISSING),
+            // Methods and paths
+            case("keys: PUT", "PUT", &keys, vec![("authorization", console.clone())], b"", 405, "Method not allowed"),
+            case("keys: PATCH", "PATCH", &keys, vec![("authorization", console.clone())], b"", 405, "Method not allowed"),
+            case("keys: DELETE without id", "DELETE", &keys, vec![("authorization", console.clone())], b"", 405, "Method not allowed"),
+            case("key: GET one key", "GET", &known_key, vec![("authorization", console.clone())], b"", 405, "Method not allowed"),
+            case("key: POST one key", "POST", &known_key, vec![("authorization", console.clone())], b"", 405, "Method not allowed"),
+            case("sessions: GET", "GET", &sessions, vec![("authorization", key.clone())], b"", 405, "Method not allowed"),
+            case("sessions: PUT", "PUT", &sessions, vec![("authorization", key.clone())], b"", 405, "Method not allowed"),
+            case("unknown path", "GET", &"/api/v1/nothing".to_string(), vec![], b"", 404, "Not found"),
+            case("root", "GET", &"/".to_string(), vec![], b"", 404, "Not found"),
+            case("older API version", "POST", &"/api/v0/sessions".to_string(), vec![("authorization", key.clone())], b"", 404, "Not found"),
+            case("trailing slash", "POST", &"/api/v1/sessions/".to_string(), vec![("authorization", key.clone())], b"", 404, "Not found"),
+            case("keys trailing slash", "DELETE", &"/api/v1/keys/".to_string(), vec![("authorization", console.clone())], b"", 404, "Not found"),
+            case("nested key path", "DELETE", &"/api/v1/keys/key_01JF0000000000000000000000/x".to_string(), vec![("authorization", console.clone())], b"", 404, "Not found"),
+            // DELETE /api/v1/keys/{id}: ids that are not ids
+            case("delete: short id", "DELETE", &"/api/v1/keys/abc".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
+            case("delete: lowercase ulid", "DELETE", &"/api/v1/keys/key_01jf0000000000000000000000".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
+            case("delete: wrong prefix", "DELETE", &"/api/v1/keys/ses_01JF0000000000000000000000".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
+            case("delete: 27-character ulid", "DELETE", &"/api/v1/keys/key_01JF00000000000000000000000".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
+            case("delete: injection attempt", "DELETE", &"/api/v1/keys/key_%27%20OR%201=1".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
+            case("delete: dots", "DELETE", &"/api/v1/keys/...".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
+            case("delete: unknown key", "DELETE", &"/api/v1/keys/key_01JF0000000000000000000009".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
+            case("delete: no Authorization", "DELETE", &known_key, vec![], b"", 401, MISSING),
+            // POST /api/v1/sessions: the Authorization header
+            session("sessions: no Authorization", vec![], b"", 401, MISSING),
+            session("sessions: Basic scheme", vec![("authorization", format!("Basic {}", self.api_key))], b"", 401, MISSING),
+            session("sessions: lowercase bearer", vec![("authorization", format!("bearer {}", self.api_key))], b"", 401, MISSING),
+            session("sessions: two spaces", vec![("authorization", format!("Bearer  {}", self.api_key))], b"", 401, MISSING),
+            session("sessions: tab separator", vec![("authorization", format!("Bearer\t{}", self.api_key))], b"", 401, MISSING),
+            session("sessions: empty header", vec![("authorization", String::new())], b"", 401, MISSING),
+            session("sessions: two keys in one header", vec![("authorization", format!("Bearer {0}, Bearer {0}", self.api_key))], b"", 401, MISSING),
+            session("sessions: 63 hex", vec![("authorization", format!("Bearer vp_live_{}", &hex64[..63]))], b"", 401, FORMAT),
+            session("sessions: 65 hex", vec![("authorization", format!("Bearer vp_live_{hex64}0"))], b"", 401, FORMAT),
+            session("sessions: uppercase hex", vec![("authorization", format!("Bearer vp_live_{}", hex64.to_uppercase()))], b"", 401, FORMAT),
+            session("sessions: vp_test_ key", vec![("authorization", format!("Bearer vp_test_{hex64}"))], b"", 401, FORMAT),
+            session("sessions: no prefix", vec![("authorization", format!("Bearer {hex64}"))], b"", 401, FORMAT),
+            session("sessions: console token", vec![("authorization", console.clone())], b"", 401, FORMAT),
+            session("sessions: unknown key", vec![("authorization", format!("Bearer vp_live_{}", "0".repeat(64)))], b"", 401, "Invalid API key"),
+            // POST /api/v1/sessions: bodies and the Idempotency-Key header
+            session("sessions: unexpected field", vec![("authorization", key.clone()), json_ct.clone()], br#"{"credits":100}"#, 400, SESSION_BODY),
+            session("sessions: array body", vec![("authorization", key.clone()), json_ct.clone()], b"[]", 400, SESSION_BODY),
+            session("sessions: malformed body", vec![("authorization", key.clone()), json_ct.clone()], b"{", 400, NOT_JSON),
+            session("sessions: body over 16 KiB", vec![("authorization", key.clone()), json_ct.clone()], big.as_bytes(), 413, "Request body too large"),
+            session("sessions: XML body", vec![("authorization", key.clone()), ("content-type", "application/xml".into())], b"<a/>", 415, "Content-Type must be application/json"),
+            session("sessions: blank Idempotency-Key", vec![("authorization", key.clone()), ("idempotency-key", " ".into())], b"", 400, "Idempotency-Key must be 1-255 printable characters"),
+            session("sessions: 256-character Idempotency-Key", vec![("authorization", key.clone()), ("idempotency-key", "k".repeat(256))], b"", 400, "Idempotency-Key must be 1-255 printable characters"),
+        ];
+        // A header value that is not ASCII cannot be sent by most HTTP clients: handler-level only.
+        let mut non_ascii = session("sessions: non-ASCII key", vec![("authorization", format!("Bearer vp_live_{}é", &hex64[..62]))], b"", 401, MISSING);
+        non_ascii.over_http = false;
+        cases.push(non_ascii);
+        for (name, token) in self.bad_console_tokens() {
+            let mut c = case("console token", "GET", &keys, vec![("authorization", format!("Bearer {token}"))], b"", 401, CONSOLE);
+            c.name = name;
+            cases.push(c);
+        }
+        cases
+    }
+}
