@@ -100,6 +100,11 @@ EVENTS = {
     "create-session-insufficient-credits": event("POST", *sessions, {**bearer(KEY_EMPTY), **JSON}),
     "create-session-unexpected-body": event("POST", *sessions, {**bearer(KEY_OK), **JSON}, '{"credits":100}'),
     "create-session-wrong-method": event("GET", *sessions, bearer(KEY_OK)),
+    "create-session-idempotent": event("POST", *sessions, {**bearer(KEY_OK), **JSON, "idempotency-key": "order-4711"}),
+    "create-session-idempotent-other-body": event("POST", *sessions, {**bearer(KEY_OK), **JSON, "idempotency-key": "order-4711"}, "{}"),
+    "create-session-bad-idempotency-key": event("POST", *sessions, {**bearer(KEY_OK), **JSON, "idempotency-key": "k" * 256}),
+    "unmatched-path": event("GET", "/api/v1/nothing", "$default"),
+    "unmatched-method": event("PUT", *keys, bearer(console_token())),
 }
 
 if __name__ == "__main__":

@@ -98,6 +98,21 @@ impl Server {
         self.try_request(method, path, headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
+    /// A request with a raw byte body (which may be empty), for malformed input.
+    pub fn request_bytes(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, ureq::Error> {
+        let mut request = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.base_url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = self.agent.run(request.body(body.to_vec()).expect("request"))?;
+        let status = response.status().as_u16();
+        let allow = response.headers().get("allow").is_some();
+        let raw = if method == "HEAD" { String::new() } else { response.body_mut().read_to_string()? };
+        let body = serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null);
+        let _ = allow;
+        Ok(Reply { status, body, raw })
+    }
+
     /// Runs the operator CLI against this server's store, returning stdout.
     pub fn vpctl(&self, args: &[&str]) -> String {
         let output = Command::new(vpctl_path())

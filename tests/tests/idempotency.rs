@@ -1,0 +1,66 @@
+//! `Idempotency-Key` on `POST /api/v1/sessions`, through the handler with the fixtures.
+
+use common::handlers::{create_session, fallback};
+use common::store::{LedgerKind, Store};
+use tests::*;
+
+async fn debits(t: &TestApp) -> usize {
+    let ledger = t.store().ledger(&account(FIXTURE_ACCOUNT), common::clock::now()).await.unwrap();
+    ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count()
+}
+
+#[tokio::test]
+async fn a_retry_gets_the_first_response_byte_for_byte_and_pays_nothing() {
+    let t = TestApp::new();
+    seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    // WHEN the same request is sent twice with one Idempotency-Key
+    let first = create_session::handle(&t.app, fixture("create-session-idempotent")).await;
+    let retry = create_session::handle(&t.app, fixture("create-session-idempotent")).await;
+    // THEN the bodies are identical, the retry says it is a replay, and one credit was spent
+    assert_eq!(first.status(), 200);
+    assert_eq!(retry.status(), 200);
+    assert_eq!(first.body().as_ref(), retry.body().as_ref(), "byte for byte");
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(debits(&t).await, 1);
+    assert_eq!(t.store().balance(&account(FIXTURE_ACCOUNT)).await.unwrap().unwrap().credits, 2);
+    // AND without the header the next request is a new, paid session
+    let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
+    assert_eq!((status, body["credits"].as_u64()), (200, Some(1)));
+}
+
+#[tokio::test]
+async fn reusing_a_key_for_another_request_or_api_key_is_422() {
+    let t = TestApp::new();
+    seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    seed_key(t.store(), FIXTURE_ACCOUNT, "key_01JF0000000000000000000003", KEY_EMPTY).await;
+    assert_eq!(create_session::handle(&t.app, fixture("create-session-idempotent")).await.status(), 200);
+
+    let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session-idempotent-other-body")).await);
+    assert_eq!((status, body["error"].as_str()), (422, Some("Idempotency-Key was already used with a different request")));
+
+    let mut other_key = fixture("create-session-idempotent");
+    other_key.headers_mut().insert("authorization", format!("Bearer {KEY_EMPTY}").parse().unwrap());
+    let (status, body, _) = parts(create_session::handle(&t.app, other_key).await);
+    assert_eq!((status, body["error"].as_str()), (422, Some("Idempotency-Key was already used with a different API key")));
+    assert_eq!(body["code"], "idempotency_key_reused");
+    assert_eq!(debits(&t).await, 1, "422s take nothing");
+}
+
+#[tokio::test]
+async fn a_malformed_idempotency_key_is_400_before_anything_happens() {
+    let t = TestApp::new();
+    seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session-bad-idempotency-key")).await);
+    assert_eq!((status, body["error"].as_str()), (400, Some("Idempotency-Key must be 1-255 printable characters")));
+    assert_eq!(debits(&t).await, 0);
+}
+
+#[tokio::test]
+async fn unmatched_requests_get_json_404_and_405() {
+    let (status, body, _) = parts(fallback::handle(fixture("unmatched-path")).await);
+    assert_eq!((status, body["error"].as_str(), body["code"].as_str()), (404, Some("Not found"), Some("not_found")));
+    let (status, body, headers) = parts(fallback::handle(fixture("unmatched-method")).await);
+    assert_eq!((status, body["error"].as_str()), (405, Some("Method not allowed")));
+    assert_eq!(headers["allow"], "POST, GET");
+}
