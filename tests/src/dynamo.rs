@@ -86,3 +86,101 @@ pub fn ssm_client() -> aws_sdk_ssm::Client {
         .build();
     aws_sdk_ssm::Client::from_conf(config)
 }
+
+/// Where a fault strikes: the `occurrence`-th call (1-based) of `operation`, either before the
+/// request is sent (nothing reaches the server) or after the server answered (it applied the
+/// request, but the response is lost on the way back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub operation: &'static str,
+    pub occurrence: usize,
+    pub response_lost: bool,
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    plan: Option<Fault>,
+    seen: std::collections::HashMap<String, usize>,
+    lose_this_response: bool,
+    fired: bool,
+}
+
+/// Injects one [`Fault`] into a client's requests.
+#[derive(Clone, Debug, Default)]
+pub struct FaultInjector(Arc<Mutex<FaultState>>);
+
+impl FaultInjector {
+    pub fn arm(&self, fault: Fault) {
+        let mut state = self.0.lock().unwrap();
+        *state = FaultState { plan: Some(fault), ..FaultState::default() };
+    }
+
+    pub fn disarm(&self) {
+        self.0.lock().unwrap().plan = None;
+    }
+
+    pub fn fired(&self) -> bool {
+        self.0.lock().unwrap().fired
+    }
+}
+
+fn operation_of(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> String {
+    let target = request.headers().get("x-amz-target").unwrap_or("unknown");
+    target.rsplit('.').next().unwrap_or(target).to_string()
+}
+
+impl Intercept for FaultInjector {
+    fn name(&self) -> &'static str {
+        "FaultInjector"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let operation = operation_of(context.request());
+        let mut state = self.0.lock().unwrap();
+        let seen = state.seen.entry(operation.clone()).or_default();
+        *seen += 1;
+        let nth = *seen;
+        let Some(plan) = state.plan else { return Ok(()) };
+        if plan.operation != operation || plan.occurrence != nth {
+            return Ok(());
+        }
+        state.fired = true;
+        if plan.response_lost {
+            state.lose_this_response = true;
+            Ok(())
+        } else {
+            Err("injected fault: request never sent".into())
+        }
+    }
+
+    fn read_after_transmit(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let mut state = self.0.lock().unwrap();
+        if std::mem::take(&mut state.lose_this_response) {
+            return Err("injected fault: response lost after the server applied the request".into());
+        }
+        Ok(())
+    }
+}
+
+/// A client with a fault injector (and a call counter) on the test server.
+pub fn faulty_client(injector: FaultInjector, counter: CallCounter) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .interceptor(counter)
+        .interceptor(injector)
+        .build();
+    Client::from_conf(config)
+}

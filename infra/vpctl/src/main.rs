@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use common::config::StoreConfig;
 use common::ids::AccountId;
 use common::playground::PlaygroundSigner;
-use common::store::{LedgerKind, Store};
+use common::store::Store;
 use common::{app, clock, console_auth};
 use std::process::ExitCode;
 
@@ -175,20 +175,12 @@ async fn run(command: Command) -> Result<(), String> {
     Ok(())
 }
 
-/// balance = grants − debits, checked twice: against the account's running totals, and against
-/// the ledger entries (which explain the totals exactly while none has expired).
+/// balance = grants − debits, against the account's running totals and against the ledger.
 async fn verify(store: &dyn Store, account: &AccountId) -> Result<serde_json::Value, String> {
-    let balance = store.balance(account).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("account {account} has no credits record"))?;
-    let ledger = store.ledger(account, clock::now()).await.map_err(|e| e.to_string())?;
-    let sum = |kind| ledger.iter().filter(|e| e.kind == kind).map(|e| e.amount).sum::<u64>();
-    let (grants, debits) = (sum(LedgerKind::Grant), sum(LedgerKind::Debit));
-    let totals_ok = balance.granted.checked_sub(balance.debited) == Some(balance.credits);
-    let ledger_ok = grants == balance.granted && debits == balance.debited;
-    let report = serde_json::json!({
-        "account": account.as_str(), "credits": balance.credits,
-        "granted": balance.granted, "debited": balance.debited,
-        "ledgerGrants": grants, "ledgerDebits": debits, "ledgerEntries": ledger.len(),
-        "ok": totals_ok && ledger_ok,
-    });
-    if totals_ok && ledger_ok { Ok(report) } else { Err(format!("ledger check FAILED: {report}")) }
+    let check = common::store::verify_ledger(store, account, clock::now())
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("account {account} has no credits record"))?;
+    let report = serde_json::to_value(&check).map_err(|e| e.to_string())?;
+    if check.ok { Ok(report) } else { Err(format!("ledger check FAILED: {report}")) }
 }

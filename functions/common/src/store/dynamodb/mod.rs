@@ -408,7 +408,14 @@ impl Store for DynamoStore {
                     backoff().await;
                 }
                 Err(TxError::Cancelled(reasons)) => return Err(internal(format!("key write refused: {reasons:?}"))),
-                Err(TxError::Store(e)) => return Err(e),
+                // The transaction may have been applied with its response lost: look before
+                // failing, so a created key is never reported as not created.
+                Err(TxError::Store(e)) => {
+                    return match self.get::<KeyItem>(key_item.pk.clone(), &key_item.sk).await {
+                        Ok(Some(found)) if found.key_hash == key_item.key_hash => Ok(()),
+                        _ => Err(e),
+                    };
+                }
             }
         }
         Err(StoreError::Unavailable("key creation kept conflicting".into()))
@@ -464,7 +471,13 @@ impl Store for DynamoStore {
                 Err(TxError::Cancelled(reasons)) if reasons.iter().any(|r| r == "TransactionConflict") => backoff().await,
                 // Deleted by a concurrent request: for this one, there was nothing to delete.
                 Err(TxError::Cancelled(_)) => return Ok(false),
-                Err(TxError::Store(e)) => return Err(e),
+                // Applied with its response lost? Our deletion time on the key says so.
+                Err(TxError::Store(e)) => {
+                    return match self.get::<KeyItem>(account_pk(account.as_str()), &sk).await {
+                        Ok(Some(found)) if found.deleted_at.as_deref() == Some(clock::rfc3339(at).as_str()) => Ok(true),
+                        _ => Err(e),
+                    };
+                }
             }
         }
         Err(StoreError::Unavailable("key deletion kept conflicting".into()))

@@ -1,0 +1,181 @@
+//! Fault injection on the DynamoDB store: every call on the create-session and create-key paths
+//! fails once, either before it is sent or with its response lost after DynamoDB applied it.
+//! After every fault: either nothing changed (and the client got 503 with Retry-After), or the
+//! operation completed exactly once, or a retry with the same Idempotency-Key completes it.
+//! Never a lost or double debit, never a half-created key; the ledger check holds throughout.
+
+use common::App;
+use common::handlers::{create_key, create_session, delete_key, list_keys};
+use common::store::dynamodb::DynamoStore;
+use common::store::{Store, verify_ledger};
+use std::sync::Arc;
+use tests::dynamo::{CallCounter, Fault, FaultInjector, client, faulty_client, fresh_table};
+use tests::*;
+
+struct Rig {
+    app: App,
+    injector: FaultInjector,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    let table = fresh_table(&client(None)).await;
+    let injector = FaultInjector::default();
+    let dir = tempfile::tempdir().unwrap();
+    let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
+    let store = Arc::new(DynamoStore::new(faulty_client(injector.clone(), CallCounter::default()), table, config.free_credits));
+    Rig { app: App::new(config, store).unwrap(), injector, _dir: dir }
+}
+
+impl Rig {
+    fn store(&self) -> &dyn Store {
+        self.app.store.as_ref()
+    }
+
+    async fn debits(&self) -> u64 {
+        let check = verify_ledger(self.store(), &account(FIXTURE_ACCOUNT), common::clock::now()).await.unwrap().unwrap();
+        assert!(check.ok, "ledger check failed: {check:?}");
+        check.debited
+    }
+}
+
+fn plan(points: &[(&'static str, usize)]) -> Vec<Fault> {
+    points
+        .iter()
+        .flat_map(|&(operation, occurrence)| [false, true].map(|response_lost| Fault { operation, occurrence, response_lost }))
+        .collect()
+}
+
+fn describe(f: &Fault) -> String {
+    format!("{} #{} {}", f.operation, f.occurrence, if f.response_lost { "response lost" } else { "not sent" })
+}
+
+#[tokio::test]
+async fn create_session_without_idempotency_key() {
+    // The four calls of a session: resolve, debit, copy records, tidy up.
+    let mut report = Vec::new();
+    for fault in plan(&[("GetItem", 1), ("UpdateItem", 1), ("TransactWriteItems", 1), ("UpdateItem", 2)]) {
+        let rig = rig().await;
+        seed_key(rig.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+        rig.injector.arm(fault);
+        let (status, body, headers) = parts(create_session::handle(&rig.app, fixture("create-session")).await);
+        rig.injector.disarm();
+        assert!(rig.injector.fired(), "{}: the fault never struck", describe(&fault));
+        let debits = rig.debits().await;
+        match status {
+            200 => assert_eq!((debits, body["credits"].as_u64()), (1, Some(2)), "{}: success must be exactly one debit", describe(&fault)),
+            503 => {
+                assert_eq!(debits, 0, "{}: a 503 must have changed nothing", describe(&fault));
+                assert_eq!(headers["retry-after"], "1");
+            }
+            other => panic!("{}: unexpected {other} {body}", describe(&fault)),
+        }
+        report.push(format!("{} -> {status}", describe(&fault)));
+    }
+    eprintln!("create-session faults:\n  {}", report.join("\n  "));
+    // Faults before the debit is known to have happened answer 503; every later fault still
+    // completes the session, because the debit's own record proves it happened.
+    assert_eq!(
+        report,
+        [
+            "GetItem #1 not sent -> 503",
+            "GetItem #1 response lost -> 503",
+            "UpdateItem #1 not sent -> 503",
+            "UpdateItem #1 response lost -> 200",
+            "TransactWriteItems #1 not sent -> 200",
+            "TransactWriteItems #1 response lost -> 200",
+            "UpdateItem #2 not sent -> 200",
+            "UpdateItem #2 response lost -> 200",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn create_session_with_idempotency_key_completes_on_retry() {
+    // Resolve, debit + record (one transaction), read the balance, copy records, tidy up.
+    let mut report = Vec::new();
+    for fault in plan(&[("GetItem", 1), ("TransactWriteItems", 1), ("GetItem", 2), ("TransactWriteItems", 2), ("UpdateItem", 1)]) {
+        let rig = rig().await;
+        seed_key(rig.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+        rig.injector.arm(fault);
+        let first = create_session::handle(&rig.app, fixture("create-session-idempotent")).await;
+        rig.injector.disarm();
+        assert!(rig.injector.fired(), "{}: the fault never struck", describe(&fault));
+        // WHEN the client retries with the same key THEN it completes, paid once
+        let retry = create_session::handle(&rig.app, fixture("create-session-idempotent")).await;
+        assert_eq!(retry.status(), 200, "{}: the retry must complete", describe(&fault));
+        if first.status() == 200 {
+            assert_eq!(first.body().as_ref(), retry.body().as_ref(), "{}: replay differs", describe(&fault));
+        } else {
+            assert_eq!(first.status(), 503, "{}", describe(&fault));
+        }
+        assert_eq!(rig.debits().await, 1, "{}: exactly one debit", describe(&fault));
+        report.push(format!("{} -> {} then {}", describe(&fault), first.status().as_u16(), retry.status().as_u16()));
+    }
+    eprintln!("idempotent create-session faults:\n  {}", report.join("\n  "));
+}
+
+#[tokio::test]
+async fn create_key_is_all_or_nothing() {
+    let mut report = Vec::new();
+    for fault in plan(&[("GetItem", 1), ("TransactWriteItems", 1)]) {
+        let rig = rig().await;
+        rig.injector.arm(fault);
+        let (status, body, headers) = parts(create_key::handle(&rig.app, fixture("create-key")).await);
+        rig.injector.disarm();
+        assert!(rig.injector.fired(), "{}: the fault never struck", describe(&fault));
+        let keys = rig.store().list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap();
+        let audit = rig.store().audit_events(&account(FIXTURE_ACCOUNT), common::clock::now()).await.unwrap();
+        match status {
+            201 => {
+                // Whole: listed, audited, and the returned plaintext works.
+                assert_eq!((keys.len(), audit.len()), (1, 1), "{}", describe(&fault));
+                let mut req = fixture("create-session");
+                req.headers_mut().insert("authorization", format!("Bearer {}", body["key"].as_str().unwrap()).parse().unwrap());
+                assert_eq!(create_session::handle(&rig.app, req).await.status(), 200, "{}", describe(&fault));
+            }
+            503 => {
+                // Nothing: no key, no audit event, not even the account.
+                assert!(keys.is_empty() && audit.is_empty(), "{}: half-created key", describe(&fault));
+                assert_eq!(rig.store().balance(&account(FIXTURE_ACCOUNT)).await.unwrap(), None);
+                assert_eq!(headers["retry-after"], "1");
+            }
+            other => panic!("{}: unexpected {other} {body}", describe(&fault)),
+        }
+        report.push(format!("{} -> {status}", describe(&fault)));
+    }
+    eprintln!("create-key faults:\n  {}", report.join("\n  "));
+    assert_eq!(
+        report,
+        ["GetItem #1 not sent -> 503", "GetItem #1 response lost -> 503", "TransactWriteItems #1 not sent -> 503", "TransactWriteItems #1 response lost -> 201"]
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_gives_503_with_retry_after_everywhere() {
+    // GIVEN a DynamoDB endpoint where nothing listens
+    let port = tests::server::free_port();
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("t", "t", None, None, "t"))
+        .build();
+    let dir = tempfile::tempdir().unwrap();
+    let app_config = local_config(dir.path(), &[("VP_TABLE_NAME", "down")]);
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "down", 3));
+    let app = App::new(app_config, store).unwrap();
+    // WHEN each endpoint is called THEN 503, Retry-After, and the contract's error form
+    for (name, response) in [
+        ("create-key", create_key::handle(&app, fixture("create-key")).await),
+        ("list-keys", list_keys::handle(&app, fixture("list-keys")).await),
+        ("delete-key", delete_key::handle(&app, fixture("delete-key")).await),
+        ("create-session", create_session::handle(&app, fixture("create-session")).await),
+    ] {
+        let (status, body, headers) = parts(response);
+        assert_eq!(status, 503, "{name}: {body}");
+        assert_eq!(headers["retry-after"], "1", "{name}");
+        assert_eq!(body["error"], "Service temporarily unavailable, please retry", "{name}");
+        assert!(!body.to_string().contains("127.0.0.1"), "{name}: internal detail leaked: {body}");
+    }
+}
