@@ -18,6 +18,56 @@ pub struct Case {
     pub over_http: bool,
 }
 
+impl Case {
+    /// The API Gateway (payload 2.0) event for this request, as the Lambda would get it.
+    pub fn to_request(&self) -> lambda_http::Request {
+        let case = self;
+        let (body, base64) = match std::str::from_utf8(&case.body) {
+            Ok(text) => (text.to_string(), false),
+            Err(_) => {
+                use base64::Engine;
+                (base64::engine::general_purpose::STANDARD.encode(&case.body), true)
+            }
+        };
+        let headers: serde_json::Map<String, serde_json::Value> = case.headers.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let segments: Vec<&str> = case.path.split('/').collect();
+        let mut e = json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": case.path,
+            "rawQueryString": "",
+            "headers": headers,
+            "requestContext": {
+                "http": {"method": case.method, "path": case.path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "bad-input"},
+                "requestId": "bad-input", "routeKey": "$default", "stage": "$default", "accountId": "1", "apiId": "t",
+                "domainName": "t", "domainPrefix": "t", "time": "27/Nov/2026:02:00:00 +0000", "timeEpoch": 0
+            },
+            "isBase64Encoded": base64,
+        });
+        if !case.body.is_empty() {
+            e["body"] = json!(body);
+        }
+        if segments.len() == 5 && case.path.starts_with("/api/v1/keys/") {
+            e["pathParameters"] = json!({"id": segments[4]});
+        }
+        lambda_http::request::from_str(&e.to_string()).expect("valid event")
+    }
+}
+
+/// Sends a request to the function the routes give it to (unmatched ones to `fallback`).
+pub async fn dispatch(app: &common::App, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+    use common::handlers::{create_key, create_session, delete_key, fallback, list_keys};
+    use lambda_http::RequestExt;
+    let (method, path) = (req.method().to_string(), req.raw_http_path().to_string());
+    match common::routes::function_for(&method, &path) {
+        Some("create-key") => create_key::handle(app, req).await,
+        Some("list-keys") => list_keys::handle(app, req).await,
+        Some("delete-key") => delete_key::handle(app, req).await,
+        Some("create-session") => create_session::handle(app, req).await,
+        _ => fallback::handle(req).await,
+    }
+}
+
 /// What the cases are built from: a working console token and API key, so that each case
 /// breaks exactly one thing.
 pub struct Credentials {

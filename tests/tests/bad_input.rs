@@ -2,43 +2,12 @@
 //! documented 4xx in the contract's JSON form, never a 5xx, and changes nothing. Requests are
 //! dispatched the way the routes send them (unmatched ones to the fallback function).
 
-use common::handlers::{create_key, create_session, delete_key, fallback, list_keys};
+use common::handlers::{delete_key, list_keys};
 use common::store::Store;
 use serde_json::json;
-use tests::bad_input::{Case, Credentials};
+use tests::bad_input::Credentials;
 use tests::*;
-
-fn event(case: &Case) -> lambda_http::Request {
-    let (body, base64) = match std::str::from_utf8(&case.body) {
-        Ok(text) => (text.to_string(), false),
-        Err(_) => {
-            use base64::Engine;
-            (base64::engine::general_purpose::STANDARD.encode(&case.body), true)
-        }
-    };
-    let headers: serde_json::Map<String, serde_json::Value> = case.headers.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    let segments: Vec<&str> = case.path.split('/').collect();
-    let mut e = json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": case.path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "http": {"method": case.method, "path": case.path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "bad-input"},
-            "requestId": "bad-input", "routeKey": "$default", "stage": "$default", "accountId": "1", "apiId": "t",
-            "domainName": "t", "domainPrefix": "t", "time": "27/Nov/2026:02:00:00 +0000", "timeEpoch": 0
-        },
-        "isBase64Encoded": base64,
-    });
-    if !case.body.is_empty() {
-        e["body"] = json!(body);
-    }
-    if segments.len() == 5 && case.path.starts_with("/api/v1/keys/") {
-        e["pathParameters"] = json!({"id": segments[4]});
-    }
-    lambda_http::request::from_str(&e.to_string()).expect("valid event")
-}
+use tests::bad_input::dispatch;
 
 async fn snapshot(store: &dyn Store) -> String {
     let a = account(FIXTURE_ACCOUNT);
@@ -64,14 +33,7 @@ async fn every_bad_request_gets_its_documented_4xx_and_changes_nothing() {
     let mut failures = Vec::new();
     for case in &cases {
         // WHEN the request arrives at whichever function the routes give it to
-        let req = event(case);
-        let response = match common::routes::function_for(case.method, &case.path) {
-            Some("create-key") => create_key::handle(&t.app, req).await,
-            Some("list-keys") => list_keys::handle(&t.app, req).await,
-            Some("delete-key") => delete_key::handle(&t.app, req).await,
-            Some("create-session") => create_session::handle(&t.app, req).await,
-            _ => fallback::handle(req).await,
-        };
+        let response = dispatch(&t.app, case.to_request()).await;
         // THEN exactly the documented status and message, in the contract's JSON form
         let (status, body, headers) = parts(response);
         let ok = status == case.status

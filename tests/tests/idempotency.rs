@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on `POST /api/v1/sessions`, through the handler with the fixtures.
 
 use common::handlers::{create_session, fallback};
-use common::store::{LedgerKind, Store};
+use common::store::LedgerKind;
 use tests::*;
 
 async fn debits(t: &TestApp) -> usize {

@@ -8,14 +8,23 @@ use std::time::Instant;
 /// Structured JSON logs on stdout (CloudWatch picks them up). `RUST_LOG` filters; default `info`.
 /// Nothing logs headers or bodies, so keys and tokens cannot reach the log.
 pub fn init_logging() {
+    let _ = tracing::subscriber::set_global_default(log_subscriber(std::io::stdout));
+}
+
+/// The functions' log format, writing to `writer` (tests capture it to inspect every line).
+pub fn log_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(false)
         .with_target(false)
         .without_time()
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// Runs one function: builds the [`App`] with what the function `needs` once (failing the cold
