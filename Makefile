@@ -12,6 +12,7 @@ PORT ?= 9000
 CONCURRENCY ?= 4
 CARGO_LAMBDA_VERSION := 1.9.2
 SAM_CLI_VERSION := 1.170.0
+SCHEMATHESIS_VERSION := 4.32.5
 LOCAL_DYNAMODB_PORT := 8000
 
 # pip puts console scripts in the interpreter's scripts dir (or the user base with --user).
@@ -22,7 +23,7 @@ export SAM_CLI_TELEMETRY := 0
 
 PIP_INSTALL = python3 -m pip install --disable-pip-version-check -q
 
-.PHONY: help dev test tools sam-tools build lint-template local-dynamodb stop-local-dynamodb package
+.PHONY: help dev test tools sam-tools test-tools build lint-template local-dynamodb stop-local-dynamodb package
 
 help:
 	@echo "make dev                    serve the API on 127.0.0.1:$(PORT) (embedded store)"
@@ -42,6 +43,12 @@ sam-tools:
 	@command -v sam >/dev/null 2>&1 && command -v cfn-lint >/dev/null 2>&1 || { \
 	  echo "installing aws-sam-cli $(SAM_CLI_VERSION) (with cfn-lint) from PyPI"; \
 	  $(PIP_INSTALL) "aws-sam-cli==$(SAM_CLI_VERSION)" || $(PIP_INSTALL) --user "aws-sam-cli==$(SAM_CLI_VERSION)"; }
+
+## schemathesis (OpenAPI conformance against the local stack) from PyPI when missing.
+test-tools: sam-tools
+	@command -v schemathesis >/dev/null 2>&1 || { \
+	  echo "installing schemathesis $(SCHEMATHESIS_VERSION) from PyPI"; \
+	  $(PIP_INSTALL) "schemathesis==$(SCHEMATHESIS_VERSION)" || $(PIP_INSTALL) --user "schemathesis==$(SCHEMATHESIS_VERSION)"; }
 
 build:
 	cargo build --workspace --bins
@@ -75,7 +82,7 @@ local-dynamodb: build
 stop-local-dynamodb:
 	@if [ -f .visionpipe/local-dynamodb.pid ]; then kill "$$(cat .visionpipe/local-dynamodb.pid)" 2>/dev/null || true; rm -f .visionpipe/local-dynamodb.pid; fi
 
-test: tools build lint-template
+test: tools test-tools build lint-template
 	infra/with-moto.sh cargo test --workspace
 
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size.

@@ -250,6 +250,9 @@ impl Credentials {
         let mut non_ascii = session("sessions: non-ASCII key", vec![("authorization", format!("Bearer vp_live_{}é", &hex64[..62]))], b"", 401, MISSING);
         non_ascii.over_http = false;
         cases.push(non_ascii);
+        let mut non_ascii = session("sessions: non-ASCII Idempotency-Key", vec![("authorization", key.clone()), ("idempotency-key", "clé-1".into())], b"", 400, "Idempotency-Key must be printable ASCII");
+        non_ascii.over_http = false;
+        cases.push(non_ascii);
         for (name, token) in self.bad_console_tokens() {
             let mut c = case("console token", "GET", &keys, vec![("authorization", format!("Bearer {token}"))], b"", 401, CONSOLE);
             c.name = name;

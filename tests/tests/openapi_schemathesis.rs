@@ -1,0 +1,53 @@
+//! `infra/openapi.yaml` against the running local stack, with schemathesis: every endpoint,
+//! header, response and error must be exactly as documented — no server error, no schema
+//! violation, no undocumented status (`--checks all`, positive and negative data).
+
+use std::process::Command;
+use tests::server::Server;
+
+fn schemathesis(server: &Server, auth: &str, paths: &str, examples: &str, extra: &[&str]) -> String {
+    let header = format!("Authorization: Bearer {auth}");
+    let output = Command::new("schemathesis")
+        .current_dir(tests::workspace_root())
+        .env("SCHEMATHESIS_HOOKS", "infra.schemathesis_hooks")
+        .args(["run", "infra/openapi.yaml", "--url", &server.base_url, "-H", &header, "--include-path-regex", paths])
+        .args(["--checks", "all", "--max-examples", examples, "--seed", "20261127"])
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run schemathesis ({e}); `make test` installs it"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "schemathesis found problems on {paths}:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout.lines().filter(|l| l.contains("generated") || l.contains(" in ")).map(str::trim).collect::<Vec<_>>().join(" | ")
+}
+
+#[test]
+fn the_api_is_exactly_as_its_openapi_document_says() {
+    let server = Server::start(2, &[]);
+    let console = server.vpctl(&["token", "--account", "acct_schema"]).trim().to_string();
+    let auth = format!("Bearer {console}");
+    let created = server.request("POST", "/api/v1/keys", &[("authorization", &auth), ("content-type", "application/json")], Some(r#"{"name":"schema"}"#));
+    assert_eq!(created.status, 201, "{}", created.raw);
+    let key = created.body["key"].as_str().unwrap().to_string();
+    server.vpctl(&["credits", "grant", "--account", "acct_schema", "--amount", "1000000"]);
+    // Warm every function so that no request waits on a cold `cargo run`.
+    assert_eq!(server.request("POST", "/api/v1/sessions", &[("authorization", &format!("Bearer {key}"))], None).status, 200);
+    assert_eq!(server.request("DELETE", "/api/v1/keys/key_01JF0000000000000000000009", &[("authorization", &auth)], None).status, 404);
+    assert_eq!(server.request("GET", "/nothing", &[], None).status, 404);
+
+    let keys = schemathesis(&server, &console, "^/api/v1/keys", "50", &["--generation-codec", "utf-8"]);
+    // Reusing an Idempotency-Key for a different body is a 422 by contract; schemathesis's
+    // positive_data_acceptance check assumes validity never depends on earlier requests, so it
+    // is the one check left out here (tests/tests/idempotency.rs covers that behaviour).
+    // Header values that are not ASCII make cargo lambda watch itself fail with a 500 before any
+    // function runs (see infra/schemathesis_hooks.py). The fuzzing and stateful phases honour
+    // the hook that leaves them out; the coverage phase does not, so it is not run here. The
+    // functions' own answer to such headers is in the bad-input table (handler level).
+    let sessions = schemathesis(
+        &server,
+        &key,
+        "^/api/v1/sessions",
+        "300",
+        &["--exclude-checks", "positive_data_acceptance", "--phases", "examples,fuzzing,stateful"],
+    );
+    eprintln!("schemathesis keys: {keys}\nschemathesis sessions: {sessions}");
+}
