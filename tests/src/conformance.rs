@@ -289,6 +289,13 @@ pub async fn racing_debits_spend_each_credit_exactly_once(store: Arc<dyn Store>)
     assert_eq!((b.credits, b.granted, b.debited), (0, CREDITS, CREDITS));
     let ledger = store.ledger(&account("acct_race"), clock::now()).await.unwrap();
     assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64, CREDITS);
+    assert_ledger_ok(store.as_ref(), "acct_race").await;
+}
+
+/// The ledger invariant (`vpctl credits verify`): balance = grants − debits, explained entry by entry.
+pub async fn assert_ledger_ok(store: &dyn Store, account_id: &str) {
+    let check = common::store::verify_ledger(store, &account(account_id), clock::now()).await.unwrap().expect("account exists");
+    assert!(check.ok, "ledger check failed: {check:?}");
 }
 
 fn grant(tag: &str) -> SessionGrant {
@@ -397,4 +404,5 @@ pub async fn a_hundred_concurrent_retries_of_one_idempotency_key_debit_once(stor
     }
     assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS - 1);
     assert_eq!(debits(store.as_ref(), "acct_a").await, 1);
+    assert_ledger_ok(store.as_ref(), "acct_a").await;
 }

@@ -56,12 +56,22 @@ impl Intercept for CallCounter {
     }
 }
 
-pub fn client(counter: Option<CallCounter>) -> Client {
-    let mut config = aws_sdk_dynamodb::Config::builder()
+/// Client configuration for a DynamoDB-protocol server at `url`, with dummy credentials.
+pub fn config_at(url: &str) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
+        .endpoint_url(url)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"));
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+}
+
+/// A client for an endpoint where nothing listens: the store is down.
+pub fn unreachable_client() -> Client {
+    Client::from_conf(config_at(&format!("http://127.0.0.1:{}", crate::server::free_port())).build())
+}
+
+pub fn client(counter: Option<CallCounter>) -> Client {
+    let mut config = config_at(&endpoint());
     if let Some(counter) = counter {
         config = config.interceptor(counter);
     }
@@ -174,13 +184,5 @@ impl Intercept for FaultInjector {
 
 /// A client with a fault injector (and a call counter) on the test server.
 pub fn faulty_client(injector: FaultInjector, counter: CallCounter) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .interceptor(counter)
-        .interceptor(injector)
-        .build();
-    Client::from_conf(config)
+    Client::from_conf(config_at(&endpoint()).interceptor(counter).interceptor(injector).build())
 }

@@ -113,6 +113,34 @@ impl Server {
         Ok(Reply { status, body, raw })
     }
 
+    /// `POST /api/v1/keys` as the console would send it.
+    pub fn create_key(&self, console_token: &str, name: &str) -> Reply {
+        let auth = format!("Bearer {console_token}");
+        let body = serde_json::json!({ "name": name }).to_string();
+        self.request("POST", "/api/v1/keys", &[("authorization", &auth), ("content-type", "application/json")], Some(&body))
+    }
+
+    /// `POST /api/v1/sessions` with an API key and no body, as the product docs show it.
+    pub fn open_session(&self, key: &str) -> Reply {
+        let auth = format!("Bearer {key}");
+        self.request("POST", "/api/v1/sessions", &[("authorization", &auth)], None)
+    }
+
+    /// `count` session requests with `key`, released at the same instant from as many threads.
+    pub fn race_sessions(self: &std::sync::Arc<Self>, key: &str, count: usize) -> Vec<Reply> {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(count));
+        let racers: Vec<_> = (0..count)
+            .map(|_| {
+                let (server, barrier, key) = (self.clone(), barrier.clone(), key.to_string());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    server.open_session(&key)
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().expect("racer")).collect()
+    }
+
     /// Runs the operator CLI against this server's store, returning stdout.
     pub fn vpctl(&self, args: &[&str]) -> String {
         let output = Command::new(vpctl_path())

@@ -61,4 +61,5 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
     assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64, CREDITS);
     let audit = store.audit_events(&account, common::clock::now()).await.unwrap();
     assert_eq!(audit.iter().filter(|e| e.event == common::store::AuditAction::KeyUsed).count() as u64, CREDITS);
+    tests::conformance::assert_ledger_ok(store.as_ref(), FIXTURE_ACCOUNT).await;
 }

@@ -2,24 +2,13 @@
 //! at the production paths, on the embedded store. Nothing here talks to the code directly:
 //! console tokens come from `vpctl`, everything else from the API.
 
-use std::sync::{Arc, Barrier};
-use tests::server::{Reply, Server};
-
-const JSON: (&str, &str) = ("content-type", "application/json");
+use std::sync::Arc;
+use tests::server::Server;
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-fn create_key(server: &Server, console_token: &str, name: &str) -> Reply {
-    let auth = bearer(console_token);
-    server.request("POST", "/api/v1/keys", &[("authorization", &auth), JSON], Some(&format!(r#"{{"name":"{name}"}}"#)))
-}
-
-fn open_session(server: &Server, key: &str) -> Reply {
-    let auth = bearer(key);
-    server.request("POST", "/api/v1/sessions", &[("authorization", &auth), JSON], None)
-}
 
 /// No log line of the whole stack may contain any of these.
 fn assert_logs_free_of(server: &Server, secrets: &[String]) {
@@ -38,7 +27,7 @@ fn a_key_lives_is_used_up_listed_and_revoked_over_http() {
     assert_eq!(console.matches('.').count(), 2, "vpctl prints only the JWT");
 
     // WHEN the user creates a key
-    let created = create_key(&server, &console, "Production");
+    let created = server.create_key(&console, "Production");
     assert_eq!(created.status, 201, "{}", created.raw);
     let key = created.body["key"].as_str().unwrap().to_string();
     let key_id = created.body["id"].as_str().unwrap().to_string();
@@ -46,13 +35,13 @@ fn a_key_lives_is_used_up_listed_and_revoked_over_http() {
 
     // THEN the 3 free credits buy 3 sessions, and the 4th is refused
     for expected in [2, 1, 0] {
-        let reply = open_session(&server, &key);
+        let reply = server.open_session(&key);
         assert_eq!((reply.status, reply.body["credits"].as_u64()), (200, Some(expected)), "{}", reply.raw);
         let token = reply.body["token"].as_str().unwrap().to_string();
         assert!(reply.body["playgroundUrl"].as_str().unwrap().ends_with(&format!("?token={token}")));
         secrets.push(token);
     }
-    let refused = open_session(&server, &key);
+    let refused = server.open_session(&key);
     assert_eq!(refused.status, 402, "{}", refused.raw);
     assert_eq!(refused.body["error"], "Insufficient credits");
 
@@ -69,7 +58,7 @@ fn a_key_lives_is_used_up_listed_and_revoked_over_http() {
     // WHEN the key is deleted THEN the next request with it is refused as invalid
     let deleted = server.request("DELETE", &format!("/api/v1/keys/{key_id}"), &[("authorization", &auth)], None);
     assert_eq!((deleted.status, deleted.raw.as_str()), (200, r#"{"success":true}"#));
-    let revoked = open_session(&server, &key);
+    let revoked = server.open_session(&key);
     assert_eq!(revoked.status, 401, "{}", revoked.raw);
     assert_eq!(revoked.body["error"], "Invalid API key");
     let again = server.request("DELETE", &format!("/api/v1/keys/{key_id}"), &[("authorization", &auth)], None);
@@ -93,7 +82,7 @@ fn fifty_concurrent_sessions_on_twenty_credits_over_several_instances() {
     let server = Server::start(INSTANCES, &[]);
     // GIVEN an account with 20 credits: 3 free on its first key, 17 granted by the operator
     let console = server.vpctl(&["token", "--account", "acct_race"]).trim().to_string();
-    let created = create_key(&server, &console, "Race");
+    let created = server.create_key(&console, "Race");
     assert_eq!(created.status, 201, "{}", created.raw);
     let key = created.body["key"].as_str().unwrap().to_string();
     server.vpctl(&["credits", "grant", "--account", "acct_race", "--amount", "17"]);
@@ -103,17 +92,7 @@ fn fifty_concurrent_sessions_on_twenty_credits_over_several_instances() {
 
     // WHEN 50 requests are released at the same instant
     let server = Arc::new(server);
-    let barrier = Arc::new(Barrier::new(50));
-    let racers: Vec<_> = (0..50)
-        .map(|_| {
-            let (server, barrier, key) = (server.clone(), barrier.clone(), key.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                open_session(&server, &key)
-            })
-        })
-        .collect();
-    let replies: Vec<Reply> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    let replies = server.race_sessions(&key, 50);
 
     // THEN exactly 20 succeed and 30 are refused for credits; no other answer
     let ok = replies.iter().filter(|r| r.status == 200).count();

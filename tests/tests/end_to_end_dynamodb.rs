@@ -1,9 +1,9 @@
 //! The whole API over HTTP on the DynamoDB store: `cargo lambda watch` with the functions
 //! pointed at the local DynamoDB-protocol server purely through the standard AWS variables.
 
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use tests::dynamo::{client, fresh_table, sdk_env};
-use tests::server::{Reply, Server};
+use tests::server::Server;
 
 fn start_on_dynamodb(instances: u32) -> Server {
     let table = tokio::runtime::Runtime::new().unwrap().block_on(async { fresh_table(&client(None)).await });
@@ -12,15 +12,10 @@ fn start_on_dynamodb(instances: u32) -> Server {
     Server::start(instances, &env)
 }
 
-fn post_session(server: &Server, key: &str) -> Reply {
-    let auth = format!("Bearer {key}");
-    server.request("POST", "/api/v1/sessions", &[("authorization", &auth)], None)
-}
 
 fn create_key(server: &Server, account: &str) -> (String, String, String) {
     let console = server.vpctl(&["token", "--account", account]).trim().to_string();
-    let auth = format!("Bearer {console}");
-    let created = server.request("POST", "/api/v1/keys", &[("authorization", &auth), ("content-type", "application/json")], Some(r#"{"name":"Load"}"#));
+    let created = server.create_key(&console, "Load");
     assert_eq!(created.status, 201, "{}", created.raw);
     (console, created.body["key"].as_str().unwrap().to_string(), created.body["id"].as_str().unwrap().to_string())
 }
@@ -34,20 +29,10 @@ fn fifty_concurrent_sessions_on_twenty_credits() {
     // GIVEN an account with 20 credits (3 free + 17 granted)
     let (_, key, _) = create_key(&server, "acct_race");
     server.vpctl(&["credits", "grant", "--account", "acct_race", "--amount", "17"]);
-    assert_eq!(post_session(&server, "vp_live_").status, 401, "warm-up");
+    assert_eq!(server.open_session("vp_live_").status, 401, "warm-up");
 
     // WHEN 50 session requests are released at once
-    let barrier = Arc::new(Barrier::new(50));
-    let racers: Vec<_> = (0..50)
-        .map(|_| {
-            let (server, barrier, key) = (server.clone(), barrier.clone(), key.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                post_session(&server, &key)
-            })
-        })
-        .collect();
-    let replies: Vec<Reply> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    let replies = server.race_sessions(&key, 50);
 
     // THEN exactly 20 succeed, each with its own remaining balance, and 30 get 402
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
@@ -66,11 +51,11 @@ fn fifty_concurrent_sessions_on_twenty_credits() {
 fn a_deleted_key_fails_on_the_very_next_request_over_http() {
     let server = start_on_dynamodb(2);
     let (console, key, key_id) = create_key(&server, "acct_revoke");
-    assert_eq!(post_session(&server, &key).status, 200);
+    assert_eq!(server.open_session(&key).status, 200);
     let auth = format!("Bearer {console}");
     let deleted = server.request("DELETE", &format!("/api/v1/keys/{key_id}"), &[("authorization", &auth)], None);
     assert_eq!(deleted.status, 200, "{}", deleted.raw);
-    let next = post_session(&server, &key);
+    let next = server.open_session(&key);
     assert_eq!((next.status, next.body["error"].as_str()), (401, Some("Invalid API key")));
     let listed = server.request("GET", "/api/v1/keys", &[("authorization", &auth)], None);
     assert_eq!(listed.body["keys"], serde_json::json!([]));

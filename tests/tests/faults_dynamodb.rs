@@ -154,16 +154,9 @@ async fn create_key_is_all_or_nothing() {
 #[tokio::test]
 async fn a_store_that_is_down_gives_503_with_retry_after_everywhere() {
     // GIVEN a DynamoDB endpoint where nothing listens
-    let port = tests::server::free_port();
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("t", "t", None, None, "t"))
-        .build();
     let dir = tempfile::tempdir().unwrap();
     let app_config = local_config(dir.path(), &[("VP_TABLE_NAME", "down")]);
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "down", 3));
+    let store = Arc::new(DynamoStore::new(tests::dynamo::unreachable_client(), "down", 3));
     let app = App::new(app_config, store).unwrap();
     // WHEN each endpoint is called THEN 503, Retry-After, and the contract's error form
     for (name, response) in [

@@ -66,13 +66,7 @@ async fn no_log_line_contains_a_key_a_token_or_a_secret() {
         tests::bad_input::dispatch(&t.app, case.to_request()).await;
     }
     // And a store that is down, whose errors are logged in detail.
-    let nowhere = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .endpoint_url(format!("http://127.0.0.1:{}", tests::server::free_port()))
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("t", "t", None, None, "t"))
-        .build();
-    let broken = common::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(nowhere), "down", 3);
+    let broken = common::store::dynamodb::DynamoStore::new(tests::dynamo::unreachable_client(), "down", 3);
     let app = common::App::new(local_config(t.dir.path(), &[]), Arc::new(broken)).unwrap();
     for name in ["create-key", "list-keys", "create-session"] {
         tests::bad_input::dispatch(&app, fixture(name)).await;
