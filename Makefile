@@ -83,6 +83,7 @@ stop-local-dynamodb:
 	@if [ -f .visionpipe/local-dynamodb.pid ]; then kill "$$(cat .visionpipe/local-dynamodb.pid)" 2>/dev/null || true; rm -f .visionpipe/local-dynamodb.pid; fi
 
 test: tools test-tools build lint-template
+	cargo fmt --all -- --check
 	infra/with-moto.sh cargo test --workspace
 
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size.

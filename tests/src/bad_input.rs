@@ -150,8 +150,12 @@ impl Credentials {
             error,
             over_http: true,
         };
-        let create = |name, body: &[u8], status, error| case(name, "POST", &keys, vec![("authorization", console.clone()), json_ct.clone()], body, status, error);
-        let session = |name, headers: Vec<(&'static str, String)>, body: &[u8], status, error| case(name, "POST", &sessions, headers, body, status, error);
+        let create = |name, body: &[u8], status, error| {
+            case(name, "POST", &keys, vec![("authorization", console.clone()), json_ct.clone()], body, status, error)
+        };
+        let session = |name, headers: Vec<(&'static str, String)>, body: &[u8], status, error| {
+            case(name, "POST", &sessions, headers, body, status, error)
+        };
         let hex64 = "0123456789abcdef".repeat(4);
         let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(20_000));
 
@@ -174,21 +178,83 @@ impl Credentials {
             create("keys: empty body", b"", 400, NAME_SHAPE),
             create("keys: empty name", br#"{"name":""}"#, 400, "Invalid key name: name must not be empty"),
             create("keys: blank name", br#"{"name":"   \t "}"#, 400, "Invalid key name: name must not be empty"),
-            create("keys: 65-character name", format!(r#"{{"name":"{}"}}"#, "n".repeat(65)).as_bytes(), 400, "Invalid key name: name must be at most 64 characters"),
-            create("keys: 65 multibyte characters", format!(r#"{{"name":"{}"}}"#, "é".repeat(65)).as_bytes(), 400, "Invalid key name: name must be at most 64 characters"),
-            create("keys: control character", br#"{"name":"a\u0007b"}"#, 400, "Invalid key name: name must not contain control or bidirectional-override characters"),
-            create("keys: newline", br#"{"name":"a\nb"}"#, 400, "Invalid key name: name must not contain control or bidirectional-override characters"),
-            create("keys: right-to-left override", "{\"name\":\"invoice\u{202E}fdp.exe\"}".as_bytes(), 400, "Invalid key name: name must not contain control or bidirectional-override characters"),
-            create("keys: bidi isolate", br#"{"name":"a\u2066b"}"#, 400, "Invalid key name: name must not contain control or bidirectional-override characters"),
+            create(
+                "keys: 65-character name",
+                format!(r#"{{"name":"{}"}}"#, "n".repeat(65)).as_bytes(),
+                400,
+                "Invalid key name: name must be at most 64 characters",
+            ),
+            create(
+                "keys: 65 multibyte characters",
+                format!(r#"{{"name":"{}"}}"#, "é".repeat(65)).as_bytes(),
+                400,
+                "Invalid key name: name must be at most 64 characters",
+            ),
+            create(
+                "keys: control character",
+                br#"{"name":"a\u0007b"}"#,
+                400,
+                "Invalid key name: name must not contain control or bidirectional-override characters",
+            ),
+            create(
+                "keys: newline",
+                br#"{"name":"a\nb"}"#,
+                400,
+                "Invalid key name: name must not contain control or bidirectional-override characters",
+            ),
+            create(
+                "keys: right-to-left override",
+                "{\"name\":\"invoice\u{202E}fdp.exe\"}".as_bytes(),
+                400,
+                "Invalid key name: name must not contain control or bidirectional-override characters",
+            ),
+            create(
+                "keys: bidi isolate",
+                br#"{"name":"a\u2066b"}"#,
+                400,
+                "Invalid key name: name must not contain control or bidirectional-override characters",
+            ),
             create("keys: invalid UTF-8", b"{\"name\":\"\xff\xfe\"}", 400, NOT_JSON),
             create("keys: lone surrogate escape", br#"{"name":"\ud800"}"#, 400, NOT_JSON),
             create("keys: body over 16 KiB", big.as_bytes(), 413, "Request body too large"),
-            case("keys: text/plain", "POST", &keys, vec![("authorization", console.clone()), ("content-type", "text/plain".into())], br#"{"name":"a"}"#, 415, "Content-Type must be application/json"),
-            case("keys: form encoded", "POST", &keys, vec![("authorization", console.clone()), ("content-type", "application/x-www-form-urlencoded".into())], b"name=a", 415, "Content-Type must be application/json"),
+            case(
+                "keys: text/plain",
+                "POST",
+                &keys,
+                vec![("authorization", console.clone()), ("content-type", "text/plain".into())],
+                br#"{"name":"a"}"#,
+                415,
+                "Content-Type must be application/json",
+            ),
+            case(
+                "keys: form encoded",
+                "POST",
+                &keys,
+                vec![("authorization", console.clone()), ("content-type", "application/x-www-form-urlencoded".into())],
+                b"name=a",
+                415,
+                "Content-Type must be application/json",
+            ),
             // Console authorization
             case("keys: no Authorization", "POST", &keys, vec![json_ct.clone()], br#"{"name":"a"}"#, 401, MISSING),
-            case("keys: Basic scheme", "POST", &keys, vec![("authorization", "Basic dXNlcjpwYXNz".into()), json_ct.clone()], br#"{"name":"a"}"#, 401, MISSING),
-            case("keys: lowercase bearer", "GET", &keys, vec![("authorization", console.replacen("Bearer", "bearer", 1))], b"", 401, MISSING),
+            case(
+                "keys: Basic scheme",
+                "POST",
+                &keys,
+                vec![("authorization", "Basic dXNlcjpwYXNz".into()), json_ct.clone()],
+                br#"{"name":"a"}"#,
+                401,
+                MISSING,
+            ),
+            case(
+                "keys: lowercase bearer",
+                "GET",
+                &keys,
+                vec![("authorization", console.replacen("Bearer", "bearer", 1))],
+                b"",
+                401,
+                MISSING,
+            ),
             case("keys: Bearer without token", "GET", &keys, vec![("authorization", "Bearer".into())], b"", 401, MISSING),
             case("keys: two spaces", "GET", &keys, vec![("authorization", console.replacen("Bearer ", "Bearer  ", 1))], b"", 401, MISSING),
             case("list: no Authorization", "GET", &keys, vec![], b"", 401, MISSING),
@@ -204,16 +270,88 @@ impl Credentials {
             case("root", "GET", &"/".to_string(), vec![], b"", 404, "Not found"),
             case("older API version", "POST", &"/api/v0/sessions".to_string(), vec![("authorization", key.clone())], b"", 404, "Not found"),
             case("trailing slash", "POST", &"/api/v1/sessions/".to_string(), vec![("authorization", key.clone())], b"", 404, "Not found"),
-            case("keys trailing slash", "DELETE", &"/api/v1/keys/".to_string(), vec![("authorization", console.clone())], b"", 404, "Not found"),
-            case("nested key path", "DELETE", &"/api/v1/keys/key_01JF0000000000000000000000/x".to_string(), vec![("authorization", console.clone())], b"", 404, "Not found"),
+            case(
+                "keys trailing slash",
+                "DELETE",
+                &"/api/v1/keys/".to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "Not found",
+            ),
+            case(
+                "nested key path",
+                "DELETE",
+                &"/api/v1/keys/key_01JF0000000000000000000000/x".to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "Not found",
+            ),
             // DELETE /api/v1/keys/{id}: ids that are not ids
-            case("delete: short id", "DELETE", &"/api/v1/keys/abc".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
-            case("delete: lowercase ulid", "DELETE", &"/api/v1/keys/key_01jf0000000000000000000000".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
-            case("delete: wrong prefix", "DELETE", &"/api/v1/keys/ses_01JF0000000000000000000000".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
-            case("delete: 27-character ulid", "DELETE", &"/api/v1/keys/key_01JF00000000000000000000000".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
-            case("delete: injection attempt", "DELETE", &"/api/v1/keys/key_%27%20OR%201=1".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
-            case("delete: dots", "DELETE", &"/api/v1/keys/...".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
-            case("delete: unknown key", "DELETE", &"/api/v1/keys/key_01JF0000000000000000000009".to_string(), vec![("authorization", console.clone())], b"", 404, "API key not found"),
+            case(
+                "delete: short id",
+                "DELETE",
+                &"/api/v1/keys/abc".to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "API key not found",
+            ),
+            case(
+                "delete: lowercase ulid",
+                "DELETE",
+                &"/api/v1/keys/key_01jf0000000000000000000000".to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "API key not found",
+            ),
+            case(
+                "delete: wrong prefix",
+                "DELETE",
+                &"/api/v1/keys/ses_01JF0000000000000000000000".to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "API key not found",
+            ),
+            case(
+                "delete: 27-character ulid",
+                "DELETE",
+                &"/api/v1/keys/key_01JF00000000000000000000000".to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "API key not found",
+            ),
+            case(
+                "delete: injection attempt",
+                "DELETE",
+                &"/api/v1/keys/key_%27%20OR%201=1".to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "API key not found",
+            ),
+            case(
+                "delete: dots",
+                "DELETE",
+                &"/api/v1/keys/...".to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "API key not found",
+            ),
+            case(
+                "delete: unknown key",
+                "DELETE",
+                &"/api/v1/keys/key_01JF0000000000000000000009".to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "API key not found",
+            ),
             case("delete: no Authorization", "DELETE", &known_key, vec![], b"", 401, MISSING),
             // POST /api/v1/sessions: the Authorization header
             session("sessions: no Authorization", vec![], b"", 401, MISSING),
@@ -222,22 +360,70 @@ impl Credentials {
             session("sessions: two spaces", vec![("authorization", format!("Bearer  {}", self.api_key))], b"", 401, MISSING),
             session("sessions: tab separator", vec![("authorization", format!("Bearer\t{}", self.api_key))], b"", 401, MISSING),
             session("sessions: empty header", vec![("authorization", String::new())], b"", 401, MISSING),
-            session("sessions: two keys in one header", vec![("authorization", format!("Bearer {0}, Bearer {0}", self.api_key))], b"", 401, MISSING),
+            session(
+                "sessions: two keys in one header",
+                vec![("authorization", format!("Bearer {0}, Bearer {0}", self.api_key))],
+                b"",
+                401,
+                MISSING,
+            ),
             session("sessions: 63 hex", vec![("authorization", format!("Bearer vp_live_{}", &hex64[..63]))], b"", 401, FORMAT),
             session("sessions: 65 hex", vec![("authorization", format!("Bearer vp_live_{hex64}0"))], b"", 401, FORMAT),
-            session("sessions: uppercase hex", vec![("authorization", format!("Bearer vp_live_{}", hex64.to_uppercase()))], b"", 401, FORMAT),
+            session(
+                "sessions: uppercase hex",
+                vec![("authorization", format!("Bearer vp_live_{}", hex64.to_uppercase()))],
+                b"",
+                401,
+                FORMAT,
+            ),
             session("sessions: vp_test_ key", vec![("authorization", format!("Bearer vp_test_{hex64}"))], b"", 401, FORMAT),
             session("sessions: no prefix", vec![("authorization", format!("Bearer {hex64}"))], b"", 401, FORMAT),
             session("sessions: console token", vec![("authorization", console.clone())], b"", 401, FORMAT),
-            session("sessions: unknown key", vec![("authorization", format!("Bearer vp_live_{}", "0".repeat(64)))], b"", 401, "Invalid API key"),
+            session(
+                "sessions: unknown key",
+                vec![("authorization", format!("Bearer vp_live_{}", "0".repeat(64)))],
+                b"",
+                401,
+                "Invalid API key",
+            ),
             // POST /api/v1/sessions: bodies and the Idempotency-Key header
-            session("sessions: unexpected field", vec![("authorization", key.clone()), json_ct.clone()], br#"{"credits":100}"#, 400, SESSION_BODY),
+            session(
+                "sessions: unexpected field",
+                vec![("authorization", key.clone()), json_ct.clone()],
+                br#"{"credits":100}"#,
+                400,
+                SESSION_BODY,
+            ),
             session("sessions: array body", vec![("authorization", key.clone()), json_ct.clone()], b"[]", 400, SESSION_BODY),
             session("sessions: malformed body", vec![("authorization", key.clone()), json_ct.clone()], b"{", 400, NOT_JSON),
-            session("sessions: body over 16 KiB", vec![("authorization", key.clone()), json_ct.clone()], big.as_bytes(), 413, "Request body too large"),
-            session("sessions: XML body", vec![("authorization", key.clone()), ("content-type", "application/xml".into())], b"<a/>", 415, "Content-Type must be application/json"),
-            session("sessions: blank Idempotency-Key", vec![("authorization", key.clone()), ("idempotency-key", " ".into())], b"", 400, "Idempotency-Key must be 1-255 printable characters"),
-            session("sessions: 256-character Idempotency-Key", vec![("authorization", key.clone()), ("idempotency-key", "k".repeat(256))], b"", 400, "Idempotency-Key must be 1-255 printable characters"),
+            session(
+                "sessions: body over 16 KiB",
+                vec![("authorization", key.clone()), json_ct.clone()],
+                big.as_bytes(),
+                413,
+                "Request body too large",
+            ),
+            session(
+                "sessions: XML body",
+                vec![("authorization", key.clone()), ("content-type", "application/xml".into())],
+                b"<a/>",
+                415,
+                "Content-Type must be application/json",
+            ),
+            session(
+                "sessions: blank Idempotency-Key",
+                vec![("authorization", key.clone()), ("idempotency-key", " ".into())],
+                b"",
+                400,
+                "Idempotency-Key must be 1-255 printable characters",
+            ),
+            session(
+                "sessions: 256-character Idempotency-Key",
+                vec![("authorization", key.clone()), ("idempotency-key", "k".repeat(256))],
+                b"",
+                400,
+                "Idempotency-Key must be 1-255 printable characters",
+            ),
         ];
         // `cargo lambda watch` itself answers 500 when a body labelled JSON is not UTF-8 (it
         // cannot put it into the event as text), so this one is checked at the handler level
@@ -245,12 +431,27 @@ impl Credentials {
         if let Some(c) = cases.iter_mut().find(|c| c.name == "keys: invalid UTF-8") {
             c.over_http = false;
         }
-        cases.push(case("keys: binary body", "POST", &keys, vec![("authorization", console.clone()), ("content-type", "application/octet-stream".into())], b"\xff\xfe\x00", 415, "Content-Type must be application/json"));
+        cases.push(case(
+            "keys: binary body",
+            "POST",
+            &keys,
+            vec![("authorization", console.clone()), ("content-type", "application/octet-stream".into())],
+            b"\xff\xfe\x00",
+            415,
+            "Content-Type must be application/json",
+        ));
         // A header value that is not ASCII cannot be sent by most HTTP clients: handler-level only.
-        let mut non_ascii = session("sessions: non-ASCII key", vec![("authorization", format!("Bearer vp_live_{}é", &hex64[..62]))], b"", 401, MISSING);
+        let mut non_ascii =
+            session("sessions: non-ASCII key", vec![("authorization", format!("Bearer vp_live_{}é", &hex64[..62]))], b"", 401, MISSING);
         non_ascii.over_http = false;
         cases.push(non_ascii);
-        let mut non_ascii = session("sessions: non-ASCII Idempotency-Key", vec![("authorization", key.clone()), ("idempotency-key", "clé-1".into())], b"", 400, "Idempotency-Key must be printable ASCII");
+        let mut non_ascii = session(
+            "sessions: non-ASCII Idempotency-Key",
+            vec![("authorization", key.clone()), ("idempotency-key", "clé-1".into())],
+            b"",
+            400,
+            "Idempotency-Key must be printable ASCII",
+        );
         non_ascii.over_http = false;
         cases.push(non_ascii);
         for (name, token) in self.bad_console_tokens() {

@@ -35,15 +35,11 @@ pub fn fixture(name: &str) -> lambda_http::Request {
 pub fn local_config(dir: &Path, overrides: &[(&str, &str)]) -> Config {
     let data_dir = dir.to_string_lossy().into_owned();
     Config::from_lookup(|name| {
-        overrides
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-            .or_else(|| match name {
-                "VP_ENV" => Some("local".into()),
-                "VP_DATA_DIR" => Some(data_dir.clone()),
-                _ => None,
-            })
+        overrides.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()).or_else(|| match name {
+            "VP_ENV" => Some("local".into()),
+            "VP_DATA_DIR" => Some(data_dir.clone()),
+            _ => None,
+        })
     })
     .expect("test configuration is valid")
 }

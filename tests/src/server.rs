@@ -47,14 +47,11 @@ impl Server {
             .stderr(log)
             // Own process group, so drop can stop watch and every function it spawned.
             .process_group(0);
-        let child = command.spawn().unwrap_or_else(|e| {
-            panic!("cannot start `cargo lambda watch` ({e}); run `make test`, which installs cargo-lambda")
-        });
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(300)))
-            .build()
-            .into();
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `cargo lambda watch` ({e}); run `make test`, which installs cargo-lambda"));
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(300))).build().into();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut server = Server { child, base_url: format!("http://127.0.0.1:{port}"), data_dir, log_path, agent, env };
         server.wait_ready();
@@ -68,10 +65,11 @@ impl Server {
                 panic!("cargo lambda watch exited with {status}:\n{}", self.logs());
             }
             // 401 JSON from list-keys means the router, the runtime API and our function are up.
-            if let Ok(reply) = self.try_request("GET", "/api/v1/keys", &[], None) {
-                if reply.status == 401 && reply.body["success"] == false {
-                    return;
-                }
+            if let Ok(reply) = self.try_request("GET", "/api/v1/keys", &[], None)
+                && reply.status == 401
+                && reply.body["success"] == false
+            {
+                return;
             }
             assert!(Instant::now() < deadline, "cargo lambda watch never became ready:\n{}", self.logs());
             std::thread::sleep(Duration::from_millis(250));
@@ -106,10 +104,8 @@ impl Server {
         }
         let mut response = self.agent.run(request.body(body.to_vec()).expect("request"))?;
         let status = response.status().as_u16();
-        let allow = response.headers().get("allow").is_some();
         let raw = if method == "HEAD" { String::new() } else { response.body_mut().read_to_string()? };
         let body = serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null);
-        let _ = allow;
         Ok(Reply { status, body, raw })
     }
 

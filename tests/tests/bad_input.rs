@@ -6,8 +6,8 @@ use common::handlers::{delete_key, list_keys};
 use common::store::Store;
 use serde_json::json;
 use tests::bad_input::Credentials;
-use tests::*;
 use tests::bad_input::dispatch;
+use tests::*;
 
 async fn snapshot(store: &dyn Store) -> String {
     let a = account(FIXTURE_ACCOUNT);
@@ -26,7 +26,8 @@ async fn every_bad_request_gets_its_documented_4xx_and_changes_nothing() {
     // GIVEN a working key and console token for the fixture account
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    let credentials = Credentials { console: t.app.config.console().unwrap().clone(), account: FIXTURE_ACCOUNT.into(), api_key: KEY_OK.into() };
+    let credentials =
+        Credentials { console: t.app.config.console().unwrap().clone(), account: FIXTURE_ACCOUNT.into(), api_key: KEY_OK.into() };
     let cases = credentials.cases();
     let before = snapshot(t.store()).await;
 
@@ -58,13 +59,21 @@ async fn a_request_for_someone_elses_key_is_not_found_and_changes_nothing() {
     // GIVEN the fixture key belongs to another account
     let t = TestApp::new();
     seed_key(t.store(), "acct_victim", FIXTURE_KEY_ID, KEY_OK).await;
-    let before = format!("{:?} {:?}", t.store().list_keys(&account("acct_victim")).await.unwrap(), t.store().balance(&account("acct_victim")).await.unwrap());
+    let before = format!(
+        "{:?} {:?}",
+        t.store().list_keys(&account("acct_victim")).await.unwrap(),
+        t.store().balance(&account("acct_victim")).await.unwrap()
+    );
     // WHEN the fixture account lists, deletes it
     let (_, listed, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
     assert_eq!(listed["keys"], json!([]), "never another account's keys");
     let (status, body, _) = parts(delete_key::handle(&t.app, fixture("delete-key")).await);
     assert_eq!((status, body["error"].as_str()), (404, Some("API key not found")));
     // THEN the victim's key and balance are untouched
-    let after = format!("{:?} {:?}", t.store().list_keys(&account("acct_victim")).await.unwrap(), t.store().balance(&account("acct_victim")).await.unwrap());
+    let after = format!(
+        "{:?} {:?}",
+        t.store().list_keys(&account("acct_victim")).await.unwrap(),
+        t.store().balance(&account("acct_victim")).await.unwrap()
+    );
     assert_eq!(before, after);
 }

@@ -11,7 +11,12 @@ fn every_bad_request_gets_its_documented_4xx_over_http() {
     // GIVEN a working console token and API key on the local stack
     let console = server.vpctl(&["token", "--account", "acct_hostile"]).trim().to_string();
     let auth = format!("Bearer {console}");
-    let created = server.request("POST", "/api/v1/keys", &[("authorization", &auth), ("content-type", "application/json")], Some(r#"{"name":"target"}"#));
+    let created = server.request(
+        "POST",
+        "/api/v1/keys",
+        &[("authorization", &auth), ("content-type", "application/json")],
+        Some(r#"{"name":"target"}"#),
+    );
     assert_eq!(created.status, 201, "{}", created.raw);
     let config = tests::local_config(server.data_dir.path(), &[]);
     let credentials = Credentials {
@@ -19,7 +24,9 @@ fn every_bad_request_gets_its_documented_4xx_over_http() {
         account: "acct_hostile".into(),
         api_key: created.body["key"].as_str().unwrap().into(),
     };
-    let state = || (server.vpctl(&["credits", "show", "--account", "acct_hostile"]), server.vpctl(&["audit", "export", "--account", "acct_hostile"]));
+    let state = || {
+        (server.vpctl(&["credits", "show", "--account", "acct_hostile"]), server.vpctl(&["audit", "export", "--account", "acct_hostile"]))
+    };
     let before = state();
 
     let cases: Vec<_> = credentials.cases().into_iter().filter(|c| c.over_http).collect();

@@ -4,8 +4,8 @@
 
 use common::App;
 use common::handlers::create_session;
-use common::store::dynamodb::DynamoStore;
 use common::store::LedgerKind;
+use common::store::dynamodb::DynamoStore;
 use std::sync::Arc;
 use tests::dynamo::{client, fresh_table};
 use tests::*;

@@ -9,7 +9,6 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-
 /// No log line of the whole stack may contain any of these.
 fn assert_logs_free_of(server: &Server, secrets: &[String]) {
     let logs = server.logs();

@@ -12,7 +12,6 @@ fn start_on_dynamodb(instances: u32) -> Server {
     Server::start(instances, &env)
 }
 
-
 fn create_key(server: &Server, account: &str) -> (String, String, String) {
     let console = server.vpctl(&["token", "--account", account]).trim().to_string();
     let created = server.create_key(&console, "Load");

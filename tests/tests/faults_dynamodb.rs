@@ -147,7 +147,12 @@ async fn create_key_is_all_or_nothing() {
     eprintln!("create-key faults:\n  {}", report.join("\n  "));
     assert_eq!(
         report,
-        ["GetItem #1 not sent -> 503", "GetItem #1 response lost -> 503", "TransactWriteItems #1 not sent -> 503", "TransactWriteItems #1 response lost -> 201"]
+        [
+            "GetItem #1 not sent -> 503",
+            "GetItem #1 response lost -> 503",
+            "TransactWriteItems #1 not sent -> 503",
+            "TransactWriteItems #1 response lost -> 201"
+        ]
     );
 }
 

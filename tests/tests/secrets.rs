@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tests::dynamo::ssm_client;
 
 fn aws_env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = [("VP_ENV", "aws"), ("VP_TABLE_NAME", "visionpipe")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut env: HashMap<String, String> =
+        [("VP_ENV", "aws"), ("VP_TABLE_NAME", "visionpipe")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     env.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env
 }

@@ -27,7 +27,8 @@ fn credits_grant_show_verify_and_audit_export() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let show: serde_json::Value = serde_json::from_slice(&vpctl(dir.path(), &["credits", "show", "--account", "acct_ops"]).stdout).unwrap();
     assert_eq!(show, serde_json::json!({"account": "acct_ops", "credits": 10, "granted": 10, "debited": 0}));
-    let verify: serde_json::Value = serde_json::from_slice(&vpctl(dir.path(), &["credits", "verify", "--account", "acct_ops"]).stdout).unwrap();
+    let verify: serde_json::Value =
+        serde_json::from_slice(&vpctl(dir.path(), &["credits", "verify", "--account", "acct_ops"]).stdout).unwrap();
     assert_eq!(verify["ok"], true);
     let export = vpctl(dir.path(), &["audit", "export", "--account", "acct_ops"]);
     assert!(export.status.success());

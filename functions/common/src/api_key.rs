@@ -80,9 +80,7 @@ pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, AuthHeaderError> 
 }
 
 pub fn parse_bearer(value: &str) -> Result<&str, AuthHeaderError> {
-    let token = value
-        .strip_prefix("Bearer ")
-        .ok_or(AuthHeaderError::MissingOrMalformed)?;
+    let token = value.strip_prefix("Bearer ").ok_or(AuthHeaderError::MissingOrMalformed)?;
     if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(AuthHeaderError::MissingOrMalformed);
     }
@@ -93,9 +91,7 @@ pub fn parse_bearer(value: &str) -> Result<&str, AuthHeaderError> {
 pub fn is_well_formed(token: &str) -> bool {
     token.len() == KEY_LEN
         && token.starts_with(KEY_PREFIX)
-        && token[KEY_PREFIX.len()..]
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && token[KEY_PREFIX.len()..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 // `lambda_http` re-exports `http`; this alias keeps the signatures above short.
@@ -119,10 +115,7 @@ mod tests {
     #[test]
     fn hash_is_sha256_hex() {
         // sha256("abc"), from FIPS 180-2.
-        assert_eq!(
-            KeyHash::of("abc").as_str(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(KeyHash::of("abc").as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

@@ -165,9 +165,9 @@ impl Config {
                     vars::TABLE_NAME
                 )));
             }
-            (Some("embedded") | None, _) => StoreConfig::Embedded {
-                path: get(vars::SQLITE_PATH).map(PathBuf::from).unwrap_or_else(|| data_dir.join("visionpipe.db")),
-            },
+            (Some("embedded") | None, _) => {
+                StoreConfig::Embedded { path: get(vars::SQLITE_PATH).map(PathBuf::from).unwrap_or_else(|| data_dir.join("visionpipe.db")) }
+            }
             (Some(other), _) => return Err(ConfigError(format!("{} must be `embedded` or `dynamodb`, not `{other}`", vars::STORE))),
         };
 

@@ -39,8 +39,7 @@ impl ConsoleVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<AccountId, InvalidConsoleToken> {
-        let data = jsonwebtoken::decode::<ConsoleClaims>(token, &self.key, &self.validation)
-            .map_err(|_| InvalidConsoleToken)?;
+        let data = jsonwebtoken::decode::<ConsoleClaims>(token, &self.key, &self.validation).map_err(|_| InvalidConsoleToken)?;
         AccountId::parse(&data.claims.sub).ok_or(InvalidConsoleToken)
     }
 }
@@ -56,12 +55,8 @@ pub fn mint(config: &ConsoleAuthConfig, account: &AccountId, ttl_secs: i64) -> S
         iat: now,
         exp: now + ttl_secs,
     };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(config.secret.expose().as_bytes()),
-    )
-    .expect("HS256 signing with an in-memory secret cannot fail")
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(config.secret.expose().as_bytes()))
+        .expect("HS256 signing with an in-memory secret cannot fail")
 }
 
 #[cfg(test)]

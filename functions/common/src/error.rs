@@ -35,7 +35,9 @@ pub enum ApiError {
     PayloadTooLarge,
     UnsupportedMediaType,
     /// A path we serve, with a method it does not take.
-    MethodNotAllowed { allow: String },
+    MethodNotAllowed {
+        allow: String,
+    },
     /// A path we do not serve.
     NotFound,
     /// A dependency is down or overloaded; nothing was changed, retrying is safe.

@@ -45,9 +45,7 @@ pub fn origin(req: &Request) -> Origin {
     let header_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
     // The header is what the client sent; the context copy is the fallback (under `cargo lambda
     // watch` it names cargo-lambda itself).
-    let user_agent = header_agent
-        .or(context_agent)
-        .map(|ua| ua.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect());
+    let user_agent = header_agent.or(context_agent).map(|ua| ua.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect());
     Origin { ip, user_agent }
 }
 

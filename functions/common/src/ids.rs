@@ -23,10 +23,7 @@ pub struct AccountId(String);
 
 impl AccountId {
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = (1..=128).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:@|+".contains(&b));
+        let ok = (1..=128).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@|+".contains(&b));
         ok.then(|| AccountId(raw.to_string()))
     }
 

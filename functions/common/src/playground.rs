@@ -89,7 +89,12 @@ impl PlaygroundSigner {
         &self.kid
     }
 
-    pub fn issue(&self, account: &AccountId, session: &SessionId, now: OffsetDateTime) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        account: &AccountId,
+        session: &SessionId,
+        now: OffsetDateTime,
+    ) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
         let iat = now.unix_timestamp();
         let claims = SessionClaims {
             iss: self.issuer.clone(),
@@ -103,11 +108,7 @@ impl PlaygroundSigner {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.key)?;
-        Ok(IssuedSession {
-            playground_url: format!("{}/playground?token={token}", self.base_url),
-            token,
-            expires_in: self.ttl_secs,
-        })
+        Ok(IssuedSession { playground_url: format!("{}/playground?token={token}", self.base_url), token, expires_in: self.ttl_secs })
     }
 
     /// The public key set (RFC 7517) that verifies every token this signer issues.

@@ -9,10 +9,8 @@ use crate::config::{ConfigError, vars};
 use std::collections::HashMap;
 
 /// (variable that holds the value, variable that names the parameter holding it)
-pub const FROM_PARAMETERS: [(&str, &str); 2] = [
-    (vars::CONSOLE_SECRET, vars::CONSOLE_SECRET_PARAMETER),
-    (vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER),
-];
+pub const FROM_PARAMETERS: [(&str, &str); 2] =
+    [(vars::CONSOLE_SECRET, vars::CONSOLE_SECRET_PARAMETER), (vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER)];
 
 /// Parameter names still to be fetched: named by a `*_PARAMETER` variable whose value variable
 /// is not set directly.
@@ -37,10 +35,14 @@ pub async fn resolve(env: &mut HashMap<String, String>, client: &aws_sdk_ssm::Cl
         .with_decryption(true)
         .send()
         .await
-        .map_err(|e| ConfigError(format!("cannot read secrets from SSM Parameter Store: {}", aws_sdk_ssm::error::DisplayErrorContext(e))))?;
+        .map_err(|e| {
+            ConfigError(format!("cannot read secrets from SSM Parameter Store: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))
+        })?;
     let values: HashMap<&str, &str> = out.parameters().iter().filter_map(|p| Some((p.name()?, p.value()?))).collect();
     for (value_var, name) in wanted {
-        let value = values.get(name.as_str()).ok_or_else(|| ConfigError(format!("SSM parameter {name} (for {value_var}) does not exist or is not readable")))?;
+        let value = values
+            .get(name.as_str())
+            .ok_or_else(|| ConfigError(format!("SSM parameter {name} (for {value_var}) does not exist or is not readable")))?;
         env.insert(value_var.to_string(), value.to_string());
     }
     Ok(())

@@ -119,8 +119,9 @@ fn local_dynamodb_defaults() -> Result<(), String> {
     if !wanted || set("AWS_ENDPOINT_URL_DYNAMODB") || std::env::var("VP_ENV").is_ok_and(|v| v == "aws") {
         return Ok(());
     }
-    let text = std::fs::read_to_string(LOCAL_DYNAMODB_ENV)
-        .map_err(|e| format!("VP_STORE=dynamodb without AWS_ENDPOINT_URL_DYNAMODB reads {LOCAL_DYNAMODB_ENV} (run from the repository root): {e}"))?;
+    let text = std::fs::read_to_string(LOCAL_DYNAMODB_ENV).map_err(|e| {
+        format!("VP_STORE=dynamodb without AWS_ENDPOINT_URL_DYNAMODB reads {LOCAL_DYNAMODB_ENV} (run from the repository root): {e}")
+    })?;
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let (name, value) = line.split_once('=').ok_or_else(|| format!("{LOCAL_DYNAMODB_ENV}: not NAME=value: {line}"))?;
         if !set(name) {
@@ -160,7 +161,10 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Credits(CreditsCommand::Show { account }) => {
             let balance = store().await?.balance(&account.id).await.map_err(|e| e.to_string())?;
             let balance = balance.ok_or_else(|| format!("account {} has no credits record", account.id))?;
-            println!("{}", serde_json::json!({"account": account.id.as_str(), "credits": balance.credits, "granted": balance.granted, "debited": balance.debited}));
+            println!(
+                "{}",
+                serde_json::json!({"account": account.id.as_str(), "credits": balance.credits, "granted": balance.granted, "debited": balance.debited})
+            );
         }
         Command::Credits(CreditsCommand::Verify { account }) => {
             let report = verify(store().await?.as_ref(), &account.id).await?;

@@ -42,14 +42,7 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     let name = key_name::normalize(&body.name).map_err(|e| ApiError::BadRequest(format!("Invalid key name: {e}")))?;
 
     let key = PlaintextKey::generate();
-    let record = NewKey {
-        id: KeyId::generate(),
-        account,
-        name,
-        prefix: key.display_prefix(),
-        hash: key.hash(),
-        created_at: clock::now(),
-    };
+    let record = NewKey { id: KeyId::generate(), account, name, prefix: key.display_prefix(), hash: key.hash(), created_at: clock::now() };
     app.store.create_key(record.clone(), origin(req)).await?;
     tracing::info!(key_id = %record.id, "api key created");
     Ok(json_response(

@@ -88,10 +88,15 @@ pub enum IdempotencyConflict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DebitOutcome {
     /// One credit taken; `balance` is what is left after it.
-    Debited { balance: u64 },
+    Debited {
+        balance: u64,
+    },
     /// The idempotency key was already used for this very request: nothing was taken, and this
     /// is the first request's answer.
-    Replayed { balance: u64, grant: SessionGrant },
+    Replayed {
+        balance: u64,
+        grant: SessionGrant,
+    },
     /// The idempotency key belongs to a different request; nothing was taken.
     Conflict(IdempotencyConflict),
     InsufficientCredits,
@@ -159,9 +164,7 @@ impl AuditAction {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [AuditAction::KeyCreated, AuditAction::KeyDeleted, AuditAction::KeyUsed]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+        [AuditAction::KeyCreated, AuditAction::KeyDeleted, AuditAction::KeyUsed].into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -211,7 +214,12 @@ pub trait Store: Send + Sync {
     /// `lastUsedAt`, the `key.used` audit event and, when given, the idempotency record. With
     /// an idempotency key already used by this account, takes nothing and reports the first
     /// outcome (or the conflict).
-    async fn debit_session(&self, key: &ResolvedKey, debit: SessionDebit, idempotency: Option<IdempotentSession>) -> Result<DebitOutcome, StoreError>;
+    async fn debit_session(
+        &self,
+        key: &ResolvedKey,
+        debit: SessionDebit,
+        idempotency: Option<IdempotentSession>,
+    ) -> Result<DebitOutcome, StoreError>;
 
     /// Resolve, then debit without an idempotency key.
     async fn open_session(&self, hash: &KeyHash, debit: SessionDebit) -> Result<SessionOutcome, StoreError> {
@@ -260,7 +268,9 @@ pub async fn verify_ledger(store: &dyn Store, account: &AccountId, now: OffsetDa
     let ledger = store.ledger(account, now).await?;
     let sum = |kind| ledger.iter().filter(|e| e.kind == kind).map(|e| e.amount).sum::<u64>();
     let (ledger_grants, ledger_debits) = (sum(LedgerKind::Grant), sum(LedgerKind::Debit));
-    let ok = balance.granted.checked_sub(balance.debited) == Some(balance.credits) && ledger_grants == balance.granted && ledger_debits == balance.debited;
+    let ok = balance.granted.checked_sub(balance.debited) == Some(balance.credits)
+        && ledger_grants == balance.granted
+        && ledger_debits == balance.debited;
     Ok(Some(LedgerCheck {
         account: account.to_string(),
         credits: balance.credits,

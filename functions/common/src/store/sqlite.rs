@@ -82,8 +82,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file; `free_credits` is what a new account gets.
     pub fn open(path: &Path, free_credits: u64) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         }
         let mut conn = Connection::open(path).map_err(map_err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(map_err)?;
@@ -236,7 +235,13 @@ fn id_col<T>(row: &rusqlite::Row<'_>, idx: usize, parse: fn(&str) -> Option<T>) 
 }
 
 /// The outcome recorded for this account's idempotency key, if one is still in its window.
-fn earlier_session(tx: &rusqlite::Transaction<'_>, account: &AccountId, key: &KeyId, idem: &IdempotentSession, now: OffsetDateTime) -> rusqlite::Result<Option<DebitOutcome>> {
+fn earlier_session(
+    tx: &rusqlite::Transaction<'_>,
+    account: &AccountId,
+    key: &KeyId,
+    idem: &IdempotentSession,
+    now: OffsetDateTime,
+) -> rusqlite::Result<Option<DebitOutcome>> {
     let row = tx
         .query_row(
             "SELECT api_key_id, request_hash, session_id, token, playground_url, expires_in, balance_after FROM idempotency
@@ -246,7 +251,12 @@ fn earlier_session(tx: &rusqlite::Transaction<'_>, account: &AccountId, key: &Ke
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
-                    SessionGrant { session_id: row.get(2)?, token: row.get(3)?, playground_url: row.get(4)?, expires_in: row.get::<_, i64>(5)? as u64 },
+                    SessionGrant {
+                        session_id: row.get(2)?,
+                        token: row.get(3)?,
+                        playground_url: row.get(4)?,
+                        expires_in: row.get::<_, i64>(5)? as u64,
+                    },
                     row.get::<_, i64>(6)? as u64,
                 ))
             },
@@ -316,17 +326,20 @@ impl Store for SqliteStore {
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
         let hash = hash.clone();
         self.blocking(move |conn| {
-            conn.query_row(
-                "SELECT id, account_id FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL",
-                [hash.as_str()],
-                |row| Ok(ResolvedKey { key: id_col(row, 0, KeyId::parse)?, account: id_col(row, 1, AccountId::parse)? }),
-            )
+            conn.query_row("SELECT id, account_id FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL", [hash.as_str()], |row| {
+                Ok(ResolvedKey { key: id_col(row, 0, KeyId::parse)?, account: id_col(row, 1, AccountId::parse)? })
+            })
             .optional()
         })
         .await
     }
 
-    async fn debit_session(&self, key: &ResolvedKey, debit: SessionDebit, idempotency: Option<IdempotentSession>) -> Result<DebitOutcome, StoreError> {
+    async fn debit_session(
+        &self,
+        key: &ResolvedKey,
+        debit: SessionDebit,
+        idempotency: Option<IdempotentSession>,
+    ) -> Result<DebitOutcome, StoreError> {
         let ResolvedKey { account, key } = key.clone();
         self.write(move |tx, _| {
             // The key may have been deleted since it was resolved; inside this transaction the
@@ -337,10 +350,10 @@ impl Store for SqliteStore {
             if live.is_none() {
                 return Ok(DebitOutcome::InvalidKey);
             }
-            if let Some(idem) = &idempotency {
-                if let Some(earlier) = earlier_session(tx, &account, &key, idem, debit.at)? {
-                    return Ok(earlier);
-                }
+            if let Some(idem) = &idempotency
+                && let Some(earlier) = earlier_session(tx, &account, &key, idem, debit.at)?
+            {
+                return Ok(earlier);
             }
             let balance: Option<i64> = tx
                 .query_row(
@@ -399,11 +412,13 @@ impl Store for SqliteStore {
     async fn balance(&self, account: &AccountId) -> Result<Option<Balance>, StoreError> {
         let account = account.clone();
         self.blocking(move |conn| {
-            conn.query_row(
-                "SELECT credits, granted, debited FROM accounts WHERE id = ?1",
-                [account.as_str()],
-                |row| Ok(Balance { credits: row.get::<_, i64>(0)? as u64, granted: row.get::<_, i64>(1)? as u64, debited: row.get::<_, i64>(2)? as u64 }),
-            )
+            conn.query_row("SELECT credits, granted, debited FROM accounts WHERE id = ?1", [account.as_str()], |row| {
+                Ok(Balance {
+                    credits: row.get::<_, i64>(0)? as u64,
+                    granted: row.get::<_, i64>(1)? as u64,
+                    debited: row.get::<_, i64>(2)? as u64,
+                })
+            })
             .optional()
         })
         .await

@@ -61,7 +61,6 @@ impl DynamoStore {
         DynamoStore { client, table: table.into(), free_credits }
     }
 
-
     async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
         let out = self
             .client
@@ -102,9 +101,9 @@ impl DynamoStore {
         match self.client.transact_write_items().set_transact_items(Some(items)).client_request_token(token).send().await {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(e) => Err(TxError::Cancelled(
-                    e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect(),
-                )),
+                TransactWriteItemsError::TransactionCanceledException(e) => {
+                    Err(TxError::Cancelled(e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect()))
+                }
                 other => Err(TxError::Store(service_error(&other))),
             },
             Err(other) => Err(TxError::Store(classify(other))),
@@ -112,7 +111,8 @@ impl DynamoStore {
     }
 
     fn put(&self, item: &impl Serialize, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder().table_name(&self.table).set_item(Some(to_item(item)?)).set_condition_expression(condition.map(str::to_string));
+        let put =
+            Put::builder().table_name(&self.table).set_item(Some(to_item(item)?)).set_condition_expression(condition.map(str::to_string));
         Ok(TransactWriteItem::builder().put(put.build().map_err(internal)?).build())
     }
 
@@ -211,7 +211,14 @@ impl DynamoStore {
 
     /// The debit with an idempotency record: one transaction of the balance change and a
     /// conditional put of the record, so a key can pay for one session only.
-    async fn debit_idempotent(&self, key: &ResolvedKey, id: &str, entry: &PendingEntry, idem: IdempotentSession, at: OffsetDateTime) -> Result<DebitOutcome, StoreError> {
+    async fn debit_idempotent(
+        &self,
+        key: &ResolvedKey,
+        id: &str,
+        entry: &PendingEntry,
+        idem: IdempotentSession,
+        at: OffsetDateTime,
+    ) -> Result<DebitOutcome, StoreError> {
         let account = key.account.as_str();
         let record = IdempotencyItem {
             pk: account_pk(account),
@@ -246,7 +253,8 @@ impl DynamoStore {
             .build()
             .map_err(internal)?;
         for _ in 0..MAX_ATTEMPTS {
-            let writes = vec![TransactWriteItem::builder().update(update.clone()).build(), TransactWriteItem::builder().put(put.clone()).build()];
+            let writes =
+                vec![TransactWriteItem::builder().update(update.clone()).build(), TransactWriteItem::builder().put(put.clone()).build()];
             match self.transact(writes).await {
                 Ok(()) => return self.debited(account, id).await,
                 Err(TxError::Cancelled(reasons)) if reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed") => {
@@ -285,7 +293,10 @@ impl DynamoStore {
         if let Some(&balance) = item.and_then(|i| i.pending_balances.get(id)) {
             return Ok(balance);
         }
-        let entry: LedgerItem = self.get(account_pk(account), &format!("{LEDGER_PREFIX}{id}")).await?.ok_or_else(|| internal(format!("ledger entry {id} missing")))?;
+        let entry: LedgerItem = self
+            .get(account_pk(account), &format!("{LEDGER_PREFIX}{id}"))
+            .await?
+            .ok_or_else(|| internal(format!("ledger entry {id} missing")))?;
         Ok(entry.balance_after)
     }
 
@@ -307,7 +318,12 @@ impl DynamoStore {
         let balance = self.balance_after(account, &record.ledger_id, item.as_ref()).await?;
         Ok(DebitOutcome::Replayed {
             balance,
-            grant: SessionGrant { session_id: record.session_id, token: record.token, playground_url: record.playground_url, expires_in: record.expires_in },
+            grant: SessionGrant {
+                session_id: record.session_id,
+                token: record.token,
+                playground_url: record.playground_url,
+                expires_in: record.expires_in,
+            },
         })
     }
 
@@ -404,7 +420,9 @@ impl Store for DynamoStore {
             match self.transact(writes).await {
                 Ok(()) => return Ok(()),
                 // Someone created the account meanwhile, or a conflicting transaction: go again.
-                Err(TxError::Cancelled(reasons)) if (!exists && reasons[0] == "ConditionalCheckFailed") || reasons.iter().any(|r| r == "TransactionConflict") => {
+                Err(TxError::Cancelled(reasons))
+                    if (!exists && reasons[0] == "ConditionalCheckFailed") || reasons.iter().any(|r| r == "TransactionConflict") =>
+                {
                     backoff().await;
                 }
                 Err(TxError::Cancelled(reasons)) => return Err(internal(format!("key write refused: {reasons:?}"))),
@@ -494,7 +512,12 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn debit_session(&self, key: &ResolvedKey, debit: SessionDebit, idempotency: Option<IdempotentSession>) -> Result<DebitOutcome, StoreError> {
+    async fn debit_session(
+        &self,
+        key: &ResolvedKey,
+        debit: SessionDebit,
+        idempotency: Option<IdempotentSession>,
+    ) -> Result<DebitOutcome, StoreError> {
         let id = new_ulid().to_string();
         let entry = PendingEntry {
             kind: "debit".into(),
@@ -534,7 +557,8 @@ impl Store for DynamoStore {
             ttl: clock::expiry(at),
             audit: None,
         };
-        let (balance, item) = self.change_balance(account.as_str(), &id, &entry).await?.ok_or_else(|| internal("account vanished during grant"))?;
+        let (balance, item) =
+            self.change_balance(account.as_str(), &id, &entry).await?.ok_or_else(|| internal("account vanished during grant"))?;
         self.settle_after(account.as_str(), &id, &item).await;
         Ok(balance)
     }
@@ -576,10 +600,10 @@ impl Store for DynamoStore {
         let account = account.as_str();
         let mut items: Vec<AuditItem> = self.query(account, AUDIT_PREFIX, false).await?;
         for (_, entry, _) in self.pending(account).await? {
-            if let Some(audit) = entry.audit_item(account) {
-                if !items.iter().any(|i| i.id == audit.id) {
-                    items.push(audit);
-                }
+            if let Some(audit) = entry.audit_item(account)
+                && !items.iter().any(|i| i.id == audit.id)
+            {
+                items.push(audit);
             }
         }
         items.sort_by(|a, b| a.id.cmp(&b.id));
@@ -632,7 +656,14 @@ impl BalanceChange {
     }
 }
 
-fn audit_item(account: &str, action: AuditAction, key: &str, session: Option<&SessionId>, origin: &Origin, at: OffsetDateTime) -> AuditItem {
+fn audit_item(
+    account: &str,
+    action: AuditAction,
+    key: &str,
+    session: Option<&SessionId>,
+    origin: &Origin,
+    at: OffsetDateTime,
+) -> AuditItem {
     let id = new_ulid().to_string();
     AuditItem {
         pk: account_pk(account),
