@@ -84,10 +84,11 @@ stop-local-dynamodb:
 
 test: tools test-tools build lint-template
 	cargo fmt --all -- --check
+	cargo check --no-default-features -p create-key -p list-keys -p delete-key -p create-session -p fallback
 	infra/with-moto.sh cargo test --workspace
 
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size.
 package: tools
-	cargo lambda build --release --arm64 -p create-key -p list-keys -p delete-key -p create-session -p fallback
+	cargo lambda build --release --arm64 --no-default-features -p create-key -p list-keys -p delete-key -p create-session -p fallback
 	@for f in create-key list-keys delete-key create-session fallback; do \
 	  printf '%-16s %s bytes\n' "$$f" "$$(stat -c %s target/lambda/$$f/bootstrap)"; done

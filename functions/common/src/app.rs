@@ -3,7 +3,7 @@
 use crate::config::{Config, ConfigError, StoreConfig};
 use crate::console_auth::ConsoleVerifier;
 use crate::playground::{PlaygroundSigner, SigningKeyError};
-use crate::store::{Store, StoreError, dynamodb::DynamoStore, sqlite::SqliteStore};
+use crate::store::{Store, StoreError, dynamodb::DynamoStore};
 use std::sync::Arc;
 
 pub struct App {
@@ -85,7 +85,14 @@ pub async fn load_config() -> Result<(Config, Option<aws_config::SdkConfig>), St
 /// The store the configuration selects.
 pub async fn open_store(config: &Config, sdk: Option<&aws_config::SdkConfig>) -> Result<Arc<dyn Store>, StartupError> {
     match &config.store {
-        StoreConfig::Embedded { path } => Ok(Arc::new(SqliteStore::open(path, config.free_credits)?)),
+        #[cfg(feature = "embedded")]
+        StoreConfig::Embedded { path } => Ok(Arc::new(crate::store::sqlite::SqliteStore::open(path, config.free_credits)?)),
+        #[cfg(not(feature = "embedded"))]
+        StoreConfig::Embedded { .. } => Err(ConfigError(format!(
+            "this build has no embedded store (built without the `embedded` feature): set {}",
+            crate::config::vars::TABLE_NAME
+        ))
+        .into()),
         StoreConfig::DynamoDb { table } => {
             let client = match sdk {
                 Some(sdk) => aws_sdk_dynamodb::Client::new(sdk),

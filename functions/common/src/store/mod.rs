@@ -11,6 +11,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 pub mod dynamodb;
+#[cfg(feature = "embedded")]
 pub mod sqlite;
 
 /// Where a request came from, for the audit trail.
