@@ -109,6 +109,11 @@ impl Server {
         Ok(Reply { status, body, raw })
     }
 
+    /// A console token for `account`, minted by the operator CLI.
+    pub fn console_token(&self, account: &str) -> String {
+        self.vpctl(&["token", "--account", account]).trim().to_string()
+    }
+
     /// `POST /api/v1/keys` as the console would send it.
     pub fn create_key(&self, console_token: &str, name: &str) -> Reply {
         let auth = format!("Bearer {console_token}");

@@ -9,14 +9,8 @@ use tests::server::Server;
 fn every_bad_request_gets_its_documented_4xx_over_http() {
     let server = Server::start(2, &[]);
     // GIVEN a working console token and API key on the local stack
-    let console = server.vpctl(&["token", "--account", "acct_hostile"]).trim().to_string();
-    let auth = format!("Bearer {console}");
-    let created = server.request(
-        "POST",
-        "/api/v1/keys",
-        &[("authorization", &auth), ("content-type", "application/json")],
-        Some(r#"{"name":"target"}"#),
-    );
+    let console = server.console_token("acct_hostile");
+    let created = server.create_key(&console, "target");
     assert_eq!(created.status, 201, "{}", created.raw);
     let config = tests::local_config(server.data_dir.path(), &[]);
     let credentials = Credentials {

@@ -22,7 +22,7 @@ fn assert_logs_free_of(server: &Server, secrets: &[String]) {
 fn a_key_lives_is_used_up_listed_and_revoked_over_http() {
     let server = Server::start(2, &[]);
     // GIVEN a console token minted by the operator CLI
-    let console = server.vpctl(&["token", "--account", "acct_e2e"]).trim().to_string();
+    let console = server.console_token("acct_e2e");
     assert_eq!(console.matches('.').count(), 2, "vpctl prints only the JWT");
 
     // WHEN the user creates a key
@@ -80,7 +80,7 @@ fn fifty_concurrent_sessions_on_twenty_credits_over_several_instances() {
     const INSTANCES: u32 = 4;
     let server = Server::start(INSTANCES, &[]);
     // GIVEN an account with 20 credits: 3 free on its first key, 17 granted by the operator
-    let console = server.vpctl(&["token", "--account", "acct_race"]).trim().to_string();
+    let console = server.console_token("acct_race");
     let created = server.create_key(&console, "Race");
     assert_eq!(created.status, 201, "{}", created.raw);
     let key = created.body["key"].as_str().unwrap().to_string();

@@ -13,7 +13,7 @@ fn start_on_dynamodb(instances: u32) -> Server {
 }
 
 fn create_key(server: &Server, account: &str) -> (String, String, String) {
-    let console = server.vpctl(&["token", "--account", account]).trim().to_string();
+    let console = server.console_token(account);
     let created = server.create_key(&console, "Load");
     assert_eq!(created.status, 201, "{}", created.raw);
     (console, created.body["key"].as_str().unwrap().to_string(), created.body["id"].as_str().unwrap().to_string())

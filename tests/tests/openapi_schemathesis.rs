@@ -23,14 +23,9 @@ fn schemathesis(server: &Server, auth: &str, paths: &str, examples: &str, extra:
 #[test]
 fn the_api_is_exactly_as_its_openapi_document_says() {
     let server = Server::start(2, &[]);
-    let console = server.vpctl(&["token", "--account", "acct_schema"]).trim().to_string();
+    let console = server.console_token("acct_schema");
     let auth = format!("Bearer {console}");
-    let created = server.request(
-        "POST",
-        "/api/v1/keys",
-        &[("authorization", &auth), ("content-type", "application/json")],
-        Some(r#"{"name":"schema"}"#),
-    );
+    let created = server.create_key(&console, "schema");
     assert_eq!(created.status, 201, "{}", created.raw);
     let key = created.body["key"].as_str().unwrap().to_string();
     server.vpctl(&["credits", "grant", "--account", "acct_schema", "--amount", "1000000"]);
