@@ -48,10 +48,7 @@ impl Intercept for CallCounter {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        // DynamoDB's JSON protocol names the operation in this header: `DynamoDB_20120810.GetItem`.
-        let target = context.request().headers().get("x-amz-target").unwrap_or("unknown");
-        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
-        self.0.lock().unwrap().push(operation);
+        self.0.lock().unwrap().push(operation_of(context.request()));
         Ok(())
     }
 }
@@ -134,6 +131,7 @@ impl FaultInjector {
     }
 }
 
+/// DynamoDB's JSON protocol names the operation in a header: `DynamoDB_20120810.GetItem`.
 fn operation_of(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> String {
     let target = request.headers().get("x-amz-target").unwrap_or("unknown");
     target.rsplit('.').next().unwrap_or(target).to_string()

@@ -75,6 +75,21 @@ pub struct IdempotentSession {
     pub grant: SessionGrant,
 }
 
+impl IdempotentSession {
+    /// Whether a request carrying this idempotency key may be answered by the record the key
+    /// left: `None` when it is the same request (replay), else why not. Both stores judge
+    /// retries by this one rule.
+    pub fn conflict_with(&self, recorded_api_key: &str, recorded_request_hash: &str, key: &KeyId) -> Option<IdempotencyConflict> {
+        if recorded_api_key != key.as_str() {
+            Some(IdempotencyConflict::DifferentApiKey)
+        } else if recorded_request_hash != self.request_hash {
+            Some(IdempotencyConflict::DifferentRequest)
+        } else {
+            None
+        }
+    }
+}
+
 /// How long an idempotency record answers retries.
 pub const IDEMPOTENCY_WINDOW: time::Duration = time::Duration::hours(24);
 

@@ -262,14 +262,9 @@ fn earlier_session(
             },
         )
         .optional()?;
-    Ok(row.map(|(api_key_id, request_hash, grant, balance)| {
-        if api_key_id != key.as_str() {
-            DebitOutcome::Conflict(IdempotencyConflict::DifferentApiKey)
-        } else if request_hash != idem.request_hash {
-            DebitOutcome::Conflict(IdempotencyConflict::DifferentRequest)
-        } else {
-            DebitOutcome::Replayed { balance, grant }
-        }
+    Ok(row.map(|(api_key_id, request_hash, grant, balance)| match idem.conflict_with(&api_key_id, &request_hash, key) {
+        Some(conflict) => DebitOutcome::Conflict(conflict),
+        None => DebitOutcome::Replayed { balance, grant },
     }))
 }
 

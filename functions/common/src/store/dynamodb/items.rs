@@ -146,6 +146,20 @@ pub struct AuditItem {
 }
 
 impl PendingEntry {
+    /// A grant of `amount` credits at `at`, for `reason`.
+    pub fn grant(amount: u64, reason: &str, at: time::OffsetDateTime) -> Self {
+        PendingEntry {
+            kind: "grant".into(),
+            amount,
+            key_id: None,
+            session_id: None,
+            reason: Some(reason.to_string()),
+            at: crate::clock::rfc3339(at),
+            ttl: crate::clock::expiry(at),
+            audit: None,
+        }
+    }
+
     /// The ledger item this entry becomes.
     pub fn ledger_item(&self, account: &str, id: &str, balance_after: u64) -> LedgerItem {
         LedgerItem {

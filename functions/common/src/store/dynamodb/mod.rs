@@ -132,16 +132,7 @@ impl DynamoStore {
         };
         let mut items = vec![self.put(&item, Some("attribute_not_exists(pk)"))?];
         if free > 0 {
-            let grant = PendingEntry {
-                kind: "grant".into(),
-                amount: free,
-                key_id: None,
-                session_id: None,
-                reason: Some("free credits for a new account".into()),
-                at: clock::rfc3339(at),
-                ttl: clock::expiry(at),
-                audit: None,
-            };
+            let grant = PendingEntry::grant(free, "free credits for a new account", at);
             items.push(self.put(&grant.ledger_item(account, &new_ulid().to_string(), free), None)?);
         }
         Ok(items)
@@ -308,11 +299,8 @@ impl DynamoStore {
             .await?
             .filter(|r: &IdempotencyItem| r.ttl > now.unix_timestamp())
             .ok_or_else(|| StoreError::Unavailable("idempotency record changed while being read".into()))?;
-        if record.api_key_id != key.key.as_str() {
-            return Ok(DebitOutcome::Conflict(IdempotencyConflict::DifferentApiKey));
-        }
-        if record.request_hash != idem.request_hash {
-            return Ok(DebitOutcome::Conflict(IdempotencyConflict::DifferentRequest));
+        if let Some(conflict) = idem.conflict_with(&record.api_key_id, &record.request_hash, &key.key) {
+            return Ok(DebitOutcome::Conflict(conflict));
         }
         let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
         let balance = self.balance_after(account, &record.ledger_id, item.as_ref()).await?;
@@ -547,16 +535,7 @@ impl Store for DynamoStore {
         }
         self.ensure_account(account.as_str(), at).await?;
         let id = new_ulid().to_string();
-        let entry = PendingEntry {
-            kind: "grant".into(),
-            amount,
-            key_id: None,
-            session_id: None,
-            reason: Some(reason.to_string()),
-            at: clock::rfc3339(at),
-            ttl: clock::expiry(at),
-            audit: None,
-        };
+        let entry = PendingEntry::grant(amount, reason, at);
         let (balance, item) =
             self.change_balance(account.as_str(), &id, &entry).await?.ok_or_else(|| internal("account vanished during grant"))?;
         self.settle_after(account.as_str(), &id, &item).await;
