@@ -23,13 +23,15 @@ export SAM_CLI_TELEMETRY := 0
 
 PIP_INSTALL = python3 -m pip install --disable-pip-version-check -q
 
-.PHONY: help dev test tools sam-tools test-tools build lint-template local-dynamodb stop-local-dynamodb package
+.PHONY: help dev test tools sam-tools test-tools build lint-template iam-check iam-shapes local-dynamodb stop-local-dynamodb package
 
 help:
 	@echo "make dev                    serve the API on 127.0.0.1:$(PORT) (embedded store)"
 	@echo "VP_STORE=dynamodb make dev  serve it on local DynamoDB (moto on 127.0.0.1:$(LOCAL_DYNAMODB_PORT))"
 	@echo "make test                   run every test"
 	@echo "make package                build target/lambda/<function>/bootstrap for arm64"
+	@echo "make iam-check              prove the recorded AWS requests against template.yaml's IAM policies (offline)"
+	@echo "make iam-shapes             re-record infra/iam/requests.json from the functions' real requests"
 
 ## cargo-lambda (with zig) from PyPI when missing.
 tools:
@@ -59,6 +61,20 @@ lint-template: sam-tools
 	sam validate --lint
 	python3 infra/check_template.py
 
+## IAM, offline and without compiling Rust: the recorded requests (infra/iam/requests.json) are
+## allowed, the forbidden ones (must-deny.json) denied, every policy element is needed, and the
+## checker itself catches a policy that lost something (check.test.mjs). Node is on the machine;
+## the evaluator comes from npm (pinned in infra/iam/package-lock.json).
+iam-check:
+	@test -d infra/iam/node_modules/@cloud-copilot/iam-simulate || npm ci --prefix infra/iam --no-audit --no-fund --loglevel=error
+	node infra/iam/check.mjs --mutations
+	cd infra/iam && node --test --test-reporter=dot check.test.mjs
+
+## Re-records the request shapes after a change to what the functions ask of AWS.
+iam-shapes: build
+	VP_RECORD_IAM_SHAPES=1 infra/with-moto.sh cargo test -p tests --test iam_shapes -- --test-threads 1
+	@$(MAKE) --no-print-directory iam-check
+
 dev: tools build
 ifeq ($(VP_STORE),dynamodb)
 	@$(MAKE) --no-print-directory local-dynamodb
@@ -82,7 +98,7 @@ local-dynamodb: build
 stop-local-dynamodb:
 	@if [ -f .visionpipe/local-dynamodb.pid ]; then kill "$$(cat .visionpipe/local-dynamodb.pid)" 2>/dev/null || true; rm -f .visionpipe/local-dynamodb.pid; fi
 
-test: tools test-tools build lint-template
+test: tools test-tools build lint-template iam-check
 	cargo fmt --all -- --check
 	cargo check --no-default-features -p create-key -p list-keys -p delete-key -p create-session -p fallback
 	infra/with-moto.sh cargo test --workspace

@@ -85,13 +85,16 @@ pub async fn fresh_table(client: &Client) -> String {
 
 /// An SSM client for the same local server (moto serves every AWS protocol on one port).
 pub fn ssm_client() -> aws_sdk_ssm::Client {
-    let config = aws_sdk_ssm::Config::builder()
+    aws_sdk_ssm::Client::from_conf(ssm_config().build())
+}
+
+/// SSM client configuration for the test server, to add interceptors to.
+pub fn ssm_config() -> aws_sdk_ssm::config::Builder {
+    aws_sdk_ssm::Config::builder()
         .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
         .endpoint_url(endpoint())
         .region(aws_sdk_ssm::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_ssm::config::Credentials::new("test", "test", None, None, "tests"))
-        .build();
-    aws_sdk_ssm::Client::from_conf(config)
 }
 
 /// Where a fault strikes: the `occurrence`-th call (1-based) of `operation`, either before the

@@ -12,6 +12,7 @@ use std::sync::Arc;
 pub mod bad_input;
 pub mod conformance;
 pub mod dynamo;
+pub mod iam;
 pub mod server;
 
 /// Test vectors, the same as `infra/make_events.py` writes into `events/`.

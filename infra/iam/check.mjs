@@ -1,0 +1,243 @@
+// Proves the functions' IAM policies against what the functions really do, offline.
+//
+//   node infra/iam/check.mjs [--template PATH] [--mutations]
+//
+// Each function's policy is resolved from template.yaml (intrinsics substituted with the
+// parameters' defaults) and evaluated by @cloud-copilot/iam-simulate, a full IAM policy
+// evaluator:
+//   - every request shape the tests recorded (requests.json) must be Allowed;
+//   - every request in must-deny.json must be denied;
+//   - with --mutations: removing any single action, attribute name or leading-key pattern from
+//     any statement must make a recorded request fail. That is the policies' least privilege:
+//     nothing in them is unused, and a policy that lost something a request needs is caught,
+//     naming the function, the action and what is missing.
+// Exits 1 on any failure.
+
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { runSimulation } from '@cloud-copilot/iam-simulate'
+import { parseDocument } from 'yaml'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..', '..')
+const args = process.argv.slice(2)
+const templatePath = args.includes('--template') ? args[args.indexOf('--template') + 1] : join(root, 'template.yaml')
+
+// A stack as it would be deployed: one account, one region.
+const ACCOUNT = '123456789012'
+const PSEUDO = { 'AWS::Partition': 'aws', 'AWS::Region': 'us-east-1', 'AWS::AccountId': ACCOUNT, 'AWS::URLSuffix': 'amazonaws.com' }
+const TABLE_ARN = `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/visionpipe-Table`
+const ROLE = `arn:aws:iam::${ACCOUNT}:role/visionpipe-function`
+/** What `{id}` in a recorded key stands for when a request is evaluated. */
+const EXAMPLE_ID = 'acct_example'
+
+// ---------------------------------------------------------------- template → policies
+
+function loadTemplate(path) {
+  const tag = (name, resolve) => ({ tag: `!${name}`, resolve: (value) => ({ [name]: value }), ...(resolve ?? {}) })
+  const customTags = ['Ref', 'GetAtt', 'Sub', 'Join', 'If', 'Equals', 'Not', 'Select', 'Split', 'FindInMap', 'GetAZs', 'ImportValue', 'Condition']
+    .flatMap((name) => ['scalar', 'seq', 'map'].map((collection) => ({ ...tag(name), collection: collection === 'scalar' ? undefined : collection })))
+  const doc = parseDocument(readFileSync(path, 'utf8'), { customTags })
+  if (doc.errors.length) throw new Error(`${path}: ${doc.errors.map((e) => e.message).join('; ')}`)
+  return doc.toJS()
+}
+
+function resolver(template) {
+  const params = Object.fromEntries(Object.entries(template.Parameters ?? {}).map(([k, v]) => [k, String(v.Default ?? '')]))
+  const refValue = (name) => {
+    if (name in PSEUDO) return PSEUDO[name]
+    if (name in params) return params[name]
+    if (name === 'Table') return 'visionpipe-Table'
+    return `${name}-physical-id`
+  }
+  const resolve = (value) => {
+    if (Array.isArray(value)) return value.map(resolve)
+    if (value && typeof value === 'object') {
+      if ('Ref' in value) return refValue(value.Ref)
+      if ('GetAtt' in value) {
+        const [resource, attribute] = Array.isArray(value.GetAtt) ? value.GetAtt : String(value.GetAtt).split('.')
+        if (resource === 'Table' && attribute === 'Arn') return TABLE_ARN
+        if (resource === 'Table' && attribute === 'StreamArn') return `${TABLE_ARN}/stream/2026-01-01T00:00:00.000`
+        return `arn:aws:unknown:us-east-1:${ACCOUNT}:${resource}/${attribute}`
+      }
+      if ('Sub' in value) {
+        const [text, vars] = Array.isArray(value.Sub) ? [value.Sub[0], resolve(value.Sub[1])] : [value.Sub, {}]
+        return text.replace(/\$\{([^}]+)\}/g, (_, name) => (name in vars ? vars[name] : name.endsWith('.Arn') ? resolve({ GetAtt: name }) : refValue(name)))
+      }
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]))
+    }
+    return value
+  }
+  return resolve
+}
+
+/** function name (its CodeUri folder) → { logicalId, statements } */
+export function functionPolicies(template) {
+  const resolve = resolver(template)
+  const functions = {}
+  for (const [logicalId, resource] of Object.entries(template.Resources ?? {})) {
+    if (resource.Type !== 'AWS::Serverless::Function') continue
+    const name = String(resource.Properties.CodeUri).split('/').pop()
+    const statements = []
+    for (const policy of resource.Properties.Policies ?? []) {
+      if (typeof policy === 'string') throw new Error(`${logicalId}: managed policy ${policy} cannot be evaluated offline; write its statements inline`)
+      if (!policy.Statement) throw new Error(`${logicalId}: only inline statements are supported, got ${JSON.stringify(Object.keys(policy))}`)
+      statements.push(...resolve(policy.Statement))
+    }
+    functions[name] = { logicalId, statements }
+  }
+  return functions
+}
+
+// ---------------------------------------------------------------- requests → simulations
+
+const fill = (key) => key.replaceAll('{id}', EXAMPLE_ID)
+
+/** One IAM request per (action, resource) a shape stands for. */
+function iamRequests(shape) {
+  if (shape.action.startsWith('ssm:')) {
+    return shape.parameters.map((name) => ({
+      action: shape.action,
+      resource: `arn:aws:ssm:us-east-1:${ACCOUNT}:parameter${name.startsWith('/') ? '' : '/'}${name}`,
+      context: {},
+    }))
+  }
+  const context = {}
+  if (shape.leadingKey) context['dynamodb:LeadingKeys'] = [fill(shape.leadingKey)]
+  if (shape.attributes?.length) context['dynamodb:Attributes'] = shape.attributes
+  if (shape.returnValues) context['dynamodb:ReturnValues'] = shape.returnValues
+  if (shape.select) context['dynamodb:Select'] = shape.select
+  return [{ action: shape.action, resource: shape.resource ?? TABLE_ARN, context }]
+}
+
+async function decide(statements, request) {
+  const result = await runSimulation(
+    {
+      request: { principal: ROLE, action: request.action, resource: { resource: request.resource, accountId: ACCOUNT }, contextVariables: request.context },
+      identityPolicies: [{ name: 'function-policy', policy: { Version: '2012-10-17', Statement: statements } }],
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+    },
+    {},
+  )
+  if (result.errors) throw new Error(`the evaluator refused ${JSON.stringify(request)}: ${JSON.stringify(result.errors)}`)
+  return result.result.analysis.result
+}
+
+async function allowed(statements, shape) {
+  for (const request of iamRequests(shape)) {
+    if ((await decide(statements, request)) !== 'Allowed') return false
+  }
+  return true
+}
+
+/** What a denied request lacks: each attribute name no statement allows, or the leading key, or the action. */
+async function missing(statements, shape) {
+  const bare = { ...shape, attributes: [] }
+  if (!(await allowed(statements, bare))) {
+    if (shape.leadingKey && (await allowed(statements, { ...bare, leadingKey: undefined }))) return `leading key ${shape.leadingKey}`
+    return 'the action itself (no statement allows it on this resource)'
+  }
+  const culprits = []
+  for (const attribute of shape.attributes ?? []) {
+    if (!(await allowed(statements, { ...shape, attributes: [attribute] }))) culprits.push(attribute)
+  }
+  return culprits.length ? `attribute(s) ${culprits.join(', ')}` : 'this combination of attributes in any one statement'
+}
+
+const describe = (shape) =>
+  `${shape.function}: ${shape.action}${shape.via ? ` (in ${shape.via})` : ''} on ${shape.leadingKey ?? shape.parameters?.join(',') ?? 'the table'}${shape.sortKey ? ` / ${shape.sortKey}` : ''}`
+
+// ---------------------------------------------------------------- the checks
+
+export async function check(template, recorded, mustDeny) {
+  const policies = functionPolicies(template)
+  const failures = []
+  const counts = {}
+  for (const shape of recorded) {
+    const policy = policies[shape.function]
+    counts[shape.function] ??= { allowed: 0, denied: 0 }
+    if (!policy) {
+      failures.push(`${shape.function}: no such function in the template`)
+      continue
+    }
+    if (await allowed(policy.statements, shape)) counts[shape.function].allowed++
+    else failures.push(`DENIED ${describe(shape)} — ${policy.logicalId}'s policy lacks ${await missing(policy.statements, shape)}`)
+  }
+  for (const shape of mustDeny) {
+    const policy = policies[shape.function]
+    counts[shape.function] ??= { allowed: 0, denied: 0 }
+    if (!policy) {
+      failures.push(`${shape.function}: no such function in the template`)
+      continue
+    }
+    if (await allowed(policy.statements, shape)) failures.push(`ALLOWED but must be denied: ${describe(shape)} — ${shape.why}`)
+    else counts[shape.function].denied++
+  }
+  return { failures, counts }
+}
+
+/** Every single-element removal from every statement must break a recorded request. */
+export async function mutations(template, recorded) {
+  const policies = functionPolicies(template)
+  const survivors = []
+  let tried = 0
+  for (const [name, { logicalId, statements }] of Object.entries(policies)) {
+    const mine = recorded.filter((s) => s.function === name)
+    const variants = []
+    statements.forEach((statement, i) => {
+      const actions = [statement.Action].flat()
+      actions.forEach((action) => variants.push({ what: `action ${action}`, i, edit: (s) => ({ ...s, Action: actions.filter((a) => a !== action) }) }))
+      for (const [operator, keys] of Object.entries(statement.Condition ?? {})) {
+        for (const [key, values] of Object.entries(keys)) {
+          ;[values].flat().forEach((value) =>
+            variants.push({
+              what: `${key} ${value}`,
+              i,
+              edit: (s) => ({ ...s, Condition: { ...s.Condition, [operator]: { ...s.Condition[operator], [key]: [values].flat().filter((v) => v !== value) } } }),
+            }),
+          )
+        }
+      }
+    })
+    for (const variant of variants) {
+      tried++
+      const mutated = statements.map((s, j) => (j === variant.i ? variant.edit(s) : s)).filter((s) => [s.Action].flat().length > 0)
+      let broken = null
+      for (const shape of mine) {
+        if (!(await allowed(mutated, shape))) {
+          broken = shape
+          break
+        }
+      }
+      if (!broken) survivors.push(`${name} (${logicalId}) statement ${variant.i + 1}: ${variant.what} is in the policy but no recorded request needs it`)
+    }
+  }
+  return { tried, survivors }
+}
+
+async function main() {
+  const template = loadTemplate(templatePath)
+  const recorded = JSON.parse(readFileSync(join(here, 'requests.json'), 'utf8'))
+  const mustDeny = JSON.parse(readFileSync(join(here, 'must-deny.json'), 'utf8'))
+  const { failures, counts } = await check(template, recorded, mustDeny)
+  for (const [name, c] of Object.entries(counts).sort()) console.log(`${name.padEnd(15)} ${String(c.allowed).padStart(3)} recorded requests allowed, ${String(c.denied).padStart(3)} forbidden requests denied`)
+  if (args.includes('--mutations')) {
+    const { tried, survivors } = await mutations(template, recorded)
+    console.log(`mutations: ${tried} single removals from the policies, ${tried - survivors.length} caught by a recorded request`)
+    failures.push(...survivors)
+  }
+  if (failures.length) {
+    console.error(`\n${failures.length} IAM problem(s) in ${templatePath}:\n  ${failures.join('\n  ')}`)
+    process.exit(1)
+  }
+  console.log(`IAM check passed: ${templatePath}`)
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    console.error(e.stack ?? String(e))
+    process.exit(2)
+  })
+}

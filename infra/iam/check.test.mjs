@@ -1,0 +1,54 @@
+// The IAM check itself is tested: a template that lost one thing a recorded request needs must
+// fail, naming the function, the action and what is missing. Run by `make iam-check`.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const template = readFileSync(join(here, '..', '..', 'template.yaml'), 'utf8')
+
+/** Runs the check on a copy of the template with `edit` applied; returns [exit code, output]. */
+function checkWith(edit) {
+  const mutated = edit(template)
+  assert.notEqual(mutated, template, 'the edit must change the template')
+  const path = join(mkdtempSync(join(tmpdir(), 'iam-check-')), 'template.yaml')
+  writeFileSync(path, mutated)
+  try {
+    return [0, execFileSync('node', [join(here, 'check.mjs'), '--template', path], { encoding: 'utf8', stdio: 'pipe' })]
+  } catch (e) {
+    return [e.status, `${e.stdout}${e.stderr}`]
+  }
+}
+
+test('the committed template passes', () => {
+  const [code, output] = checkWith((t) => t + '\n')
+  assert.equal(code, 0, output)
+})
+
+test('an attribute the idempotency record needs, removed from create-session, is named', () => {
+  const [code, output] = checkWith((t) => t.replace('ledgerId, ', ''))
+  assert.equal(code, 1, output)
+  assert.match(output, /DENIED create-session: dynamodb:PutItem \(in TransactWriteItems\) on ACCOUNT#\{id\} \/ IDEM#\{id\} .*attribute\(s\) ledgerId/)
+})
+
+test('an action a function uses, removed, is named', () => {
+  const [code, output] = checkWith((t) => t.replace('Action: [dynamodb:GetItem, dynamodb:Query]', 'Action: [dynamodb:GetItem]'))
+  assert.equal(code, 1, output)
+  assert.match(output, /DENIED list-keys: dynamodb:Query on ACCOUNT#\{id\}.*the action itself/)
+})
+
+test('a leading key a function writes, removed, is named', () => {
+  const [code, output] = checkWith((t) => t.replace('dynamodb:LeadingKeys: ["ACCOUNT#*", "KEYHASH#*"]\n                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, sk, deletedAt]', 'dynamodb:LeadingKeys: ["ACCOUNT#*"]\n                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, sk, deletedAt]'))
+  assert.equal(code, 1, output)
+  assert.match(output, /DENIED delete-key: dynamodb:UpdateItem \(in TransactWriteItems\) on KEYHASH#\{id\}.*leading key KEYHASH#\{id\}/)
+})
+
+test('a widened policy lets a forbidden request through and fails', () => {
+  const [code, output] = checkWith((t) => t.replace('dynamodb:Attributes: [pk, sk, credits, debited, lastUsed', 'dynamodb:Attributes: [pk, sk, credits, granted, debited, lastUsed'))
+  assert.equal(code, 1, output)
+  assert.match(output, /ALLOWED but must be denied: create-session: dynamodb:UpdateItem on ACCOUNT#\{id\} \/ ACCOUNT/)
+})
