@@ -187,3 +187,106 @@ impl Intercept for FaultInjector {
 pub fn faulty_client(injector: FaultInjector, counter: CallCounter) -> Client {
     Client::from_conf(config_at(&endpoint()).interceptor(counter).interceptor(injector).build())
 }
+
+/// Makes DynamoDB answer a call with a service error it did not really raise: the matching
+/// requests are turned into a harmless `ListTables` before they leave (so the server changes
+/// nothing), and their responses are replaced by the canned error. Fires on `times` consecutive
+/// calls of `operation`, starting with the `occurrence`-th.
+#[derive(Clone, Debug, Default)]
+pub struct ErrorInjector(Arc<Mutex<ErrorState>>);
+
+#[derive(Debug, Default)]
+struct ErrorState {
+    plan: Option<ErrorPlan>,
+    seen: usize,
+    fired: usize,
+    replace_next: bool,
+}
+
+#[derive(Clone, Debug)]
+struct ErrorPlan {
+    operation: &'static str,
+    occurrence: usize,
+    times: usize,
+    body: String,
+}
+
+impl ErrorInjector {
+    /// `error_type` is DynamoDB's exception name; `cancellation_reasons` the codes of a
+    /// `TransactionCanceledException`, item by item.
+    pub fn arm(&self, operation: &'static str, occurrence: usize, times: usize, error_type: &str, cancellation_reasons: &[&str]) {
+        let mut body = serde_json::json!({
+            "__type": format!("com.amazonaws.dynamodb.v20120810#{error_type}"),
+            "message": format!("injected {error_type}"),
+        });
+        if !cancellation_reasons.is_empty() {
+            body["CancellationReasons"] = cancellation_reasons.iter().map(|code| serde_json::json!({"Code": code})).collect();
+        }
+        *self.0.lock().unwrap() =
+            ErrorState { plan: Some(ErrorPlan { operation, occurrence, times, body: body.to_string() }), ..ErrorState::default() };
+    }
+
+    pub fn disarm(&self) {
+        self.0.lock().unwrap().plan = None;
+    }
+
+    /// How many responses were replaced.
+    pub fn fired(&self) -> usize {
+        self.0.lock().unwrap().fired
+    }
+}
+
+impl Intercept for ErrorInjector {
+    fn name(&self) -> &'static str {
+        "ErrorInjector"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let mut state = self.0.lock().unwrap();
+        let Some(plan) = state.plan.clone() else { return Ok(()) };
+        if operation_of(context.request()) != plan.operation {
+            return Ok(());
+        }
+        state.seen += 1;
+        if state.seen < plan.occurrence || state.seen >= plan.occurrence + plan.times {
+            return Ok(());
+        }
+        let request = context.request_mut();
+        request.headers_mut().insert("x-amz-target", "DynamoDB_20120810.ListTables");
+        request.headers_mut().insert("content-length", "2");
+        *request.body_mut() = aws_smithy_types::body::SdkBody::from("{}");
+        state.replace_next = true;
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let mut state = self.0.lock().unwrap();
+        if !std::mem::take(&mut state.replace_next) {
+            return Ok(());
+        }
+        state.fired += 1;
+        let body = state.plan.as_ref().map(|p| p.body.clone()).unwrap_or_default();
+        let mut response = aws_sdk_dynamodb::config::http::HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("valid status"),
+            aws_smithy_types::body::SdkBody::from(body),
+        );
+        response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+        *context.response_mut() = response;
+        Ok(())
+    }
+}
+
+/// A client on the test server that answers with the errors `errors` is armed with.
+pub fn erring_client(errors: ErrorInjector, counter: CallCounter) -> Client {
+    Client::from_conf(config_at(&endpoint()).interceptor(counter).interceptor(errors).build())
+}

@@ -177,3 +177,81 @@ async fn a_store_that_is_down_gives_503_with_retry_after_everywhere() {
         assert!(!body.to_string().contains("127.0.0.1"), "{name}: internal detail leaked: {body}");
     }
 }
+
+/// An app whose DynamoDB answers with injected service errors when armed.
+async fn erring_rig() -> (App, tests::dynamo::ErrorInjector, CallCounter, tempfile::TempDir) {
+    let table = fresh_table(&client(None)).await;
+    let errors = tests::dynamo::ErrorInjector::default();
+    let counter = CallCounter::default();
+    let dir = tempfile::tempdir().unwrap();
+    let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
+    let store = Arc::new(DynamoStore::new(tests::dynamo::erring_client(errors.clone(), counter.clone()), table, config.free_credits));
+    let app = App::new(config, store).unwrap();
+    seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    (app, errors, counter, dir)
+}
+
+#[tokio::test]
+async fn a_deletion_cancelled_for_any_reason_but_the_keys_own_condition_is_a_503_and_the_key_stays_live() {
+    // The deletion is one transaction: [mark the key, mark its hash lookup, audit event].
+    let cases: [(&str, [&str; 3], usize, u16); 6] = [
+        ("throttling outlasting our retries", ["None", "ThrottlingError", "None"], 100, 503),
+        ("throttled once", ["None", "ThrottlingError", "None"], 1, 200),
+        ("validation", ["ValidationError", "None", "None"], 1, 503),
+        ("lookup's condition", ["None", "ConditionalCheckFailed", "None"], 1, 503),
+        ("conflict outlasting our retries", ["TransactionConflict", "None", "None"], 100, 503),
+        // Only the key's own condition means "already deleted by someone else".
+        ("key's own condition", ["ConditionalCheckFailed", "None", "None"], 1, 404),
+    ];
+    let mut report = Vec::new();
+    for (label, reasons, times, want) in cases {
+        let (app, errors, _, _dir) = erring_rig().await;
+        errors.arm("TransactWriteItems", 1, times, "TransactionCanceledException", &reasons);
+        let (status, body, headers) = parts(delete_key::handle(&app, fixture("delete-key")).await);
+        errors.disarm();
+        assert!(errors.fired() > 0, "{label}: never fired");
+        assert_eq!(status, want, "{label}: {body}");
+        if status == 503 {
+            assert_eq!(headers["retry-after"], "1", "{label}");
+            assert_eq!(body["error"], "Service temporarily unavailable, please retry", "{label}");
+        }
+        if status == 200 {
+            // Retried and done: revoked.
+            assert!(app.store.list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap().is_empty(), "{label}");
+            assert_eq!(create_session::handle(&app, fixture("create-session")).await.status(), 401, "{label}");
+        } else {
+            // Nothing changed: the key is still listed and still opens sessions.
+            assert_eq!(app.store.list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap().len(), 1, "{label}");
+            assert_eq!(create_session::handle(&app, fixture("create-session")).await.status(), 200, "{label}: key must stay live");
+        }
+        report.push(format!("{label} (x{}) -> {status}", errors.fired()));
+    }
+    eprintln!("delete-key cancellations:\n  {}", report.join("\n  "));
+    assert_eq!(report.len(), 6);
+}
+
+#[tokio::test]
+async fn a_plain_debit_meeting_a_transaction_conflict_is_retried_then_503_never_500() {
+    // GIVEN an idempotent debit in flight on the same account (a transaction), the plain debit's
+    // UpdateItem is refused with TransactionConflictException
+    let (app, errors, counter, _dir) = erring_rig().await;
+    counter.take();
+    errors.arm("UpdateItem", 1, 1, "TransactionConflictException", &[]);
+    // WHEN it conflicts once THEN it is retried and succeeds, paid once
+    let (status, body, _) = parts(create_session::handle(&app, fixture("create-session")).await);
+    assert_eq!((status, body["credits"].as_u64()), (200, Some(2)), "{body}");
+    assert_eq!(errors.fired(), 1);
+    let calls = counter.take();
+    assert_eq!(calls.iter().filter(|c| *c == "UpdateItem").count(), 3, "conflicted debit, retried debit, tidy-up: {calls:?}");
+
+    // WHEN it keeps conflicting THEN 503 with Retry-After, nothing taken
+    errors.arm("UpdateItem", 1, 100, "TransactionConflictException", &[]);
+    let (status, body, headers) = parts(create_session::handle(&app, fixture("create-session")).await);
+    errors.disarm();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(errors.fired() as u32, common::store::dynamodb::cancel::MAX_ATTEMPTS);
+    let check = verify_ledger(app.store.as_ref(), &account(FIXTURE_ACCOUNT), common::clock::now()).await.unwrap().unwrap();
+    assert!(check.ok, "{check:?}");
+    assert_eq!((check.debited, check.credits), (1, 2), "only the first session was paid");
+}

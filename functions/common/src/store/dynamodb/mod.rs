@@ -18,6 +18,7 @@
 //!   pending entries in, so a crash between them loses nothing; a later session on the account
 //!   finishes the copy.
 
+pub mod cancel;
 pub mod items;
 pub mod table;
 
@@ -29,17 +30,14 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use cancel::{Cancellation, Retry};
 use items::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
-use std::time::Duration;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// Retries of our own (contention on account creation, transaction conflicts). The SDK retries
-/// throttling and transient network errors underneath each call.
-const MAX_ATTEMPTS: u32 = 5;
 /// Pending entries older than this were left by a crashed writer; the next writer copies them.
 const STALE_PENDING: time::Duration = time::Duration::seconds(30);
 
@@ -50,9 +48,8 @@ pub struct DynamoStore {
 }
 
 enum TxError {
-    /// The transaction was cancelled; one reason code per item ("None", "ConditionalCheckFailed",
-    /// "TransactionConflict", ...).
-    Cancelled(Vec<String>),
+    /// The transaction was cancelled; nothing was written.
+    Cancelled(Cancellation),
     Store(StoreError),
 }
 
@@ -102,7 +99,7 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(e) => {
-                    Err(TxError::Cancelled(e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect()))
+                    Err(TxError::Cancelled(Cancellation::from_sdk(e.cancellation_reasons())))
                 }
                 other => Err(TxError::Store(service_error(&other))),
             },
@@ -146,8 +143,9 @@ impl DynamoStore {
         }
         match self.transact(self.new_account_items(account, at)?).await {
             Ok(()) => Ok(()),
-            Err(TxError::Cancelled(reasons)) if reasons.first().is_some_and(|r| r == "ConditionalCheckFailed") => Ok(()),
-            Err(TxError::Cancelled(reasons)) => Err(StoreError::Unavailable(format!("account creation cancelled: {reasons:?}"))),
+            // The account put is item 0: someone else created it meanwhile.
+            Err(TxError::Cancelled(c)) if c.condition_failed(0) => Ok(()),
+            Err(TxError::Cancelled(c)) => Err(c.into_error("account creation")),
             Err(TxError::Store(e)) => Err(e),
         }
     }
@@ -157,7 +155,27 @@ impl DynamoStore {
     ///
     /// `Ok(None)` when the condition failed for a reason other than our own earlier attempt
     /// (not enough credits for a debit, or the account is missing for a grant).
+    ///
+    /// An idempotent debit on the same account is a transaction; a plain update that meets one
+    /// in flight is refused with `TransactionConflict` and retried (then 503), never a 500.
     async fn change_balance(&self, account: &str, id: &str, entry: &PendingEntry) -> Result<Option<(u64, AccountItem)>, StoreError> {
+        let mut retry = Retry::new("balance change");
+        loop {
+            retry.next().await?;
+            if let Some(done) = self.change_balance_once(account, id, entry).await? {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// One attempt of [`Self::change_balance`]: `Ok(None)` means it conflicted and changed nothing.
+    #[allow(clippy::type_complexity)]
+    async fn change_balance_once(
+        &self,
+        account: &str,
+        id: &str,
+        entry: &PendingEntry,
+    ) -> Result<Option<Option<(u64, AccountItem)>>, StoreError> {
         let change = BalanceChange::new(id, entry)?;
         let result = self
             .client
@@ -177,22 +195,26 @@ impl DynamoStore {
             Ok(out) => {
                 let item: AccountItem = from_item(out.attributes.unwrap_or_default())?;
                 let balance = *item.pending_balances.get(id).ok_or_else(|| internal("update returned no balance"))?;
-                Ok(Some((balance, item)))
+                Ok(Some(Some((balance, item))))
             }
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(e) => {
-                    let Some(old) = e.item else { return Ok(None) };
+                    let Some(old) = e.item else { return Ok(Some(None)) };
                     let old: AccountItem = from_item(old)?;
                     // Our own earlier attempt already applied (its response was lost).
-                    Ok(old.pending_balances.get(id).copied().map(|balance| (balance, old)))
+                    Ok(Some(old.pending_balances.get(id).copied().map(|balance| (balance, old))))
                 }
+                UpdateItemError::TransactionConflictException(_) => Ok(None),
                 other => Err(service_error(&other)),
             },
             // The outcome is unknown (timeout, connection lost): look before reporting failure.
             Err(e) if is_ambiguous(&e) => {
                 let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
-                match item.as_ref().and_then(|i| i.pending_balances.get(id)) {
-                    Some(&balance) => Ok(Some((balance, item.expect("checked")))),
+                match item {
+                    Some(item) => match item.pending_balances.get(id).copied() {
+                        Some(balance) => Ok(Some(Some((balance, item)))),
+                        None => Err(classify(e)),
+                    },
                     None => Err(classify(e)),
                 }
             }
@@ -243,19 +265,19 @@ impl DynamoStore {
             .expression_attribute_values(":now", AttributeValue::N(at.unix_timestamp().to_string()))
             .build()
             .map_err(internal)?;
-        for _ in 0..MAX_ATTEMPTS {
+        let mut retry = Retry::new("session debit");
+        loop {
+            retry.next().await?;
             let writes =
                 vec![TransactWriteItem::builder().update(update.clone()).build(), TransactWriteItem::builder().put(put.clone()).build()];
             match self.transact(writes).await {
                 Ok(()) => return self.debited(account, id).await,
-                Err(TxError::Cancelled(reasons)) if reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed") => {
-                    return self.earlier_session(key, &idem, at).await;
-                }
-                Err(TxError::Cancelled(reasons)) if reasons.first().is_some_and(|r| r == "ConditionalCheckFailed") => {
-                    return Ok(DebitOutcome::InsufficientCredits);
-                }
-                Err(TxError::Cancelled(reasons)) if reasons.iter().any(|r| r == "TransactionConflict") => backoff().await,
-                Err(TxError::Cancelled(reasons)) => return Err(internal(format!("session debit refused: {reasons:?}"))),
+                // Item 1 is the record: the Idempotency-Key was used already.
+                Err(TxError::Cancelled(c)) if c.condition_failed(1) => return self.earlier_session(key, &idem, at).await,
+                // Item 0 is the debit: not enough credits.
+                Err(TxError::Cancelled(c)) if c.condition_failed(0) => return Ok(DebitOutcome::InsufficientCredits),
+                Err(TxError::Cancelled(c)) if c.is_transient() => continue,
+                Err(TxError::Cancelled(c)) => return Err(c.into_error("session debit")),
                 // Unknown outcome: if our record is there, the debit happened with it.
                 Err(TxError::Store(e)) => {
                     let mine: Option<IdempotencyItem> = self.get(record.pk.clone(), &record.sk).await?;
@@ -266,7 +288,6 @@ impl DynamoStore {
                 }
             }
         }
-        Err(StoreError::Unavailable("session debit kept conflicting".into()))
     }
 
     /// After a committed idempotent debit: read its balance, settle, report.
@@ -330,7 +351,7 @@ impl DynamoStore {
                 }
             }
             self.transact(writes).await.map_err(|e| match e {
-                TxError::Cancelled(reasons) => StoreError::Unavailable(format!("ledger copy cancelled: {reasons:?}")),
+                TxError::Cancelled(c) => c.into_error("ledger copy"),
                 TxError::Store(e) => e,
             })?;
         }
@@ -399,7 +420,9 @@ impl Store for DynamoStore {
             deleted_at: None,
         };
         let audit = audit_item(account, AuditAction::KeyCreated, key.id.as_str(), None, &origin, key.created_at);
-        for _ in 0..MAX_ATTEMPTS {
+        let mut retry = Retry::new("key creation");
+        loop {
+            retry.next().await?;
             let exists = self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await?.is_some();
             let mut writes = if exists { Vec::new() } else { self.new_account_items(account, key.created_at)? };
             writes.push(self.put(&key_item, Some("attribute_not_exists(pk)"))?);
@@ -407,13 +430,9 @@ impl Store for DynamoStore {
             writes.push(self.put(&audit, None)?);
             match self.transact(writes).await {
                 Ok(()) => return Ok(()),
-                // Someone created the account meanwhile, or a conflicting transaction: go again.
-                Err(TxError::Cancelled(reasons))
-                    if (!exists && reasons[0] == "ConditionalCheckFailed") || reasons.iter().any(|r| r == "TransactionConflict") =>
-                {
-                    backoff().await;
-                }
-                Err(TxError::Cancelled(reasons)) => return Err(internal(format!("key write refused: {reasons:?}"))),
+                // Someone created the account meanwhile (item 0 is its put), or contention: go again.
+                Err(TxError::Cancelled(c)) if (!exists && c.condition_failed(0)) || c.is_transient() => continue,
+                Err(TxError::Cancelled(c)) => return Err(c.into_error("key creation")),
                 // The transaction may have been applied with its response lost: look before
                 // failing, so a created key is never reported as not created.
                 Err(TxError::Store(e)) => {
@@ -424,7 +443,6 @@ impl Store for DynamoStore {
                 }
             }
         }
-        Err(StoreError::Unavailable("key creation kept conflicting".into()))
     }
 
     async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError> {
@@ -466,7 +484,9 @@ impl Store for DynamoStore {
             Ok(TransactWriteItem::builder().update(update).build())
         };
         let audit = audit_item(account.as_str(), AuditAction::KeyDeleted, key.as_str(), None, &origin, at);
-        for _ in 0..MAX_ATTEMPTS {
+        let mut retry = Retry::new("key deletion");
+        loop {
+            retry.next().await?;
             let writes = vec![
                 mark(account_pk(account.as_str()), sk.clone(), "attribute_exists(pk) AND attribute_not_exists(deletedAt)")?,
                 mark(lookup_pk(&item.key_hash), LOOKUP_SK.into(), "attribute_exists(pk)")?,
@@ -474,9 +494,13 @@ impl Store for DynamoStore {
             ];
             match self.transact(writes).await {
                 Ok(()) => return Ok(true),
-                Err(TxError::Cancelled(reasons)) if reasons.iter().any(|r| r == "TransactionConflict") => backoff().await,
-                // Deleted by a concurrent request: for this one, there was nothing to delete.
-                Err(TxError::Cancelled(_)) => return Ok(false),
+                // Item 0 is the key's own condition: deleted by a concurrent request, so for this
+                // one there was nothing to delete.
+                Err(TxError::Cancelled(c)) if c.condition_failed(0) => return Ok(false),
+                Err(TxError::Cancelled(c)) if c.is_transient() => continue,
+                // Anything else (throttling that outlasted the SDK's retries, validation, the
+                // lookup's condition) changed nothing and the key is still live: never a 404.
+                Err(TxError::Cancelled(c)) => return Err(c.into_error("key deletion")),
                 // Applied with its response lost? Our deletion time on the key says so.
                 Err(TxError::Store(e)) => {
                     return match self.get::<KeyItem>(account_pk(account.as_str()), &sk).await {
@@ -486,7 +510,6 @@ impl Store for DynamoStore {
                 }
             }
         }
-        Err(StoreError::Unavailable("key deletion kept conflicting".into()))
     }
 
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
@@ -657,11 +680,6 @@ fn audit_item(
         at: clock::rfc3339(at),
         ttl: clock::expiry(at),
     }
-}
-
-async fn backoff() {
-    let jitter = u64::from(new_ulid().random() as u16 % 40);
-    tokio::time::sleep(Duration::from_millis(10 + jitter)).await;
 }
 
 fn to_item(value: &impl Serialize) -> Result<Item, StoreError> {
