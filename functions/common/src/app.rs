@@ -94,10 +94,23 @@ pub async fn open_store(config: &Config, sdk: Option<&aws_config::SdkConfig>) ->
         ))
         .into()),
         StoreConfig::DynamoDb { table } => {
-            let client = match sdk {
-                Some(sdk) => aws_sdk_dynamodb::Client::new(sdk),
-                None => aws_sdk_dynamodb::Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
+            let loaded;
+            let sdk = match sdk {
+                Some(sdk) => sdk,
+                None => {
+                    loaded = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                    &loaded
+                }
             };
+            // Without timeouts a stalled DynamoDB holds every request until the platform kills
+            // the function and the gateway answers with its own body.
+            let (connect, attempt, operation) = config.store_timeouts();
+            let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(connect)
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(operation)
+                .build();
+            let client = aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(timeouts).build());
             Ok(Arc::new(DynamoStore::new(client, table.clone(), config.free_credits)))
         }
     }

@@ -85,6 +85,20 @@ pub struct Config {
     pub playground: PlaygroundConfig,
     /// Credits granted once to every new account.
     pub free_credits: u64,
+    /// Every request answers within this, with a 503 when a dependency stalls (the function's
+    /// timeout in the template is well above it).
+    pub request_deadline: std::time::Duration,
+}
+
+impl Config {
+    /// SDK timeouts inside the request deadline: (connect, attempt, whole operation with its
+    /// retries). A stalled DynamoDB fails an operation well before the deadline, leaving room
+    /// for the one confirming read that an ambiguous write needs.
+    pub fn store_timeouts(&self) -> (std::time::Duration, std::time::Duration, std::time::Duration) {
+        let deadline = self.request_deadline;
+        let attempt = deadline * 3 / 8;
+        (attempt.min(std::time::Duration::from_secs(1)), attempt, deadline * 3 / 4)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +123,7 @@ pub mod vars {
     pub const PLAYGROUND_AUDIENCE: &str = "VP_PLAYGROUND_TOKEN_AUDIENCE";
     pub const TOKEN_TTL: &str = "VP_SESSION_TOKEN_TTL_SECONDS";
     pub const FREE_CREDITS: &str = "VP_FREE_CREDITS";
+    pub const REQUEST_DEADLINE_MS: &str = "VP_REQUEST_DEADLINE_MS";
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".visionpipe";
@@ -119,6 +134,8 @@ pub const DEFAULT_PLAYGROUND_ISSUER: &str = "https://visionpipe3d.quochuy.dev/ap
 pub const DEFAULT_PLAYGROUND_AUDIENCE: &str = "visionpipe-playground";
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 86_400;
 pub const DEFAULT_FREE_CREDITS: u64 = 3;
+/// 4 s: a stalled store answers 503 in under 5 s; the functions' timeout is 10 s.
+pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 4_000;
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -207,6 +224,12 @@ impl Config {
                 token_ttl_secs: number(&get, vars::TOKEN_TTL, DEFAULT_TOKEN_TTL_SECS, 60..=7 * 86_400)?,
             },
             free_credits: number(&get, vars::FREE_CREDITS, DEFAULT_FREE_CREDITS, 0..=1_000_000)?,
+            request_deadline: std::time::Duration::from_millis(number(
+                &get,
+                vars::REQUEST_DEADLINE_MS,
+                DEFAULT_REQUEST_DEADLINE_MS,
+                100..=60_000,
+            )?),
         })
     }
 }

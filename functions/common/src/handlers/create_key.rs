@@ -1,6 +1,6 @@
 //! `POST /api/v1/keys`: create an API key for the signed-in console account.
 
-use super::{console_account, finish};
+use super::{console_account, finish, within_deadline};
 use crate::api_key::PlaintextKey;
 use crate::error::ApiError;
 use crate::http::{json_body, json_response, origin};
@@ -32,7 +32,7 @@ struct CreatedKey<'a> {
 const EXPECTED: &str = r#"a JSON object {"name": "<1-64 characters>"}"#;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, create_key(app, &req).await)
+    finish(&req, within_deadline(app, create_key(app, &req)).await)
 }
 
 async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {

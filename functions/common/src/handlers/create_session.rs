@@ -1,6 +1,6 @@
 //! `POST /api/v1/sessions`: an API consumer opens a playground session for one credit.
 
-use super::finish;
+use super::{finish, within_deadline};
 use crate::api_key::{KeyHash, bearer_token, is_well_formed};
 use crate::error::ApiError;
 use crate::http::{body_bytes, json_body, json_response, origin};
@@ -23,7 +23,7 @@ struct OpenedSession<'a> {
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, create_session(app, &req).await)
+    finish(&req, within_deadline(app, create_session(app, &req)).await)
 }
 
 async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -1,6 +1,6 @@
 //! `DELETE /api/v1/keys/{id}`: revoke a key, at once and for good.
 
-use super::{console_account, finish};
+use super::{console_account, finish, within_deadline};
 use crate::error::ApiError;
 use crate::http::{json_response, origin};
 use crate::ids::KeyId;
@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, delete_key(app, &req).await)
+    finish(&req, within_deadline(app, delete_key(app, &req)).await)
 }
 
 async fn delete_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -1,6 +1,6 @@
 //! `GET /api/v1/keys`: the signed-in account's live keys, newest first.
 
-use super::{console_account, finish};
+use super::{console_account, finish, within_deadline};
 use crate::error::ApiError;
 use crate::http::json_response;
 use crate::{App, clock, routes};
@@ -26,7 +26,7 @@ struct KeySummary {
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, list_keys(app, &req).await)
+    finish(&req, within_deadline(app, list_keys(app, &req)).await)
 }
 
 async fn list_keys(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -6,6 +6,7 @@ use crate::api_key::bearer_token;
 use crate::error::ApiError;
 use crate::ids::AccountId;
 use lambda_http::{Body, Request, Response};
+use std::future::Future;
 
 pub mod create_key;
 pub mod create_session;
@@ -16,6 +17,19 @@ pub mod list_keys;
 /// Turns a handler's result into the response, mapping errors in the one shared place.
 fn finish(req: &Request, result: Result<Response<Body>, ApiError>) -> Response<Body> {
     result.unwrap_or_else(|e| e.into_response(crate::http::request_id(req).as_deref()))
+}
+
+/// Runs a handler's work within the configured deadline: a stalled dependency answers the
+/// contract's JSON 503 with `Retry-After`, well before the platform would kill the function.
+/// Work cut short here was either not applied or is found again by an idempotent retry.
+async fn within_deadline(app: &App, work: impl Future<Output = Result<Response<Body>, ApiError>>) -> Result<Response<Body>, ApiError> {
+    match tokio::time::timeout(app.config.request_deadline, work).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!(deadline_ms = app.config.request_deadline.as_millis() as u64, "request deadline passed; answering 503");
+            Err(ApiError::Unavailable)
+        }
+    }
 }
 
 /// The console account behind `Authorization: Bearer <console JWT>`.
