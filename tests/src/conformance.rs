@@ -39,7 +39,7 @@ macro_rules! conformance_tests {
             grants_add_credits_and_create_accounts,
             the_ledger_explains_the_balance,
             audit_events_carry_origin_and_expire_after_90_days,
-            expired_ledger_entries_are_not_read,
+            money_records_outlive_the_audit_window,
             racing_debits_spend_each_credit_exactly_once,
             an_idempotent_retry_pays_once_and_gets_the_first_answer,
             an_idempotency_key_is_bound_to_its_api_key_and_request,
@@ -119,7 +119,7 @@ pub async fn a_new_account_gets_its_free_credits_exactly_once(store: Arc<dyn Sto
     }
     let balance = store.balance(&account("acct_a")).await.unwrap().unwrap();
     assert_eq!((balance.credits, balance.granted, balance.debited), (FREE_CREDITS, FREE_CREDITS, 0));
-    let ledger = store.ledger(&account("acct_a"), clock::now()).await.unwrap();
+    let ledger = store.ledger(&account("acct_a")).await.unwrap();
     assert_eq!(ledger.len(), 1);
     assert_eq!((ledger[0].kind, ledger[0].amount), (LedgerKind::Grant, FREE_CREDITS));
 }
@@ -132,7 +132,7 @@ pub async fn a_session_debits_one_credit_and_records_it(store: Arc<dyn Store>) {
     assert_eq!(outcome, SessionOutcome::Opened { account: account("acct_a"), key: id.clone(), balance: FREE_CREDITS - 1 });
     let keys = store.list_keys(&account("acct_a")).await.unwrap();
     assert!(keys[0].last_used_at.is_some(), "lastUsedAt is set");
-    let ledger = store.ledger(&account("acct_a"), clock::now()).await.unwrap();
+    let ledger = store.ledger(&account("acct_a")).await.unwrap();
     let debit = ledger.iter().find(|e| e.kind == LedgerKind::Debit).expect("debit entry");
     assert_eq!((debit.amount, debit.balance_after), (1, FREE_CREDITS - 1));
     assert_eq!(debit.key_id.as_deref(), Some(id.as_str()));
@@ -155,12 +155,12 @@ pub async fn an_empty_account_is_refused_and_nothing_changes(store: Arc<dyn Stor
     for _ in 0..FREE_CREDITS {
         assert!(matches!(store.open_session(&plaintext.hash(), debit()).await.unwrap(), SessionOutcome::Opened { .. }));
     }
-    let ledger_before = store.ledger(&account("acct_a"), clock::now()).await.unwrap();
+    let ledger_before = store.ledger(&account("acct_a")).await.unwrap();
     let audit_before = store.audit_events(&account("acct_a"), clock::now()).await.unwrap();
     assert_eq!(store.open_session(&plaintext.hash(), debit()).await.unwrap(), SessionOutcome::InsufficientCredits);
     let balance = store.balance(&account("acct_a")).await.unwrap().unwrap();
     assert_eq!((balance.credits, balance.debited), (0, FREE_CREDITS));
-    assert_eq!(store.ledger(&account("acct_a"), clock::now()).await.unwrap(), ledger_before);
+    assert_eq!(store.ledger(&account("acct_a")).await.unwrap(), ledger_before);
     assert_eq!(store.audit_events(&account("acct_a"), clock::now()).await.unwrap(), audit_before);
 }
 
@@ -201,7 +201,7 @@ pub async fn grants_add_credits_and_create_accounts(store: Arc<dyn Store>) {
     // Creating a key later does not grant the free credits again.
     create(store.as_ref(), "acct_new", "k").await;
     assert_eq!(store.balance(&account("acct_new")).await.unwrap().unwrap().credits, FREE_CREDITS + 15);
-    let ledger = store.ledger(&account("acct_new"), clock::now()).await.unwrap();
+    let ledger = store.ledger(&account("acct_new")).await.unwrap();
     let reasons: Vec<_> = ledger.iter().skip(1).map(|e| e.reason.clone().unwrap_or_default()).collect();
     assert_eq!(reasons, ["welcome pack", "top-up"]);
     assert_eq!(ledger.last().unwrap().balance_after, FREE_CREDITS + 15);
@@ -214,7 +214,7 @@ pub async fn the_ledger_explains_the_balance(store: Arc<dyn Store>) {
         store.open_session(&plaintext.hash(), debit()).await.unwrap();
     }
     let b = store.balance(&account("acct_a")).await.unwrap().unwrap();
-    let ledger = store.ledger(&account("acct_a"), clock::now()).await.unwrap();
+    let ledger = store.ledger(&account("acct_a")).await.unwrap();
     let sum = |kind| ledger.iter().filter(|e| e.kind == kind).map(|e| e.amount).sum::<u64>();
     assert_eq!((sum(LedgerKind::Grant), sum(LedgerKind::Debit)), (b.granted, b.debited));
     assert_eq!(b.credits, b.granted - b.debited);
@@ -247,15 +247,31 @@ pub async fn audit_events_carry_origin_and_expire_after_90_days(store: Arc<dyn S
     assert_eq!(store.audit_events(&account("acct_a"), now).await.unwrap().len(), 1);
 }
 
-pub async fn expired_ledger_entries_are_not_read(store: Arc<dyn Store>) {
+pub async fn money_records_outlive_the_audit_window(store: Arc<dyn Store>) {
+    // GIVEN an account whose first grant and sessions are older than the 90-day audit window
     let now = clock::now();
+    let (plaintext, key) = new_key("acct_a", "old", now - Duration::days(120));
+    store.create_key(key, origin()).await.unwrap();
     store.grant_credits(&account("acct_a"), 7, "long ago", now - Duration::days(100)).await.unwrap();
+    let resolved = store.resolve_key(&plaintext.hash()).await.unwrap().unwrap();
+    for days_ago in [95, 91] {
+        let outcome = store.debit_session(&resolved, debit_at(now - Duration::days(days_ago)), None).await.unwrap();
+        assert!(matches!(outcome, DebitOutcome::Debited { .. }), "{outcome:?}");
+    }
     store.grant_credits(&account("acct_a"), 2, "recently", now).await.unwrap();
-    let ledger = store.ledger(&account("acct_a"), now).await.unwrap();
+
+    // THEN every ledger entry is still there and the ledger check passes (`vpctl credits verify`)
+    let ledger = store.ledger(&account("acct_a")).await.unwrap();
     let reasons: Vec<_> = ledger.iter().filter_map(|e| e.reason.clone()).collect();
-    assert_eq!(reasons, ["recently"], "{ledger:?}");
-    // The balance itself never expires.
-    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS + 9);
+    assert_eq!(reasons.len(), 3, "free grant, old grant, recent grant: {ledger:?}");
+    assert!(reasons.contains(&"long ago".to_string()) && reasons.contains(&"recently".to_string()));
+    assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count(), 2);
+    assert_ledger_ok(store.as_ref(), "acct_a").await;
+    let b = store.balance(&account("acct_a")).await.unwrap().unwrap();
+    assert_eq!((b.credits, b.granted, b.debited), (FREE_CREDITS + 9 - 2, FREE_CREDITS + 9, 2));
+    // AND the audit trail keeps its documented 90 days only: the old events are gone
+    let events = store.audit_events(&account("acct_a"), now).await.unwrap();
+    assert!(events.is_empty(), "{events:?}");
 }
 
 pub async fn racing_debits_spend_each_credit_exactly_once(store: Arc<dyn Store>) {
@@ -287,14 +303,14 @@ pub async fn racing_debits_spend_each_credit_exactly_once(store: Arc<dyn Store>)
     assert_eq!(refused, RACERS - CREDITS as usize);
     let b = store.balance(&account("acct_race")).await.unwrap().unwrap();
     assert_eq!((b.credits, b.granted, b.debited), (0, CREDITS, CREDITS));
-    let ledger = store.ledger(&account("acct_race"), clock::now()).await.unwrap();
+    let ledger = store.ledger(&account("acct_race")).await.unwrap();
     assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64, CREDITS);
     assert_ledger_ok(store.as_ref(), "acct_race").await;
 }
 
 /// The ledger invariant (`vpctl credits verify`): balance = grants − debits, explained entry by entry.
 pub async fn assert_ledger_ok(store: &dyn Store, account_id: &str) {
-    let check = common::store::verify_ledger(store, &account(account_id), clock::now()).await.unwrap().expect("account exists");
+    let check = common::store::verify_ledger(store, &account(account_id)).await.unwrap().expect("account exists");
     assert!(check.ok, "ledger check failed: {check:?}");
 }
 
@@ -316,7 +332,7 @@ async fn resolved(store: &dyn Store, plaintext: &PlaintextKey) -> ResolvedKey {
 }
 
 async fn debits(store: &dyn Store, account_id: &str) -> usize {
-    store.ledger(&account(account_id), clock::now()).await.unwrap().iter().filter(|e| e.kind == LedgerKind::Debit).count()
+    store.ledger(&account(account_id)).await.unwrap().iter().filter(|e| e.kind == LedgerKind::Debit).count()
 }
 
 pub async fn an_idempotent_retry_pays_once_and_gets_the_first_answer(store: Arc<dyn Store>) {

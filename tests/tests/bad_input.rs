@@ -16,7 +16,7 @@ async fn snapshot(store: &dyn Store) -> String {
         "{:?} {:?} {} {}",
         store.list_keys(&a).await.unwrap(),
         store.balance(&a).await.unwrap(),
-        store.ledger(&a, now).await.unwrap().len(),
+        store.ledger(&a).await.unwrap().len(),
         store.audit_events(&a, now).await.unwrap().len()
     )
 }

@@ -57,7 +57,7 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
     let account = account(FIXTURE_ACCOUNT);
     let balance = store.balance(&account).await.unwrap().unwrap();
     assert_eq!((balance.credits, balance.granted, balance.debited), (0, CREDITS, CREDITS));
-    let ledger = store.ledger(&account, common::clock::now()).await.unwrap();
+    let ledger = store.ledger(&account).await.unwrap();
     assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64, CREDITS);
     let audit = store.audit_events(&account, common::clock::now()).await.unwrap();
     assert_eq!(audit.iter().filter(|e| e.event == common::store::AuditAction::KeyUsed).count() as u64, CREDITS);

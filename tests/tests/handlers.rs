@@ -78,7 +78,7 @@ async fn the_free_balance_is_granted_once_per_account() {
     let account = account(FIXTURE_ACCOUNT);
     let balance = t.store().balance(&account).await.unwrap().unwrap();
     assert_eq!((balance.credits, balance.granted, balance.debited), (5, 5, 0));
-    let ledger = t.store().ledger(&account, common::clock::now()).await.unwrap();
+    let ledger = t.store().ledger(&account).await.unwrap();
     assert_eq!(ledger.len(), 1, "one grant for three keys");
     assert_eq!(ledger[0].kind, LedgerKind::Grant);
 }
@@ -262,7 +262,7 @@ async fn a_session_costs_one_credit_and_returns_a_signed_playground_token() {
     assert!((claims.iat - time::OffsetDateTime::now_utc().unix_timestamp()).abs() < 5);
     // AND the debit is in the ledger naming the key and session, and the use is audited
     let account = account(FIXTURE_ACCOUNT);
-    let ledger = t.store().ledger(&account, common::clock::now()).await.unwrap();
+    let ledger = t.store().ledger(&account).await.unwrap();
     let debit = ledger.iter().find(|e| e.kind == LedgerKind::Debit).expect("debit entry");
     assert_eq!((debit.amount, debit.balance_after), (1, 2));
     assert_eq!(debit.key_id.as_deref(), Some(FIXTURE_KEY_ID));
@@ -309,7 +309,7 @@ async fn every_documented_session_error_and_nothing_is_debited() {
         let t = app_with_key().await;
         seed_key(t.store(), "acct_empty", "key_01JF0000000000000000000002", KEY_EMPTY).await;
         drain(t.store(), KEY_EMPTY).await;
-        let before = t.store().ledger(&account(FIXTURE_ACCOUNT), common::clock::now()).await.unwrap().len();
+        let before = t.store().ledger(&account(FIXTURE_ACCOUNT)).await.unwrap().len();
         // WHEN the request is bad in this way
         let (status, body, headers) = parts(create_session::handle(&t.app, fixture(name)).await);
         // THEN the documented error, and no credit moved anywhere
@@ -319,7 +319,7 @@ async fn every_documented_session_error_and_nothing_is_debited() {
         }
         assert_eq!(t.store().balance(&account(FIXTURE_ACCOUNT)).await.unwrap().unwrap().credits, 3, "{name}");
         assert_eq!(t.store().balance(&account("acct_empty")).await.unwrap().unwrap().credits, 0, "{name}");
-        assert_eq!(t.store().ledger(&account(FIXTURE_ACCOUNT), common::clock::now()).await.unwrap().len(), before, "{name}");
+        assert_eq!(t.store().ledger(&account(FIXTURE_ACCOUNT)).await.unwrap().len(), before, "{name}");
         assert!(t.store().list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap()[0].last_used_at.is_none(), "{name}");
     }
 }

@@ -5,7 +5,7 @@ use common::store::LedgerKind;
 use tests::*;
 
 async fn debits(t: &TestApp) -> usize {
-    let ledger = t.store().ledger(&account(FIXTURE_ACCOUNT), common::clock::now()).await.unwrap();
+    let ledger = t.store().ledger(&account(FIXTURE_ACCOUNT)).await.unwrap();
     ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count()
 }
 

@@ -64,7 +64,7 @@ fn race(mode: &str) -> Outcome {
 
     runtime.block_on(async {
         let balance = store.balance(&account).await.unwrap().unwrap();
-        let ledger = store.ledger(&account, common::clock::now()).await.unwrap();
+        let ledger = store.ledger(&account).await.unwrap();
         Outcome {
             successes,
             credits: balance.credits,

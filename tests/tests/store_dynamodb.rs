@@ -38,3 +38,30 @@ async fn calls_on_the_create_session_path() {
     assert_eq!(counter.take(), ["GetItem"]);
     eprintln!("create-session DynamoDB calls: success 4, insufficient credits 2, invalid key 1");
 }
+
+#[tokio::test]
+async fn a_corrupted_ledger_entry_fails_the_ledger_check() {
+    // GIVEN an account whose ledger is intact
+    let client = client(None);
+    let table = fresh_table(&client).await;
+    let store = DynamoStore::new(client.clone(), table.clone(), 1);
+    let account = tests::account("acct_corrupt");
+    store.grant_credits(&account, 5, "support", common::clock::now()).await.unwrap();
+    assert!(common::store::verify_ledger(&store, &account).await.unwrap().unwrap().ok);
+    // WHEN one ledger item is altered behind the store's back
+    let entry = store.ledger(&account).await.unwrap().into_iter().find(|e| e.reason.as_deref() == Some("support")).unwrap();
+    client
+        .update_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{account}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("LEDGER#{}", entry.id)))
+        .update_expression("SET amount = :more")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":more", aws_sdk_dynamodb::types::AttributeValue::N("6".into()))
+        .send()
+        .await
+        .unwrap();
+    // THEN the check fails
+    let check = common::store::verify_ledger(&store, &account).await.unwrap().unwrap();
+    assert!(!check.ok, "{check:?}");
+}

@@ -71,3 +71,41 @@ fn bad_arguments_get_usage_and_a_nonzero_exit() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("acct_unknown"));
 }
+
+/// `vpctl credits verify` on an embedded store seeded through the store itself.
+fn verify(dir: &std::path::Path, account: &str) -> (Option<i32>, serde_json::Value) {
+    let out = vpctl(dir, &["credits", "verify", "--account", account]);
+    (out.status.code(), serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null))
+}
+
+async fn seed_old_account(dir: &std::path::Path) {
+    // Entries from 100 and 95 days ago: older than the audit window, and money all the same.
+    let config = tests::local_config(dir, &[]);
+    let common::config::StoreConfig::Embedded { path } = &config.store else { panic!("embedded") };
+    let store = common::store::sqlite::SqliteStore::open(path, config.free_credits).unwrap();
+    let long_ago = common::clock::now() - time::Duration::days(100);
+    common::store::Store::grant_credits(&store, &tests::account("acct_old"), 5, "long ago", long_ago).await.unwrap();
+}
+
+#[tokio::test]
+async fn verify_passes_for_entries_older_than_90_days() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_old_account(dir.path()).await;
+    let (code, check) = verify(dir.path(), "acct_old");
+    assert_eq!(code, Some(0), "{check}");
+    assert_eq!((check["ok"].as_bool(), check["ledgerEntries"].as_u64(), check["granted"].as_u64()), (Some(true), Some(2), Some(8)));
+}
+
+#[tokio::test]
+async fn verify_fails_with_exit_1_when_one_entry_is_corrupted() {
+    // GIVEN a ledger in which one entry was altered behind the store's back
+    let dir = tempfile::tempdir().unwrap();
+    seed_old_account(dir.path()).await;
+    let db = rusqlite::Connection::open(dir.path().join("visionpipe.db")).unwrap();
+    let changed = db.execute("UPDATE ledger SET amount = amount + 1 WHERE reason = 'long ago'", []).unwrap();
+    assert_eq!(changed, 1);
+    // THEN the check says so, and exits 1 for scripts and alarms
+    let (code, check) = verify(dir.path(), "acct_old");
+    assert_eq!(check["ok"], false, "{check}");
+    assert_eq!(code, Some(1));
+}

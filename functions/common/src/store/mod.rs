@@ -256,15 +256,16 @@ pub trait Store: Send + Sync {
     /// `None` for an account that has never been created.
     async fn balance(&self, account: &AccountId) -> Result<Option<Balance>, StoreError>;
 
-    /// Ledger entries not yet expired at `now`, oldest first.
-    async fn ledger(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// Every ledger entry of the account, oldest first. Money records never expire: a balance
+    /// stays explainable by its entries for the life of the account.
+    async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError>;
 
     /// Audit events not yet expired at `now`, oldest first.
     async fn audit_events(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
-/// The ledger check: `credits = granted − debited` on the account, and the unexpired ledger
-/// entries add up to the same totals (they do while none has expired, i.e. for 90 days).
+/// The ledger check: `credits = granted − debited` on the account, and its ledger entries (all
+/// of them, however old) add up to the same totals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LedgerCheck {
@@ -279,9 +280,9 @@ pub struct LedgerCheck {
 }
 
 /// Runs the ledger check for one account. `Ok(None)` for an account that does not exist.
-pub async fn verify_ledger(store: &dyn Store, account: &AccountId, now: OffsetDateTime) -> Result<Option<LedgerCheck>, StoreError> {
+pub async fn verify_ledger(store: &dyn Store, account: &AccountId) -> Result<Option<LedgerCheck>, StoreError> {
     let Some(balance) = store.balance(account).await? else { return Ok(None) };
-    let ledger = store.ledger(account, now).await?;
+    let ledger = store.ledger(account).await?;
     let sum = |kind| ledger.iter().filter(|e| e.kind == kind).map(|e| e.amount).sum::<u64>();
     let (ledger_grants, ledger_debits) = (sum(LedgerKind::Grant), sum(LedgerKind::Debit));
     let ok = balance.granted.checked_sub(balance.debited) == Some(balance.credits)

@@ -42,8 +42,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     key_id         TEXT,
     session_id     TEXT,
     reason         TEXT,
-    at             TEXT NOT NULL,
-    ttl            INTEGER NOT NULL
+    at             TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account_id);
 CREATE TABLE IF NOT EXISTS audit_events (
@@ -93,6 +92,12 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
         tx.execute_batch(SCHEMA).map_err(map_err)?;
+        // Databases made before ledger entries were kept for good had an expiry on them.
+        let ledger_expires: bool =
+            tx.query_row("SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'ttl'", [], |r| r.get(0)).map_err(map_err)?;
+        if ledger_expires {
+            tx.execute_batch("ALTER TABLE ledger DROP COLUMN ttl").map_err(map_err)?;
+        }
         tx.commit().map_err(map_err)?;
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), free_credits })
     }
@@ -172,8 +177,8 @@ fn insert_ledger(
         LedgerKind::Debit => "debit",
     };
     tx.execute(
-        "INSERT INTO ledger (id, account_id, kind, amount, balance_after, key_id, session_id, reason, at, ttl)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO ledger (id, account_id, kind, amount, balance_after, key_id, session_id, reason, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             new_id(),
             account.as_str(),
@@ -183,8 +188,7 @@ fn insert_ledger(
             key.map(KeyId::as_str),
             session.map(SessionId::as_str),
             reason,
-            clock::rfc3339(at),
-            clock::expiry(at)
+            clock::rfc3339(at)
         ],
     )?;
     Ok(())
@@ -419,14 +423,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ledger(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<LedgerEntry>, StoreError> {
+    async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
         let account = account.clone();
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, kind, amount, balance_after, key_id, session_id, reason, at FROM ledger
-                 WHERE account_id = ?1 AND ttl > ?2 ORDER BY rowid",
+                 WHERE account_id = ?1 ORDER BY rowid",
             )?;
-            stmt.query_map(params![account.as_str(), now.unix_timestamp()], |row| {
+            stmt.query_map(params![account.as_str()], |row| {
                 Ok(LedgerEntry {
                     id: row.get(0)?,
                     kind: if row.get::<_, String>(1)? == "grant" { LedgerKind::Grant } else { LedgerKind::Debit },

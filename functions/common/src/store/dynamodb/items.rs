@@ -5,7 +5,7 @@
 //! | account | `ACCOUNT#<account>` | `ACCOUNT` |
 //! | key | `ACCOUNT#<account>` | `KEY#<key id>` |
 //! | hash lookup | `KEYHASH#<sha-256 hex>` | `KEYHASH` |
-//! | ledger entry | `ACCOUNT#<account>` | `LEDGER#<ulid>` (with `ttl`) |
+//! | ledger entry | `ACCOUNT#<account>` | `LEDGER#<ulid>` (kept for the life of the account) |
 //! | audit event | `ACCOUNT#<account>` | `AUDIT#<ulid>` (with `ttl`) |
 //!
 //! The hash lookup is its own item, read with a strongly consistent `GetItem`, rather than a
@@ -65,6 +65,7 @@ pub struct PendingEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub at: String,
+    /// When the entry's audit event expires (the ledger entry itself never does).
     pub ttl: i64,
     /// The `key.used` audit event that goes with a debit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,7 +124,6 @@ pub struct LedgerItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub at: String,
-    pub ttl: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,7 +173,6 @@ impl PendingEntry {
             session_id: self.session_id.clone(),
             reason: self.reason.clone(),
             at: self.at.clone(),
-            ttl: self.ttl,
         }
     }
 

@@ -570,7 +570,7 @@ impl Store for DynamoStore {
         Ok(item.map(|a| Balance { credits: a.credits, granted: a.granted, debited: a.debited }))
     }
 
-    async fn ledger(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<LedgerEntry>, StoreError> {
+    async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
         let account = account.as_str();
         let mut items: Vec<LedgerItem> = self.query(account, LEDGER_PREFIX, false).await?;
         for (id, entry, balance) in self.pending(account).await? {
@@ -581,8 +581,6 @@ impl Store for DynamoStore {
         items.sort_by(|a, b| a.id.cmp(&b.id));
         items
             .into_iter()
-            // TTL deletion lags by up to days: expired items are filtered here.
-            .filter(|i| i.ttl > now.unix_timestamp())
             .map(|i| {
                 Ok(LedgerEntry {
                     kind: if i.kind == "grant" { LedgerKind::Grant } else { LedgerKind::Debit },
