@@ -315,12 +315,7 @@ pub async fn assert_ledger_ok(store: &dyn Store, account_id: &str) {
 }
 
 fn grant(tag: &str) -> SessionGrant {
-    SessionGrant {
-        session_id: format!("ses_{tag}"),
-        token: format!("token-{tag}"),
-        playground_url: format!("https://play.test/playground?token=token-{tag}"),
-        expires_in: 86400,
-    }
+    SessionGrant { session_id: format!("ses_{tag}"), claims: format!(r#"{{"sid":"{tag}"}}"#), expires_in: 86400 }
 }
 
 fn idem(key: &str, request: &str, tag: &str) -> Option<IdempotentSession> {

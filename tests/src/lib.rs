@@ -121,3 +121,28 @@ pub fn parts(response: lambda_http::Response<lambda_http::Body>) -> (u16, serde_
     let body = serde_json::from_slice(response.body().as_ref()).expect("every response is JSON");
     (status, body, headers)
 }
+
+/// An idempotent session, then another paid session, then the retry of the first. Checks the
+/// replay is the first answer byte for byte — with the balance recorded then, not the current
+/// one — and returns the session token it carried.
+pub async fn replay_after_another_session(app: &App) -> String {
+    use common::handlers::create_session;
+    let first = create_session::handle(app, fixture("create-session-idempotent")).await;
+    assert_eq!(first.status(), 200);
+    let (status, between, _) = parts(create_session::handle(app, fixture("create-session")).await);
+    assert_eq!((status, between["credits"].as_u64()), (200, Some(1)), "{between}");
+    let replay = create_session::handle(app, fixture("create-session-idempotent")).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(first.body().as_ref(), replay.body().as_ref(), "the replay is the first answer, byte for byte");
+    let (_, body, _) = parts(replay);
+    assert_eq!(body["credits"], 2, "the balance recorded with the first answer, not today's");
+    body["token"].as_str().expect("token").to_string()
+}
+
+/// Fails if `haystack` contains the token or its signature (the part that makes it usable).
+pub fn assert_holds_no_token(haystack: &[u8], token: &str, what: &str) {
+    let signature = token.rsplit('.').next().expect("a JWT");
+    for needle in [token, signature] {
+        assert!(!haystack.windows(needle.len()).any(|w| w == needle.as_bytes()), "{what} holds a live session token");
+    }
+}

@@ -64,3 +64,18 @@ async fn unmatched_requests_get_json_404_and_405() {
     assert_eq!((status, body["error"].as_str()), (405, Some("Method not allowed")));
     assert_eq!(headers["allow"], "POST, GET");
 }
+
+#[tokio::test]
+async fn the_record_holds_no_live_token_and_the_replay_keeps_the_recorded_balance() {
+    // GIVEN an idempotent session, another session, and the retry
+    let t = TestApp::new();
+    seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    let token = replay_after_another_session(&t.app).await;
+    // THEN nothing on disk (database, WAL) holds the token a copy could be used with
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", t.db_path().display());
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert_holds_no_token(&bytes, &token, &path);
+        }
+    }
+}

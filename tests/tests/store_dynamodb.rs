@@ -65,3 +65,20 @@ async fn a_corrupted_ledger_entry_fails_the_ledger_check() {
     let check = common::store::verify_ledger(&store, &account).await.unwrap().unwrap();
     assert!(!check.ok, "{check:?}");
 }
+
+#[tokio::test]
+async fn the_idempotency_record_holds_no_live_token_and_the_replay_keeps_the_recorded_balance() {
+    // GIVEN an idempotent session, another session, and the retry, on DynamoDB
+    let client = client(None);
+    let table = fresh_table(&client).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = tests::local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
+    let store = Arc::new(DynamoStore::new(client.clone(), table.clone(), config.free_credits));
+    let app = common::App::new(config, store.clone()).unwrap();
+    tests::seed_key(store.as_ref(), tests::FIXTURE_ACCOUNT, tests::FIXTURE_KEY_ID, tests::KEY_OK).await;
+    let token = tests::replay_after_another_session(&app).await;
+    // THEN no item of the table (a backup would hold the same) carries the token
+    let items = client.scan().table_name(&table).send().await.unwrap();
+    assert!(items.items().iter().any(|i| i["sk"].as_s().is_ok_and(|s| s.starts_with("IDEM#"))), "the record exists");
+    tests::assert_holds_no_token(format!("{:?}", items.items()).as_bytes(), &token, "the table");
+}

@@ -33,6 +33,8 @@ pub struct IssuedSession {
     pub token: String,
     pub playground_url: String,
     pub expires_in: u64,
+    /// The token's claims as JSON: what an idempotency record keeps instead of the token.
+    pub claims: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,10 +107,26 @@ impl PlaygroundSigner {
             exp: iat + self.ttl_secs as i64,
             jti: crate::ids::new_ulid().to_string(),
         };
+        self.sign(&claims, self.ttl_secs)
+    }
+
+    /// Signs recorded claims again, for an idempotent replay. ES256 signing here is
+    /// deterministic (RFC 6979 nonces), so the same claims and key give the same token bytes.
+    pub fn reissue(&self, claims_json: &str, expires_in: u64) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
+        let claims: SessionClaims = serde_json::from_str(claims_json).map_err(jsonwebtoken::errors::Error::from)?;
+        self.sign(&claims, expires_in)
+    }
+
+    fn sign(&self, claims: &SessionClaims, expires_in: u64) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.key)?;
-        Ok(IssuedSession { playground_url: format!("{}/playground?token={token}", self.base_url), token, expires_in: self.ttl_secs })
+        let token = jsonwebtoken::encode(&header, claims, &self.key)?;
+        Ok(IssuedSession {
+            playground_url: format!("{}/playground?token={token}", self.base_url),
+            token,
+            expires_in,
+            claims: serde_json::to_string(claims).map_err(jsonwebtoken::errors::Error::from)?,
+        })
     }
 
     /// The public key set (RFC 7517) that verifies every token this signer issues.
@@ -222,5 +240,17 @@ mod tests {
     #[test]
     fn garbage_pem_is_rejected() {
         assert!(PlaygroundSigner::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", &config()).is_err());
+    }
+
+    #[test]
+    fn recorded_claims_re_sign_to_the_same_token_bytes() {
+        let signer = PlaygroundSigner::from_pem(&generate_pem(), &config()).unwrap();
+        let account = AccountId::parse("acct_1").unwrap();
+        let first = signer.issue(&account, &SessionId::generate(), OffsetDateTime::now_utc()).unwrap();
+        let signature = first.token.rsplit('.').next().unwrap();
+        assert!(!first.claims.contains(signature), "the claims carry no signature: they are not a token");
+        let again = signer.reissue(&first.claims, first.expires_in).unwrap();
+        assert_eq!((again.token, again.playground_url), (first.token, first.playground_url));
+        assert!(signer.reissue("not json", 60).is_err());
     }
 }

@@ -5,6 +5,7 @@ use crate::api_key::{KeyHash, bearer_token, is_well_formed};
 use crate::error::ApiError;
 use crate::http::{body_bytes, json_body, json_response, origin};
 use crate::ids::SessionId;
+use crate::playground::IssuedSession;
 use crate::store::{DebitOutcome, IdempotentSession, SessionDebit, SessionGrant};
 use crate::{App, clock, idempotency, routes};
 use lambda_http::http::{HeaderValue, StatusCode};
@@ -49,25 +50,24 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
         tracing::error!(error = %e, "signing a session token failed");
         ApiError::Internal
     })?;
-    let grant = SessionGrant {
-        session_id: debit.session.to_string(),
-        token: issued.token,
-        playground_url: issued.playground_url,
-        expires_in: issued.expires_in,
-    };
+    let session_id = debit.session.to_string();
     let idempotency = idempotency_key.map(|k| IdempotentSession {
         key_hash: idempotency::sha256_hex(k.as_bytes()),
         request_hash: idempotency::sha256_hex(body_bytes(req).unwrap_or_default()),
-        grant: grant.clone(),
+        grant: SessionGrant { session_id: session_id.clone(), claims: issued.claims.clone(), expires_in: issued.expires_in },
     });
     match app.store.debit_session(&key, debit, idempotency).await? {
         DebitOutcome::Debited { balance } => {
-            tracing::info!(key_id = %key.key, session_id = %grant.session_id, balance, "session opened");
-            Ok(session_response(balance, &grant))
+            tracing::info!(key_id = %key.key, session_id, balance, "session opened");
+            Ok(session_response(balance, &issued))
         }
         DebitOutcome::Replayed { balance, grant } => {
             tracing::info!(key_id = %key.key, session_id = %grant.session_id, "idempotent retry replayed");
-            let mut response = session_response(balance, &grant);
+            let reissued = signer.reissue(&grant.claims, grant.expires_in).map_err(|e| {
+                tracing::error!(error = %e, "re-signing a recorded session failed");
+                ApiError::Internal
+            })?;
+            let mut response = session_response(balance, &reissued);
             response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(response)
         }
@@ -78,15 +78,15 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
 }
 
 /// The 200 body: built the same way for a first answer and its replays, so they are identical.
-fn session_response(balance: u64, grant: &SessionGrant) -> Response<Body> {
+fn session_response(balance: u64, session: &IssuedSession) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &OpenedSession {
             success: true,
             credits: balance,
-            playground_url: &grant.playground_url,
-            token: &grant.token,
-            expires_in: grant.expires_in,
+            playground_url: &session.playground_url,
+            token: &session.token,
+            expires_in: session.expires_in,
         },
     )
 }

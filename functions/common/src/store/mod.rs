@@ -54,13 +54,15 @@ pub struct ResolvedKey {
     pub key: KeyId,
 }
 
-/// What a session response carries besides the balance; kept with an idempotency record so
-/// that a retry gets the very same answer.
+/// What an idempotency record keeps of a session response so that a retry gets the very same
+/// answer: the token's *claims*, never the token. A copy of the table (or a backup) therefore
+/// holds no live bearer token; the replay re-signs the claims, and ES256 with RFC 6979 nonces
+/// is deterministic, so the replayed token is the same bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionGrant {
     pub session_id: String,
-    pub token: String,
-    pub playground_url: String,
+    /// The signed token's claims as JSON ([`crate::playground::SessionClaims`]).
+    pub claims: String,
     pub expires_in: u64,
 }
 

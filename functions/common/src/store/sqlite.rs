@@ -63,8 +63,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     api_key_id      TEXT NOT NULL,
     request_hash    TEXT NOT NULL,
     session_id      TEXT NOT NULL,
-    token           TEXT NOT NULL,
-    playground_url  TEXT NOT NULL,
+    claims          TEXT NOT NULL,
     expires_in      INTEGER NOT NULL,
     balance_after   INTEGER NOT NULL,
     expires_at      INTEGER NOT NULL,
@@ -97,6 +96,14 @@ impl SqliteStore {
             tx.query_row("SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'ttl'", [], |r| r.get(0)).map_err(map_err)?;
         if ledger_expires {
             tx.execute_batch("ALTER TABLE ledger DROP COLUMN ttl").map_err(map_err)?;
+        }
+        // ... and idempotency records that held the session token itself. They live 24 hours
+        // and only locally, so they are dropped rather than converted.
+        let records_hold_tokens: bool = tx
+            .query_row("SELECT count(*) FROM pragma_table_info('idempotency') WHERE name = 'token'", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if records_hold_tokens {
+            tx.execute_batch(&format!("DROP TABLE idempotency; {SCHEMA}")).map_err(map_err)?;
         }
         tx.commit().map_err(map_err)?;
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), free_credits })
@@ -248,20 +255,15 @@ fn earlier_session(
 ) -> rusqlite::Result<Option<DebitOutcome>> {
     let row = tx
         .query_row(
-            "SELECT api_key_id, request_hash, session_id, token, playground_url, expires_in, balance_after FROM idempotency
+            "SELECT api_key_id, request_hash, session_id, claims, expires_in, balance_after FROM idempotency
              WHERE account_id = ?1 AND key_hash = ?2 AND expires_at > ?3",
             params![account.as_str(), idem.key_hash, now.unix_timestamp()],
             |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
-                    SessionGrant {
-                        session_id: row.get(2)?,
-                        token: row.get(3)?,
-                        playground_url: row.get(4)?,
-                        expires_in: row.get::<_, i64>(5)? as u64,
-                    },
-                    row.get::<_, i64>(6)? as u64,
+                    SessionGrant { session_id: row.get(2)?, claims: row.get(3)?, expires_in: row.get::<_, i64>(4)? as u64 },
+                    row.get::<_, i64>(5)? as u64,
                 ))
             },
         )
@@ -369,16 +371,15 @@ impl Store for SqliteStore {
             insert_audit(tx, account.as_str(), AuditAction::KeyUsed, key.as_str(), Some(&debit.session), &debit.origin, debit.at)?;
             if let Some(idem) = &idempotency {
                 tx.execute(
-                    "INSERT OR REPLACE INTO idempotency (account_id, key_hash, api_key_id, request_hash, session_id, token, playground_url, expires_in, balance_after, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT OR REPLACE INTO idempotency (account_id, key_hash, api_key_id, request_hash, session_id, claims, expires_in, balance_after, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         account.as_str(),
                         idem.key_hash,
                         key.as_str(),
                         idem.request_hash,
                         idem.grant.session_id,
-                        idem.grant.token,
-                        idem.grant.playground_url,
+                        idem.grant.claims,
                         idem.grant.expires_in as i64,
                         balance as i64,
                         (debit.at + IDEMPOTENCY_WINDOW).unix_timestamp()

@@ -206,8 +206,8 @@ pub struct IdempotencyItem {
     pub api_key_id: String,
     pub request_hash: String,
     pub session_id: String,
-    pub token: String,
-    pub playground_url: String,
+    /// The session token's claims, not the token (see [`crate::store::SessionGrant`]).
+    pub claims: String,
     pub expires_in: u64,
     /// The debit's ledger id: its balance-after is the replayed `credits`.
     pub ledger_id: String,

@@ -239,8 +239,7 @@ impl DynamoStore {
             api_key_id: key.key.to_string(),
             request_hash: idem.request_hash.clone(),
             session_id: idem.grant.session_id.clone(),
-            token: idem.grant.token.clone(),
-            playground_url: idem.grant.playground_url.clone(),
+            claims: idem.grant.claims.clone(),
             expires_in: idem.grant.expires_in,
             ledger_id: id.to_string(),
             ttl: (at + IDEMPOTENCY_WINDOW).unix_timestamp(),
@@ -327,12 +326,7 @@ impl DynamoStore {
         let balance = self.balance_after(account, &record.ledger_id, item.as_ref()).await?;
         Ok(DebitOutcome::Replayed {
             balance,
-            grant: SessionGrant {
-                session_id: record.session_id,
-                token: record.token,
-                playground_url: record.playground_url,
-                expires_in: record.expires_in,
-            },
+            grant: SessionGrant { session_id: record.session_id, claims: record.claims, expires_in: record.expires_in },
         })
     }
 
