@@ -27,11 +27,14 @@ fn with_auth(name: &str, auth: &str) -> lambda_http::Request {
     req
 }
 
-#[tokio::test]
-async fn no_log_line_contains_a_key_a_token_or_a_secret() {
+/// Runs every flow with the functions' log format at `level` captured; returns the log lines
+/// and every secret the run produced.
+async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     let capture = Capture::default();
     let writer = capture.clone();
-    tracing::subscriber::set_global_default(common::runtime::log_subscriber(move || writer.clone())).unwrap();
+    let subscriber = common::runtime::log_subscriber(common::runtime::log_filter(Some(level)), move || writer.clone());
+    // This test's thread only (the runtime is current-thread), so both levels can run at once.
+    let _guard = tracing::subscriber::set_default(subscriber);
 
     let t = TestApp::new();
     let console_config = t.app.config.console().unwrap().clone();
@@ -65,24 +68,135 @@ async fn no_log_line_contains_a_key_a_token_or_a_secret() {
     for case in credentials.cases() {
         tests::bad_input::dispatch(&t.app, case.to_request()).await;
     }
-    // And a store that is down, whose errors are logged in detail.
+    // A store that is down, whose errors are logged in detail.
     let broken = common::store::dynamodb::DynamoStore::new(tests::dynamo::unreachable_client(), "down", 3);
     let app = common::App::new(local_config(t.dir.path(), &[]), Arc::new(broken)).unwrap();
     for name in ["create-key", "list-keys", "create-session"] {
         tests::bad_input::dispatch(&app, fixture(name)).await;
     }
 
+    // The same flows on DynamoDB, where the SDK's own logging sees every request and response.
+    let client = tests::dynamo::client(None);
+    let table = tests::dynamo::fresh_table(&client).await;
+    let store = Arc::new(common::store::dynamodb::DynamoStore::new(client, table.clone(), 3));
+    let app = common::App::new(local_config(t.dir.path(), &[("VP_TABLE_NAME", &table)]), store).unwrap();
+    let (_, created, _) = parts(create_key::handle(&app, with_auth("create-key", &console)).await);
+    let dynamo_key = created["key"].as_str().unwrap().to_string();
+    secrets.push(dynamo_key.clone());
+    for fixture_name in ["create-session", "create-session-idempotent", "create-session-idempotent"] {
+        let (_, body, _) = parts(create_session::handle(&app, with_auth(fixture_name, &format!("Bearer {dynamo_key}"))).await);
+        secrets.push(body["token"].as_str().expect("session opened").to_string());
+    }
+    list_keys::handle(&app, with_auth("list-keys", &console)).await;
+    // A secret read from SSM at cold start: the decrypted value is in the SDK's response.
+    let ssm = tests::dynamo::ssm_client();
+    let parameter = format!("/vp-test/{}/log-probe", common::ids::new_ulid());
+    let value = format!("ssm-secret-value-{}", common::ids::new_ulid());
+    ssm.put_parameter().name(&parameter).value(&value).r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.unwrap();
+    let mut env = std::collections::HashMap::from([("VP_CONSOLE_JWT_SECRET_PARAMETER".to_string(), parameter)]);
+    common::secrets::resolve(&mut env, &ssm).await.unwrap();
+    assert_eq!(env["VP_CONSOLE_JWT_SECRET"], value);
+    secrets.push(value);
+
+    // What the Lambda runtime and the SDK would print at their most verbose.
+    for target in common::runtime::CAPPED_TARGETS {
+        emit_probe(target, &format!("Authorization: Bearer {KEY_OK}"));
+    }
+
     let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
+    (text.lines().map(str::to_string).collect(), secrets)
+}
+
+/// A trace and a debug event from `target` (`tracing` needs the target as a literal, so the
+/// capped targets are spelled out once more here).
+fn emit_probe(target: &str, text: &str) {
+    macro_rules! probe {
+        ($($t:literal),*) => {
+            match target {
+                $($t => {
+                    tracing::trace!(target: $t, "{text}");
+                    tracing::debug!(target: $t, "{text}");
+                })*
+                other => panic!("no probe for {other}: add it here"),
+            }
+        };
+    }
+    probe!(
+        "lambda_runtime",
+        "lambda_runtime_api_client",
+        "lambda_http",
+        "aws_smithy_runtime",
+        "aws_smithy_runtime_api",
+        "aws_smithy_http",
+        "aws_smithy_http_client",
+        "aws_smithy_types",
+        "aws_sdk_dynamodb",
+        "aws_sdk_ssm",
+        "aws_sdk_sso",
+        "aws_sdk_sts",
+        "aws_config",
+        "aws_sigv4",
+        "hyper",
+        "hyper_util",
+        "h2",
+        "rustls",
+        "tower"
+    );
+}
+
+/// Every 24-character window of every secret (the random part of a key, a token's signature,
+/// a secret value): none may appear anywhere in any line.
+fn assert_no_secret(lines: &[String], secrets: &[String]) {
+    const WINDOW: usize = 24;
+    let mut windows = std::collections::HashSet::new();
+    for secret in secrets {
+        let bytes = secret.as_bytes();
+        if bytes.len() <= WINDOW {
+            windows.insert(bytes.to_vec());
+        } else {
+            windows.extend(bytes.windows(WINDOW).map(<[u8]>::to_vec));
+        }
+    }
+    for line in lines {
+        let bytes = line.as_bytes();
+        for size in [WINDOW].into_iter().chain(windows.iter().map(Vec::len).filter(|&n| n < WINDOW)) {
+            for piece in bytes.windows(size) {
+                assert!(!windows.contains(piece), "a secret reached the log: {line}");
+            }
+        }
+    }
+}
+
+async fn check_level(level: &str) {
+    let (lines, secrets) = run_flows(level).await;
+    let text = lines.join("\n");
     assert!(lines.iter().any(|l| l.contains("session opened")), "logs were captured:\n{text}");
     assert!(lines.iter().any(|l| l.contains("store failure")), "store failures are logged:\n{text}");
     assert!(lines.iter().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "every line is structured JSON");
-    for secret in &secrets {
-        // Whole secrets, and any 24-character piece of a key's random part or a token's signature.
-        let probe = if secret.len() > 40 { &secret[secret.len() - 24..] } else { secret.as_str() };
-        for line in &lines {
-            assert!(!line.contains(probe), "a secret reached the log: {line}");
-        }
-    }
-    eprintln!("{} log lines checked against {} secrets", lines.len(), secrets.len());
+    assert!(!text.contains("Authorization: Bearer"), "a capped dependency's verbose output reached the log");
+    assert_no_secret(&lines, &secrets);
+    eprintln!("RUST_LOG={level}: {} log lines checked against every 24-character window of {} secrets", lines.len(), secrets.len());
+}
+
+#[tokio::test]
+async fn no_log_line_contains_a_key_a_token_or_a_secret() {
+    check_level("info").await;
+}
+
+#[tokio::test]
+async fn not_even_at_trace() {
+    check_level("trace").await;
+}
+
+#[tokio::test]
+async fn not_even_when_the_runtime_and_the_sdk_are_asked_for_trace_by_name() {
+    check_level("trace,lambda_runtime=trace,aws_smithy_runtime=trace,aws_sdk_ssm=trace,hyper=trace").await;
+}
+
+#[test]
+fn the_window_check_catches_a_piece_from_the_middle() {
+    let secret = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string();
+    let leaked = vec![format!("{{\"msg\":\"x{}y\"}}", &secret[20..44])];
+    let caught = std::panic::catch_unwind(|| assert_no_secret(&leaked, std::slice::from_ref(&secret)));
+    assert!(caught.is_err(), "a 24-character piece from the middle must be caught");
 }

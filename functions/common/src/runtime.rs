@@ -6,17 +6,55 @@ use std::future::Future;
 use std::time::Instant;
 
 /// Structured JSON logs on stdout (CloudWatch picks them up). `RUST_LOG` filters; default `info`.
-/// Nothing logs headers or bodies, so keys and tokens cannot reach the log.
+/// Nothing of ours logs headers or bodies, and [`log_filter`] keeps the dependencies that would
+/// (at debug and trace) at `info`, so keys and tokens cannot reach the log at any setting.
 pub fn init_logging() {
-    let _ = tracing::subscriber::set_global_default(log_subscriber(std::io::stdout));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let _ = tracing::subscriber::set_global_default(log_subscriber(filter, std::io::stdout));
 }
 
-/// The functions' log format, writing to `writer` (tests capture it to inspect every line).
-pub fn log_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
+/// Dependencies whose verbose levels print raw events, headers, or request and response bodies
+/// (the Lambda runtime logs the incoming event; the SDK its HTTP traffic, SSM's decrypted
+/// parameter values included). They are held at `info` whatever `RUST_LOG` says.
+pub const CAPPED_TARGETS: &[&str] = &[
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "lambda_http",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_sdk_dynamodb",
+    "aws_sdk_ssm",
+    "aws_sdk_sso",
+    "aws_sdk_sts",
+    "aws_config",
+    "aws_sigv4",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "tower",
+];
+
+/// The filter for `RUST_LOG`'s value (`None` or unparsable: `info`), with [`CAPPED_TARGETS`] capped.
+pub fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let mut filter = spec
+        .and_then(|s| tracing_subscriber::EnvFilter::builder().parse(s).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    for target in CAPPED_TARGETS {
+        filter = filter.add_directive(format!("{target}=info").parse().expect("a target name is a valid directive"));
+    }
+    filter
+}
+
+/// The functions' log format with `filter`, writing to `writer` (tests capture it to inspect
+/// every line).
+pub fn log_subscriber<W>(filter: tracing_subscriber::EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
