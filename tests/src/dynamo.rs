@@ -209,6 +209,9 @@ struct ErrorPlan {
     occurrence: usize,
     times: usize,
     body: String,
+    status: u16,
+    /// Let the request reach the server (it is applied) and replace only the answer.
+    applied: bool,
 }
 
 impl ErrorInjector {
@@ -222,8 +225,17 @@ impl ErrorInjector {
         if !cancellation_reasons.is_empty() {
             body["CancellationReasons"] = cancellation_reasons.iter().map(|code| serde_json::json!({"Code": code})).collect();
         }
-        *self.0.lock().unwrap() =
-            ErrorState { plan: Some(ErrorPlan { operation, occurrence, times, body: body.to_string() }), ..ErrorState::default() };
+        let plan = ErrorPlan { operation, occurrence, times, body: body.to_string(), status: 400, applied: false };
+        *self.0.lock().unwrap() = ErrorState { plan: Some(plan), ..ErrorState::default() };
+    }
+
+    /// The `occurrence`-th call of `operation` reaches the server and is applied, but its answer
+    /// is replaced by a retryable `500 InternalServerError`, so the SDK's own retry sends the
+    /// same request again — the path where a missing guard would apply it twice.
+    pub fn arm_applied_then_500(&self, operation: &'static str, occurrence: usize) {
+        let body = serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "injected"});
+        let plan = ErrorPlan { operation, occurrence, times: 1, body: body.to_string(), status: 500, applied: true };
+        *self.0.lock().unwrap() = ErrorState { plan: Some(plan), ..ErrorState::default() };
     }
 
     pub fn disarm(&self) {
@@ -256,11 +268,14 @@ impl Intercept for ErrorInjector {
         if state.seen < plan.occurrence || state.seen >= plan.occurrence + plan.times {
             return Ok(());
         }
+        state.replace_next = true;
+        if plan.applied {
+            return Ok(());
+        }
         let request = context.request_mut();
         request.headers_mut().insert("x-amz-target", "DynamoDB_20120810.ListTables");
         request.headers_mut().insert("content-length", "2");
         *request.body_mut() = aws_smithy_types::body::SdkBody::from("{}");
-        state.replace_next = true;
         Ok(())
     }
 
@@ -275,9 +290,9 @@ impl Intercept for ErrorInjector {
             return Ok(());
         }
         state.fired += 1;
-        let body = state.plan.as_ref().map(|p| p.body.clone()).unwrap_or_default();
+        let (body, status) = state.plan.as_ref().map(|p| (p.body.clone(), p.status)).unwrap_or_default();
         let mut response = aws_sdk_dynamodb::config::http::HttpResponse::new(
-            aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("valid status"),
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("valid status"),
             aws_smithy_types::body::SdkBody::from(body),
         );
         response.headers_mut().insert("content-type", "application/x-amz-json-1.0");

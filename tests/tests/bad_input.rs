@@ -50,8 +50,8 @@ async fn every_bad_request_gets_its_documented_4xx_and_changes_nothing() {
     assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
     // AND nothing changed
     assert_eq!(snapshot(t.store()).await, before);
-    eprintln!("bad-input cases (handler level): {}", cases.len());
-    assert!(cases.len() >= 50);
+    // Exact, so a case lost in an edit is noticed.
+    assert_eq!(cases.len(), tests::bad_input::CASES, "bad-input cases (handler level)");
 }
 
 #[tokio::test]

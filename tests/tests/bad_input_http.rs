@@ -35,5 +35,5 @@ fn every_bad_request_gets_its_documented_4xx_over_http() {
     }
     assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
     assert_eq!(state(), before, "a bad request changed something");
-    eprintln!("bad-input cases over HTTP: {}", cases.len());
+    assert_eq!(cases.len(), tests::bad_input::CASES_OVER_HTTP, "bad-input cases over HTTP");
 }

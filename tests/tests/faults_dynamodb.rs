@@ -113,6 +113,23 @@ async fn create_session_with_idempotency_key_completes_on_retry() {
         report.push(format!("{} -> {} then {}", describe(&fault), first.status().as_u16(), retry.status().as_u16()));
     }
     eprintln!("idempotent create-session faults:\n  {}", report.join("\n  "));
+    // 503 only while the debit is not yet known to have happened (or its balance not yet read);
+    // every later fault still answers the session.
+    assert_eq!(
+        report,
+        [
+            "GetItem #1 not sent -> 503 then 200",
+            "GetItem #1 response lost -> 503 then 200",
+            "TransactWriteItems #1 not sent -> 503 then 200",
+            "TransactWriteItems #1 response lost -> 200 then 200",
+            "GetItem #2 not sent -> 503 then 200",
+            "GetItem #2 response lost -> 503 then 200",
+            "TransactWriteItems #2 not sent -> 200 then 200",
+            "TransactWriteItems #2 response lost -> 200 then 200",
+            "UpdateItem #1 not sent -> 200 then 200",
+            "UpdateItem #1 response lost -> 200 then 200",
+        ]
+    );
 }
 
 #[tokio::test]
@@ -254,4 +271,24 @@ async fn a_plain_debit_meeting_a_transaction_conflict_is_retried_then_503_never_
     let check = verify_ledger(app.store.as_ref(), &account(FIXTURE_ACCOUNT)).await.unwrap().unwrap();
     assert!(check.ok, "{check:?}");
     assert_eq!((check.debited, check.credits), (1, 2), "only the first session was paid");
+}
+
+#[tokio::test]
+async fn the_sdks_own_retry_of_an_applied_debit_does_not_debit_twice() {
+    // GIVEN the debit's UpdateItem is applied by DynamoDB but answered with a retryable 500
+    let (app, errors, counter, _dir) = erring_rig().await;
+    counter.take();
+    errors.arm_applied_then_500("UpdateItem", 1);
+    // WHEN the SDK retries it (same request, same ledger id)
+    let (status, body, _) = parts(create_session::handle(&app, fixture("create-session")).await);
+    errors.disarm();
+    // THEN the retry meets its own entry (`attribute_not_exists(pending.<id>)` fails) and reports
+    // the first attempt's success: one session, one debit
+    assert_eq!(errors.fired(), 1);
+    let calls = counter.take();
+    assert_eq!(calls.iter().filter(|c| *c == "UpdateItem").count(), 3, "applied, SDK retry, tidy-up: {calls:?}");
+    assert_eq!((status, body["credits"].as_u64()), (200, Some(2)), "{body}");
+    let check = verify_ledger(app.store.as_ref(), &account(FIXTURE_ACCOUNT)).await.unwrap().unwrap();
+    assert!(check.ok, "{check:?}");
+    assert_eq!(check.debited, 1, "exactly one debit");
 }

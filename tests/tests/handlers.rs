@@ -361,3 +361,18 @@ async fn the_plaintext_key_never_reaches_the_store_file() {
     assert!(!stored.contains(&key[12..40]), "part of the key found in the store");
     assert!(stored.contains(common::api_key::KeyHash::of(&key).as_str()), "the hash is what is stored");
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_matched_case_insensitively() {
+    // RFC 7235: `bearer`, `BEARER` and `Bearer` are the same scheme, for keys and console tokens.
+    let t = app_with_key().await;
+    for scheme in ["bearer", "BEARER"] {
+        let mut req = fixture("create-session");
+        req.headers_mut().insert("authorization", format!("{scheme} {KEY_OK}").parse().unwrap());
+        assert_eq!(create_session::handle(&t.app, req).await.status(), 200, "{scheme}");
+        let mut req = fixture("list-keys");
+        let console = req.headers()["authorization"].to_str().unwrap().replacen("Bearer", scheme, 1);
+        req.headers_mut().insert("authorization", console.parse().unwrap());
+        assert_eq!(list_keys::handle(&t.app, req).await.status(), 200, "{scheme}");
+    }
+}

@@ -66,7 +66,7 @@ pub enum AuthHeaderError {
 
 /// The credential in `Authorization: Bearer <token>`.
 ///
-/// Strict on purpose: exactly one header, the scheme spelt `Bearer`, one space, and a token
+/// Strict on purpose: exactly one header, the scheme `Bearer` (in any case), one space, and a token
 /// of visible ASCII characters. Anything else is `MissingOrMalformed`, so clients learn of a
 /// broken header rather than having it half-understood.
 pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, AuthHeaderError> {
@@ -79,8 +79,13 @@ pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, AuthHeaderError> 
     parse_bearer(value)
 }
 
+/// `Bearer <token>`: the scheme is matched case-insensitively (RFC 7235 §2.1), then exactly
+/// one space and a token of visible ASCII.
 pub fn parse_bearer(value: &str) -> Result<&str, AuthHeaderError> {
-    let token = value.strip_prefix("Bearer ").ok_or(AuthHeaderError::MissingOrMalformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthHeaderError::MissingOrMalformed)?;
+    if !scheme.eq_ignore_ascii_case("Bearer") {
+        return Err(AuthHeaderError::MissingOrMalformed);
+    }
     if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(AuthHeaderError::MissingOrMalformed);
     }
@@ -144,7 +149,10 @@ mod tests {
     #[test]
     fn bearer_parsing() {
         assert_eq!(parse_bearer("Bearer abc"), Ok("abc"));
-        for bad in ["", "Bearer", "Bearer ", "bearer abc", "Bearer  abc", "Basic abc", "Bearer a b", "abc", "Bearer abc\t"] {
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            assert_eq!(parse_bearer(&format!("{scheme} abc")), Ok("abc"), "RFC 7235: schemes are case-insensitive");
+        }
+        for bad in ["", "Bearer", "Bearer ", "Bearers abc", "Bear abc", "Bearer  abc", "Basic abc", "Bearer a b", "abc", "Bearer abc\t"] {
             assert!(parse_bearer(bad).is_err(), "{bad:?}");
         }
     }

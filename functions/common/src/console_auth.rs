@@ -2,7 +2,8 @@
 //!
 //! HS256 is pinned: a token whose header names any other algorithm (including `none`) is
 //! rejected before its signature is looked at. `exp`, `iss`, `aud` and `sub` are required;
-//! `nbf` is honoured when present. `sub` is the account id.
+//! `nbf` is honoured when present; `aud` may be a string or an array (RFC 7519 §4.1.3) and
+//! `iat` is optional, as identity providers issue them. `sub` is the account id.
 
 use crate::config::ConsoleAuthConfig;
 use crate::ids::AccountId;
@@ -39,7 +40,12 @@ impl ConsoleVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<AccountId, InvalidConsoleToken> {
-        let data = jsonwebtoken::decode::<ConsoleClaims>(token, &self.key, &self.validation).map_err(|_| InvalidConsoleToken)?;
+        // Only `sub` is read here; exp/iss/aud/nbf are checked by `validation` on the raw claims.
+        #[derive(Deserialize)]
+        struct Subject {
+            sub: String,
+        }
+        let data = jsonwebtoken::decode::<Subject>(token, &self.key, &self.validation).map_err(|_| InvalidConsoleToken)?;
         AccountId::parse(&data.claims.sub).ok_or(InvalidConsoleToken)
     }
 }
@@ -94,5 +100,22 @@ mod tests {
         assert!(verifier.verify(&mint(&other, &account, 60)).is_err());
         assert!(verifier.verify(&mint(&config(), &account, -120)).is_err(), "expired");
         assert!(verifier.verify("not.a.jwt").is_err());
+    }
+
+    fn sign(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(config().secret.expose().as_bytes()))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_audience_array_and_a_missing_iat_are_accepted_when_otherwise_valid() {
+        let verifier = ConsoleVerifier::new(&config());
+        let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 60;
+        let array = sign(serde_json::json!({"sub": "acct_1", "iss": "https://console.test", "aud": ["other", "api.test"], "exp": exp}));
+        assert_eq!(verifier.verify(&array).unwrap().as_str(), "acct_1");
+        let wrong = sign(serde_json::json!({"sub": "acct_1", "iss": "https://console.test", "aud": ["other"], "exp": exp}));
+        assert!(verifier.verify(&wrong).is_err(), "an array without our audience");
+        let no_exp = sign(serde_json::json!({"sub": "acct_1", "iss": "https://console.test", "aud": "api.test"}));
+        assert!(verifier.verify(&no_exp).is_err(), "exp stays required");
     }
 }

@@ -82,7 +82,7 @@ pub const MAX_ATTEMPTS: u32 = 5;
 
 /// The one retry loop for contention, used by every write that can meet it:
 ///
-/// ```ignore
+/// ```text
 /// let mut retry = Retry::new("key deletion");
 /// loop {
 ///     retry.next().await?; // pauses before every attempt but the first; 503 after the last
