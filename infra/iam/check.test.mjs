@@ -48,7 +48,7 @@ test('a leading key a function writes, removed, is named', () => {
 })
 
 test('a widened policy lets a forbidden request through and fails', () => {
-  const [code, output] = checkWith((t) => t.replace('dynamodb:Attributes: [pk, sk, credits, debited, lastUsed', 'dynamodb:Attributes: [pk, sk, credits, granted, debited, lastUsed'))
+  const [code, output] = checkWith((t) => t.replace('dynamodb:Attributes: [pk, sk, credits, debited, lastUsed, liveKeys', 'dynamodb:Attributes: [pk, sk, credits, granted, debited, lastUsed, liveKeys'))
   assert.equal(code, 1, output)
   assert.match(output, /ALLOWED but must be denied: create-session: dynamodb:UpdateItem on ACCOUNT#\{id\} \/ ACCOUNT/)
 })

@@ -9,8 +9,8 @@ use common::api_key::{KeyHash, PlaintextKey};
 use common::clock;
 use common::ids::{KeyId, SessionId};
 use common::store::{
-    AuditAction, DebitOutcome, IdempotencyConflict, IdempotentSession, LedgerKind, NewKey, Origin, ResolvedKey, SessionDebit, SessionGrant,
-    SessionOutcome, Store,
+    AuditAction, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey,
+    SessionDebit, SessionGrant, SessionOutcome, Store,
 };
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -40,6 +40,9 @@ macro_rules! conformance_tests {
             the_ledger_explains_the_balance,
             audit_events_carry_origin_and_expire_after_90_days,
             money_records_outlive_the_audit_window,
+            a_key_deleted_between_lookup_and_debit_is_refused,
+            an_account_holds_at_most_its_cap_of_live_keys,
+            racing_first_keys_grant_the_free_credits_once,
             racing_debits_spend_each_credit_exactly_once,
             an_idempotent_retry_pays_once_and_gets_the_first_answer,
             an_idempotency_key_is_bound_to_its_api_key_and_request,
@@ -416,4 +419,62 @@ pub async fn a_hundred_concurrent_retries_of_one_idempotency_key_debit_once(stor
     assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS - 1);
     assert_eq!(debits(store.as_ref(), "acct_a").await, 1);
     assert_ledger_ok(store.as_ref(), "acct_a").await;
+}
+
+pub async fn a_key_deleted_between_lookup_and_debit_is_refused(store: Arc<dyn Store>) {
+    // GIVEN a session that resolved its key just before the key was deleted
+    let (plaintext, key_id) = create(store.as_ref(), "acct_a", "raced").await;
+    let resolved = store.resolve_key(&plaintext.hash()).await.unwrap().expect("live");
+    assert!(store.delete_key(&account("acct_a"), &key_id, clock::now(), origin()).await.unwrap());
+    let ledger_before = store.ledger(&account("acct_a")).await.unwrap();
+    // WHEN it debits, with or without an Idempotency-Key
+    let plain = store.debit_session(&resolved, debit(), None).await.unwrap();
+    let idem = store.debit_session(&resolved, debit(), idem("raced", "body", "raced")).await.unwrap();
+    // THEN both are refused as an invalid key, and nothing was taken
+    assert_eq!((plain, idem), (DebitOutcome::InvalidKey, DebitOutcome::InvalidKey));
+    assert_eq!(store.ledger(&account("acct_a")).await.unwrap(), ledger_before);
+    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS);
+}
+
+pub async fn an_account_holds_at_most_its_cap_of_live_keys(store: Arc<dyn Store>) {
+    // GIVEN an account with the most live keys it may have
+    let mut ids = Vec::new();
+    for i in 0..MAX_LIVE_KEYS {
+        ids.push(create(store.as_ref(), "acct_full", &format!("key {i}")).await.1);
+    }
+    // WHEN one more is created THEN it is refused and nothing is written
+    let (_, extra) = new_key("acct_full", "one too many", clock::now());
+    assert_eq!(store.create_key(extra, origin()).await.unwrap(), KeyCreation::TooManyKeys);
+    assert_eq!(store.list_keys(&account("acct_full")).await.unwrap().len(), MAX_LIVE_KEYS);
+    // AND after a deletion there is room again
+    assert!(store.delete_key(&account("acct_full"), &ids[0], clock::now(), origin()).await.unwrap());
+    let (_, again) = new_key("acct_full", "room again", clock::now());
+    assert_eq!(store.create_key(again, origin()).await.unwrap(), KeyCreation::Created);
+    assert_eq!(store.list_keys(&account("acct_full")).await.unwrap().len(), MAX_LIVE_KEYS);
+}
+
+pub async fn racing_first_keys_grant_the_free_credits_once(store: Arc<dyn Store>) {
+    // GIVEN ten first keys of a new account created at the same moment
+    const RACERS: usize = 10;
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let racers: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let (_, key) = new_key("acct_new_race", &format!("first {i}"), clock::now());
+                barrier.wait().await;
+                store.create_key(key, origin()).await.unwrap()
+            })
+        })
+        .collect();
+    for racer in racers {
+        assert_eq!(racer.await.unwrap(), KeyCreation::Created);
+    }
+    // THEN every key exists, and the free credits were granted exactly once
+    assert_eq!(store.list_keys(&account("acct_new_race")).await.unwrap().len(), RACERS);
+    let b = store.balance(&account("acct_new_race")).await.unwrap().unwrap();
+    assert_eq!((b.credits, b.granted), (FREE_CREDITS, FREE_CREDITS));
+    let grants = store.ledger(&account("acct_new_race")).await.unwrap().into_iter().filter(|e| e.kind == LedgerKind::Grant).count();
+    assert_eq!(grants, 1);
+    assert_ledger_ok(store.as_ref(), "acct_new_race").await;
 }

@@ -376,3 +376,19 @@ async fn the_bearer_scheme_is_matched_case_insensitively() {
         assert_eq!(list_keys::handle(&t.app, req).await.status(), 200, "{scheme}");
     }
 }
+
+#[tokio::test]
+async fn a_full_account_gets_409_too_many_keys_and_nothing_is_created() {
+    // GIVEN the fixture account holds the most live keys it may
+    let t = TestApp::new();
+    for i in 0..common::store::MAX_LIVE_KEYS {
+        seed_key(t.store(), FIXTURE_ACCOUNT, &format!("key_01JF{i:022}"), &format!("vp_live_{i:064x}")).await;
+    }
+    // WHEN one more is created THEN 409 with the documented message, and no key is added
+    let (status, body, _) = parts(create_key::handle(&t.app, fixture("create-key")).await);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "API key limit reached: an account can have at most 100 keys; delete one first");
+    assert_eq!(body["code"], "too_many_keys");
+    assert!(body["error"].as_str().unwrap().contains(&common::store::MAX_LIVE_KEYS.to_string()));
+    assert_eq!(t.store().list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap().len(), common::store::MAX_LIVE_KEYS);
+}

@@ -28,6 +28,8 @@ pub enum ApiError {
     InsufficientCredits,
     InvalidConsoleToken,
     KeyNotFound,
+    /// 409: the account holds the most live keys it may.
+    TooManyKeys,
     /// 422: the Idempotency-Key was first used for something else.
     IdempotencyConflict(crate::store::IdempotencyConflict),
     /// 400 with a message written for the caller (never derived from internal errors).
@@ -56,6 +58,7 @@ impl ApiError {
             }
             ApiError::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
             ApiError::KeyNotFound => StatusCode::NOT_FOUND,
+            ApiError::TooManyKeys => StatusCode::CONFLICT,
             ApiError::IdempotencyConflict(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::InsufficientCredits => "Insufficient credits",
             ApiError::InvalidConsoleToken => "Invalid or expired console token",
             ApiError::KeyNotFound => "API key not found",
+            ApiError::TooManyKeys => "API key limit reached: an account can have at most 100 keys; delete one first",
             ApiError::IdempotencyConflict(crate::store::IdempotencyConflict::DifferentApiKey) => {
                 "Idempotency-Key was already used with a different API key"
             }
@@ -101,6 +105,7 @@ impl ApiError {
             ApiError::InsufficientCredits => "insufficient_credits",
             ApiError::InvalidConsoleToken => "invalid_console_token",
             ApiError::KeyNotFound => "key_not_found",
+            ApiError::TooManyKeys => "too_many_keys",
             ApiError::IdempotencyConflict(_) => "idempotency_key_reused",
             ApiError::BadRequest(_) => "invalid_request",
             ApiError::PayloadTooLarge => "payload_too_large",

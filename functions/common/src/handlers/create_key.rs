@@ -5,7 +5,7 @@ use crate::api_key::PlaintextKey;
 use crate::error::ApiError;
 use crate::http::{json_body, json_response, origin};
 use crate::ids::KeyId;
-use crate::store::NewKey;
+use crate::store::{KeyCreation, NewKey};
 use crate::{App, clock, key_name, routes};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -43,7 +43,9 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
 
     let key = PlaintextKey::generate();
     let record = NewKey { id: KeyId::generate(), account, name, prefix: key.display_prefix(), hash: key.hash(), created_at: clock::now() };
-    app.store.create_key(record.clone(), origin(req)).await?;
+    if app.store.create_key(record.clone(), origin(req)).await? == KeyCreation::TooManyKeys {
+        return Err(ApiError::TooManyKeys);
+    }
     tracing::info!(key_id = %record.id, "api key created");
     Ok(json_response(
         StatusCode::CREATED,

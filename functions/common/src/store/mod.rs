@@ -31,6 +31,17 @@ pub struct NewKey {
     pub created_at: OffsetDateTime,
 }
 
+/// How many live keys an account may hold. Bounds what listing reads and what the account
+/// record keeps per key; documented in the OpenAPI file with its 409.
+pub const MAX_LIVE_KEYS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCreation {
+    Created,
+    /// The account already holds [`MAX_LIVE_KEYS`] live keys; nothing was written.
+    TooManyKeys,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub id: KeyId,
@@ -118,7 +129,7 @@ pub enum DebitOutcome {
     /// The idempotency key belongs to a different request; nothing was taken.
     Conflict(IdempotencyConflict),
     InsufficientCredits,
-    /// The key was deleted after it was resolved.
+    /// The key was deleted after it was resolved; nothing was taken.
     InvalidKey,
 }
 
@@ -214,9 +225,10 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Stores a new key (its hash only) and its `key.created` audit event. The account is
-    /// created on its first key, with the store's free balance granted once.
-    async fn create_key(&self, key: NewKey, origin: Origin) -> Result<(), StoreError>;
+    /// Stores a new key (its hash only) and its `key.created` audit event, unless the account
+    /// already has [`MAX_LIVE_KEYS`] live keys. The account is created on its first key, with
+    /// the store's free balance granted once, however many first keys race.
+    async fn create_key(&self, key: NewKey, origin: Origin) -> Result<KeyCreation, StoreError>;
 
     /// The account's live keys, newest first.
     async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError>;

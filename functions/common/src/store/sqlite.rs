@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     deleted_at    TEXT
 );
 CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys (account_id, created_at);
+-- Listing and the live-key cap read live keys only, however many were deleted.
+CREATE INDEX IF NOT EXISTS live_keys_by_account ON api_keys (account_id, created_at DESC) WHERE deleted_at IS NULL;
 CREATE TABLE IF NOT EXISTS ledger (
     id             TEXT PRIMARY KEY,
     account_id     TEXT NOT NULL REFERENCES accounts(id),
@@ -276,14 +278,23 @@ fn earlier_session(
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_key(&self, key: NewKey, origin: Origin) -> Result<(), StoreError> {
+    async fn create_key(&self, key: NewKey, origin: Origin) -> Result<KeyCreation, StoreError> {
         self.write(move |tx, free| {
             ensure_account(tx, &key.account, free, key.created_at)?;
+            // Counted inside the write transaction, so racing creations cannot pass the cap.
+            let live: i64 =
+                tx.query_row("SELECT count(*) FROM api_keys WHERE account_id = ?1 AND deleted_at IS NULL", [key.account.as_str()], |r| {
+                    r.get(0)
+                })?;
+            if live as usize >= MAX_LIVE_KEYS {
+                return Ok(KeyCreation::TooManyKeys);
+            }
             tx.execute(
                 "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![key.id.as_str(), key.account.as_str(), key.name, key.prefix, key.hash.as_str(), clock::rfc3339(key.created_at)],
             )?;
-            insert_audit(tx, key.account.as_str(), AuditAction::KeyCreated, key.id.as_str(), None, &origin, key.created_at)
+            insert_audit(tx, key.account.as_str(), AuditAction::KeyCreated, key.id.as_str(), None, &origin, key.created_at)?;
+            Ok(KeyCreation::Created)
         })
         .await
     }

@@ -42,9 +42,14 @@ pub struct AccountItem {
     pub granted: u64,
     pub debited: u64,
     pub created_at: String,
-    /// Key id → last time it opened a session.
+    /// Key id → last time it opened a session (live keys only: deletion removes the entry).
     #[serde(default)]
     pub last_used: HashMap<String, String>,
+    /// Key id → creation time, for every live key. The debit's condition requires the key to
+    /// be here, so a key deleted after a session resolved it is still refused; create-key's
+    /// condition caps its size at `MAX_LIVE_KEYS`, which bounds this item.
+    #[serde(default)]
+    pub live_keys: HashMap<String, String>,
     /// Ledger id → entry not yet copied to its own item.
     #[serde(default)]
     pub pending: HashMap<String, PendingEntry>,

@@ -113,8 +113,14 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put.build().map_err(internal)?).build())
     }
 
-    /// The account item and its free-credit grant, for a transaction that creates the account.
-    fn new_account_items(&self, account: &str, at: OffsetDateTime) -> Result<Vec<TransactWriteItem>, StoreError> {
+    /// The account item and its free-credit grant, for a transaction that creates the account
+    /// (with its first key when `first_key` is given).
+    fn new_account_items(
+        &self,
+        account: &str,
+        at: OffsetDateTime,
+        first_key: Option<&KeyId>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let free = self.free_credits;
         let item = AccountItem {
             pk: account_pk(account),
@@ -124,6 +130,7 @@ impl DynamoStore {
             debited: 0,
             created_at: clock::rfc3339(at),
             last_used: HashMap::new(),
+            live_keys: first_key.map(|k| (k.to_string(), clock::rfc3339(at))).into_iter().collect(),
             pending: HashMap::new(),
             pending_balances: HashMap::new(),
         };
@@ -141,7 +148,7 @@ impl DynamoStore {
         if self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await?.is_some() {
             return Ok(());
         }
-        match self.transact(self.new_account_items(account, at)?).await {
+        match self.transact(self.new_account_items(account, at, None)?).await {
             Ok(()) => Ok(()),
             // The account put is item 0: someone else created it meanwhile.
             Err(TxError::Cancelled(c)) if c.condition_failed(0) => Ok(()),
@@ -151,31 +158,30 @@ impl DynamoStore {
     }
 
     /// Applies a balance change and its ledger entry in one conditional update of the account
-    /// item; returns the balance right after it and the whole new account item.
-    ///
-    /// `Ok(None)` when the condition failed for a reason other than our own earlier attempt
-    /// (not enough credits for a debit, or the account is missing for a grant).
+    /// item; returns the balance right after it and the whole new account item, or why the
+    /// condition refused it (when that was not our own earlier attempt).
     ///
     /// An idempotent debit on the same account is a transaction; a plain update that meets one
     /// in flight is refused with `TransactionConflict` and retried (then 503), never a 500.
-    async fn change_balance(&self, account: &str, id: &str, entry: &PendingEntry) -> Result<Option<(u64, AccountItem)>, StoreError> {
-        let mut retry = Retry::new("balance change");
-        loop {
-            retry.next().await?;
-            if let Some(done) = self.change_balance_once(account, id, entry).await? {
-                return Ok(done);
-            }
-        }
-    }
-
-    /// One attempt of [`Self::change_balance`]: `Ok(None)` means it conflicted and changed nothing.
-    #[allow(clippy::type_complexity)]
-    async fn change_balance_once(
+    async fn change_balance(
         &self,
         account: &str,
         id: &str,
         entry: &PendingEntry,
-    ) -> Result<Option<Option<(u64, AccountItem)>>, StoreError> {
+    ) -> Result<Result<(u64, AccountItem), Refusal>, StoreError> {
+        let mut retry = Retry::new("balance change");
+        loop {
+            retry.next().await?;
+            match self.change_balance_once(account, id, entry).await? {
+                Change::Applied(balance, item) => return Ok(Ok((balance, item))),
+                Change::Refused(refusal) => return Ok(Err(refusal)),
+                Change::Conflicted => continue,
+            }
+        }
+    }
+
+    /// One attempt of [`Self::change_balance`].
+    async fn change_balance_once(&self, account: &str, id: &str, entry: &PendingEntry) -> Result<Change, StoreError> {
         let change = BalanceChange::new(id, entry)?;
         let result = self
             .client
@@ -195,16 +201,19 @@ impl DynamoStore {
             Ok(out) => {
                 let item: AccountItem = from_item(out.attributes.unwrap_or_default())?;
                 let balance = *item.pending_balances.get(id).ok_or_else(|| internal("update returned no balance"))?;
-                Ok(Some(Some((balance, item))))
+                Ok(Change::Applied(balance, item))
             }
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(e) => {
-                    let Some(old) = e.item else { return Ok(Some(None)) };
+                    let Some(old) = e.item else { return Ok(Change::Refused(Refusal::NoAccount)) };
                     let old: AccountItem = from_item(old)?;
                     // Our own earlier attempt already applied (its response was lost).
-                    Ok(Some(old.pending_balances.get(id).copied().map(|balance| (balance, old))))
+                    if let Some(&balance) = old.pending_balances.get(id) {
+                        return Ok(Change::Applied(balance, old));
+                    }
+                    Ok(Change::Refused(Refusal::of(&old, entry)))
                 }
-                UpdateItemError::TransactionConflictException(_) => Ok(None),
+                UpdateItemError::TransactionConflictException(_) => Ok(Change::Conflicted),
                 other => Err(service_error(&other)),
             },
             // The outcome is unknown (timeout, connection lost): look before reporting failure.
@@ -212,7 +221,7 @@ impl DynamoStore {
                 let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
                 match item {
                     Some(item) => match item.pending_balances.get(id).copied() {
-                        Some(balance) => Ok(Some(Some((balance, item)))),
+                        Some(balance) => Ok(Change::Applied(balance, item)),
                         None => Err(classify(e)),
                     },
                     None => Err(classify(e)),
@@ -273,8 +282,14 @@ impl DynamoStore {
                 Ok(()) => return self.debited(account, id).await,
                 // Item 1 is the record: the Idempotency-Key was used already.
                 Err(TxError::Cancelled(c)) if c.condition_failed(1) => return self.earlier_session(key, &idem, at).await,
-                // Item 0 is the debit: not enough credits.
-                Err(TxError::Cancelled(c)) if c.condition_failed(0) => return Ok(DebitOutcome::InsufficientCredits),
+                // Item 0 is the debit: not enough credits, or the key was deleted meanwhile.
+                Err(TxError::Cancelled(c)) if c.condition_failed(0) => {
+                    let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
+                    return Ok(match item {
+                        Some(item) if item.live_keys.contains_key(key.key.as_str()) => DebitOutcome::InsufficientCredits,
+                        _ => DebitOutcome::InvalidKey,
+                    });
+                }
                 Err(TxError::Cancelled(c)) if c.is_transient() => continue,
                 Err(TxError::Cancelled(c)) => return Err(c.into_error("session debit")),
                 // Unknown outcome: if our record is there, the debit happened with it.
@@ -287,6 +302,36 @@ impl DynamoStore {
                 }
             }
         }
+    }
+
+    /// Adds a key to an existing account's live keys, if the account has room for it.
+    fn add_live_key(&self, account: &str, key: &KeyId, at: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(account_pk(account)))
+            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+            .update_expression("SET liveKeys.#key = :at")
+            .condition_expression("attribute_exists(pk) AND size(liveKeys) < :cap")
+            .expression_attribute_names("#key", key.as_str())
+            .expression_attribute_values(":at", AttributeValue::S(clock::rfc3339(at)))
+            .expression_attribute_values(":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string()))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Removes a deleted key from the account: no longer live, no last use kept for it.
+    fn drop_live_key(&self, account: &str, key: &KeyId) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(account_pk(account)))
+            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+            .update_expression("REMOVE liveKeys.#key, lastUsed.#key")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#key", key.as_str())
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// After a committed idempotent debit: read its balance, settle, report.
@@ -392,7 +437,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl Store for DynamoStore {
-    async fn create_key(&self, key: NewKey, origin: Origin) -> Result<(), StoreError> {
+    async fn create_key(&self, key: NewKey, origin: Origin) -> Result<KeyCreation, StoreError> {
         let account = key.account.as_str();
         let created_at = clock::rfc3339(key.created_at);
         let key_item = KeyItem {
@@ -418,20 +463,34 @@ impl Store for DynamoStore {
         loop {
             retry.next().await?;
             let exists = self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await?.is_some();
-            let mut writes = if exists { Vec::new() } else { self.new_account_items(account, key.created_at)? };
+            // Item 0 either creates the account with this key live, or adds the key to the
+            // account's live keys if there is room.
+            let mut writes = if exists {
+                vec![self.add_live_key(account, &key.id, key.created_at)?]
+            } else {
+                self.new_account_items(account, key.created_at, Some(&key.id))?
+            };
             writes.push(self.put(&key_item, Some("attribute_not_exists(pk)"))?);
             writes.push(self.put(&lookup, Some("attribute_not_exists(pk)"))?);
             writes.push(self.put(&audit, None)?);
             match self.transact(writes).await {
-                Ok(()) => return Ok(()),
-                // Someone created the account meanwhile (item 0 is its put), or contention: go again.
+                Ok(()) => return Ok(KeyCreation::Created),
+                // Someone created the account meanwhile, or contention: go again.
                 Err(TxError::Cancelled(c)) if (!exists && c.condition_failed(0)) || c.is_transient() => continue,
+                // The account is full (or vanished, which the next attempt will see).
+                Err(TxError::Cancelled(c)) if c.condition_failed(0) => {
+                    let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
+                    if item.is_some_and(|i| i.live_keys.len() >= MAX_LIVE_KEYS) {
+                        return Ok(KeyCreation::TooManyKeys);
+                    }
+                    continue;
+                }
                 Err(TxError::Cancelled(c)) => return Err(c.into_error("key creation")),
                 // The transaction may have been applied with its response lost: look before
                 // failing, so a created key is never reported as not created.
                 Err(TxError::Store(e)) => {
                     return match self.get::<KeyItem>(key_item.pk.clone(), &key_item.sk).await {
-                        Ok(Some(found)) if found.key_hash == key_item.key_hash => Ok(()),
+                        Ok(Some(found)) if found.key_hash == key_item.key_hash => Ok(KeyCreation::Created),
                         _ => Err(e),
                     };
                 }
@@ -485,6 +544,7 @@ impl Store for DynamoStore {
                 mark(account_pk(account.as_str()), sk.clone(), "attribute_exists(pk) AND attribute_not_exists(deletedAt)")?,
                 mark(lookup_pk(&item.key_hash), LOOKUP_SK.into(), "attribute_exists(pk)")?,
                 self.put(&audit, None)?,
+                self.drop_live_key(account.as_str(), key)?,
             ];
             match self.transact(writes).await {
                 Ok(()) => return Ok(true),
@@ -539,8 +599,10 @@ impl Store for DynamoStore {
         }
         // No re-check of the key here: it was resolved with a strongly consistent read after
         // this request started, so any deletion that had returned by then was seen.
-        let Some((balance, item)) = self.change_balance(key.account.as_str(), &id, &entry).await? else {
-            return Ok(DebitOutcome::InsufficientCredits);
+        let (balance, item) = match self.change_balance(key.account.as_str(), &id, &entry).await? {
+            Ok(applied) => applied,
+            Err(Refusal::KeyRevoked) => return Ok(DebitOutcome::InvalidKey),
+            Err(Refusal::InsufficientCredits | Refusal::NoAccount) => return Ok(DebitOutcome::InsufficientCredits),
         };
         self.settle_after(key.account.as_str(), &id, &item).await;
         Ok(DebitOutcome::Debited { balance })
@@ -554,7 +616,7 @@ impl Store for DynamoStore {
         let id = new_ulid().to_string();
         let entry = PendingEntry::grant(amount, reason, at);
         let (balance, item) =
-            self.change_balance(account.as_str(), &id, &entry).await?.ok_or_else(|| internal("account vanished during grant"))?;
+            self.change_balance(account.as_str(), &id, &entry).await?.map_err(|_| internal("account vanished during grant"))?;
         self.settle_after(account.as_str(), &id, &item).await;
         Ok(balance)
     }
@@ -621,6 +683,33 @@ impl Store for DynamoStore {
     }
 }
 
+/// What one attempt at a balance change did.
+enum Change {
+    Applied(u64, AccountItem),
+    Refused(Refusal),
+    /// A transaction on the item was in flight; nothing changed.
+    Conflicted,
+}
+
+/// Why a balance change's condition refused it.
+enum Refusal {
+    InsufficientCredits,
+    /// The debit's key is no longer among the account's live keys.
+    KeyRevoked,
+    NoAccount,
+}
+
+impl Refusal {
+    /// Reads the reason off the item as it was when the condition failed.
+    fn of(old: &AccountItem, entry: &PendingEntry) -> Self {
+        match &entry.key_id {
+            Some(key) if !old.live_keys.contains_key(key) => Refusal::KeyRevoked,
+            _ if entry.kind == "debit" => Refusal::InsufficientCredits,
+            _ => Refusal::NoAccount,
+        }
+    }
+}
+
 /// The conditional update that changes a balance and records its ledger entry inline.
 struct BalanceChange {
     update: String,
@@ -641,12 +730,15 @@ impl BalanceChange {
             (":amount".to_string(), AttributeValue::N(entry.amount.to_string())),
             (":entry".to_string(), to_attribute(entry)?),
         ]);
+        let mut condition = format!("{guard} AND attribute_not_exists(pending.#id)");
         if let Some(key) = &entry.key_id {
             update.push_str(", lastUsed.#key = :at");
+            // The key must still be live: deleted after it was resolved means refused.
+            condition.push_str(" AND attribute_exists(liveKeys.#key)");
             names.insert("#key".into(), key.clone());
             values.insert(":at".into(), AttributeValue::S(entry.at.clone()));
         }
-        Ok(BalanceChange { update, condition: format!("{guard} AND attribute_not_exists(pending.#id)"), names, values })
+        Ok(BalanceChange { update, condition, names, values })
     }
 }
 
