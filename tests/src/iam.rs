@@ -138,6 +138,19 @@ pub fn dynamodb_shapes(function: &str, operation: &str, body: &Value) -> Vec<Req
             })
             .collect();
     }
+    if operation == "BatchGetItem" {
+        // IAM authorises a batch as BatchGetItem with every item's leading key.
+        let tables = body["RequestItems"].as_object().cloned().unwrap_or_default();
+        return tables
+            .values()
+            .flat_map(|request| {
+                let keys = request["Keys"].as_array().cloned().unwrap_or_default();
+                let consistent = request["ConsistentRead"].clone();
+                keys.into_iter().map(move |key| serde_json::json!({"Key": key, "ConsistentRead": consistent}))
+            })
+            .map(|item| single(function, operation, None, &item))
+            .collect();
+    }
     vec![single(function, operation, None, body)]
 }
 

@@ -29,7 +29,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use cancel::{Cancellation, Retry};
 use items::*;
 use serde::Serialize;
@@ -90,6 +92,37 @@ impl DynamoStore {
             .await
             .map_err(classify)?;
         items.into_iter().map(from_item).collect()
+    }
+
+    /// Items of one account partition by sort key, strongly consistent, in batches of 100,
+    /// asking again for whatever DynamoDB leaves unprocessed.
+    async fn batch_get<T: DeserializeOwned>(&self, account: &str, sort_keys: Vec<String>) -> Result<Vec<T>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in sort_keys.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|sk| {
+                    HashMap::from([
+                        ("pk".to_string(), AttributeValue::S(account_pk(account))),
+                        ("sk".to_string(), AttributeValue::S(sk.clone())),
+                    ])
+                })
+                .collect();
+            let mut request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(internal)?;
+            let mut retry = Retry::new("batch read");
+            loop {
+                retry.next().await?;
+                let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(classify)?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    found.push(from_item(item)?);
+                }
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.keys.is_empty() => request = rest,
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
@@ -498,24 +531,28 @@ impl Store for DynamoStore {
         }
     }
 
+    /// The account item names its live keys; only those key items are read (never the deleted
+    /// ones, however many there are), at most [`MAX_LIVE_KEYS`] in one batch.
     async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError> {
-        let keys: Vec<KeyItem> = self.query(account.as_str(), KEY_PREFIX, true).await?;
-        let last_used = match self.get::<AccountItem>(account_pk(account.as_str()), ACCOUNT_SK).await? {
-            Some(item) => item.last_used,
-            None => HashMap::new(),
-        };
-        keys.into_iter()
+        let Some(account_item) = self.get::<AccountItem>(account_pk(account.as_str()), ACCOUNT_SK).await? else { return Ok(Vec::new()) };
+        let sort_keys = account_item.live_keys.keys().map(|id| format!("{KEY_PREFIX}{id}")).collect();
+        let keys: Vec<KeyItem> = self.batch_get(account.as_str(), sort_keys).await?;
+        let mut records = keys
+            .into_iter()
             .filter(|k| k.deleted_at.is_none())
             .map(|k| {
                 Ok(KeyRecord {
                     id: KeyId::parse(&k.key_id).ok_or_else(|| internal("bad key id in table"))?,
                     created_at: parse_time(&k.created_at)?,
-                    last_used_at: last_used.get(&k.key_id).map(|t| parse_time(t)).transpose()?,
+                    last_used_at: account_item.last_used.get(&k.key_id).map(|t| parse_time(t)).transpose()?,
                     name: k.name,
                     prefix: k.prefix,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // Newest first, as on the embedded store.
+        records.sort_by(|a, b| (b.created_at, b.id.as_str()).cmp(&(a.created_at, a.id.as_str())));
+        Ok(records)
     }
 
     async fn delete_key(&self, account: &AccountId, key: &KeyId, at: OffsetDateTime, origin: Origin) -> Result<bool, StoreError> {
