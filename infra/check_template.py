@@ -2,7 +2,8 @@
 """Checks that what runs locally and what is deployed are the same thing.
 
 - The DynamoDB table in template.yaml has exactly the definition in infra/table.json, the one
-  the tests and `VP_STORE=dynamodb make dev` create.
+  the tests and `VP_STORE=dynamodb make dev` create, and deletion protection.
+- Revocation is throttled far above key creation; every function has Errors and Throttles alarms.
 - The HTTP API routes in template.yaml are exactly the cargo-lambda router table in Cargo.toml
   (the production paths `make dev` serves), each to the function of the same name; and in both,
   everything else reaches the `fallback` function (API Gateway's $default route; the local
@@ -33,6 +34,25 @@ def main() -> int:
         got = json.loads(json.dumps(table.get(prop)))  # cfn-lint's node types -> plain JSON
         if got != want:
             failures.append(f"Table.{prop}: template has {got}, infra/table.json has {want}")
+
+    # Production safety that is easy to lose in an edit.
+    if table.get("DeletionProtectionEnabled") is not True:
+        failures.append("Table.DeletionProtectionEnabled must be true: the table holds the ledger")
+    routes = template["Resources"]["HttpApi"]["Properties"]["RouteSettings"]
+    create, delete = routes["POST /api/v1/keys"], routes["DELETE /api/v1/keys/{id}"]
+    if delete["ThrottlingRateLimit"] < 5 * create["ThrottlingRateLimit"]:
+        failures.append("DELETE /api/v1/keys/{id} must be throttled far above key creation: revocation may not be starved")
+    alarms = {
+        (r["Properties"].get("MetricName"), json.dumps(r["Properties"].get("Dimensions"), default=str))
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            for metric in ("Errors", "Throttles"):
+                dims = json.dumps([{"Name": "FunctionName", "Value": {"Ref": name}}])
+                if (metric, dims) not in alarms:
+                    failures.append(f"{name} has no {metric} alarm")
 
     # Template routes: {(METHOD, path): function package}
     deployed = {}
