@@ -101,7 +101,7 @@ stop-local-dynamodb:
 test: tools test-tools build lint-template iam-check
 	cargo fmt --all -- --check
 	cargo check --no-default-features -p create-key -p list-keys -p delete-key -p create-session -p fallback
-	infra/with-moto.sh cargo test --workspace
+	infra/with-moto.sh cargo test --workspace --no-fail-fast
 
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size.
 package: tools

@@ -135,7 +135,7 @@ impl FaultInjector {
 }
 
 /// DynamoDB's JSON protocol names the operation in a header: `DynamoDB_20120810.GetItem`.
-fn operation_of(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> String {
+pub(crate) fn operation_of(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> String {
     let target = request.headers().get("x-amz-target").unwrap_or("unknown");
     target.rsplit('.').next().unwrap_or(target).to_string()
 }

@@ -82,7 +82,7 @@ impl Intercept for ShapeRecorder {
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let request = context.request();
         let target = request.headers().get("x-amz-target").unwrap_or_default();
-        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
+        let operation = crate::dynamo::operation_of(request);
         let body: Value = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
         if target.starts_with("AmazonSSM.") {
             let names: Vec<String> =

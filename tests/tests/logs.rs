@@ -99,49 +99,23 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     secrets.push(value);
 
     // What the Lambda runtime and the SDK would print at their most verbose.
-    for target in common::runtime::CAPPED_TARGETS {
-        emit_probe(target, &format!("Authorization: Bearer {KEY_OK}"));
-    }
+    emit_probes(&format!("Authorization: Bearer {KEY_OK}"));
 
     let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     (text.lines().map(str::to_string).collect(), secrets)
 }
 
-/// A trace and a debug event from `target` (`tracing` needs the target as a literal, so the
-/// capped targets are spelled out once more here).
-fn emit_probe(target: &str, text: &str) {
+/// A trace and a debug event from every capped target.
+fn emit_probes(text: &str) {
     macro_rules! probe {
-        ($($t:literal),*) => {
-            match target {
-                $($t => {
-                    tracing::trace!(target: $t, "{text}");
-                    tracing::debug!(target: $t, "{text}");
-                })*
-                other => panic!("no probe for {other}: add it here"),
-            }
+        ($($target:literal),*) => {
+            $(
+                tracing::trace!(target: $target, "{text}");
+                tracing::debug!(target: $target, "{text}");
+            )*
         };
     }
-    probe!(
-        "lambda_runtime",
-        "lambda_runtime_api_client",
-        "lambda_http",
-        "aws_smithy_runtime",
-        "aws_smithy_runtime_api",
-        "aws_smithy_http",
-        "aws_smithy_http_client",
-        "aws_smithy_types",
-        "aws_sdk_dynamodb",
-        "aws_sdk_ssm",
-        "aws_sdk_sso",
-        "aws_sdk_sts",
-        "aws_config",
-        "aws_sigv4",
-        "hyper",
-        "hyper_util",
-        "h2",
-        "rustls",
-        "tower"
-    );
+    common::with_capped_targets!(probe);
 }
 
 /// Every 24-character window of every secret (the random part of a key, a token's signature,

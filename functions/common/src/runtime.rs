@@ -13,30 +13,45 @@ pub fn init_logging() {
     let _ = tracing::subscriber::set_global_default(log_subscriber(filter, std::io::stdout));
 }
 
+/// Calls `$m!` with every target of [`CAPPED_TARGETS`] as a literal: `tracing` needs literal
+/// targets, so this is how a test emits from each of them.
+#[macro_export]
+macro_rules! with_capped_targets {
+    ($m:ident) => {
+        $m!(
+            "lambda_runtime",
+            "lambda_runtime_api_client",
+            "lambda_http",
+            "aws_smithy_runtime",
+            "aws_smithy_runtime_api",
+            "aws_smithy_http",
+            "aws_smithy_http_client",
+            "aws_smithy_types",
+            "aws_sdk_dynamodb",
+            "aws_sdk_ssm",
+            "aws_sdk_sso",
+            "aws_sdk_sts",
+            "aws_config",
+            "aws_sigv4",
+            "hyper",
+            "hyper_util",
+            "h2",
+            "rustls",
+            "tower"
+        )
+    };
+}
+
+macro_rules! as_slice {
+    ($($target:literal),*) => {
+        &[$($target),*]
+    };
+}
+
 /// Dependencies whose verbose levels print raw events, headers, or request and response bodies
 /// (the Lambda runtime logs the incoming event; the SDK its HTTP traffic, SSM's decrypted
 /// parameter values included). They are held at `info` whatever `RUST_LOG` says.
-pub const CAPPED_TARGETS: &[&str] = &[
-    "lambda_runtime",
-    "lambda_runtime_api_client",
-    "lambda_http",
-    "aws_smithy_runtime",
-    "aws_smithy_runtime_api",
-    "aws_smithy_http",
-    "aws_smithy_http_client",
-    "aws_smithy_types",
-    "aws_sdk_dynamodb",
-    "aws_sdk_ssm",
-    "aws_sdk_sso",
-    "aws_sdk_sts",
-    "aws_config",
-    "aws_sigv4",
-    "hyper",
-    "hyper_util",
-    "h2",
-    "rustls",
-    "tower",
-];
+pub const CAPPED_TARGETS: &[&str] = crate::with_capped_targets!(as_slice);
 
 /// The filter for `RUST_LOG`'s value (`None` or unparsable: `info`), with [`CAPPED_TARGETS`] capped.
 pub fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {

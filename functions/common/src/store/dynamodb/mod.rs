@@ -337,34 +337,51 @@ impl DynamoStore {
         }
     }
 
+    /// A conditional update of one item, for a transaction. `names` and `values` fill the
+    /// expressions' `#name` and `:value` placeholders.
+    fn update(
+        &self,
+        (pk, sk): (String, String),
+        expression: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk))
+            .update_expression(expression)
+            .condition_expression(condition);
+        for (placeholder, name) in names {
+            update = update.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in values {
+            update = update.expression_attribute_values(placeholder, value);
+        }
+        Ok(TransactWriteItem::builder().update(update.build().map_err(internal)?).build())
+    }
+
     /// Adds a key to an existing account's live keys, if the account has room for it.
     fn add_live_key(&self, account: &str, key: &KeyId, at: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(account_pk(account)))
-            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
-            .update_expression("SET liveKeys.#key = :at")
-            .condition_expression("attribute_exists(pk) AND size(liveKeys) < :cap")
-            .expression_attribute_names("#key", key.as_str())
-            .expression_attribute_values(":at", AttributeValue::S(clock::rfc3339(at)))
-            .expression_attribute_values(":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string()))
-            .build()
-            .map_err(internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        self.update(
+            (account_pk(account), ACCOUNT_SK.into()),
+            "SET liveKeys.#key = :at",
+            "attribute_exists(pk) AND size(liveKeys) < :cap",
+            &[("#key", key.as_str())],
+            vec![(":at", AttributeValue::S(clock::rfc3339(at))), (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string()))],
+        )
     }
 
     /// Removes a deleted key from the account: no longer live, no last use kept for it.
     fn drop_live_key(&self, account: &str, key: &KeyId) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(account_pk(account)))
-            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
-            .update_expression("REMOVE liveKeys.#key, lastUsed.#key")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#key", key.as_str())
-            .build()
-            .map_err(internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        self.update(
+            (account_pk(account), ACCOUNT_SK.into()),
+            "REMOVE liveKeys.#key, lastUsed.#key",
+            "attribute_exists(pk)",
+            &[("#key", key.as_str())],
+            Vec::new(),
+        )
     }
 
     /// After a committed idempotent debit: read its balance, settle, report.
@@ -561,17 +578,8 @@ impl Store for DynamoStore {
         if item.deleted_at.is_some() {
             return Ok(false);
         }
-        let mark = |pk: String, sk: String, condition: &str| -> Result<TransactWriteItem, StoreError> {
-            let update = Update::builder()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(pk))
-                .key("sk", AttributeValue::S(sk))
-                .update_expression("SET deletedAt = :at")
-                .condition_expression(condition)
-                .expression_attribute_values(":at", AttributeValue::S(clock::rfc3339(at)))
-                .build()
-                .map_err(internal)?;
-            Ok(TransactWriteItem::builder().update(update).build())
+        let mark = |pk: String, sk: String, condition: &str| {
+            self.update((pk, sk), "SET deletedAt = :at", condition, &[], vec![(":at", AttributeValue::S(clock::rfc3339(at)))])
         };
         let audit = audit_item(account.as_str(), AuditAction::KeyDeleted, key.as_str(), None, &origin, at);
         let mut retry = Retry::new("key deletion");
