@@ -23,7 +23,7 @@ export SAM_CLI_TELEMETRY := 0
 
 PIP_INSTALL = python3 -m pip install --disable-pip-version-check -q
 
-.PHONY: help dev test tools sam-tools test-tools build lint-template iam-check iam-shapes local-dynamodb stop-local-dynamodb package
+.PHONY: help dev test tools sam-tools test-tools build lint-template iam-check iam-shapes mutants local-dynamodb stop-local-dynamodb package
 
 help:
 	@echo "make dev                    serve the API on 127.0.0.1:$(PORT) (embedded store)"
@@ -32,6 +32,7 @@ help:
 	@echo "make package                build target/lambda/<function>/bootstrap for arm64"
 	@echo "make iam-check              prove the recorded AWS requests against template.yaml's IAM policies (offline)"
 	@echo "make iam-shapes             re-record infra/iam/requests.json from the functions' real requests"
+	@echo "make mutants                mutation-test the pure modules with cargo-mutants (slow; not in make test)"
 
 ## cargo-lambda (with zig) from PyPI when missing.
 tools:
@@ -74,6 +75,15 @@ iam-check:
 iam-shapes: build
 	VP_RECORD_IAM_SHAPES=1 infra/with-moto.sh cargo test -p tests --test iam_shapes -- --test-threads 1
 	@$(MAKE) --no-print-directory iam-check
+
+## Mutation testing of the pure modules (key format and hashing, names, ids, idempotency keys,
+## console and playground tokens) against the common crate's unit and property tests. Slow (a
+## rebuild per mutant), so not part of `make test`; the report lands in mutants.out/.
+MUTANTS_VERSION := 27.1.0
+MUTANT_FILES := api_key key_name ids idempotency console_auth playground
+mutants:
+	@command -v cargo-mutants >/dev/null 2>&1 || cargo install --locked cargo-mutants@$(MUTANTS_VERSION)
+	cargo mutants --in-place --package common --no-shuffle $(foreach f,$(MUTANT_FILES),--file functions/common/src/$(f).rs)
 
 dev: tools build
 ifeq ($(VP_STORE),dynamodb)

@@ -70,7 +70,7 @@ fn read_then_write(db: &Path, hash: &KeyHash, attempts: u32) -> u32 {
         conn.execute("UPDATE accounts SET credits = ?1, debited = debited + 1 WHERE id = ?2", params![credits - 1, account])
             .expect("write");
         conn.execute(
-            "INSERT INTO ledger (id, account_id, kind, amount, balance_after, at, ttl) VALUES (?1, ?2, 'debit', 1, ?3, '2026-01-01T00:00:00Z', 4102444800)",
+            "INSERT INTO ledger (id, account_id, kind, amount, balance_after, at) VALUES (?1, ?2, 'debit', 1, ?3, '2026-01-01T00:00:00Z')",
             params![ulid::Ulid::new().to_string(), account, credits - 1],
         )
         .expect("ledger");
