@@ -156,4 +156,22 @@ mod tests {
             assert!(parse_bearer(bad).is_err(), "{bad:?}");
         }
     }
+
+    #[test]
+    fn a_plaintext_key_never_prints() {
+        assert_eq!(format!("{:?}", PlaintextKey::generate()), "PlaintextKey(<redacted>)");
+    }
+
+    #[test]
+    fn the_credential_comes_from_exactly_one_authorization_header() {
+        let mut headers = http::HeaderMap::new();
+        assert!(bearer_token(&headers).is_err(), "none");
+        headers.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(bearer_token(&headers), Ok("abc"));
+        headers.append(http::header::AUTHORIZATION, "Bearer def".parse().unwrap());
+        assert!(bearer_token(&headers).is_err(), "two");
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, http::HeaderValue::from_bytes(b"Bearer \xff").unwrap());
+        assert!(bearer_token(&headers).is_err(), "not ASCII");
+    }
 }

@@ -118,4 +118,14 @@ mod tests {
         let no_exp = sign(serde_json::json!({"sub": "acct_1", "iss": "https://console.test", "aud": "api.test"}));
         assert!(verifier.verify(&no_exp).is_err(), "exp stays required");
     }
+
+    #[test]
+    fn minted_tokens_expire_ttl_seconds_after_they_are_issued() {
+        use base64::Engine;
+        let token = mint(&config(), &AccountId::parse("acct_1").unwrap(), 600);
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
+    }
 }

@@ -54,4 +54,22 @@ mod tests {
         }
         assert!(parse(&"k".repeat(256)).is_err());
     }
+
+    #[test]
+    fn the_header_is_optional_single_and_valid() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(from_headers(&headers), Ok(None));
+        headers.insert(HEADER, "order-1".parse().unwrap());
+        assert_eq!(from_headers(&headers), Ok(Some("order-1")));
+        headers.append(HEADER, "order-2".parse().unwrap());
+        assert_eq!(from_headers(&headers), Err("Idempotency-Key must be given once"));
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER, "".parse().unwrap());
+        assert!(from_headers(&headers).is_err());
+    }
+
+    #[test]
+    fn hashes_are_lowercase_sha256_hex() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
 }

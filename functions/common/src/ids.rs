@@ -103,4 +103,9 @@ mod tests {
         assert!(AccountId::parse("a b").is_none());
         assert!(AccountId::parse(&"a".repeat(129)).is_none());
     }
+
+    #[test]
+    fn account_ids_display_as_themselves() {
+        assert_eq!(AccountId::parse("acct_1").unwrap().to_string(), "acct_1");
+    }
 }

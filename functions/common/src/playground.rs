@@ -253,4 +253,33 @@ mod tests {
         assert_eq!((again.token, again.playground_url), (first.token, first.playground_url));
         assert!(signer.reissue("not json", 60).is_err());
     }
+
+    #[test]
+    fn the_kid_is_the_one_published_and_the_one_in_every_token() {
+        let signer = PlaygroundSigner::from_pem(&generate_pem(), &config()).unwrap();
+        assert_eq!(signer.kid().len(), 43, "a base64url SHA-256 thumbprint");
+        assert_eq!(signer.jwks()["keys"][0]["kid"], signer.kid());
+        let issued = signer.issue(&AccountId::parse("acct_1").unwrap(), &SessionId::generate(), OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(jsonwebtoken::decode_header(&issued.token).unwrap().kid.as_deref(), Some(signer.kid()));
+    }
+
+    #[test]
+    fn processes_starting_together_all_get_the_one_local_key() {
+        // Every racer misses the file, writes its own, and all but one lose the link race.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys").join("signing-key.pem");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+        let racers: Vec<_> = (0..16)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    load_or_create_local_key(&path)
+                })
+            })
+            .collect();
+        let pems: Vec<String> = racers.into_iter().map(|r| r.join().unwrap().expect("every racer gets the key")).collect();
+        assert!(pems.iter().all(|p| p == &pems[0]));
+        assert_eq!(load_or_create_local_key(&path).unwrap(), pems[0]);
+    }
 }
