@@ -1,0 +1,189 @@
+//! The DynamoDB calls the store is made of — consistent reads, batches, transactions, the
+//! builders of transaction items — and how their failures are classified: transient
+//! (throttling, timeouts: `Unavailable`, a 503) or not (`Internal`).
+
+use super::DynamoStore;
+use super::cancel::{Cancellation, Retry};
+use super::items::account_pk;
+use crate::clock;
+use crate::ids::new_ulid;
+use crate::store::StoreError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) enum TxError {
+    /// The transaction was cancelled; nothing was written.
+    Cancelled(Cancellation),
+    Store(StoreError),
+}
+
+impl DynamoStore {
+    pub(super) async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// All items of one account with the given sort-key prefix, strongly consistent.
+    pub(super) async fn query<T: DeserializeOwned>(&self, account: &str, prefix: &str, newest_first: bool) -> Result<Vec<T>, StoreError> {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(account_pk(account)))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+            .consistent_read(true)
+            .scan_index_forward(!newest_first)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(classify)?;
+        items.into_iter().map(from_item).collect()
+    }
+
+    /// Items of one account partition by sort key, strongly consistent, in batches of 100,
+    /// asking again for whatever DynamoDB leaves unprocessed.
+    pub(super) async fn batch_get<T: DeserializeOwned>(&self, account: &str, sort_keys: Vec<String>) -> Result<Vec<T>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in sort_keys.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|sk| {
+                    HashMap::from([
+                        ("pk".to_string(), AttributeValue::S(account_pk(account))),
+                        ("sk".to_string(), AttributeValue::S(sk.clone())),
+                    ])
+                })
+                .collect();
+            let mut request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(internal)?;
+            let mut retry = Retry::new("batch read");
+            loop {
+                retry.next().await?;
+                let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(classify)?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    found.push(from_item(item)?);
+                }
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.keys.is_empty() => request = rest,
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        // The token makes SDK retries of this exact call idempotent for 10 minutes.
+        let token = new_ulid().to_string();
+        match self.client.transact_write_items().set_transact_items(Some(items)).client_request_token(token).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(e) => {
+                    Err(TxError::Cancelled(Cancellation::from_sdk(e.cancellation_reasons())))
+                }
+                other => Err(TxError::Store(service_error(&other))),
+            },
+            Err(other) => Err(TxError::Store(classify(other))),
+        }
+    }
+
+    pub(super) fn put(&self, item: &impl Serialize, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put =
+            Put::builder().table_name(&self.table).set_item(Some(to_item(item)?)).set_condition_expression(condition.map(str::to_string));
+        Ok(TransactWriteItem::builder().put(put.build().map_err(internal)?).build())
+    }
+
+    /// A conditional update of one item, for a transaction. `names` and `values` fill the
+    /// expressions' `#name` and `:value` placeholders.
+    pub(super) fn update(
+        &self,
+        (pk, sk): (String, String),
+        expression: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk))
+            .update_expression(expression)
+            .condition_expression(condition);
+        for (placeholder, name) in names {
+            update = update.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in values {
+            update = update.expression_attribute_values(placeholder, value);
+        }
+        Ok(TransactWriteItem::builder().update(update.build().map_err(internal)?).build())
+    }
+}
+
+pub(super) fn to_item(value: &impl Serialize) -> Result<Item, StoreError> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(internal)
+}
+
+pub(super) fn to_attribute(value: &impl Serialize) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(internal)
+}
+
+pub(super) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(internal)
+}
+
+pub(super) fn parse_time(s: &str) -> Result<OffsetDateTime, StoreError> {
+    clock::parse_rfc3339(s).map_err(internal)
+}
+
+pub(super) fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// Error codes that mean "the service is busy or briefly failing": retrying later is right.
+pub(super) const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
+
+pub(super) fn service_error(e: &impl ProvideErrorMetadata) -> StoreError {
+    let code = e.code().unwrap_or("unknown");
+    let message = format!("{code}: {}", e.message().unwrap_or(""));
+    if TRANSIENT_CODES.contains(&code) { StoreError::Unavailable(message) } else { StoreError::Internal(message) }
+}
+
+/// A failure where the request may or may not have been applied.
+pub(super) fn is_ambiguous<E, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::TimeoutError(_) | SdkError::ResponseError(_) | SdkError::DispatchFailure(_))
+}
+
+pub(super) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    match &e {
+        SdkError::ServiceError(ctx) => service_error(ctx.err()),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+        }
+        _ => StoreError::Internal(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()),
+    }
+}
