@@ -6,19 +6,19 @@
 //!   from the account's live keys in one transaction. Once the delete has returned, every later
 //!   read sees it, and a debit already past its lookup is refused by its own condition.
 //! - **Never below zero, never lost, never double-counted.** The debit is one conditional
-//!   `UpdateItem` on the account item ([`balance`]): `credits >= 1` guards the balance, and the
+//!   `UpdateItem` on the account item (`balance.rs`): `credits >= 1` guards the balance, and the
 //!   same update writes the ledger entry (under `pending.<ledger id>`), so the change and its
 //!   record are one atomic write. The condition also requires that `pending.<ledger id>` does
 //!   not exist yet: if the SDK retries an update whose response was lost, the retry fails that
 //!   condition instead of debiting twice, and the old item returned with the failure shows the
 //!   first attempt's entry, which we then report as the success it was.
-//! - **Records** ([`ledger`]). The pending entry is then copied to its own `LEDGER#` / `AUDIT#`
+//! - **Records** (`ledger.rs`). The pending entry is then copied to its own `LEDGER#` / `AUDIT#`
 //!   items and removed from the account. Both steps are idempotent, and readers merge the
 //!   pending entries in, so a crash between them loses nothing; a later session on the account
 //!   finishes the copy.
-//! - **Idempotency-Key** ([`idempotency`]): the debit and the record in one transaction.
+//! - **Idempotency-Key** (`idempotency.rs`): the debit and the record in one transaction.
 //!
-//! Where things are: [`client`] holds the calls and error classification, [`cancel`] the
+//! Where things are: `client.rs` holds the calls and error classification, [`cancel`] the
 //! transaction cancellation reasons and the one retry loop; this file holds only `impl Store`.
 
 mod balance;
