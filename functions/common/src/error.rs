@@ -4,7 +4,6 @@
 //! error side into the contract's JSON form `{"success": false, "error": "...", "code": "..."}`.
 //! Messages are fixed strings: no internal error text, hash or secret ever reaches a client.
 
-use crate::store::StoreError;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -30,8 +29,10 @@ pub enum ApiError {
     KeyNotFound,
     /// 409: the account holds the most live keys it may.
     TooManyKeys,
-    /// 422: the Idempotency-Key was first used for something else.
-    IdempotencyConflict(crate::store::IdempotencyConflict),
+    /// 422: the Idempotency-Key was first used with another API key.
+    IdempotencyKeyUsedByAnotherApiKey,
+    /// 422: the Idempotency-Key was first used with a different request body.
+    IdempotencyKeyUsedForAnotherRequest,
     /// 400 with a message written for the caller (never derived from internal errors).
     BadRequest(String),
     PayloadTooLarge,
@@ -59,7 +60,7 @@ impl ApiError {
             ApiError::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
             ApiError::KeyNotFound => StatusCode::NOT_FOUND,
             ApiError::TooManyKeys => StatusCode::CONFLICT,
-            ApiError::IdempotencyConflict(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyKeyUsedByAnotherApiKey | ApiError::IdempotencyKeyUsedForAnotherRequest => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -80,12 +81,8 @@ impl ApiError {
             ApiError::InvalidConsoleToken => "Invalid or expired console token",
             ApiError::KeyNotFound => "API key not found",
             ApiError::TooManyKeys => "API key limit reached: an account can have at most 100 keys; delete one first",
-            ApiError::IdempotencyConflict(crate::store::IdempotencyConflict::DifferentApiKey) => {
-                "Idempotency-Key was already used with a different API key"
-            }
-            ApiError::IdempotencyConflict(crate::store::IdempotencyConflict::DifferentRequest) => {
-                "Idempotency-Key was already used with a different request"
-            }
+            ApiError::IdempotencyKeyUsedByAnotherApiKey => "Idempotency-Key was already used with a different API key",
+            ApiError::IdempotencyKeyUsedForAnotherRequest => "Idempotency-Key was already used with a different request",
             ApiError::BadRequest(message) => message,
             ApiError::PayloadTooLarge => "Request body too large",
             ApiError::UnsupportedMediaType => "Content-Type must be application/json",
@@ -106,7 +103,7 @@ impl ApiError {
             ApiError::InvalidConsoleToken => "invalid_console_token",
             ApiError::KeyNotFound => "key_not_found",
             ApiError::TooManyKeys => "too_many_keys",
-            ApiError::IdempotencyConflict(_) => "idempotency_key_reused",
+            ApiError::IdempotencyKeyUsedByAnotherApiKey | ApiError::IdempotencyKeyUsedForAnotherRequest => "idempotency_key_reused",
             ApiError::BadRequest(_) => "invalid_request",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -119,7 +116,7 @@ impl ApiError {
 
     pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
         let body = ErrorBody { success: false, error: self.message(), code: self.code(), request_id };
-        let mut response = crate::http::json_response(self.status(), &body);
+        let mut response = crate::response::json_response(self.status(), &body);
         let headers = response.headers_mut();
         match self {
             ApiError::MissingAuthorization | ApiError::InvalidKeyFormat | ApiError::InvalidKey | ApiError::InvalidConsoleToken => {
@@ -137,13 +134,39 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        // The detail goes to the log for operators; the client only learns the category.
-        tracing::error!(error = %e, "store failure");
-        match e {
-            StoreError::Unavailable(_) => ApiError::Unavailable,
-            StoreError::Internal(_) => ApiError::Internal,
-        }
+/// An error and every cause behind it, `outer: inner: innermost`, for one log field.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_names_every_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let e = crate::store::StoreError::unavailable("DynamoDB did not answer").caused_by(io);
+        assert_eq!(error_chain(&e), "store unavailable: DynamoDB did not answer: connection refused");
+        assert!(e.is_transient());
+    }
+
+    #[test]
+    fn every_error_is_the_contracts_json_form() {
+        let response = ApiError::Unavailable.into_response(Some("req-1"));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"success": false, "error": "Service temporarily unavailable, please retry", "code": "service_unavailable", "requestId": "req-1"})
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! - domain, pure and I/O-free: [`api_key`], [`key_name`], [`ids`], [`clock`];
 //! - tokens: [`console_auth`] (console JWTs we verify) and [`playground`] (session JWTs we sign);
 //! - [`store`]: the persistence trait and its embedded (SQLite) implementation;
-//! - HTTP: [`http`] (request parsing), [`error`] (the one error → response mapping), [`handlers`];
+//! - HTTP: [`request`] (reading requests), [`response`] (JSON responses), [`error`] (the one
+//!   error → response mapping), [`handlers`] (which also map store failures to errors);
 //! - wiring: [`config`] (read once per cold start), [`secrets`] (SSM), [`app`] (shared state),
 //!   [`runtime`] (Lambda loop).
 
@@ -15,11 +16,12 @@ pub mod config;
 pub mod console_auth;
 pub mod error;
 pub mod handlers;
-pub mod http;
 pub mod idempotency;
 pub mod ids;
 pub mod key_name;
 pub mod playground;
+pub mod request;
+pub mod response;
 pub mod routes;
 pub mod runtime;
 pub mod secrets;

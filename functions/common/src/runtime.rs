@@ -92,7 +92,7 @@ where
         // Lives as long as the process, which is exactly the life of a Lambda instance.
         Ok(app) => Box::leak(Box::new(app)),
         Err(e) => {
-            tracing::error!(function = name, error = %e, "cold start failed");
+            tracing::error!(function = name, error = %crate::error::error_chain(&e), "cold start failed");
             return Err(e.into());
         }
     };
@@ -121,7 +121,7 @@ where
     lambda_http::run(service_fn(move |req: Request| async move {
         let started = Instant::now();
         let method = req.method().to_string();
-        let request_id = crate::http::request_id(&req);
+        let request_id = crate::request::request_id(&req);
         let response = handler(req).await;
         tracing::info!(
             function = name,

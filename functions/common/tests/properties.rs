@@ -3,7 +3,7 @@
 
 use common::api_key::{KeyHash, PlaintextKey, is_well_formed, parse_bearer};
 use common::ids::{AccountId, KeyId};
-use common::{http, idempotency, key_name};
+use common::{idempotency, key_name, request};
 use lambda_http::{Body, Request};
 use proptest::prelude::*;
 
@@ -88,8 +88,8 @@ proptest! {
     #[test]
     fn request_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let req = json_request(bytes);
-        let _ = http::json_body::<serde_json::Map<String, serde_json::Value>>(&req, "anything");
-        let _ = http::json_body::<serde_json::Value>(&req, "anything");
+        let _ = request::json_body::<serde_json::Map<String, serde_json::Value>>(&req, "anything");
+        let _ = request::json_body::<serde_json::Value>(&req, "anything");
     }
 
     #[test]
@@ -97,7 +97,7 @@ proptest! {
         #[derive(serde::Deserialize)]
         struct Body { name: String }
         let req = json_request(serde_json::to_vec(&serde_json::json!({"name": name})).unwrap());
-        let body: Body = http::json_body(&req, "name").unwrap().unwrap();
+        let body: Body = request::json_body(&req, "name").unwrap().unwrap();
         prop_assert_eq!(&body.name, &name);
         if let Ok(normalized) = key_name::normalize(&body.name) {
             prop_assert_eq!(normalized, name.trim().to_string());

@@ -3,8 +3,9 @@
 use super::{console_account, finish, within_deadline};
 use crate::api_key::PlaintextKey;
 use crate::error::ApiError;
-use crate::http::{json_body, json_response, origin};
 use crate::ids::KeyId;
+use crate::request::{json_body, origin};
+use crate::response::json_response;
 use crate::store::{KeyCreation, NewKey};
 use crate::{App, clock, key_name, routes};
 use lambda_http::http::StatusCode;

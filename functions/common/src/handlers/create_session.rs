@@ -3,10 +3,11 @@
 use super::{finish, within_deadline};
 use crate::api_key::{KeyHash, bearer_token, is_well_formed};
 use crate::error::ApiError;
-use crate::http::{body_bytes, json_body, json_response, origin};
 use crate::ids::SessionId;
 use crate::playground::IssuedSession;
-use crate::store::{DebitOutcome, IdempotentSession, SessionDebit, SessionGrant};
+use crate::request::{body_bytes, json_body, origin};
+use crate::response::json_response;
+use crate::store::{DebitOutcome, IdempotencyConflict, IdempotentSession, SessionDebit, SessionGrant};
 use crate::{App, clock, idempotency, routes};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -71,7 +72,8 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
             response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(response)
         }
-        DebitOutcome::Conflict(conflict) => Err(ApiError::IdempotencyConflict(conflict)),
+        DebitOutcome::Conflict(IdempotencyConflict::DifferentApiKey) => Err(ApiError::IdempotencyKeyUsedByAnotherApiKey),
+        DebitOutcome::Conflict(IdempotencyConflict::DifferentRequest) => Err(ApiError::IdempotencyKeyUsedForAnotherRequest),
         DebitOutcome::InsufficientCredits => Err(ApiError::InsufficientCredits),
         DebitOutcome::InvalidKey => Err(ApiError::InvalidKey),
     }

@@ -2,8 +2,9 @@
 
 use super::{console_account, finish, within_deadline};
 use crate::error::ApiError;
-use crate::http::{json_response, origin};
 use crate::ids::KeyId;
+use crate::request::origin;
+use crate::response::json_response;
 use crate::{App, clock, routes};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};

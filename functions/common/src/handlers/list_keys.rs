@@ -2,7 +2,7 @@
 
 use super::{console_account, finish, within_deadline};
 use crate::error::ApiError;
-use crate::http::json_response;
+use crate::response::json_response;
 use crate::{App, clock, routes};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};

@@ -5,6 +5,7 @@ use crate::App;
 use crate::api_key::bearer_token;
 use crate::error::ApiError;
 use crate::ids::AccountId;
+use crate::store::StoreError;
 use lambda_http::{Body, Request, Response};
 use std::future::Future;
 
@@ -14,9 +15,18 @@ pub mod delete_key;
 pub mod fallback;
 pub mod list_keys;
 
+/// Store failures at the boundary between the store and HTTP: the detail (with its whole
+/// chain of causes) goes to the log for operators; the client learns only the category.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %crate::error::error_chain(&e), "store failure");
+        if e.is_transient() { ApiError::Unavailable } else { ApiError::Internal }
+    }
+}
+
 /// Turns a handler's result into the response, mapping errors in the one shared place.
 fn finish(req: &Request, result: Result<Response<Body>, ApiError>) -> Response<Body> {
-    result.unwrap_or_else(|e| e.into_response(crate::http::request_id(req).as_deref()))
+    result.unwrap_or_else(|e| e.into_response(crate::request::request_id(req).as_deref()))
 }
 
 /// Runs a handler's work within the configured deadline: a stalled dependency answers the

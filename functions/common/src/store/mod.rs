@@ -213,14 +213,48 @@ pub struct AuditEvent {
     pub expires_at: i64,
 }
 
+/// What caused a store error (an SDK or SQLite error), kept for the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Transient: contention or an unreachable service. Safe to retry; nothing changed.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    /// Transient: contention, throttling or an unreachable service. Safe to retry; nothing changed.
+    #[error("store unavailable: {context}")]
+    Unavailable {
+        context: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// Anything else the store could not do; nothing changed.
-    #[error("store failure: {0}")]
-    Internal(String),
+    #[error("store failure: {context}")]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+impl StoreError {
+    pub fn unavailable(context: impl Into<String>) -> Self {
+        StoreError::Unavailable { context: context.into(), source: None }
+    }
+
+    pub fn internal(context: impl Into<String>) -> Self {
+        StoreError::Internal { context: context.into(), source: None }
+    }
+
+    /// The same error, remembering what caused it.
+    pub fn caused_by(self, cause: impl Into<Cause>) -> Self {
+        match self {
+            StoreError::Unavailable { context, .. } => StoreError::Unavailable { context, source: Some(cause.into()) },
+            StoreError::Internal { context, .. } => StoreError::Internal { context, source: Some(cause.into()) },
+        }
+    }
+
+    /// Whether retrying later may succeed (a 503 rather than a 500).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
 }
 
 #[async_trait]
@@ -259,7 +293,7 @@ pub trait Store: Send + Sync {
             DebitOutcome::InsufficientCredits => SessionOutcome::InsufficientCredits,
             DebitOutcome::InvalidKey => SessionOutcome::InvalidKey,
             DebitOutcome::Replayed { .. } | DebitOutcome::Conflict(_) => {
-                return Err(StoreError::Internal("idempotency outcome without an idempotency key".into()));
+                return Err(StoreError::internal("idempotency outcome without an idempotency key"));
             }
         })
     }

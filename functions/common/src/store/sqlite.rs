@@ -82,7 +82,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file; `free_credits` is what a new account gets.
     pub fn open(path: &Path, free_credits: u64) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::internal(format!("cannot create {}", dir.display())).caused_by(e))?;
         }
         let mut conn = Connection::open(path).map_err(map_err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(map_err)?;
@@ -138,7 +138,7 @@ impl SqliteStore {
             f(&mut conn)
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+        .map_err(|e| StoreError::internal("store task failed").caused_by(e))?
         .map_err(map_err)
     }
 }
@@ -146,8 +146,8 @@ impl SqliteStore {
 fn map_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
     match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked) => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Internal(e.to_string()),
+        Some(DatabaseBusy | DatabaseLocked) => StoreError::unavailable("SQLite is busy").caused_by(e),
+        _ => StoreError::internal("SQLite failed").caused_by(e),
     }
 }
 
@@ -404,7 +404,7 @@ impl Store for SqliteStore {
 
     async fn grant_credits(&self, account: &AccountId, amount: u64, reason: &str, at: OffsetDateTime) -> Result<u64, StoreError> {
         if amount == 0 || amount > i64::MAX as u64 / 2 {
-            return Err(StoreError::Internal("grant amount out of range".into()));
+            return Err(StoreError::internal("grant amount out of range"));
         }
         let (account, reason) = (account.clone(), reason.to_string());
         self.write(move |tx, free| {

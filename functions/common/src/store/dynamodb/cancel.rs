@@ -72,7 +72,7 @@ impl Cancellation {
     /// The store error for a cancellation the caller has no better answer for: nothing was
     /// written, so it is always safe to retry (503), whatever the reason.
     pub fn into_error(self, what: &str) -> StoreError {
-        StoreError::Unavailable(format!("{what} cancelled: {:?}", self.0))
+        StoreError::unavailable(format!("{what} cancelled: {:?}", self.0))
     }
 }
 
@@ -103,7 +103,7 @@ impl Retry {
     /// after [`MAX_ATTEMPTS`] it answers that `what` kept conflicting: a 503 with nothing changed.
     pub async fn next(&mut self) -> Result<(), StoreError> {
         if self.attempts >= MAX_ATTEMPTS {
-            return Err(StoreError::Unavailable(format!("{} kept conflicting after {MAX_ATTEMPTS} attempts", self.what)));
+            return Err(StoreError::unavailable(format!("{} kept conflicting after {MAX_ATTEMPTS} attempts", self.what)));
         }
         if self.attempts > 0 {
             backoff(self.attempts).await;
@@ -156,6 +156,7 @@ mod tests {
         for _ in 0..MAX_ATTEMPTS {
             retry.next().await.unwrap();
         }
-        assert!(matches!(retry.next().await, Err(StoreError::Unavailable(m)) if m.contains("test kept conflicting")));
+        let err = retry.next().await.unwrap_err();
+        assert!(err.is_transient() && err.to_string().contains("test kept conflicting"), "{err}");
     }
 }

@@ -153,8 +153,9 @@ pub(super) fn parse_time(s: &str) -> Result<OffsetDateTime, StoreError> {
     clock::parse_rfc3339(s).map_err(internal)
 }
 
+/// A failure of ours (building a request, reading an item), described by `e`.
 pub(super) fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
+    StoreError::internal(e.to_string())
 }
 
 /// Error codes that mean "the service is busy or briefly failing": retrying later is right.
@@ -170,7 +171,7 @@ pub(super) const TRANSIENT_CODES: &[&str] = &[
 pub(super) fn service_error(e: &impl ProvideErrorMetadata) -> StoreError {
     let code = e.code().unwrap_or("unknown");
     let message = format!("{code}: {}", e.message().unwrap_or(""));
-    if TRANSIENT_CODES.contains(&code) { StoreError::Unavailable(message) } else { StoreError::Internal(message) }
+    if TRANSIENT_CODES.contains(&code) { StoreError::unavailable(message) } else { StoreError::internal(message) }
 }
 
 /// A failure where the request may or may not have been applied.
@@ -178,12 +179,18 @@ pub(super) fn is_ambiguous<E, R>(e: &SdkError<E, R>) -> bool {
     matches!(e, SdkError::TimeoutError(_) | SdkError::ResponseError(_) | SdkError::DispatchFailure(_))
 }
 
-pub(super) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
-    match &e {
+/// The store error for an SDK error, keeping the SDK error (and its causes) as the source.
+pub(super) fn classify<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let error = match &e {
         SdkError::ServiceError(ctx) => service_error(ctx.err()),
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+            StoreError::unavailable("DynamoDB did not answer")
         }
-        _ => StoreError::Internal(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()),
-    }
+        _ => StoreError::internal("DynamoDB request failed"),
+    };
+    error.caused_by(e)
 }

@@ -107,7 +107,7 @@ impl DynamoStore {
             .get(account_pk(account), &format!("{IDEMPOTENCY_PREFIX}{}", idem.key_hash))
             .await?
             .filter(|r: &IdempotencyItem| r.ttl > now.unix_timestamp())
-            .ok_or_else(|| StoreError::Unavailable("idempotency record changed while being read".into()))?;
+            .ok_or_else(|| StoreError::unavailable("idempotency record changed while being read"))?;
         if let Some(conflict) = idem.conflict_with(&record.api_key_id, &record.request_hash, &key.key) {
             return Ok(DebitOutcome::Conflict(conflict));
         }

@@ -1,11 +1,10 @@
-//! Reading requests and writing JSON responses.
+//! Reading requests: bodies (bounded, JSON), the caller's origin for audit events, the request id.
 
 use crate::error::ApiError;
 use crate::store::Origin;
-use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::http::header;
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
-use serde::Serialize;
+use lambda_http::{Body, Request, RequestExt};
 use serde::de::DeserializeOwned;
 
 /// Largest request body we read. Every valid body here is tiny; anything bigger is refused
@@ -13,17 +12,6 @@ use serde::de::DeserializeOwned;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// User agents are stored in audit events; keep them bounded.
 const MAX_USER_AGENT_CHARS: usize = 512;
-
-pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
-    let bytes = serde_json::to_vec(body).expect("response bodies are plain JSON values");
-    let mut response = Response::new(Body::Text(String::from_utf8(bytes).expect("serde_json writes UTF-8")));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    // Responses carry keys and tokens; no intermediary may keep them.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
 
 /// The API Gateway / Lambda request id, echoed in errors so support can find the log line.
 pub fn request_id(req: &Request) -> Option<String> {
