@@ -4,13 +4,13 @@
 //!
 //! Every store under test is built with [`FREE_CREDITS`] free credits per new account.
 
-use crate::{account, seed_key};
+use crate::{OpenSession, SessionOutcome, account, seed_key};
 use common::api_key::{KeyHash, PlaintextKey};
 use common::clock;
 use common::ids::{KeyId, SessionId};
 use common::store::{
     AuditAction, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey,
-    SessionDebit, SessionGrant, SessionOutcome, Store,
+    SessionDebit, SessionGrant, Store,
 };
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -67,7 +67,7 @@ fn new_key(account_id: &str, name: &str, at: OffsetDateTime) -> (PlaintextKey, N
     let key = NewKey {
         id: KeyId::generate(),
         account: account(account_id),
-        name: name.into(),
+        name: common::key_name::KeyName::parse(name).expect("valid name"),
         prefix: plaintext.display_prefix(),
         hash: plaintext.hash(),
         created_at: at,
@@ -101,7 +101,7 @@ pub async fn created_keys_are_listed_newest_first(store: Arc<dyn Store>) {
     let keys = store.list_keys(&account("acct_a")).await.unwrap();
     let ids: Vec<_> = keys.iter().map(|k| k.id.clone()).collect();
     assert_eq!(ids, [second_id, first_id]);
-    assert_eq!(keys[1].name, "first");
+    assert_eq!(keys[1].name.as_str(), "first");
     assert_eq!(keys[1].prefix, first.display_prefix());
     assert_eq!(keys[1].last_used_at, None);
 }
@@ -111,7 +111,7 @@ pub async fn keys_are_listed_only_to_their_account(store: Arc<dyn Store>) {
     create(store.as_ref(), "acct_b", "theirs").await;
     let mine = store.list_keys(&account("acct_a")).await.unwrap();
     assert_eq!(mine.len(), 1);
-    assert_eq!(mine[0].name, "mine");
+    assert_eq!(mine[0].name.as_str(), "mine");
     assert!(store.list_keys(&account("acct_nobody")).await.unwrap().is_empty());
 }
 

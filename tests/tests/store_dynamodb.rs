@@ -3,10 +3,11 @@
 
 use common::api_key::KeyHash;
 use common::store::dynamodb::DynamoStore;
-use common::store::{Origin, SessionDebit, SessionOutcome, Store};
+use common::store::{Origin, SessionDebit, Store};
 use std::sync::Arc;
 use tests::conformance::{FREE_CREDITS, StoreUnderTest};
 use tests::dynamo::{CallCounter, client, fresh_table};
+use tests::{OpenSession, SessionOutcome};
 
 async fn dynamodb() -> StoreUnderTest {
     let client = client(None);

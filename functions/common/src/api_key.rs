@@ -45,7 +45,8 @@ impl fmt::Debug for PlaintextKey {
 }
 
 /// Lowercase hex SHA-256 of a key: the only form in which a key is stored or looked up.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct KeyHash(String);
 
 impl KeyHash {

@@ -1,6 +1,42 @@
 //! The human name of an API key ("Production", "Development").
 
+use serde::{Deserialize, Serialize};
+
 pub const MAX_CHARS: usize = 64;
+
+/// A name that passed [`normalize`]: the only kind the store is given or gives back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KeyName(String);
+
+impl KeyName {
+    pub fn parse(raw: &str) -> Result<Self, KeyNameError> {
+        normalize(raw).map(KeyName)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for KeyName {
+    type Error = KeyNameError;
+    fn try_from(raw: String) -> Result<Self, KeyNameError> {
+        KeyName::parse(&raw)
+    }
+}
+
+impl From<KeyName> for String {
+    fn from(name: KeyName) -> String {
+        name.0
+    }
+}
+
+impl std::fmt::Display for KeyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyNameError {

@@ -9,10 +9,11 @@
 
 use common::api_key::KeyHash;
 use common::ids::SessionId;
-use common::store::{Origin, SessionDebit, SessionOutcome, Store, sqlite::SqliteStore};
+use common::store::{Origin, SessionDebit, sqlite::SqliteStore};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::time::Duration;
+use tests::{OpenSession, SessionOutcome};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

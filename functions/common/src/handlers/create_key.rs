@@ -4,10 +4,11 @@ use super::{console_account, finish, within_deadline};
 use crate::api_key::PlaintextKey;
 use crate::error::ApiError;
 use crate::ids::KeyId;
+use crate::key_name::KeyName;
 use crate::request::{json_body, origin};
 use crate::response::json_response;
 use crate::store::{KeyCreation, NewKey};
-use crate::{App, clock, key_name, routes};
+use crate::{App, clock, routes};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,7 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     routes::expect(req, "POST", "/api/v1/keys")?;
     let account = console_account(app, req)?;
     let body: CreateKeyBody = json_body(req, EXPECTED)?.ok_or_else(|| ApiError::BadRequest(format!("Request body must be {EXPECTED}")))?;
-    let name = key_name::normalize(&body.name).map_err(|e| ApiError::BadRequest(format!("Invalid key name: {e}")))?;
+    let name = KeyName::parse(&body.name).map_err(|e| ApiError::BadRequest(format!("Invalid key name: {e}")))?;
 
     let key = PlaintextKey::generate();
     let record = NewKey { id: KeyId::generate(), account, name, prefix: key.display_prefix(), hash: key.hash(), created_at: clock::now() };
@@ -53,7 +54,7 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         &CreatedKey {
             success: true,
             id: record.id.as_str(),
-            name: &record.name,
+            name: record.name.as_str(),
             key: key.expose(),
             prefix: &record.prefix,
             created_at: clock::rfc3339(record.created_at),

@@ -39,7 +39,7 @@ async fn list_keys(app: &App, req: &Request) -> Result<Response<Body>, ApiError>
         .into_iter()
         .map(|k| KeySummary {
             id: k.id.to_string(),
-            name: k.name,
+            name: k.name.into(),
             prefix: k.prefix,
             created_at: clock::rfc3339(k.created_at),
             last_used_at: k.last_used_at.map(clock::rfc3339),

@@ -7,12 +7,20 @@
 //! debit itself is a conditional `UPDATE … WHERE credits >= 1`, so the balance cannot go
 //! negative even if the transaction boundaries were wrong.
 
-use super::*;
+use super::{
+    AuditAction, AuditEvent, Balance, DebitOutcome, FREE_CREDITS_REASON, IDEMPOTENCY_WINDOW, IdempotentSession, KeyCreation, KeyRecord,
+    LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, SessionGrant, Store, StoreError,
+};
+use crate::api_key::KeyHash;
 use crate::clock;
+use crate::ids::{AccountId, KeyId, SessionId};
+use crate::key_name::KeyName;
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use time::OffsetDateTime;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -164,7 +172,7 @@ fn ensure_account(tx: &rusqlite::Transaction<'_>, account: &AccountId, free: u64
         params![account.as_str(), free as i64, clock::rfc3339(at)],
     )?;
     if created == 1 && free > 0 {
-        insert_ledger(tx, account, LedgerKind::Grant, free, free, None, None, Some("free credits for a new account"), at)?;
+        insert_ledger(tx, account, LedgerKind::Grant, free, free, None, None, Some(FREE_CREDITS_REASON), at)?;
     }
     Ok(())
 }
@@ -181,17 +189,13 @@ fn insert_ledger(
     reason: Option<&str>,
     at: OffsetDateTime,
 ) -> rusqlite::Result<()> {
-    let kind = match kind {
-        LedgerKind::Grant => "grant",
-        LedgerKind::Debit => "debit",
-    };
     tx.execute(
         "INSERT INTO ledger (id, account_id, kind, amount, balance_after, key_id, session_id, reason, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             new_id(),
             account.as_str(),
-            kind,
+            kind.as_str(),
             amount as i64,
             balance_after as i64,
             key.map(KeyId::as_str),
@@ -242,9 +246,10 @@ fn opt_time_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<
     }
 }
 
+/// A text column read into a domain type (an id, a kind, a name) by its parser.
 fn id_col<T>(row: &rusqlite::Row<'_>, idx: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
     let s: String = row.get(idx)?;
-    parse(&s).ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, format!("bad id {s:?}").into()))
+    parse(&s).ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, format!("bad value {s:?}").into()))
 }
 
 /// The outcome recorded for this account's idempotency key, if one is still in its window.
@@ -291,7 +296,14 @@ impl Store for SqliteStore {
             }
             tx.execute(
                 "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![key.id.as_str(), key.account.as_str(), key.name, key.prefix, key.hash.as_str(), clock::rfc3339(key.created_at)],
+                params![
+                    key.id.as_str(),
+                    key.account.as_str(),
+                    key.name.as_str(),
+                    key.prefix,
+                    key.hash.as_str(),
+                    clock::rfc3339(key.created_at)
+                ],
             )?;
             insert_audit(tx, key.account.as_str(), AuditAction::KeyCreated, key.id.as_str(), None, &origin, key.created_at)?;
             Ok(KeyCreation::Created)
@@ -309,7 +321,7 @@ impl Store for SqliteStore {
             stmt.query_map([account.as_str()], |row| {
                 Ok(KeyRecord {
                     id: id_col(row, 0, KeyId::parse)?,
-                    name: row.get(1)?,
+                    name: id_col(row, 1, |s| KeyName::parse(s).ok())?,
                     prefix: row.get(2)?,
                     created_at: time_col(row, 3)?,
                     last_used_at: opt_time_col(row, 4)?,
@@ -445,7 +457,7 @@ impl Store for SqliteStore {
             stmt.query_map(params![account.as_str()], |row| {
                 Ok(LedgerEntry {
                     id: row.get(0)?,
-                    kind: if row.get::<_, String>(1)? == "grant" { LedgerKind::Grant } else { LedgerKind::Debit },
+                    kind: id_col(row, 1, LedgerKind::parse)?,
                     amount: row.get::<_, i64>(2)? as u64,
                     balance_after: row.get::<_, i64>(3)? as u64,
                     key_id: row.get(4)?,

@@ -7,7 +7,7 @@ use super::client::{TxError, classify, from_item, internal, is_ambiguous, servic
 use super::items::{ACCOUNT_SK, AccountItem, PendingEntry, account_pk};
 use crate::clock;
 use crate::ids::{KeyId, new_ulid};
-use crate::store::{MAX_LIVE_KEYS, StoreError};
+use crate::store::{FREE_CREDITS_REASON, LedgerKind, MAX_LIVE_KEYS, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
@@ -38,7 +38,7 @@ impl DynamoStore {
         };
         let mut items = vec![self.put(&item, Some("attribute_not_exists(pk)"))?];
         if free > 0 {
-            let grant = PendingEntry::grant(free, "free credits for a new account", at);
+            let grant = PendingEntry::grant(free, FREE_CREDITS_REASON, at);
             items.push(self.put(&grant.ledger_item(account, &new_ulid().to_string(), free), None)?);
         }
         Ok(items)
@@ -177,7 +177,7 @@ impl Refusal {
     fn of(old: &AccountItem, entry: &PendingEntry) -> Self {
         match &entry.key_id {
             Some(key) if !old.live_keys.contains_key(key) => Refusal::KeyRevoked,
-            _ if entry.kind == "debit" => Refusal::InsufficientCredits,
+            _ if entry.kind == LedgerKind::Debit => Refusal::InsufficientCredits,
             _ => Refusal::NoAccount,
         }
     }
@@ -208,7 +208,7 @@ impl BalanceChange {
     }
 
     pub(super) fn new(id: &str, entry: &PendingEntry) -> Result<Self, StoreError> {
-        let debit = entry.kind == "debit";
+        let debit = entry.kind == LedgerKind::Debit;
         let (sign, guard, total) = if debit { ("-", "credits >= :amount", "debited") } else { ("+", "attribute_exists(pk)", "granted") };
         let mut update = format!(
             "SET credits = credits {sign} :amount, {total} = {total} + :amount, pending.#id = :entry, pendingBalances.#id = credits {sign} :amount"

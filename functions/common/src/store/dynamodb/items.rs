@@ -16,6 +16,9 @@
 //! (so a change can never exist without its entry), then copied out to their own `LEDGER#` /
 //! `AUDIT#` items and removed. Readers treat both places as the ledger.
 
+use crate::api_key::KeyHash;
+use crate::key_name::KeyName;
+use crate::store::{AuditAction, LedgerKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -61,7 +64,7 @@ pub struct AccountItem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingEntry {
-    pub kind: String,
+    pub kind: LedgerKind,
     pub amount: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
@@ -94,9 +97,9 @@ pub struct KeyItem {
     pub sk: String,
     pub key_id: String,
     pub account_id: String,
-    pub name: String,
+    pub name: KeyName,
     pub prefix: String,
-    pub key_hash: String,
+    pub key_hash: KeyHash,
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
@@ -119,7 +122,7 @@ pub struct LedgerItem {
     pub pk: String,
     pub sk: String,
     pub id: String,
-    pub kind: String,
+    pub kind: LedgerKind,
     pub amount: u64,
     pub balance_after: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,7 +140,7 @@ pub struct AuditItem {
     pub pk: String,
     pub sk: String,
     pub id: String,
-    pub action: String,
+    pub action: AuditAction,
     pub account_id: String,
     pub key_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,7 +157,7 @@ impl PendingEntry {
     /// A grant of `amount` credits at `at`, for `reason`.
     pub fn grant(amount: u64, reason: &str, at: time::OffsetDateTime) -> Self {
         PendingEntry {
-            kind: "grant".into(),
+            kind: LedgerKind::Grant,
             amount,
             key_id: None,
             session_id: None,
@@ -171,7 +174,7 @@ impl PendingEntry {
             pk: account_pk(account),
             sk: format!("{LEDGER_PREFIX}{id}"),
             id: id.to_string(),
-            kind: self.kind.clone(),
+            kind: self.kind,
             amount: self.amount,
             balance_after,
             key_id: self.key_id.clone(),
@@ -188,7 +191,7 @@ impl PendingEntry {
             pk: account_pk(account),
             sk: format!("{AUDIT_PREFIX}{}", audit.id),
             id: audit.id.clone(),
-            action: "key.used".into(),
+            action: AuditAction::KeyUsed,
             account_id: account.to_string(),
             key_id: self.key_id.clone().unwrap_or_default(),
             session_id: self.session_id.clone(),

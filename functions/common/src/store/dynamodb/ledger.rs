@@ -89,7 +89,7 @@ pub(super) fn audit_item(
         pk: account_pk(account),
         sk: format!("{AUDIT_PREFIX}{id}"),
         id,
-        action: action.as_str().into(),
+        action,
         account_id: account.to_string(),
         key_id: key.to_string(),
         session_id: session.map(SessionId::to_string),

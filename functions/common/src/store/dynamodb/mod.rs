@@ -70,7 +70,7 @@ impl Store for DynamoStore {
             account_id: account.to_string(),
             name: key.name.clone(),
             prefix: key.prefix.clone(),
-            key_hash: key.hash.as_str().to_string(),
+            key_hash: key.hash.clone(),
             created_at: created_at.clone(),
             deleted_at: None,
         };
@@ -160,7 +160,7 @@ impl Store for DynamoStore {
             retry.next().await?;
             let writes = vec![
                 mark(account_pk(account.as_str()), sk.clone(), "attribute_exists(pk) AND attribute_not_exists(deletedAt)")?,
-                mark(lookup_pk(&item.key_hash), LOOKUP_SK.into(), "attribute_exists(pk)")?,
+                mark(lookup_pk(item.key_hash.as_str()), LOOKUP_SK.into(), "attribute_exists(pk)")?,
                 self.put(&audit, None)?,
                 self.drop_live_key(account.as_str(), key)?,
             ];
@@ -203,7 +203,7 @@ impl Store for DynamoStore {
     ) -> Result<DebitOutcome, StoreError> {
         let id = new_ulid().to_string();
         let entry = PendingEntry {
-            kind: "debit".into(),
+            kind: LedgerKind::Debit,
             amount: 1,
             key_id: Some(key.key.to_string()),
             session_id: Some(debit.session.to_string()),
@@ -257,7 +257,7 @@ impl Store for DynamoStore {
             .into_iter()
             .map(|i| {
                 Ok(LedgerEntry {
-                    kind: if i.kind == "grant" { LedgerKind::Grant } else { LedgerKind::Debit },
+                    kind: i.kind,
                     at: parse_time(&i.at)?,
                     id: i.id,
                     amount: i.amount,
@@ -286,7 +286,7 @@ impl Store for DynamoStore {
             .filter(|i| i.ttl > now.unix_timestamp())
             .map(|i| {
                 Ok(AuditEvent {
-                    event: AuditAction::parse(&i.action).ok_or_else(|| internal("bad audit action in table"))?,
+                    event: i.action,
                     at: parse_time(&i.at)?,
                     expires_at: i.ttl,
                     id: i.id,

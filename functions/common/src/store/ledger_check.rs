@@ -1,0 +1,42 @@
+//! The operator's ledger check (`vpctl credits verify`), written once over the [`Store`] trait
+//! so both stores are judged by the same rule.
+
+use super::{LedgerKind, Store, StoreError};
+use crate::ids::AccountId;
+use serde::Serialize;
+
+/// The ledger check: `credits = granted − debited` on the account, and its ledger entries (all
+/// of them, however old) add up to the same totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerCheck {
+    pub account: String,
+    pub credits: u64,
+    pub granted: u64,
+    pub debited: u64,
+    pub ledger_grants: u64,
+    pub ledger_debits: u64,
+    pub ledger_entries: usize,
+    pub ok: bool,
+}
+
+/// Runs the ledger check for one account. `Ok(None)` for an account that does not exist.
+pub async fn verify_ledger(store: &dyn Store, account: &AccountId) -> Result<Option<LedgerCheck>, StoreError> {
+    let Some(balance) = store.balance(account).await? else { return Ok(None) };
+    let ledger = store.ledger(account).await?;
+    let sum = |kind| ledger.iter().filter(|e| e.kind == kind).map(|e| e.amount).sum::<u64>();
+    let (ledger_grants, ledger_debits) = (sum(LedgerKind::Grant), sum(LedgerKind::Debit));
+    let ok = balance.granted.checked_sub(balance.debited) == Some(balance.credits)
+        && ledger_grants == balance.granted
+        && ledger_debits == balance.debited;
+    Ok(Some(LedgerCheck {
+        account: account.to_string(),
+        credits: balance.credits,
+        granted: balance.granted,
+        debited: balance.debited,
+        ledger_grants,
+        ledger_debits,
+        ledger_entries: ledger.len(),
+        ok,
+    }))
+}

@@ -1,0 +1,213 @@
+//! The store's vocabulary: what the handlers hand it and what it gives back. Plain data and
+//! the few rules that belong to the data itself (how an idempotent retry is judged).
+
+use crate::api_key::KeyHash;
+use crate::ids::{AccountId, KeyId, SessionId};
+use crate::key_name::KeyName;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Where a request came from, for the audit trail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub id: KeyId,
+    pub account: AccountId,
+    pub name: KeyName,
+    pub prefix: String,
+    pub hash: KeyHash,
+    pub created_at: OffsetDateTime,
+}
+
+/// How many live keys an account may hold. Bounds what listing reads and what the account
+/// record keeps per key; documented in the OpenAPI file with its 409.
+pub const MAX_LIVE_KEYS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCreation {
+    Created,
+    /// The account already holds [`MAX_LIVE_KEYS`] live keys; nothing was written.
+    TooManyKeys,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: KeyId,
+    pub name: KeyName,
+    pub prefix: String,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionDebit {
+    pub session: SessionId,
+    pub at: OffsetDateTime,
+    pub origin: Origin,
+}
+
+/// A live key, found by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedKey {
+    pub account: AccountId,
+    pub key: KeyId,
+}
+
+/// What an idempotency record keeps of a session response so that a retry gets the very same
+/// answer: the token's *claims*, never the token. A copy of the table (or a backup) therefore
+/// holds no live bearer token; the replay re-signs the claims, and ES256 with RFC 6979 nonces
+/// is deterministic, so the replayed token is the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionGrant {
+    pub session_id: String,
+    /// The signed token's claims as JSON ([`crate::playground::SessionClaims`]).
+    pub claims: String,
+    pub expires_in: u64,
+}
+
+/// An `Idempotency-Key` request: the record to keep with the debit, and what identifies "the
+/// same request". Keys are stored hashed, like API keys.
+#[derive(Debug, Clone)]
+pub struct IdempotentSession {
+    /// SHA-256 hex of the `Idempotency-Key` header value.
+    pub key_hash: String,
+    /// SHA-256 hex over what must match for a retry (the request body).
+    pub request_hash: String,
+    pub grant: SessionGrant,
+}
+
+impl IdempotentSession {
+    /// Whether a request carrying this idempotency key may be answered by the record the key
+    /// left: `None` when it is the same request (replay), else why not. Both stores judge
+    /// retries by this one rule.
+    pub fn conflict_with(&self, recorded_api_key: &str, recorded_request_hash: &str, key: &KeyId) -> Option<IdempotencyConflict> {
+        if recorded_api_key != key.as_str() {
+            Some(IdempotencyConflict::DifferentApiKey)
+        } else if recorded_request_hash != self.request_hash {
+            Some(IdempotencyConflict::DifferentRequest)
+        } else {
+            None
+        }
+    }
+}
+
+/// How long an idempotency record answers retries.
+pub const IDEMPOTENCY_WINDOW: time::Duration = time::Duration::hours(24);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdempotencyConflict {
+    /// The idempotency key was first used with another API key.
+    DifferentApiKey,
+    /// The idempotency key was first used with a different request body.
+    DifferentRequest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DebitOutcome {
+    /// One credit taken; `balance` is what is left after it.
+    Debited {
+        balance: u64,
+    },
+    /// The idempotency key was already used for this very request: nothing was taken, and this
+    /// is the first request's answer.
+    Replayed {
+        balance: u64,
+        grant: SessionGrant,
+    },
+    /// The idempotency key belongs to a different request; nothing was taken.
+    Conflict(IdempotencyConflict),
+    InsufficientCredits,
+    /// The key was deleted after it was resolved; nothing was taken.
+    InvalidKey,
+}
+
+/// An account's balance with the running totals that must explain it:
+/// `credits == granted - debited` always holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    pub credits: u64,
+    pub granted: u64,
+    pub debited: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LedgerKind {
+    Grant,
+    Debit,
+}
+
+impl LedgerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Grant => "grant",
+            LedgerKind::Debit => "debit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [LedgerKind::Grant, LedgerKind::Debit].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// The reason recorded with the free credits a new account starts with.
+pub const FREE_CREDITS_REASON: &str = "free credits for a new account";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntry {
+    pub id: String,
+    pub kind: LedgerKind,
+    pub amount: u64,
+    pub balance_after: u64,
+    pub key_id: Option<String>,
+    pub session_id: Option<String>,
+    pub reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditAction {
+    #[serde(rename = "key.created")]
+    KeyCreated,
+    #[serde(rename = "key.deleted")]
+    KeyDeleted,
+    #[serde(rename = "key.used")]
+    KeyUsed,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::KeyCreated => "key.created",
+            AuditAction::KeyDeleted => "key.deleted",
+            AuditAction::KeyUsed => "key.used",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [AuditAction::KeyCreated, AuditAction::KeyDeleted, AuditAction::KeyUsed].into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub id: String,
+    pub event: AuditAction,
+    pub account_id: String,
+    pub key_id: String,
+    pub session_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Epoch seconds after which the event is gone (90 days after `at`).
+    pub expires_at: i64,
+}
