@@ -110,6 +110,7 @@ stop-local-dynamodb:
 
 test: tools test-tools build lint-template iam-check
 	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
 	cargo check --no-default-features -p create-key -p list-keys -p delete-key -p create-session -p fallback
 	infra/with-moto.sh cargo test --workspace --no-fail-fast
 

@@ -34,7 +34,11 @@ impl Case {
                 (base64::engine::general_purpose::STANDARD.encode(&case.body), true)
             }
         };
-        let headers: serde_json::Map<String, serde_json::Value> = case.headers.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let headers: serde_json::Map<String, serde_json::Value> = case
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
         let segments: Vec<&str> = case.path.split('/').collect();
         let mut e = json!({
             "version": "2.0",
@@ -60,7 +64,10 @@ impl Case {
 }
 
 /// Sends a request to the function the routes give it to (unmatched ones to `fallback`).
-pub async fn dispatch(app: &common::App, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+pub async fn dispatch(
+    app: &common::App,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
     use common::handlers::{create_key, create_session, delete_key, fallback, list_keys};
     use lambda_http::RequestExt;
     let (method, path) = (req.method().to_string(), req.raw_http_path().to_string());
@@ -116,18 +123,44 @@ impl Credentials {
     /// Console tokens that must all be refused with 401.
     pub fn bad_console_tokens(&self) -> Vec<(&'static str, String)> {
         let secret = self.console.secret.expose().as_bytes();
-        let unsigned = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(self.claims().to_string().as_bytes()));
+        let unsigned = format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none","typ":"JWT"}"#),
+            b64(self.claims().to_string().as_bytes())
+        );
         vec![
             ("alg none", unsigned),
-            ("HS512 instead of HS256", console_jwt(Algorithm::HS512, secret, self.claims())),
-            ("wrong secret", console_jwt(Algorithm::HS256, b"another-secret-of-at-least-32-bytes!!", self.claims())),
+            (
+                "HS512 instead of HS256",
+                console_jwt(Algorithm::HS512, secret, self.claims()),
+            ),
+            (
+                "wrong secret",
+                console_jwt(
+                    Algorithm::HS256,
+                    b"another-secret-of-at-least-32-bytes!!",
+                    self.claims(),
+                ),
+            ),
             ("expired", self.with(|c| c["exp"] = json!(now() - 3600))),
             ("not yet valid", self.with(|c| c["nbf"] = json!(now() + 3600))),
-            ("wrong issuer", self.with(|c| c["iss"] = json!("https://evil.example"))),
+            (
+                "wrong issuer",
+                self.with(|c| c["iss"] = json!("https://evil.example")),
+            ),
             ("wrong audience", self.with(|c| c["aud"] = json!("someone-else"))),
-            ("no subject", self.with(|c| drop(c.as_object_mut().unwrap().remove("sub")))),
-            ("no expiry", self.with(|c| drop(c.as_object_mut().unwrap().remove("exp")))),
-            ("subject not an account id", self.with(|c| c["sub"] = json!("a b#c"))),
+            (
+                "no subject",
+                self.with(|c| drop(c.as_object_mut().unwrap().remove("sub"))),
+            ),
+            (
+                "no expiry",
+                self.with(|c| drop(c.as_object_mut().unwrap().remove("exp"))),
+            ),
+            (
+                "subject not an account id",
+                self.with(|c| c["sub"] = json!("a b#c")),
+            ),
             ("signature tampered", {
                 let good = self.with(|_| {});
                 let (rest, sig) = good.rsplit_once('.').unwrap();
@@ -145,7 +178,13 @@ impl Credentials {
         let keys = "/api/v1/keys".to_string();
         let sessions = "/api/v1/sessions".to_string();
         let known_key = "/api/v1/keys/key_01JF0000000000000000000000".to_string();
-        let case = |name, method, path: &String, headers: Vec<(&'static str, String)>, body: &[u8], status, error| Case {
+        let case = |name,
+                    method,
+                    path: &String,
+                    headers: Vec<(&'static str, String)>,
+                    body: &[u8],
+                    status,
+                    error| Case {
             name,
             method,
             path: path.clone(),
@@ -156,7 +195,15 @@ impl Credentials {
             over_http: true,
         };
         let create = |name, body: &[u8], status, error| {
-            case(name, "POST", &keys, vec![("authorization", console.clone()), json_ct.clone()], body, status, error)
+            case(
+                name,
+                "POST",
+                &keys,
+                vec![("authorization", console.clone()), json_ct.clone()],
+                body,
+                status,
+                error,
+            )
         };
         let session = |name, headers: Vec<(&'static str, String)>, body: &[u8], status, error| {
             case(name, "POST", &sessions, headers, body, status, error)
@@ -178,11 +225,31 @@ impl Credentials {
             create("keys: array name", br#"{"name":["a"]}"#, 400, NAME_SHAPE),
             create("keys: object name", br#"{"name":{"a":1}}"#, 400, NAME_SHAPE),
             create("keys: no name", b"{}", 400, NAME_SHAPE),
-            create("keys: unknown field", br#"{"name":"a","admin":true}"#, 400, NAME_SHAPE),
-            create("keys: duplicate field", br#"{"name":"a","name":"b"}"#, 400, NAME_SHAPE),
+            create(
+                "keys: unknown field",
+                br#"{"name":"a","admin":true}"#,
+                400,
+                NAME_SHAPE,
+            ),
+            create(
+                "keys: duplicate field",
+                br#"{"name":"a","name":"b"}"#,
+                400,
+                NAME_SHAPE,
+            ),
             create("keys: empty body", b"", 400, NAME_SHAPE),
-            create("keys: empty name", br#"{"name":""}"#, 400, "Invalid key name: name must not be empty"),
-            create("keys: blank name", br#"{"name":"   \t "}"#, 400, "Invalid key name: name must not be empty"),
+            create(
+                "keys: empty name",
+                br#"{"name":""}"#,
+                400,
+                "Invalid key name: name must not be empty",
+            ),
+            create(
+                "keys: blank name",
+                br#"{"name":"   \t "}"#,
+                400,
+                "Invalid key name: name must not be empty",
+            ),
             create(
                 "keys: 65-character name",
                 format!(r#"{{"name":"{}"}}"#, "n".repeat(65)).as_bytes(),
@@ -220,13 +287,26 @@ impl Credentials {
                 "Invalid key name: name must not contain control or bidirectional-override characters",
             ),
             create("keys: invalid UTF-8", b"{\"name\":\"\xff\xfe\"}", 400, NOT_JSON),
-            create("keys: lone surrogate escape", br#"{"name":"\ud800"}"#, 400, NOT_JSON),
-            create("keys: body over 16 KiB", big.as_bytes(), 413, "Request body too large"),
+            create(
+                "keys: lone surrogate escape",
+                br#"{"name":"\ud800"}"#,
+                400,
+                NOT_JSON,
+            ),
+            create(
+                "keys: body over 16 KiB",
+                big.as_bytes(),
+                413,
+                "Request body too large",
+            ),
             case(
                 "keys: text/plain",
                 "POST",
                 &keys,
-                vec![("authorization", console.clone()), ("content-type", "text/plain".into())],
+                vec![
+                    ("authorization", console.clone()),
+                    ("content-type", "text/plain".into()),
+                ],
                 br#"{"name":"a"}"#,
                 415,
                 "Content-Type must be application/json",
@@ -235,13 +315,24 @@ impl Credentials {
                 "keys: form encoded",
                 "POST",
                 &keys,
-                vec![("authorization", console.clone()), ("content-type", "application/x-www-form-urlencoded".into())],
+                vec![
+                    ("authorization", console.clone()),
+                    ("content-type", "application/x-www-form-urlencoded".into()),
+                ],
                 b"name=a",
                 415,
                 "Content-Type must be application/json",
             ),
             // Console authorization
-            case("keys: no Authorization", "POST", &keys, vec![json_ct.clone()], br#"{"name":"a"}"#, 401, MISSING),
+            case(
+                "keys: no Authorization",
+                "POST",
+                &keys,
+                vec![json_ct.clone()],
+                br#"{"name":"a"}"#,
+                401,
+                MISSING,
+            ),
             case(
                 "keys: Basic scheme",
                 "POST",
@@ -251,21 +342,117 @@ impl Credentials {
                 401,
                 MISSING,
             ),
-            case("keys: Bearer without token", "GET", &keys, vec![("authorization", "Bearer".into())], b"", 401, MISSING),
-            case("keys: two spaces", "GET", &keys, vec![("authorization", console.replacen("Bearer ", "Bearer  ", 1))], b"", 401, MISSING),
+            case(
+                "keys: Bearer without token",
+                "GET",
+                &keys,
+                vec![("authorization", "Bearer".into())],
+                b"",
+                401,
+                MISSING,
+            ),
+            case(
+                "keys: two spaces",
+                "GET",
+                &keys,
+                vec![("authorization", console.replacen("Bearer ", "Bearer  ", 1))],
+                b"",
+                401,
+                MISSING,
+            ),
             case("list: no Authorization", "GET", &keys, vec![], b"", 401, MISSING),
             // Methods and paths
-            case("keys: PUT", "PUT", &keys, vec![("authorization", console.clone())], b"", 405, "Method not allowed"),
-            case("keys: PATCH", "PATCH", &keys, vec![("authorization", console.clone())], b"", 405, "Method not allowed"),
-            case("keys: DELETE without id", "DELETE", &keys, vec![("authorization", console.clone())], b"", 405, "Method not allowed"),
-            case("key: GET one key", "GET", &known_key, vec![("authorization", console.clone())], b"", 405, "Method not allowed"),
-            case("key: POST one key", "POST", &known_key, vec![("authorization", console.clone())], b"", 405, "Method not allowed"),
-            case("sessions: GET", "GET", &sessions, vec![("authorization", key.clone())], b"", 405, "Method not allowed"),
-            case("sessions: PUT", "PUT", &sessions, vec![("authorization", key.clone())], b"", 405, "Method not allowed"),
-            case("unknown path", "GET", &"/api/v1/nothing".to_string(), vec![], b"", 404, "Not found"),
+            case(
+                "keys: PUT",
+                "PUT",
+                &keys,
+                vec![("authorization", console.clone())],
+                b"",
+                405,
+                "Method not allowed",
+            ),
+            case(
+                "keys: PATCH",
+                "PATCH",
+                &keys,
+                vec![("authorization", console.clone())],
+                b"",
+                405,
+                "Method not allowed",
+            ),
+            case(
+                "keys: DELETE without id",
+                "DELETE",
+                &keys,
+                vec![("authorization", console.clone())],
+                b"",
+                405,
+                "Method not allowed",
+            ),
+            case(
+                "key: GET one key",
+                "GET",
+                &known_key,
+                vec![("authorization", console.clone())],
+                b"",
+                405,
+                "Method not allowed",
+            ),
+            case(
+                "key: POST one key",
+                "POST",
+                &known_key,
+                vec![("authorization", console.clone())],
+                b"",
+                405,
+                "Method not allowed",
+            ),
+            case(
+                "sessions: GET",
+                "GET",
+                &sessions,
+                vec![("authorization", key.clone())],
+                b"",
+                405,
+                "Method not allowed",
+            ),
+            case(
+                "sessions: PUT",
+                "PUT",
+                &sessions,
+                vec![("authorization", key.clone())],
+                b"",
+                405,
+                "Method not allowed",
+            ),
+            case(
+                "unknown path",
+                "GET",
+                &"/api/v1/nothing".to_string(),
+                vec![],
+                b"",
+                404,
+                "Not found",
+            ),
             case("root", "GET", &"/".to_string(), vec![], b"", 404, "Not found"),
-            case("older API version", "POST", &"/api/v0/sessions".to_string(), vec![("authorization", key.clone())], b"", 404, "Not found"),
-            case("trailing slash", "POST", &"/api/v1/sessions/".to_string(), vec![("authorization", key.clone())], b"", 404, "Not found"),
+            case(
+                "older API version",
+                "POST",
+                &"/api/v0/sessions".to_string(),
+                vec![("authorization", key.clone())],
+                b"",
+                404,
+                "Not found",
+            ),
+            case(
+                "trailing slash",
+                "POST",
+                &"/api/v1/sessions/".to_string(),
+                vec![("authorization", key.clone())],
+                b"",
+                404,
+                "Not found",
+            ),
             case(
                 "keys trailing slash",
                 "DELETE",
@@ -348,13 +535,45 @@ impl Credentials {
                 404,
                 "API key not found",
             ),
-            case("delete: no Authorization", "DELETE", &known_key, vec![], b"", 401, MISSING),
+            case(
+                "delete: no Authorization",
+                "DELETE",
+                &known_key,
+                vec![],
+                b"",
+                401,
+                MISSING,
+            ),
             // POST /api/v1/sessions: the Authorization header
             session("sessions: no Authorization", vec![], b"", 401, MISSING),
-            session("sessions: Basic scheme", vec![("authorization", format!("Basic {}", self.api_key))], b"", 401, MISSING),
-            session("sessions: two spaces", vec![("authorization", format!("Bearer  {}", self.api_key))], b"", 401, MISSING),
-            session("sessions: tab separator", vec![("authorization", format!("Bearer\t{}", self.api_key))], b"", 401, MISSING),
-            session("sessions: empty header", vec![("authorization", String::new())], b"", 401, MISSING),
+            session(
+                "sessions: Basic scheme",
+                vec![("authorization", format!("Basic {}", self.api_key))],
+                b"",
+                401,
+                MISSING,
+            ),
+            session(
+                "sessions: two spaces",
+                vec![("authorization", format!("Bearer  {}", self.api_key))],
+                b"",
+                401,
+                MISSING,
+            ),
+            session(
+                "sessions: tab separator",
+                vec![("authorization", format!("Bearer\t{}", self.api_key))],
+                b"",
+                401,
+                MISSING,
+            ),
+            session(
+                "sessions: empty header",
+                vec![("authorization", String::new())],
+                b"",
+                401,
+                MISSING,
+            ),
             session(
                 "sessions: two keys in one header",
                 vec![("authorization", format!("Bearer {0}, Bearer {0}", self.api_key))],
@@ -362,18 +581,51 @@ impl Credentials {
                 401,
                 MISSING,
             ),
-            session("sessions: 63 hex", vec![("authorization", format!("Bearer vp_live_{}", &hex64[..63]))], b"", 401, FORMAT),
-            session("sessions: 65 hex", vec![("authorization", format!("Bearer vp_live_{hex64}0"))], b"", 401, FORMAT),
             session(
-                "sessions: uppercase hex",
-                vec![("authorization", format!("Bearer vp_live_{}", hex64.to_uppercase()))],
+                "sessions: 63 hex",
+                vec![("authorization", format!("Bearer vp_live_{}", &hex64[..63]))],
                 b"",
                 401,
                 FORMAT,
             ),
-            session("sessions: vp_test_ key", vec![("authorization", format!("Bearer vp_test_{hex64}"))], b"", 401, FORMAT),
-            session("sessions: no prefix", vec![("authorization", format!("Bearer {hex64}"))], b"", 401, FORMAT),
-            session("sessions: console token", vec![("authorization", console.clone())], b"", 401, FORMAT),
+            session(
+                "sessions: 65 hex",
+                vec![("authorization", format!("Bearer vp_live_{hex64}0"))],
+                b"",
+                401,
+                FORMAT,
+            ),
+            session(
+                "sessions: uppercase hex",
+                vec![(
+                    "authorization",
+                    format!("Bearer vp_live_{}", hex64.to_uppercase()),
+                )],
+                b"",
+                401,
+                FORMAT,
+            ),
+            session(
+                "sessions: vp_test_ key",
+                vec![("authorization", format!("Bearer vp_test_{hex64}"))],
+                b"",
+                401,
+                FORMAT,
+            ),
+            session(
+                "sessions: no prefix",
+                vec![("authorization", format!("Bearer {hex64}"))],
+                b"",
+                401,
+                FORMAT,
+            ),
+            session(
+                "sessions: console token",
+                vec![("authorization", console.clone())],
+                b"",
+                401,
+                FORMAT,
+            ),
             session(
                 "sessions: unknown key",
                 vec![("authorization", format!("Bearer vp_live_{}", "0".repeat(64)))],
@@ -389,8 +641,20 @@ impl Credentials {
                 400,
                 SESSION_BODY,
             ),
-            session("sessions: array body", vec![("authorization", key.clone()), json_ct.clone()], b"[]", 400, SESSION_BODY),
-            session("sessions: malformed body", vec![("authorization", key.clone()), json_ct.clone()], b"{", 400, NOT_JSON),
+            session(
+                "sessions: array body",
+                vec![("authorization", key.clone()), json_ct.clone()],
+                b"[]",
+                400,
+                SESSION_BODY,
+            ),
+            session(
+                "sessions: malformed body",
+                vec![("authorization", key.clone()), json_ct.clone()],
+                b"{",
+                400,
+                NOT_JSON,
+            ),
             session(
                 "sessions: body over 16 KiB",
                 vec![("authorization", key.clone()), json_ct.clone()],
@@ -400,7 +664,10 @@ impl Credentials {
             ),
             session(
                 "sessions: XML body",
-                vec![("authorization", key.clone()), ("content-type", "application/xml".into())],
+                vec![
+                    ("authorization", key.clone()),
+                    ("content-type", "application/xml".into()),
+                ],
                 b"<a/>",
                 415,
                 "Content-Type must be application/json",
@@ -414,7 +681,10 @@ impl Credentials {
             ),
             session(
                 "sessions: 256-character Idempotency-Key",
-                vec![("authorization", key.clone()), ("idempotency-key", "k".repeat(256))],
+                vec![
+                    ("authorization", key.clone()),
+                    ("idempotency-key", "k".repeat(256)),
+                ],
                 b"",
                 400,
                 "Idempotency-Key must be 1-255 printable characters",
@@ -430,19 +700,30 @@ impl Credentials {
             "keys: binary body",
             "POST",
             &keys,
-            vec![("authorization", console.clone()), ("content-type", "application/octet-stream".into())],
+            vec![
+                ("authorization", console.clone()),
+                ("content-type", "application/octet-stream".into()),
+            ],
             b"\xff\xfe\x00",
             415,
             "Content-Type must be application/json",
         ));
         // A header value that is not ASCII cannot be sent by most HTTP clients: handler-level only.
-        let mut non_ascii =
-            session("sessions: non-ASCII key", vec![("authorization", format!("Bearer vp_live_{}é", &hex64[..62]))], b"", 401, MISSING);
+        let mut non_ascii = session(
+            "sessions: non-ASCII key",
+            vec![("authorization", format!("Bearer vp_live_{}é", &hex64[..62]))],
+            b"",
+            401,
+            MISSING,
+        );
         non_ascii.over_http = false;
         cases.push(non_ascii);
         let mut non_ascii = session(
             "sessions: non-ASCII Idempotency-Key",
-            vec![("authorization", key.clone()), ("idempotency-key", "clé-1".into())],
+            vec![
+                ("authorization", key.clone()),
+                ("idempotency-key", "clé-1".into()),
+            ],
             b"",
             400,
             "Idempotency-Key must be printable ASCII",
@@ -450,7 +731,15 @@ impl Credentials {
         non_ascii.over_http = false;
         cases.push(non_ascii);
         for (name, token) in self.bad_console_tokens() {
-            let mut c = case("console token", "GET", &keys, vec![("authorization", format!("Bearer {token}"))], b"", 401, CONSOLE);
+            let mut c = case(
+                "console token",
+                "GET",
+                &keys,
+                vec![("authorization", format!("Bearer {token}"))],
+                b"",
+                401,
+                CONSOLE,
+            );
             c.name = name;
             cases.push(c);
         }

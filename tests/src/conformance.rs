@@ -9,8 +9,8 @@ use common::api_key::{KeyHash, PlaintextKey};
 use common::clock;
 use common::ids::{KeyId, SessionId};
 use common::store::{
-    AuditAction, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey,
-    SessionDebit, SessionGrant, Store,
+    AuditAction, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, LedgerKind,
+    MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, SessionGrant, Store,
 };
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -76,11 +76,18 @@ fn new_key(account_id: &str, name: &str, at: OffsetDateTime) -> (PlaintextKey, N
 }
 
 fn origin() -> Origin {
-    Origin { ip: Some("198.51.100.4".into()), user_agent: Some("conformance/1.0".into()) }
+    Origin {
+        ip: Some("198.51.100.4".into()),
+        user_agent: Some("conformance/1.0".into()),
+    }
 }
 
 fn debit_at(at: OffsetDateTime) -> SessionDebit {
-    SessionDebit { session: SessionId::generate(), at, origin: origin() }
+    SessionDebit {
+        session: SessionId::generate(),
+        at,
+        origin: origin(),
+    }
 }
 
 fn debit() -> SessionDebit {
@@ -121,10 +128,16 @@ pub async fn a_new_account_gets_its_free_credits_exactly_once(store: Arc<dyn Sto
         create(store.as_ref(), "acct_a", &format!("key {i}")).await;
     }
     let balance = store.balance(&account("acct_a")).await.unwrap().unwrap();
-    assert_eq!((balance.credits, balance.granted, balance.debited), (FREE_CREDITS, FREE_CREDITS, 0));
+    assert_eq!(
+        (balance.credits, balance.granted, balance.debited),
+        (FREE_CREDITS, FREE_CREDITS, 0)
+    );
     let ledger = store.ledger(&account("acct_a")).await.unwrap();
     assert_eq!(ledger.len(), 1);
-    assert_eq!((ledger[0].kind, ledger[0].amount), (LedgerKind::Grant, FREE_CREDITS));
+    assert_eq!(
+        (ledger[0].kind, ledger[0].amount),
+        (LedgerKind::Grant, FREE_CREDITS)
+    );
 }
 
 pub async fn a_session_debits_one_credit_and_records_it(store: Arc<dyn Store>) {
@@ -132,16 +145,32 @@ pub async fn a_session_debits_one_credit_and_records_it(store: Arc<dyn Store>) {
     let d = debit();
     let session = d.session.clone();
     let outcome = store.open_session(&plaintext.hash(), d).await.unwrap();
-    assert_eq!(outcome, SessionOutcome::Opened { account: account("acct_a"), key: id.clone(), balance: FREE_CREDITS - 1 });
+    assert_eq!(
+        outcome,
+        SessionOutcome::Opened {
+            account: account("acct_a"),
+            key: id.clone(),
+            balance: FREE_CREDITS - 1
+        }
+    );
     let keys = store.list_keys(&account("acct_a")).await.unwrap();
     assert!(keys[0].last_used_at.is_some(), "lastUsedAt is set");
     let ledger = store.ledger(&account("acct_a")).await.unwrap();
-    let debit = ledger.iter().find(|e| e.kind == LedgerKind::Debit).expect("debit entry");
+    let debit = ledger
+        .iter()
+        .find(|e| e.kind == LedgerKind::Debit)
+        .expect("debit entry");
     assert_eq!((debit.amount, debit.balance_after), (1, FREE_CREDITS - 1));
     assert_eq!(debit.key_id.as_deref(), Some(id.as_str()));
     assert_eq!(debit.session_id.as_deref(), Some(session.as_str()));
-    let audit = store.audit_events(&account("acct_a"), clock::now()).await.unwrap();
-    let used = audit.iter().find(|e| e.event == AuditAction::KeyUsed).expect("key.used");
+    let audit = store
+        .audit_events(&account("acct_a"), clock::now())
+        .await
+        .unwrap();
+    let used = audit
+        .iter()
+        .find(|e| e.event == AuditAction::KeyUsed)
+        .expect("key.used");
     assert_eq!(used.session_id.as_deref(), Some(session.as_str()));
     assert_eq!(used.ip_address.as_deref(), Some("198.51.100.4"));
 }
@@ -149,36 +178,83 @@ pub async fn a_session_debits_one_credit_and_records_it(store: Arc<dyn Store>) {
 pub async fn unknown_keys_are_invalid(store: Arc<dyn Store>) {
     create(store.as_ref(), "acct_a", "k").await;
     let unknown = PlaintextKey::generate();
-    assert_eq!(store.open_session(&unknown.hash(), debit()).await.unwrap(), SessionOutcome::InvalidKey);
-    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS);
+    assert_eq!(
+        store.open_session(&unknown.hash(), debit()).await.unwrap(),
+        SessionOutcome::InvalidKey
+    );
+    assert_eq!(
+        store.balance(&account("acct_a")).await.unwrap().unwrap().credits,
+        FREE_CREDITS
+    );
 }
 
 pub async fn an_empty_account_is_refused_and_nothing_changes(store: Arc<dyn Store>) {
     let (plaintext, _) = create(store.as_ref(), "acct_a", "k").await;
     for _ in 0..FREE_CREDITS {
-        assert!(matches!(store.open_session(&plaintext.hash(), debit()).await.unwrap(), SessionOutcome::Opened { .. }));
+        assert!(matches!(
+            store.open_session(&plaintext.hash(), debit()).await.unwrap(),
+            SessionOutcome::Opened { .. }
+        ));
     }
     let ledger_before = store.ledger(&account("acct_a")).await.unwrap();
-    let audit_before = store.audit_events(&account("acct_a"), clock::now()).await.unwrap();
-    assert_eq!(store.open_session(&plaintext.hash(), debit()).await.unwrap(), SessionOutcome::InsufficientCredits);
+    let audit_before = store
+        .audit_events(&account("acct_a"), clock::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.open_session(&plaintext.hash(), debit()).await.unwrap(),
+        SessionOutcome::InsufficientCredits
+    );
     let balance = store.balance(&account("acct_a")).await.unwrap().unwrap();
     assert_eq!((balance.credits, balance.debited), (0, FREE_CREDITS));
     assert_eq!(store.ledger(&account("acct_a")).await.unwrap(), ledger_before);
-    assert_eq!(store.audit_events(&account("acct_a"), clock::now()).await.unwrap(), audit_before);
+    assert_eq!(
+        store
+            .audit_events(&account("acct_a"), clock::now())
+            .await
+            .unwrap(),
+        audit_before
+    );
 }
 
 pub async fn deletion_is_soft_final_and_owner_only(store: Arc<dyn Store>) {
     let (_, id) = create(store.as_ref(), "acct_a", "k").await;
     // Someone else's delete finds nothing and changes nothing.
-    assert!(!store.delete_key(&account("acct_b"), &id, clock::now(), origin()).await.unwrap());
+    assert!(
+        !store
+            .delete_key(&account("acct_b"), &id, clock::now(), origin())
+            .await
+            .unwrap()
+    );
     assert_eq!(store.list_keys(&account("acct_a")).await.unwrap().len(), 1);
     // The owner's delete works once.
-    assert!(store.delete_key(&account("acct_a"), &id, clock::now(), origin()).await.unwrap());
-    assert!(!store.delete_key(&account("acct_a"), &id, clock::now(), origin()).await.unwrap());
-    assert!(!store.delete_key(&account("acct_a"), &KeyId::generate(), clock::now(), origin()).await.unwrap());
+    assert!(
+        store
+            .delete_key(&account("acct_a"), &id, clock::now(), origin())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_key(&account("acct_a"), &id, clock::now(), origin())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_key(&account("acct_a"), &KeyId::generate(), clock::now(), origin())
+            .await
+            .unwrap()
+    );
     assert!(store.list_keys(&account("acct_a")).await.unwrap().is_empty());
-    let audit = store.audit_events(&account("acct_a"), clock::now()).await.unwrap();
-    let deletions: Vec<_> = audit.iter().filter(|e| e.event == AuditAction::KeyDeleted).collect();
+    let audit = store
+        .audit_events(&account("acct_a"), clock::now())
+        .await
+        .unwrap();
+    let deletions: Vec<_> = audit
+        .iter()
+        .filter(|e| e.event == AuditAction::KeyDeleted)
+        .collect();
     assert_eq!(deletions.len(), 1);
     assert_eq!(deletions[0].key_id, id.as_str());
     assert_eq!(deletions[0].user_agent.as_deref(), Some("conformance/1.0"));
@@ -186,46 +262,97 @@ pub async fn deletion_is_soft_final_and_owner_only(store: Arc<dyn Store>) {
 
 pub async fn a_deleted_key_fails_on_the_very_next_request(store: Arc<dyn Store>) {
     let (plaintext, id) = create(store.as_ref(), "acct_a", "k").await;
-    assert!(matches!(store.open_session(&plaintext.hash(), debit()).await.unwrap(), SessionOutcome::Opened { .. }));
-    assert!(store.delete_key(&account("acct_a"), &id, clock::now(), origin()).await.unwrap());
+    assert!(matches!(
+        store.open_session(&plaintext.hash(), debit()).await.unwrap(),
+        SessionOutcome::Opened { .. }
+    ));
+    assert!(
+        store
+            .delete_key(&account("acct_a"), &id, clock::now(), origin())
+            .await
+            .unwrap()
+    );
     // No propagation window: the first request after the delete returned is refused.
-    assert_eq!(store.open_session(&plaintext.hash(), debit()).await.unwrap(), SessionOutcome::InvalidKey);
-    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS - 1);
+    assert_eq!(
+        store.open_session(&plaintext.hash(), debit()).await.unwrap(),
+        SessionOutcome::InvalidKey
+    );
+    assert_eq!(
+        store.balance(&account("acct_a")).await.unwrap().unwrap().credits,
+        FREE_CREDITS - 1
+    );
 }
 
 pub async fn grants_add_credits_and_create_accounts(store: Arc<dyn Store>) {
     // An unknown account is created (with its free credits) by its first grant.
-    let balance = store.grant_credits(&account("acct_new"), 10, "welcome pack", clock::now()).await.unwrap();
+    let balance = store
+        .grant_credits(&account("acct_new"), 10, "welcome pack", clock::now())
+        .await
+        .unwrap();
     assert_eq!(balance, FREE_CREDITS + 10);
-    let balance = store.grant_credits(&account("acct_new"), 5, "top-up", clock::now()).await.unwrap();
+    let balance = store
+        .grant_credits(&account("acct_new"), 5, "top-up", clock::now())
+        .await
+        .unwrap();
     assert_eq!(balance, FREE_CREDITS + 15);
     let b = store.balance(&account("acct_new")).await.unwrap().unwrap();
-    assert_eq!((b.credits, b.granted, b.debited), (FREE_CREDITS + 15, FREE_CREDITS + 15, 0));
+    assert_eq!(
+        (b.credits, b.granted, b.debited),
+        (FREE_CREDITS + 15, FREE_CREDITS + 15, 0)
+    );
     // Creating a key later does not grant the free credits again.
     create(store.as_ref(), "acct_new", "k").await;
-    assert_eq!(store.balance(&account("acct_new")).await.unwrap().unwrap().credits, FREE_CREDITS + 15);
+    assert_eq!(
+        store
+            .balance(&account("acct_new"))
+            .await
+            .unwrap()
+            .unwrap()
+            .credits,
+        FREE_CREDITS + 15
+    );
     let ledger = store.ledger(&account("acct_new")).await.unwrap();
-    let reasons: Vec<_> = ledger.iter().skip(1).map(|e| e.reason.clone().unwrap_or_default()).collect();
+    let reasons: Vec<_> = ledger
+        .iter()
+        .skip(1)
+        .map(|e| e.reason.clone().unwrap_or_default())
+        .collect();
     assert_eq!(reasons, ["welcome pack", "top-up"]);
     assert_eq!(ledger.last().unwrap().balance_after, FREE_CREDITS + 15);
 }
 
 pub async fn the_ledger_explains_the_balance(store: Arc<dyn Store>) {
     let (plaintext, _) = create(store.as_ref(), "acct_a", "k").await;
-    store.grant_credits(&account("acct_a"), 4, "top-up", clock::now()).await.unwrap();
+    store
+        .grant_credits(&account("acct_a"), 4, "top-up", clock::now())
+        .await
+        .unwrap();
     for _ in 0..5 {
         store.open_session(&plaintext.hash(), debit()).await.unwrap();
     }
     let b = store.balance(&account("acct_a")).await.unwrap().unwrap();
     let ledger = store.ledger(&account("acct_a")).await.unwrap();
-    let sum = |kind| ledger.iter().filter(|e| e.kind == kind).map(|e| e.amount).sum::<u64>();
-    assert_eq!((sum(LedgerKind::Grant), sum(LedgerKind::Debit)), (b.granted, b.debited));
+    let sum = |kind| {
+        ledger
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.amount)
+            .sum::<u64>()
+    };
+    assert_eq!(
+        (sum(LedgerKind::Grant), sum(LedgerKind::Debit)),
+        (b.granted, b.debited)
+    );
     assert_eq!(b.credits, b.granted - b.debited);
     assert_eq!(b.credits, FREE_CREDITS + 4 - 5);
     // Each entry's balance_after chains from the previous one.
     let mut running = 0i64;
     for e in &ledger {
-        running += if e.kind == LedgerKind::Grant { e.amount as i64 } else { -(e.amount as i64) };
+        running += if e.kind == LedgerKind::Grant {
+            e.amount as i64
+        } else {
+            -(e.amount as i64)
+        };
         assert_eq!(e.balance_after as i64, running, "{e:?}");
     }
 }
@@ -241,13 +368,19 @@ pub async fn audit_events_carry_origin_and_expire_after_90_days(store: Arc<dyn S
     let events = store.audit_events(&account("acct_a"), now).await.unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     let e = &events[0];
-    assert_eq!((e.event, e.key_id.as_str(), e.account_id.as_str()), (AuditAction::KeyCreated, recent_id.as_str(), "acct_a"));
+    assert_eq!(
+        (e.event, e.key_id.as_str(), e.account_id.as_str()),
+        (AuditAction::KeyCreated, recent_id.as_str(), "acct_a")
+    );
     assert_eq!(e.ip_address.as_deref(), Some("198.51.100.4"));
     assert_eq!(e.user_agent.as_deref(), Some("conformance/1.0"));
     assert_eq!(e.expires_at, (e.at + Duration::days(90)).unix_timestamp());
     // Other accounts' events are never included.
     create(store.as_ref(), "acct_b", "theirs").await;
-    assert_eq!(store.audit_events(&account("acct_a"), now).await.unwrap().len(), 1);
+    assert_eq!(
+        store.audit_events(&account("acct_a"), now).await.unwrap().len(),
+        1
+    );
 }
 
 pub async fn money_records_outlive_the_audit_window(store: Arc<dyn Store>) {
@@ -255,23 +388,39 @@ pub async fn money_records_outlive_the_audit_window(store: Arc<dyn Store>) {
     let now = clock::now();
     let (plaintext, key) = new_key("acct_a", "old", now - Duration::days(120));
     store.create_key(key, origin()).await.unwrap();
-    store.grant_credits(&account("acct_a"), 7, "long ago", now - Duration::days(100)).await.unwrap();
+    store
+        .grant_credits(&account("acct_a"), 7, "long ago", now - Duration::days(100))
+        .await
+        .unwrap();
     let resolved = store.resolve_key(&plaintext.hash()).await.unwrap().unwrap();
     for days_ago in [95, 91] {
-        let outcome = store.debit_session(&resolved, debit_at(now - Duration::days(days_ago)), None).await.unwrap();
+        let outcome = store
+            .debit_session(&resolved, debit_at(now - Duration::days(days_ago)), None)
+            .await
+            .unwrap();
         assert!(matches!(outcome, DebitOutcome::Debited { .. }), "{outcome:?}");
     }
-    store.grant_credits(&account("acct_a"), 2, "recently", now).await.unwrap();
+    store
+        .grant_credits(&account("acct_a"), 2, "recently", now)
+        .await
+        .unwrap();
 
     // THEN every ledger entry is still there and the ledger check passes (`vpctl credits verify`)
     let ledger = store.ledger(&account("acct_a")).await.unwrap();
     let reasons: Vec<_> = ledger.iter().filter_map(|e| e.reason.clone()).collect();
-    assert_eq!(reasons.len(), 3, "free grant, old grant, recent grant: {ledger:?}");
+    assert_eq!(
+        reasons.len(),
+        3,
+        "free grant, old grant, recent grant: {ledger:?}"
+    );
     assert!(reasons.contains(&"long ago".to_string()) && reasons.contains(&"recently".to_string()));
     assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count(), 2);
     assert_ledger_ok(store.as_ref(), "acct_a").await;
     let b = store.balance(&account("acct_a")).await.unwrap().unwrap();
-    assert_eq!((b.credits, b.granted, b.debited), (FREE_CREDITS + 9 - 2, FREE_CREDITS + 9, 2));
+    assert_eq!(
+        (b.credits, b.granted, b.debited),
+        (FREE_CREDITS + 9 - 2, FREE_CREDITS + 9, 2)
+    );
     // AND the audit trail keeps its documented 90 days only: the old events are gone
     let events = store.audit_events(&account("acct_a"), now).await.unwrap();
     assert!(events.is_empty(), "{events:?}");
@@ -280,15 +429,32 @@ pub async fn money_records_outlive_the_audit_window(store: Arc<dyn Store>) {
 pub async fn racing_debits_spend_each_credit_exactly_once(store: Arc<dyn Store>) {
     const CREDITS: u64 = 20;
     const RACERS: usize = 50;
-    seed_key(store.as_ref(), "acct_race", "key_01JF0000000000000000000007", crate::KEY_OK).await;
-    store.grant_credits(&account("acct_race"), CREDITS - FREE_CREDITS, "race", clock::now()).await.unwrap();
+    seed_key(
+        store.as_ref(),
+        "acct_race",
+        "key_01JF0000000000000000000007",
+        crate::KEY_OK,
+    )
+    .await;
+    store
+        .grant_credits(
+            &account("acct_race"),
+            CREDITS - FREE_CREDITS,
+            "race",
+            clock::now(),
+        )
+        .await
+        .unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
     let racers: Vec<_> = (0..RACERS)
         .map(|_| {
             let (store, barrier) = (store.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.open_session(&KeyHash::of(crate::KEY_OK), debit()).await.unwrap()
+                store
+                    .open_session(&KeyHash::of(crate::KEY_OK), debit())
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -302,50 +468,106 @@ pub async fn racing_debits_spend_each_credit_exactly_once(store: Arc<dyn Store>)
         }
     }
     balances.sort();
-    assert_eq!(balances, (0..CREDITS).collect::<Vec<_>>(), "each balance reported exactly once");
+    assert_eq!(
+        balances,
+        (0..CREDITS).collect::<Vec<_>>(),
+        "each balance reported exactly once"
+    );
     assert_eq!(refused, RACERS - CREDITS as usize);
     let b = store.balance(&account("acct_race")).await.unwrap().unwrap();
     assert_eq!((b.credits, b.granted, b.debited), (0, CREDITS, CREDITS));
     let ledger = store.ledger(&account("acct_race")).await.unwrap();
-    assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64, CREDITS);
+    assert_eq!(
+        ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64,
+        CREDITS
+    );
     assert_ledger_ok(store.as_ref(), "acct_race").await;
 }
 
 /// The ledger invariant (`vpctl credits verify`): balance = grants − debits, explained entry by entry.
 pub async fn assert_ledger_ok(store: &dyn Store, account_id: &str) {
-    let check = common::store::verify_ledger(store, &account(account_id)).await.unwrap().expect("account exists");
+    let check = common::store::verify_ledger(store, &account(account_id))
+        .await
+        .unwrap()
+        .expect("account exists");
     assert!(check.ok, "ledger check failed: {check:?}");
 }
 
 fn grant(tag: &str) -> SessionGrant {
-    SessionGrant { session_id: format!("ses_{tag}"), claims: format!(r#"{{"sid":"{tag}"}}"#), expires_in: 86400 }
+    SessionGrant {
+        session_id: format!("ses_{tag}"),
+        claims: format!(r#"{{"sid":"{tag}"}}"#),
+        expires_in: 86400,
+    }
 }
 
 fn idem(key: &str, request: &str, tag: &str) -> Option<IdempotentSession> {
-    Some(IdempotentSession { key_hash: format!("hash-of-{key}"), request_hash: format!("body-{request}"), grant: grant(tag) })
+    Some(IdempotentSession {
+        key_hash: format!("hash-of-{key}"),
+        request_hash: format!("body-{request}"),
+        grant: grant(tag),
+    })
 }
 
 async fn resolved(store: &dyn Store, plaintext: &PlaintextKey) -> ResolvedKey {
-    store.resolve_key(&plaintext.hash()).await.unwrap().expect("live key")
+    store
+        .resolve_key(&plaintext.hash())
+        .await
+        .unwrap()
+        .expect("live key")
 }
 
 async fn debits(store: &dyn Store, account_id: &str) -> usize {
-    store.ledger(&account(account_id)).await.unwrap().iter().filter(|e| e.kind == LedgerKind::Debit).count()
+    store
+        .ledger(&account(account_id))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == LedgerKind::Debit)
+        .count()
 }
 
 pub async fn an_idempotent_retry_pays_once_and_gets_the_first_answer(store: Arc<dyn Store>) {
     let (plaintext, _) = create(store.as_ref(), "acct_a", "k").await;
     let key = resolved(store.as_ref(), &plaintext).await;
-    let first = store.debit_session(&key, debit(), idem("retry-1", "{}", "first")).await.unwrap();
-    assert_eq!(first, DebitOutcome::Debited { balance: FREE_CREDITS - 1 });
+    let first = store
+        .debit_session(&key, debit(), idem("retry-1", "{}", "first"))
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        DebitOutcome::Debited {
+            balance: FREE_CREDITS - 1
+        }
+    );
     // The retry carries a freshly signed grant; the first one is what comes back.
-    let retry = store.debit_session(&key, debit(), idem("retry-1", "{}", "second")).await.unwrap();
-    assert_eq!(retry, DebitOutcome::Replayed { balance: FREE_CREDITS - 1, grant: grant("first") });
-    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS - 1);
+    let retry = store
+        .debit_session(&key, debit(), idem("retry-1", "{}", "second"))
+        .await
+        .unwrap();
+    assert_eq!(
+        retry,
+        DebitOutcome::Replayed {
+            balance: FREE_CREDITS - 1,
+            grant: grant("first")
+        }
+    );
+    assert_eq!(
+        store.balance(&account("acct_a")).await.unwrap().unwrap().credits,
+        FREE_CREDITS - 1
+    );
     assert_eq!(debits(store.as_ref(), "acct_a").await, 1);
     // A different idempotency key is a different session.
-    let other = store.debit_session(&key, debit(), idem("retry-2", "{}", "third")).await.unwrap();
-    assert_eq!(other, DebitOutcome::Debited { balance: FREE_CREDITS - 2 });
+    let other = store
+        .debit_session(&key, debit(), idem("retry-2", "{}", "third"))
+        .await
+        .unwrap();
+    assert_eq!(
+        other,
+        DebitOutcome::Debited {
+            balance: FREE_CREDITS - 2
+        }
+    );
 }
 
 pub async fn an_idempotency_key_is_bound_to_its_api_key_and_request(store: Arc<dyn Store>) {
@@ -353,12 +575,31 @@ pub async fn an_idempotency_key_is_bound_to_its_api_key_and_request(store: Arc<d
     let (second_key, _) = create(store.as_ref(), "acct_a", "two").await;
     let first = resolved(store.as_ref(), &first_key).await;
     let second = resolved(store.as_ref(), &second_key).await;
-    store.debit_session(&first, debit(), idem("k", "{}", "a")).await.unwrap();
-    let other_key = store.debit_session(&second, debit(), idem("k", "{}", "b")).await.unwrap();
-    assert_eq!(other_key, DebitOutcome::Conflict(IdempotencyConflict::DifferentApiKey));
-    let other_request = store.debit_session(&first, debit(), idem("k", "something else", "c")).await.unwrap();
-    assert_eq!(other_request, DebitOutcome::Conflict(IdempotencyConflict::DifferentRequest));
-    assert_eq!(debits(store.as_ref(), "acct_a").await, 1, "conflicts take nothing");
+    store
+        .debit_session(&first, debit(), idem("k", "{}", "a"))
+        .await
+        .unwrap();
+    let other_key = store
+        .debit_session(&second, debit(), idem("k", "{}", "b"))
+        .await
+        .unwrap();
+    assert_eq!(
+        other_key,
+        DebitOutcome::Conflict(IdempotencyConflict::DifferentApiKey)
+    );
+    let other_request = store
+        .debit_session(&first, debit(), idem("k", "something else", "c"))
+        .await
+        .unwrap();
+    assert_eq!(
+        other_request,
+        DebitOutcome::Conflict(IdempotencyConflict::DifferentRequest)
+    );
+    assert_eq!(
+        debits(store.as_ref(), "acct_a").await,
+        1,
+        "conflicts take nothing"
+    );
 }
 
 pub async fn idempotency_keys_are_scoped_to_their_account(store: Arc<dyn Store>) {
@@ -366,20 +607,52 @@ pub async fn idempotency_keys_are_scoped_to_their_account(store: Arc<dyn Store>)
     let (b, _) = create(store.as_ref(), "acct_b", "b").await;
     let a = resolved(store.as_ref(), &a).await;
     let b = resolved(store.as_ref(), &b).await;
-    assert!(matches!(store.debit_session(&a, debit(), idem("shared", "{}", "a")).await.unwrap(), DebitOutcome::Debited { .. }));
-    assert!(matches!(store.debit_session(&b, debit(), idem("shared", "{}", "b")).await.unwrap(), DebitOutcome::Debited { .. }));
+    assert!(matches!(
+        store
+            .debit_session(&a, debit(), idem("shared", "{}", "a"))
+            .await
+            .unwrap(),
+        DebitOutcome::Debited { .. }
+    ));
+    assert!(matches!(
+        store
+            .debit_session(&b, debit(), idem("shared", "{}", "b"))
+            .await
+            .unwrap(),
+        DebitOutcome::Debited { .. }
+    ));
 }
 
 pub async fn idempotency_records_answer_for_24_hours_only(store: Arc<dyn Store>) {
     let (plaintext, _) = create(store.as_ref(), "acct_a", "k").await;
     let key = resolved(store.as_ref(), &plaintext).await;
     let yesterday = clock::now() - Duration::hours(25);
-    store.debit_session(&key, debit_at(yesterday), idem("old", "{}", "old")).await.unwrap();
+    store
+        .debit_session(&key, debit_at(yesterday), idem("old", "{}", "old"))
+        .await
+        .unwrap();
     // 25 hours later the key is free again: this is a new session, paid for.
-    let again = store.debit_session(&key, debit(), idem("old", "{}", "new")).await.unwrap();
-    assert_eq!(again, DebitOutcome::Debited { balance: FREE_CREDITS - 2 });
-    let retry = store.debit_session(&key, debit(), idem("old", "{}", "newer")).await.unwrap();
-    assert_eq!(retry, DebitOutcome::Replayed { balance: FREE_CREDITS - 2, grant: grant("new") });
+    let again = store
+        .debit_session(&key, debit(), idem("old", "{}", "new"))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        DebitOutcome::Debited {
+            balance: FREE_CREDITS - 2
+        }
+    );
+    let retry = store
+        .debit_session(&key, debit(), idem("old", "{}", "newer"))
+        .await
+        .unwrap();
+    assert_eq!(
+        retry,
+        DebitOutcome::Replayed {
+            balance: FREE_CREDITS - 2,
+            grant: grant("new")
+        }
+    );
 }
 
 pub async fn a_hundred_concurrent_retries_of_one_idempotency_key_debit_once(store: Arc<dyn Store>) {
@@ -392,7 +665,10 @@ pub async fn a_hundred_concurrent_retries_of_one_idempotency_key_debit_once(stor
             let (store, barrier, key) = (store.clone(), barrier.clone(), key.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.debit_session(&key, debit(), idem("same", "{}", &i.to_string())).await.unwrap()
+                store
+                    .debit_session(&key, debit(), idem("same", "{}", &i.to_string()))
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -400,7 +676,10 @@ pub async fn a_hundred_concurrent_retries_of_one_idempotency_key_debit_once(stor
     for retry in retries {
         outcomes.push(retry.await.unwrap());
     }
-    let winners: Vec<_> = outcomes.iter().filter(|o| matches!(o, DebitOutcome::Debited { .. })).collect();
+    let winners: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, DebitOutcome::Debited { .. }))
+        .collect();
     assert_eq!(winners.len(), 1, "exactly one debit");
     let winning_grant = outcomes
         .iter()
@@ -412,11 +691,16 @@ pub async fn a_hundred_concurrent_retries_of_one_idempotency_key_debit_once(stor
     for o in &outcomes {
         match o {
             DebitOutcome::Debited { balance } => assert_eq!(*balance, FREE_CREDITS - 1),
-            DebitOutcome::Replayed { balance, grant } => assert_eq!((*balance, grant), (FREE_CREDITS - 1, &winning_grant)),
+            DebitOutcome::Replayed { balance, grant } => {
+                assert_eq!((*balance, grant), (FREE_CREDITS - 1, &winning_grant))
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS - 1);
+    assert_eq!(
+        store.balance(&account("acct_a")).await.unwrap().unwrap().credits,
+        FREE_CREDITS - 1
+    );
     assert_eq!(debits(store.as_ref(), "acct_a").await, 1);
     assert_ledger_ok(store.as_ref(), "acct_a").await;
 }
@@ -425,15 +709,29 @@ pub async fn a_key_deleted_between_lookup_and_debit_is_refused(store: Arc<dyn St
     // GIVEN a session that resolved its key just before the key was deleted
     let (plaintext, key_id) = create(store.as_ref(), "acct_a", "raced").await;
     let resolved = store.resolve_key(&plaintext.hash()).await.unwrap().expect("live");
-    assert!(store.delete_key(&account("acct_a"), &key_id, clock::now(), origin()).await.unwrap());
+    assert!(
+        store
+            .delete_key(&account("acct_a"), &key_id, clock::now(), origin())
+            .await
+            .unwrap()
+    );
     let ledger_before = store.ledger(&account("acct_a")).await.unwrap();
     // WHEN it debits, with or without an Idempotency-Key
     let plain = store.debit_session(&resolved, debit(), None).await.unwrap();
-    let idem = store.debit_session(&resolved, debit(), idem("raced", "body", "raced")).await.unwrap();
+    let idem = store
+        .debit_session(&resolved, debit(), idem("raced", "body", "raced"))
+        .await
+        .unwrap();
     // THEN both are refused as an invalid key, and nothing was taken
-    assert_eq!((plain, idem), (DebitOutcome::InvalidKey, DebitOutcome::InvalidKey));
+    assert_eq!(
+        (plain, idem),
+        (DebitOutcome::InvalidKey, DebitOutcome::InvalidKey)
+    );
     assert_eq!(store.ledger(&account("acct_a")).await.unwrap(), ledger_before);
-    assert_eq!(store.balance(&account("acct_a")).await.unwrap().unwrap().credits, FREE_CREDITS);
+    assert_eq!(
+        store.balance(&account("acct_a")).await.unwrap().unwrap().credits,
+        FREE_CREDITS
+    );
 }
 
 pub async fn an_account_holds_at_most_its_cap_of_live_keys(store: Arc<dyn Store>) {
@@ -444,13 +742,30 @@ pub async fn an_account_holds_at_most_its_cap_of_live_keys(store: Arc<dyn Store>
     }
     // WHEN one more is created THEN it is refused and nothing is written
     let (_, extra) = new_key("acct_full", "one too many", clock::now());
-    assert_eq!(store.create_key(extra, origin()).await.unwrap(), KeyCreation::TooManyKeys);
-    assert_eq!(store.list_keys(&account("acct_full")).await.unwrap().len(), MAX_LIVE_KEYS);
+    assert_eq!(
+        store.create_key(extra, origin()).await.unwrap(),
+        KeyCreation::TooManyKeys
+    );
+    assert_eq!(
+        store.list_keys(&account("acct_full")).await.unwrap().len(),
+        MAX_LIVE_KEYS
+    );
     // AND after a deletion there is room again
-    assert!(store.delete_key(&account("acct_full"), &ids[0], clock::now(), origin()).await.unwrap());
+    assert!(
+        store
+            .delete_key(&account("acct_full"), &ids[0], clock::now(), origin())
+            .await
+            .unwrap()
+    );
     let (_, again) = new_key("acct_full", "room again", clock::now());
-    assert_eq!(store.create_key(again, origin()).await.unwrap(), KeyCreation::Created);
-    assert_eq!(store.list_keys(&account("acct_full")).await.unwrap().len(), MAX_LIVE_KEYS);
+    assert_eq!(
+        store.create_key(again, origin()).await.unwrap(),
+        KeyCreation::Created
+    );
+    assert_eq!(
+        store.list_keys(&account("acct_full")).await.unwrap().len(),
+        MAX_LIVE_KEYS
+    );
 }
 
 pub async fn racing_first_keys_grant_the_free_credits_once(store: Arc<dyn Store>) {
@@ -471,10 +786,19 @@ pub async fn racing_first_keys_grant_the_free_credits_once(store: Arc<dyn Store>
         assert_eq!(racer.await.unwrap(), KeyCreation::Created);
     }
     // THEN every key exists, and the free credits were granted exactly once
-    assert_eq!(store.list_keys(&account("acct_new_race")).await.unwrap().len(), RACERS);
+    assert_eq!(
+        store.list_keys(&account("acct_new_race")).await.unwrap().len(),
+        RACERS
+    );
     let b = store.balance(&account("acct_new_race")).await.unwrap().unwrap();
     assert_eq!((b.credits, b.granted), (FREE_CREDITS, FREE_CREDITS));
-    let grants = store.ledger(&account("acct_new_race")).await.unwrap().into_iter().filter(|e| e.kind == LedgerKind::Grant).count();
+    let grants = store
+        .ledger(&account("acct_new_race"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == LedgerKind::Grant)
+        .count();
     assert_eq!(grants, 1);
     assert_ledger_ok(store.as_ref(), "acct_new_race").await;
 }

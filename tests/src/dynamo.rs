@@ -3,7 +3,9 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
 use std::sync::{Arc, Mutex};
 
 pub const ENDPOINT_VAR: &str = "VP_TEST_DYNAMODB_ENDPOINT";
@@ -78,7 +80,9 @@ pub fn client(counter: Option<CallCounter>) -> Client {
 /// A new, empty table built from infra/table.json, unique to the caller.
 pub async fn fresh_table(client: &Client) -> String {
     let name = format!("vp-test-{}", common::ids::new_ulid().to_string().to_lowercase());
-    let created = common::store::dynamodb::table::create_table(client, &name).await.unwrap_or_else(|e| panic!("{e}"));
+    let created = common::store::dynamodb::table::create_table(client, &name)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(created, "table names are unique");
     name
 }
@@ -91,10 +95,10 @@ pub fn ssm_client() -> aws_sdk_ssm::Client {
 /// SSM client configuration for the test server, to add interceptors to.
 pub fn ssm_config() -> aws_sdk_ssm::config::Builder {
     aws_sdk_ssm::Config::builder()
-        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+        .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint())
-        .region(aws_sdk_ssm::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ssm::config::Credentials::new("test", "test", None, None, "tests"))
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
 }
 
 /// Where a fault strikes: the `occurrence`-th call (1-based) of `operation`, either before the
@@ -122,7 +126,10 @@ pub struct FaultInjector(Arc<Mutex<FaultState>>);
 impl FaultInjector {
     pub fn arm(&self, fault: Fault) {
         let mut state = self.0.lock().unwrap();
-        *state = FaultState { plan: Some(fault), ..FaultState::default() };
+        *state = FaultState {
+            plan: Some(fault),
+            ..FaultState::default()
+        };
     }
 
     pub fn disarm(&self) {
@@ -185,7 +192,12 @@ impl Intercept for FaultInjector {
 
 /// A client with a fault injector (and a call counter) on the test server.
 pub fn faulty_client(injector: FaultInjector, counter: CallCounter) -> Client {
-    Client::from_conf(config_at(&endpoint()).interceptor(counter).interceptor(injector).build())
+    Client::from_conf(
+        config_at(&endpoint())
+            .interceptor(counter)
+            .interceptor(injector)
+            .build(),
+    )
 }
 
 /// Makes DynamoDB answer a call with a service error it did not really raise: the matching
@@ -217,16 +229,36 @@ struct ErrorPlan {
 impl ErrorInjector {
     /// `error_type` is DynamoDB's exception name; `cancellation_reasons` the codes of a
     /// `TransactionCanceledException`, item by item.
-    pub fn arm(&self, operation: &'static str, occurrence: usize, times: usize, error_type: &str, cancellation_reasons: &[&str]) {
+    pub fn arm(
+        &self,
+        operation: &'static str,
+        occurrence: usize,
+        times: usize,
+        error_type: &str,
+        cancellation_reasons: &[&str],
+    ) {
         let mut body = serde_json::json!({
             "__type": format!("com.amazonaws.dynamodb.v20120810#{error_type}"),
             "message": format!("injected {error_type}"),
         });
         if !cancellation_reasons.is_empty() {
-            body["CancellationReasons"] = cancellation_reasons.iter().map(|code| serde_json::json!({"Code": code})).collect();
+            body["CancellationReasons"] = cancellation_reasons
+                .iter()
+                .map(|code| serde_json::json!({"Code": code}))
+                .collect();
         }
-        let plan = ErrorPlan { operation, occurrence, times, body: body.to_string(), status: 400, applied: false };
-        *self.0.lock().unwrap() = ErrorState { plan: Some(plan), ..ErrorState::default() };
+        let plan = ErrorPlan {
+            operation,
+            occurrence,
+            times,
+            body: body.to_string(),
+            status: 400,
+            applied: false,
+        };
+        *self.0.lock().unwrap() = ErrorState {
+            plan: Some(plan),
+            ..ErrorState::default()
+        };
     }
 
     /// The `occurrence`-th call of `operation` reaches the server and is applied, but its answer
@@ -234,8 +266,18 @@ impl ErrorInjector {
     /// same request again — the path where a missing guard would apply it twice.
     pub fn arm_applied_then_500(&self, operation: &'static str, occurrence: usize) {
         let body = serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "injected"});
-        let plan = ErrorPlan { operation, occurrence, times: 1, body: body.to_string(), status: 500, applied: true };
-        *self.0.lock().unwrap() = ErrorState { plan: Some(plan), ..ErrorState::default() };
+        let plan = ErrorPlan {
+            operation,
+            occurrence,
+            times: 1,
+            body: body.to_string(),
+            status: 500,
+            applied: true,
+        };
+        *self.0.lock().unwrap() = ErrorState {
+            plan: Some(plan),
+            ..ErrorState::default()
+        };
     }
 
     pub fn disarm(&self) {
@@ -260,7 +302,9 @@ impl Intercept for ErrorInjector {
         _: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let mut state = self.0.lock().unwrap();
-        let Some(plan) = state.plan.clone() else { return Ok(()) };
+        let Some(plan) = state.plan.clone() else {
+            return Ok(());
+        };
         if operation_of(context.request()) != plan.operation {
             return Ok(());
         }
@@ -273,7 +317,9 @@ impl Intercept for ErrorInjector {
             return Ok(());
         }
         let request = context.request_mut();
-        request.headers_mut().insert("x-amz-target", "DynamoDB_20120810.ListTables");
+        request
+            .headers_mut()
+            .insert("x-amz-target", "DynamoDB_20120810.ListTables");
         request.headers_mut().insert("content-length", "2");
         *request.body_mut() = aws_smithy_types::body::SdkBody::from("{}");
         Ok(())
@@ -290,12 +336,18 @@ impl Intercept for ErrorInjector {
             return Ok(());
         }
         state.fired += 1;
-        let (body, status) = state.plan.as_ref().map(|p| (p.body.clone(), p.status)).unwrap_or_default();
+        let (body, status) = state
+            .plan
+            .as_ref()
+            .map(|p| (p.body.clone(), p.status))
+            .unwrap_or_default();
         let mut response = aws_sdk_dynamodb::config::http::HttpResponse::new(
             aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("valid status"),
             aws_smithy_types::body::SdkBody::from(body),
         );
-        response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.0");
         *context.response_mut() = response;
         Ok(())
     }
@@ -303,5 +355,10 @@ impl Intercept for ErrorInjector {
 
 /// A client on the test server that answers with the errors `errors` is armed with.
 pub fn erring_client(errors: ErrorInjector, counter: CallCounter) -> Client {
-    Client::from_conf(config_at(&endpoint()).interceptor(counter).interceptor(errors).build())
+    Client::from_conf(
+        config_at(&endpoint())
+            .interceptor(counter)
+            .interceptor(errors)
+            .build(),
+    )
 }

@@ -83,10 +83,18 @@ impl Intercept for ShapeRecorder {
         let request = context.request();
         let target = request.headers().get("x-amz-target").unwrap_or_default();
         let operation = crate::dynamo::operation_of(request);
-        let body: Value = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+        let body: Value = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
         if target.starts_with("AmazonSSM.") {
-            let names: Vec<String> =
-                body["Names"].as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_string)).collect();
+            let names: Vec<String> = body["Names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect();
             self.add(ssm_shape(&self.function(), &format!("ssm:{operation}"), &names));
             return Ok(());
         }
@@ -101,7 +109,10 @@ impl Intercept for ShapeRecorder {
 pub fn ssm_shape(function: &str, action: &str, names: &[String]) -> RequestShape {
     let mut parameters = names.to_vec();
     parameters.sort();
-    RequestShape { parameters, ..empty(function, action, None) }
+    RequestShape {
+        parameters,
+        ..empty(function, action, None)
+    }
 }
 
 fn empty(function: &str, action: &str, via: Option<&str>) -> RequestShape {
@@ -146,7 +157,8 @@ pub fn dynamodb_shapes(function: &str, operation: &str, body: &Value) -> Vec<Req
             .flat_map(|request| {
                 let keys = request["Keys"].as_array().cloned().unwrap_or_default();
                 let consistent = request["ConsistentRead"].clone();
-                keys.into_iter().map(move |key| serde_json::json!({"Key": key, "ConsistentRead": consistent}))
+                keys.into_iter()
+                    .map(move |key| serde_json::json!({"Key": key, "ConsistentRead": consistent}))
             })
             .map(|item| single(function, operation, None, &item))
             .collect();
@@ -155,8 +167,17 @@ pub fn dynamodb_shapes(function: &str, operation: &str, body: &Value) -> Vec<Req
 }
 
 fn single(function: &str, action: &str, via: Option<&str>, body: &Value) -> RequestShape {
-    let names = body["ExpressionAttributeNames"].as_object().cloned().unwrap_or_default();
-    let resolve = |placeholder: &str| names.get(placeholder).and_then(Value::as_str).unwrap_or(placeholder).to_string();
+    let names = body["ExpressionAttributeNames"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let resolve = |placeholder: &str| {
+        names
+            .get(placeholder)
+            .and_then(Value::as_str)
+            .unwrap_or(placeholder)
+            .to_string()
+    };
     let mut attributes = BTreeSet::new();
     let mut key_values: Vec<(String, String)> = Vec::new();
     for field in ["Key", "Item"] {
@@ -169,9 +190,19 @@ fn single(function: &str, action: &str, via: Option<&str>, body: &Value) -> Requ
             }
         }
     }
-    for field in ["UpdateExpression", "ConditionExpression", "ProjectionExpression", "KeyConditionExpression", "FilterExpression"] {
+    for field in [
+        "UpdateExpression",
+        "ConditionExpression",
+        "ProjectionExpression",
+        "KeyConditionExpression",
+        "FilterExpression",
+    ] {
         if let Some(expression) = body[field].as_str() {
-            attributes.extend(top_level_names(expression).into_iter().map(|n| if n.starts_with('#') { resolve(&n) } else { n }));
+            attributes.extend(
+                top_level_names(expression)
+                    .into_iter()
+                    .map(|n| if n.starts_with('#') { resolve(&n) } else { n }),
+            );
         }
     }
     // A query names its partition in the key condition: `pk = :pk`.
@@ -189,12 +220,20 @@ fn single(function: &str, action: &str, via: Option<&str>, body: &Value) -> Requ
             key_values.push(("sk".into(), format!("{s}{{id}}")));
         }
     }
-    let key = |name: &str| key_values.iter().find(|(n, _)| n == name).map(|(_, v)| generalise(v));
+    let key = |name: &str| {
+        key_values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| generalise(v))
+    };
     RequestShape {
         leading_key: key("pk"),
         sort_key: key("sk"),
         attributes: attributes.into_iter().collect(),
-        return_values: body["ReturnValues"].as_str().filter(|v| *v != "NONE").map(str::to_string),
+        return_values: body["ReturnValues"]
+            .as_str()
+            .filter(|v| *v != "NONE")
+            .map(str::to_string),
         select: body["Select"].as_str().map(str::to_string),
         consistent_read: body["ConsistentRead"].as_bool(),
         ..empty(function, &format!("dynamodb:{action}"), via)
@@ -268,9 +307,18 @@ mod tests {
             top_level_names("SET credits = credits - :amount, pending.#id = :entry, lastUsed.#key = :at"),
             ["credits", "credits", "pending", "lastUsed"]
         );
-        assert_eq!(top_level_names("credits >= :amount AND attribute_not_exists(pending.#id)"), ["credits", "pending"]);
-        assert_eq!(top_level_names("attribute_not_exists(pk) OR #ttl < :now"), ["pk", "#ttl"]);
-        assert_eq!(top_level_names("REMOVE pending.#p0, pendingBalances.#p0"), ["pending", "pendingBalances"]);
+        assert_eq!(
+            top_level_names("credits >= :amount AND attribute_not_exists(pending.#id)"),
+            ["credits", "pending"]
+        );
+        assert_eq!(
+            top_level_names("attribute_not_exists(pk) OR #ttl < :now"),
+            ["pk", "#ttl"]
+        );
+        assert_eq!(
+            top_level_names("REMOVE pending.#p0, pendingBalances.#p0"),
+            ["pending", "pendingBalances"]
+        );
     }
 
     #[test]

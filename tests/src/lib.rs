@@ -20,7 +20,11 @@ pub mod server;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionOutcome {
     /// One credit was taken; `balance` is what is left after this debit.
-    Opened { account: AccountId, key: KeyId, balance: u64 },
+    Opened {
+        account: AccountId,
+        key: KeyId,
+        balance: u64,
+    },
     /// No live key has this hash (never existed, or deleted).
     InvalidKey,
     /// The key is live but its account has no credits; nothing was changed.
@@ -35,9 +39,15 @@ pub trait OpenSession {
 #[async_trait::async_trait]
 impl<T: Store + ?Sized> OpenSession for T {
     async fn open_session(&self, hash: &KeyHash, debit: SessionDebit) -> Result<SessionOutcome, StoreError> {
-        let Some(key) = self.resolve_key(hash).await? else { return Ok(SessionOutcome::InvalidKey) };
+        let Some(key) = self.resolve_key(hash).await? else {
+            return Ok(SessionOutcome::InvalidKey);
+        };
         Ok(match self.debit_session(&key, debit, None).await? {
-            DebitOutcome::Debited { balance } => SessionOutcome::Opened { account: key.account, key: key.key, balance },
+            DebitOutcome::Debited { balance } => SessionOutcome::Opened {
+                account: key.account,
+                key: key.key,
+                balance,
+            },
             DebitOutcome::InsufficientCredits => SessionOutcome::InsufficientCredits,
             DebitOutcome::InvalidKey => SessionOutcome::InvalidKey,
             other => panic!("an idempotency outcome without an idempotency key: {other:?}"),
@@ -52,7 +62,10 @@ pub const KEY_EMPTY: &str = "vp_live_fedcba9876543210fedcba9876543210fedcba98765
 pub const FIXTURE_KEY_ID: &str = "key_01JF0000000000000000000000";
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
 }
 
 /// `events/<name>.json` as the request the Lambda runtime would hand the function.
@@ -66,11 +79,15 @@ pub fn fixture(name: &str) -> lambda_http::Request {
 pub fn local_config(dir: &Path, overrides: &[(&str, &str)]) -> Config {
     let data_dir = dir.to_string_lossy().into_owned();
     Config::from_lookup(|name| {
-        overrides.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()).or_else(|| match name {
-            "VP_ENV" => Some("local".into()),
-            "VP_DATA_DIR" => Some(data_dir.clone()),
-            _ => None,
-        })
+        overrides
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+            .or_else(|| match name {
+                "VP_ENV" => Some("local".into()),
+                "VP_DATA_DIR" => Some(data_dir.clone()),
+                _ => None,
+            })
     })
     .expect("test configuration is valid")
 }
@@ -89,15 +106,25 @@ impl TestApp {
     pub fn with(overrides: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = local_config(dir.path(), overrides);
-        let common::config::StoreConfig::Embedded { path } = &config.store else { panic!("local config is embedded") };
-        let store = Arc::new(common::store::sqlite::SqliteStore::open(path, config.free_credits).expect("store opens"));
-        TestApp { app: App::new(config, store).expect("app builds"), dir }
+        let common::config::StoreConfig::Embedded { path } = &config.store else {
+            panic!("local config is embedded")
+        };
+        let store = Arc::new(
+            common::store::sqlite::SqliteStore::open(path, config.free_credits).expect("store opens"),
+        );
+        TestApp {
+            app: App::new(config, store).expect("app builds"),
+            dir,
+        }
     }
 
     pub fn with_store(store: Arc<dyn Store>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = local_config(dir.path(), &[]);
-        TestApp { app: App::new(config, store).expect("app builds"), dir }
+        TestApp {
+            app: App::new(config, store).expect("app builds"),
+            dir,
+        }
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -135,8 +162,16 @@ pub async fn seed_key(store: &dyn Store, account_id: &str, id: &str, plaintext: 
 /// Spends every credit of the account behind `plaintext`.
 pub async fn drain(store: &dyn Store, plaintext: &str) {
     loop {
-        let debit = SessionDebit { session: common::ids::SessionId::generate(), at: common::clock::now(), origin: Origin::default() };
-        match store.open_session(&KeyHash::of(plaintext), debit).await.expect("debit") {
+        let debit = SessionDebit {
+            session: common::ids::SessionId::generate(),
+            at: common::clock::now(),
+            origin: Origin::default(),
+        };
+        match store
+            .open_session(&KeyHash::of(plaintext), debit)
+            .await
+            .expect("debit")
+        {
             SessionOutcome::Opened { .. } => continue,
             SessionOutcome::InsufficientCredits => return,
             SessionOutcome::InvalidKey => panic!("drain: key not seeded"),
@@ -145,7 +180,9 @@ pub async fn drain(store: &dyn Store, plaintext: &str) {
 }
 
 /// Status and JSON body of a handler response.
-pub fn parts(response: lambda_http::Response<lambda_http::Body>) -> (u16, serde_json::Value, lambda_http::http::HeaderMap) {
+pub fn parts(
+    response: lambda_http::Response<lambda_http::Body>,
+) -> (u16, serde_json::Value, lambda_http::http::HeaderMap) {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = serde_json::from_slice(response.body().as_ref()).expect("every response is JSON");
@@ -163,9 +200,16 @@ pub async fn replay_after_another_session(app: &App) -> String {
     assert_eq!((status, between["credits"].as_u64()), (200, Some(1)), "{between}");
     let replay = create_session::handle(app, fixture("create-session-idempotent")).await;
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
-    assert_eq!(first.body().as_ref(), replay.body().as_ref(), "the replay is the first answer, byte for byte");
+    assert_eq!(
+        first.body().as_ref(),
+        replay.body().as_ref(),
+        "the replay is the first answer, byte for byte"
+    );
     let (_, body, _) = parts(replay);
-    assert_eq!(body["credits"], 2, "the balance recorded with the first answer, not today's");
+    assert_eq!(
+        body["credits"], 2,
+        "the balance recorded with the first answer, not today's"
+    );
     body["token"].as_str().expect("token").to_string()
 }
 
@@ -173,6 +217,9 @@ pub async fn replay_after_another_session(app: &App) -> String {
 pub fn assert_holds_no_token(haystack: &[u8], token: &str, what: &str) {
     let signature = token.rsplit('.').next().expect("a JWT");
     for needle in [token, signature] {
-        assert!(!haystack.windows(needle.len()).any(|w| w == needle.as_bytes()), "{what} holds a live session token");
+        assert!(
+            !haystack.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{what} holds a live session token"
+        );
     }
 }

@@ -35,8 +35,19 @@ impl Server {
         let port = free_port();
         let mut command = Command::new("cargo");
         command
-            .args(["lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &port.to_string(), "--concurrency", &concurrency.to_string()])
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
+            .args([
+                "--invoke-port",
+                &port.to_string(),
+                "--concurrency",
+                &concurrency.to_string(),
+            ])
             .current_dir(crate::workspace_root())
             .env("VP_ENV", "local")
             .env("VP_DATA_DIR", data_dir.path())
@@ -47,13 +58,23 @@ impl Server {
             .stderr(log)
             // Own process group, so drop can stop watch and every function it spawned.
             .process_group(0);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start `cargo lambda watch` ({e}); run `make test`, which installs cargo-lambda"));
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(300))).build().into();
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!("cannot start `cargo lambda watch` ({e}); run `make test`, which installs cargo-lambda")
+        });
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build()
+            .into();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut server = Server { child, base_url: format!("http://127.0.0.1:{port}"), data_dir, log_path, agent, env };
+        let mut server = Server {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            data_dir,
+            log_path,
+            agent,
+            env,
+        };
         server.wait_ready();
         server
     }
@@ -71,12 +92,22 @@ impl Server {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "cargo lambda watch never became ready:\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch never became ready:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(250));
         }
     }
 
-    fn try_request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Result<Reply, ureq::Error> {
+    fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Reply, ureq::Error> {
         let uri = format!("{}{path}", self.base_url);
         let mut request = ureq::http::Request::builder().method(method).uri(uri);
         for (name, value) in headers {
@@ -93,18 +124,31 @@ impl Server {
     }
 
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
-        self.try_request(method, path, headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        self.try_request(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     /// A request with a raw byte body (which may be empty), for malformed input.
-    pub fn request_bytes(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, ureq::Error> {
-        let mut request = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.base_url));
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Reply, ureq::Error> {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base_url));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let mut response = self.agent.run(request.body(body.to_vec()).expect("request"))?;
         let status = response.status().as_u16();
-        let raw = if method == "HEAD" { String::new() } else { response.body_mut().read_to_string()? };
+        let raw = if method == "HEAD" {
+            String::new()
+        } else {
+            response.body_mut().read_to_string()?
+        };
         let body = serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null);
         Ok(Reply { status, body, raw })
     }
@@ -118,7 +162,12 @@ impl Server {
     pub fn create_key(&self, console_token: &str, name: &str) -> Reply {
         let auth = format!("Bearer {console_token}");
         let body = serde_json::json!({ "name": name }).to_string();
-        self.request("POST", "/api/v1/keys", &[("authorization", &auth), ("content-type", "application/json")], Some(&body))
+        self.request(
+            "POST",
+            "/api/v1/keys",
+            &[("authorization", &auth), ("content-type", "application/json")],
+            Some(&body),
+        )
     }
 
     /// `POST /api/v1/sessions` with an API key and no body, as the product docs show it.
@@ -151,14 +200,20 @@ impl Server {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run vpctl");
-        assert!(output.status.success(), "vpctl {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "vpctl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).expect("utf-8")
     }
 
     /// Everything `cargo lambda watch` and the functions wrote so far.
     pub fn logs(&self) -> String {
         let mut text = String::new();
-        File::open(&self.log_path).and_then(|mut f| f.read_to_string(&mut text)).expect("read log");
+        File::open(&self.log_path)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .expect("read log");
         text
     }
 }
@@ -174,12 +229,23 @@ impl Drop for Server {
 /// The `vpctl` binary built beside this test (target/<profile>/vpctl).
 pub fn vpctl_path() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
     let path = profile_dir.join("vpctl");
-    assert!(path.exists(), "{} is missing: build it first (`make test` does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (`make test` does)",
+        path.display()
+    );
     path
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }

@@ -26,8 +26,11 @@ async fn every_bad_request_gets_its_documented_4xx_and_changes_nothing() {
     // GIVEN a working key and console token for the fixture account
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    let credentials =
-        Credentials { console: t.app.config.console().unwrap().clone(), account: FIXTURE_ACCOUNT.into(), api_key: KEY_OK.into() };
+    let credentials = Credentials {
+        console: t.app.config.console().unwrap().clone(),
+        account: FIXTURE_ACCOUNT.into(),
+        api_key: KEY_OK.into(),
+    };
     let cases = credentials.cases();
     let before = snapshot(t.store()).await;
 
@@ -44,14 +47,23 @@ async fn every_bad_request_gets_its_documented_4xx_and_changes_nothing() {
             && headers["content-type"] == "application/json"
             && (status != 405 || headers.contains_key("allow"));
         if !ok {
-            failures.push(format!("{}: got {status} {body}, want {} {:?}", case.name, case.status, case.error));
+            failures.push(format!(
+                "{}: got {status} {body}, want {} {:?}",
+                case.name, case.status, case.error
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     // AND nothing changed
     assert_eq!(snapshot(t.store()).await, before);
     // Exact, so a case lost in an edit is noticed.
-    assert_eq!(cases.len(), tests::bad_input::CASES, "bad-input cases (handler level)");
+    assert_eq!(cases.len(), bad_input::CASES, "bad-input cases (handler level)");
 }
 
 #[tokio::test]

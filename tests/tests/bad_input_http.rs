@@ -19,7 +19,10 @@ fn every_bad_request_gets_its_documented_4xx_over_http() {
         api_key: created.body["key"].as_str().unwrap().into(),
     };
     let state = || {
-        (server.vpctl(&["credits", "show", "--account", "acct_hostile"]), server.vpctl(&["audit", "export", "--account", "acct_hostile"]))
+        (
+            server.vpctl(&["credits", "show", "--account", "acct_hostile"]),
+            server.vpctl(&["audit", "export", "--account", "acct_hostile"]),
+        )
     };
     let before = state();
 
@@ -28,12 +31,28 @@ fn every_bad_request_gets_its_documented_4xx_over_http() {
     for case in &cases {
         let headers: Vec<(&str, &str)> = case.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         match server.request_bytes(case.method, &case.path, &headers, &case.body) {
-            Ok(reply) if reply.status == case.status && reply.body["success"] == false && reply.body["error"] == case.error => {}
-            Ok(reply) => failures.push(format!("{}: got {} {}, want {} {:?}", case.name, reply.status, reply.raw, case.status, case.error)),
+            Ok(reply)
+                if reply.status == case.status
+                    && reply.body["success"] == false
+                    && reply.body["error"] == case.error => {}
+            Ok(reply) => failures.push(format!(
+                "{}: got {} {}, want {} {:?}",
+                case.name, reply.status, reply.raw, case.status, case.error
+            )),
             Err(e) => failures.push(format!("{}: transport error {e}", case.name)),
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     assert_eq!(state(), before, "a bad request changed something");
-    assert_eq!(cases.len(), tests::bad_input::CASES_OVER_HTTP, "bad-input cases over HTTP");
+    assert_eq!(
+        cases.len(),
+        tests::bad_input::CASES_OVER_HTTP,
+        "bad-input cases over HTTP"
+    );
 }

@@ -24,14 +24,25 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
             // The local server answers one request at a time, so 200 at once queue for longer
             // than the production deadline (4 s): this test is about exactness under races,
             // so it gives them the most the configuration allows.
-            let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table), ("VP_REQUEST_DEADLINE_MS", "60000")]);
+            let config = local_config(
+                dir.path(),
+                &[("VP_TABLE_NAME", &table), ("VP_REQUEST_DEADLINE_MS", "60000")],
+            );
             let store = Arc::new(DynamoStore::new(client(None), table.clone(), config.free_credits));
             Arc::new(App::new(config, store).unwrap())
         })
         .collect();
     let store = instances[0].store.clone();
     seed_key(store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    store.grant_credits(&account(FIXTURE_ACCOUNT), CREDITS - 3, "load test", common::clock::now()).await.unwrap();
+    store
+        .grant_credits(
+            &account(FIXTURE_ACCOUNT),
+            CREDITS - 3,
+            "load test",
+            common::clock::now(),
+        )
+        .await
+        .unwrap();
 
     // WHEN 200 requests are released at once, spread over the instances
     let barrier = Arc::new(tokio::sync::Barrier::new(REQUESTS));
@@ -51,18 +62,41 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
 
     // THEN exactly 100 succeed, each reporting its own remaining balance, and 100 get 402
     let ok: Vec<_> = replies.iter().filter(|(s, _, _)| *s == 200).collect();
-    let refused = replies.iter().filter(|(s, b, _)| *s == 402 && b["error"] == "Insufficient credits").count();
-    assert_eq!((ok.len(), refused), (100, 100), "{:?}", replies.iter().map(|r| r.0).collect::<Vec<_>>());
-    let mut balances: Vec<u64> = ok.iter().map(|(_, b, _)| b["credits"].as_u64().unwrap()).collect();
+    let refused = replies
+        .iter()
+        .filter(|(s, b, _)| *s == 402 && b["error"] == "Insufficient credits")
+        .count();
+    assert_eq!(
+        (ok.len(), refused),
+        (100, 100),
+        "{:?}",
+        replies.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    let mut balances: Vec<u64> = ok
+        .iter()
+        .map(|(_, b, _)| b["credits"].as_u64().unwrap())
+        .collect();
     balances.sort();
     assert_eq!(balances, (0..CREDITS).collect::<Vec<_>>());
     // AND the balance is 0, with exactly 100 debit entries explaining it
     let account = account(FIXTURE_ACCOUNT);
     let balance = store.balance(&account).await.unwrap().unwrap();
-    assert_eq!((balance.credits, balance.granted, balance.debited), (0, CREDITS, CREDITS));
+    assert_eq!(
+        (balance.credits, balance.granted, balance.debited),
+        (0, CREDITS, CREDITS)
+    );
     let ledger = store.ledger(&account).await.unwrap();
-    assert_eq!(ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64, CREDITS);
+    assert_eq!(
+        ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count() as u64,
+        CREDITS
+    );
     let audit = store.audit_events(&account, common::clock::now()).await.unwrap();
-    assert_eq!(audit.iter().filter(|e| e.event == common::store::AuditAction::KeyUsed).count() as u64, CREDITS);
-    tests::conformance::assert_ledger_ok(store.as_ref(), FIXTURE_ACCOUNT).await;
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.event == common::store::AuditAction::KeyUsed)
+            .count() as u64,
+        CREDITS
+    );
+    conformance::assert_ledger_ok(store.as_ref(), FIXTURE_ACCOUNT).await;
 }

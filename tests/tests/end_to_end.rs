@@ -12,9 +12,16 @@ fn bearer(token: &str) -> String {
 /// No log line of the whole stack may contain any of these.
 fn assert_logs_free_of(server: &Server, secrets: &[String]) {
     let logs = server.logs();
-    assert!(logs.contains("session opened"), "function logs are captured:\n{logs}");
+    assert!(
+        logs.contains("session opened"),
+        "function logs are captured:\n{logs}"
+    );
     for secret in secrets {
-        assert!(!logs.contains(secret.as_str()), "a secret reached the logs: {}…", &secret[..12]);
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret reached the logs: {}…",
+            &secret[..12]
+        );
     }
 }
 
@@ -35,9 +42,19 @@ fn a_key_lives_is_used_up_listed_and_revoked_over_http() {
     // THEN the 3 free credits buy 3 sessions, and the 4th is refused
     for expected in [2, 1, 0] {
         let reply = server.open_session(&key);
-        assert_eq!((reply.status, reply.body["credits"].as_u64()), (200, Some(expected)), "{}", reply.raw);
+        assert_eq!(
+            (reply.status, reply.body["credits"].as_u64()),
+            (200, Some(expected)),
+            "{}",
+            reply.raw
+        );
         let token = reply.body["token"].as_str().unwrap().to_string();
-        assert!(reply.body["playgroundUrl"].as_str().unwrap().ends_with(&format!("?token={token}")));
+        assert!(
+            reply.body["playgroundUrl"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("?token={token}"))
+        );
         secrets.push(token);
     }
     let refused = server.open_session(&key);
@@ -55,22 +72,53 @@ fn a_key_lives_is_used_up_listed_and_revoked_over_http() {
     assert!(keys[0]["lastUsedAt"].is_string(), "{}", listed.raw);
 
     // WHEN the key is deleted THEN the next request with it is refused as invalid
-    let deleted = server.request("DELETE", &format!("/api/v1/keys/{key_id}"), &[("authorization", &auth)], None);
-    assert_eq!((deleted.status, deleted.raw.as_str()), (200, r#"{"success":true}"#));
+    let deleted = server.request(
+        "DELETE",
+        &format!("/api/v1/keys/{key_id}"),
+        &[("authorization", &auth)],
+        None,
+    );
+    assert_eq!(
+        (deleted.status, deleted.raw.as_str()),
+        (200, r#"{"success":true}"#)
+    );
     let revoked = server.open_session(&key);
     assert_eq!(revoked.status, 401, "{}", revoked.raw);
     assert_eq!(revoked.body["error"], "Invalid API key");
-    let again = server.request("DELETE", &format!("/api/v1/keys/{key_id}"), &[("authorization", &auth)], None);
-    assert_eq!((again.status, again.body["error"].as_str()), (404, Some("API key not found")));
+    let again = server.request(
+        "DELETE",
+        &format!("/api/v1/keys/{key_id}"),
+        &[("authorization", &auth)],
+        None,
+    );
+    assert_eq!(
+        (again.status, again.body["error"].as_str()),
+        (404, Some("API key not found"))
+    );
 
     // AND the operator sees the whole story in the audit export and a consistent ledger
     let audit = server.vpctl(&["audit", "export", "--account", "acct_e2e"]);
     let events: Vec<serde_json::Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["key.created", "key.used", "key.used", "key.used", "key.deleted"]);
-    assert!(events.iter().all(|e| e["ipAddress"] == "127.0.0.1" && e["keyId"] == key_id.as_str()));
-    let verify: serde_json::Value = serde_json::from_str(&server.vpctl(&["credits", "verify", "--account", "acct_e2e"])).unwrap();
-    assert_eq!((verify["ok"].as_bool(), verify["credits"].as_u64(), verify["ledgerDebits"].as_u64()), (Some(true), Some(0), Some(3)));
+    assert_eq!(
+        kinds,
+        ["key.created", "key.used", "key.used", "key.used", "key.deleted"]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["ipAddress"] == "127.0.0.1" && e["keyId"] == key_id.as_str())
+    );
+    let verify: serde_json::Value =
+        serde_json::from_str(&server.vpctl(&["credits", "verify", "--account", "acct_e2e"])).unwrap();
+    assert_eq!(
+        (
+            verify["ok"].as_bool(),
+            verify["credits"].as_u64(),
+            verify["ledgerDebits"].as_u64()
+        ),
+        (Some(true), Some(0), Some(3))
+    );
 
     assert_logs_free_of(&server, &secrets);
 }
@@ -86,7 +134,12 @@ fn fifty_concurrent_sessions_on_twenty_credits_over_several_instances() {
     let key = created.body["key"].as_str().unwrap().to_string();
     server.vpctl(&["credits", "grant", "--account", "acct_race", "--amount", "17"]);
     // Warm one instance so the race is between requests, not compilations.
-    let warm = server.request("POST", "/api/v1/sessions", &[("authorization", "Bearer vp_live_")], None);
+    let warm = server.request(
+        "POST",
+        "/api/v1/sessions",
+        &[("authorization", "Bearer vp_live_")],
+        None,
+    );
     assert_eq!(warm.status, 401);
 
     // WHEN 50 requests are released at the same instant
@@ -95,22 +148,51 @@ fn fifty_concurrent_sessions_on_twenty_credits_over_several_instances() {
 
     // THEN exactly 20 succeed and 30 are refused for credits; no other answer
     let ok = replies.iter().filter(|r| r.status == 200).count();
-    let refused = replies.iter().filter(|r| r.status == 402 && r.body["error"] == "Insufficient credits").count();
-    assert_eq!((ok, refused), (20, 30), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == 402 && r.body["error"] == "Insufficient credits")
+        .count();
+    assert_eq!(
+        (ok, refused),
+        (20, 30),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     // AND every success reported a distinct remaining balance 0..=19
-    let mut balances: Vec<u64> = replies.iter().filter_map(|r| r.body["credits"].as_u64()).collect();
+    let mut balances: Vec<u64> = replies
+        .iter()
+        .filter_map(|r| r.body["credits"].as_u64())
+        .collect();
     balances.sort();
     assert_eq!(balances, (0..20).collect::<Vec<_>>());
     // AND the balance is 0 with the ledger explaining all 20 debits
-    let verify: serde_json::Value = serde_json::from_str(&server.vpctl(&["credits", "verify", "--account", "acct_race"])).unwrap();
-    assert_eq!((verify["ok"].as_bool(), verify["credits"].as_u64(), verify["ledgerDebits"].as_u64()), (Some(true), Some(0), Some(20)));
+    let verify: serde_json::Value =
+        serde_json::from_str(&server.vpctl(&["credits", "verify", "--account", "acct_race"])).unwrap();
+    assert_eq!(
+        (
+            verify["ok"].as_bool(),
+            verify["credits"].as_u64(),
+            verify["ledgerDebits"].as_u64()
+        ),
+        (Some(true), Some(0), Some(20))
+    );
     // AND several create-session processes really served the race
     let logs = server.logs();
-    let instances = logs.lines().filter(|l| l.contains("cold start complete") && l.contains(r#""function":"create-session""#)).count();
-    assert!(instances >= 2, "only {instances} create-session instance(s) ran:\n{logs}");
+    let instances = logs
+        .lines()
+        .filter(|l| l.contains("cold start complete") && l.contains(r#""function":"create-session""#))
+        .count();
+    assert!(
+        instances >= 2,
+        "only {instances} create-session instance(s) ran:\n{logs}"
+    );
     eprintln!("create-session instances that served the race: {instances}");
 
     let mut secrets = vec![console, key];
-    secrets.extend(replies.iter().filter_map(|r| r.body["token"].as_str().map(str::to_string)));
+    secrets.extend(
+        replies
+            .iter()
+            .filter_map(|r| r.body["token"].as_str().map(str::to_string)),
+    );
     assert_logs_free_of(&server, &secrets);
 }

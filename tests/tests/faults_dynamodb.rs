@@ -23,8 +23,16 @@ async fn rig() -> Rig {
     let injector = FaultInjector::default();
     let dir = tempfile::tempdir().unwrap();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
-    let store = Arc::new(DynamoStore::new(faulty_client(injector.clone(), CallCounter::default()), table, config.free_credits));
-    Rig { app: App::new(config, store).unwrap(), injector, _dir: dir }
+    let store = Arc::new(DynamoStore::new(
+        faulty_client(injector.clone(), CallCounter::default()),
+        table,
+        config.free_credits,
+    ));
+    Rig {
+        app: App::new(config, store).unwrap(),
+        injector,
+        _dir: dir,
+    }
 }
 
 impl Rig {
@@ -33,7 +41,10 @@ impl Rig {
     }
 
     async fn debits(&self) -> u64 {
-        let check = verify_ledger(self.store(), &account(FIXTURE_ACCOUNT)).await.unwrap().unwrap();
+        let check = verify_ledger(self.store(), &account(FIXTURE_ACCOUNT))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(check.ok, "ledger check failed: {check:?}");
         check.debited
     }
@@ -42,28 +53,58 @@ impl Rig {
 fn plan(points: &[(&'static str, usize)]) -> Vec<Fault> {
     points
         .iter()
-        .flat_map(|&(operation, occurrence)| [false, true].map(|response_lost| Fault { operation, occurrence, response_lost }))
+        .flat_map(|&(operation, occurrence)| {
+            [false, true].map(|response_lost| Fault {
+                operation,
+                occurrence,
+                response_lost,
+            })
+        })
         .collect()
 }
 
 fn describe(f: &Fault) -> String {
-    format!("{} #{} {}", f.operation, f.occurrence, if f.response_lost { "response lost" } else { "not sent" })
+    format!(
+        "{} #{} {}",
+        f.operation,
+        f.occurrence,
+        if f.response_lost {
+            "response lost"
+        } else {
+            "not sent"
+        }
+    )
 }
 
 #[tokio::test]
 async fn create_session_without_idempotency_key() {
     // The four calls of a session: resolve, debit, copy records, tidy up.
     let mut report = Vec::new();
-    for fault in plan(&[("GetItem", 1), ("UpdateItem", 1), ("TransactWriteItems", 1), ("UpdateItem", 2)]) {
+    for fault in plan(&[
+        ("GetItem", 1),
+        ("UpdateItem", 1),
+        ("TransactWriteItems", 1),
+        ("UpdateItem", 2),
+    ]) {
         let rig = rig().await;
         seed_key(rig.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
         rig.injector.arm(fault);
-        let (status, body, headers) = parts(create_session::handle(&rig.app, fixture("create-session")).await);
+        let (status, body, headers) =
+            parts(create_session::handle(&rig.app, fixture("create-session")).await);
         rig.injector.disarm();
-        assert!(rig.injector.fired(), "{}: the fault never struck", describe(&fault));
+        assert!(
+            rig.injector.fired(),
+            "{}: the fault never struck",
+            describe(&fault)
+        );
         let debits = rig.debits().await;
         match status {
-            200 => assert_eq!((debits, body["credits"].as_u64()), (1, Some(2)), "{}: success must be exactly one debit", describe(&fault)),
+            200 => assert_eq!(
+                (debits, body["credits"].as_u64()),
+                (1, Some(2)),
+                "{}: success must be exactly one debit",
+                describe(&fault)
+            ),
             503 => {
                 assert_eq!(debits, 0, "{}: a 503 must have changed nothing", describe(&fault));
                 assert_eq!(headers["retry-after"], "1");
@@ -94,23 +135,48 @@ async fn create_session_without_idempotency_key() {
 async fn create_session_with_idempotency_key_completes_on_retry() {
     // Resolve, debit + record (one transaction), read the balance, copy records, tidy up.
     let mut report = Vec::new();
-    for fault in plan(&[("GetItem", 1), ("TransactWriteItems", 1), ("GetItem", 2), ("TransactWriteItems", 2), ("UpdateItem", 1)]) {
+    for fault in plan(&[
+        ("GetItem", 1),
+        ("TransactWriteItems", 1),
+        ("GetItem", 2),
+        ("TransactWriteItems", 2),
+        ("UpdateItem", 1),
+    ]) {
         let rig = rig().await;
         seed_key(rig.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
         rig.injector.arm(fault);
         let first = create_session::handle(&rig.app, fixture("create-session-idempotent")).await;
         rig.injector.disarm();
-        assert!(rig.injector.fired(), "{}: the fault never struck", describe(&fault));
+        assert!(
+            rig.injector.fired(),
+            "{}: the fault never struck",
+            describe(&fault)
+        );
         // WHEN the client retries with the same key THEN it completes, paid once
         let retry = create_session::handle(&rig.app, fixture("create-session-idempotent")).await;
-        assert_eq!(retry.status(), 200, "{}: the retry must complete", describe(&fault));
+        assert_eq!(
+            retry.status(),
+            200,
+            "{}: the retry must complete",
+            describe(&fault)
+        );
         if first.status() == 200 {
-            assert_eq!(first.body().as_ref(), retry.body().as_ref(), "{}: replay differs", describe(&fault));
+            assert_eq!(
+                first.body().as_ref(),
+                retry.body().as_ref(),
+                "{}: replay differs",
+                describe(&fault)
+            );
         } else {
             assert_eq!(first.status(), 503, "{}", describe(&fault));
         }
         assert_eq!(rig.debits().await, 1, "{}: exactly one debit", describe(&fault));
-        report.push(format!("{} -> {} then {}", describe(&fault), first.status().as_u16(), retry.status().as_u16()));
+        report.push(format!(
+            "{} -> {} then {}",
+            describe(&fault),
+            first.status().as_u16(),
+            retry.status().as_u16()
+        ));
     }
     eprintln!("idempotent create-session faults:\n  {}", report.join("\n  "));
     // 503 only while the debit is not yet known to have happened (or its balance not yet read);
@@ -140,21 +206,46 @@ async fn create_key_is_all_or_nothing() {
         rig.injector.arm(fault);
         let (status, body, headers) = parts(create_key::handle(&rig.app, fixture("create-key")).await);
         rig.injector.disarm();
-        assert!(rig.injector.fired(), "{}: the fault never struck", describe(&fault));
+        assert!(
+            rig.injector.fired(),
+            "{}: the fault never struck",
+            describe(&fault)
+        );
         let keys = rig.store().list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap();
-        let audit = rig.store().audit_events(&account(FIXTURE_ACCOUNT), common::clock::now()).await.unwrap();
+        let audit = rig
+            .store()
+            .audit_events(&account(FIXTURE_ACCOUNT), common::clock::now())
+            .await
+            .unwrap();
         match status {
             201 => {
                 // Whole: listed, audited, and the returned plaintext works.
                 assert_eq!((keys.len(), audit.len()), (1, 1), "{}", describe(&fault));
                 let mut req = fixture("create-session");
-                req.headers_mut().insert("authorization", format!("Bearer {}", body["key"].as_str().unwrap()).parse().unwrap());
-                assert_eq!(create_session::handle(&rig.app, req).await.status(), 200, "{}", describe(&fault));
+                req.headers_mut().insert(
+                    "authorization",
+                    format!("Bearer {}", body["key"].as_str().unwrap())
+                        .parse()
+                        .unwrap(),
+                );
+                assert_eq!(
+                    create_session::handle(&rig.app, req).await.status(),
+                    200,
+                    "{}",
+                    describe(&fault)
+                );
             }
             503 => {
                 // Nothing: no key, no audit event, not even the account.
-                assert!(keys.is_empty() && audit.is_empty(), "{}: half-created key", describe(&fault));
-                assert_eq!(rig.store().balance(&account(FIXTURE_ACCOUNT)).await.unwrap(), None);
+                assert!(
+                    keys.is_empty() && audit.is_empty(),
+                    "{}: half-created key",
+                    describe(&fault)
+                );
+                assert_eq!(
+                    rig.store().balance(&account(FIXTURE_ACCOUNT)).await.unwrap(),
+                    None
+                );
                 assert_eq!(headers["retry-after"], "1");
             }
             other => panic!("{}: unexpected {other} {body}", describe(&fault)),
@@ -178,31 +269,50 @@ async fn a_store_that_is_down_gives_503_with_retry_after_everywhere() {
     // GIVEN a DynamoDB endpoint where nothing listens
     let dir = tempfile::tempdir().unwrap();
     let app_config = local_config(dir.path(), &[("VP_TABLE_NAME", "down")]);
-    let store = Arc::new(DynamoStore::new(tests::dynamo::unreachable_client(), "down", 3));
+    let store = Arc::new(DynamoStore::new(dynamo::unreachable_client(), "down", 3));
     let app = App::new(app_config, store).unwrap();
     // WHEN each endpoint is called THEN 503, Retry-After, and the contract's error form
     for (name, response) in [
-        ("create-key", create_key::handle(&app, fixture("create-key")).await),
+        (
+            "create-key",
+            create_key::handle(&app, fixture("create-key")).await,
+        ),
         ("list-keys", list_keys::handle(&app, fixture("list-keys")).await),
-        ("delete-key", delete_key::handle(&app, fixture("delete-key")).await),
-        ("create-session", create_session::handle(&app, fixture("create-session")).await),
+        (
+            "delete-key",
+            delete_key::handle(&app, fixture("delete-key")).await,
+        ),
+        (
+            "create-session",
+            create_session::handle(&app, fixture("create-session")).await,
+        ),
     ] {
         let (status, body, headers) = parts(response);
         assert_eq!(status, 503, "{name}: {body}");
         assert_eq!(headers["retry-after"], "1", "{name}");
-        assert_eq!(body["error"], "Service temporarily unavailable, please retry", "{name}");
-        assert!(!body.to_string().contains("127.0.0.1"), "{name}: internal detail leaked: {body}");
+        assert_eq!(
+            body["error"], "Service temporarily unavailable, please retry",
+            "{name}"
+        );
+        assert!(
+            !body.to_string().contains("127.0.0.1"),
+            "{name}: internal detail leaked: {body}"
+        );
     }
 }
 
 /// An app whose DynamoDB answers with injected service errors when armed.
-async fn erring_rig() -> (App, tests::dynamo::ErrorInjector, CallCounter, tempfile::TempDir) {
+async fn erring_rig() -> (App, dynamo::ErrorInjector, CallCounter, tempfile::TempDir) {
     let table = fresh_table(&client(None)).await;
-    let errors = tests::dynamo::ErrorInjector::default();
+    let errors = dynamo::ErrorInjector::default();
     let counter = CallCounter::default();
     let dir = tempfile::tempdir().unwrap();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
-    let store = Arc::new(DynamoStore::new(tests::dynamo::erring_client(errors.clone(), counter.clone()), table, config.free_credits));
+    let store = Arc::new(DynamoStore::new(
+        dynamo::erring_client(errors.clone(), counter.clone()),
+        table,
+        config.free_credits,
+    ));
     let app = App::new(config, store).unwrap();
     seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     (app, errors, counter, dir)
@@ -212,34 +322,90 @@ async fn erring_rig() -> (App, tests::dynamo::ErrorInjector, CallCounter, tempfi
 async fn a_deletion_cancelled_for_any_reason_but_the_keys_own_condition_is_a_503_and_the_key_stays_live() {
     // The deletion is one transaction: [mark the key, mark its hash lookup, audit event].
     let cases: [(&str, [&str; 3], usize, u16); 6] = [
-        ("throttling outlasting our retries", ["None", "ThrottlingError", "None"], 100, 503),
+        (
+            "throttling outlasting our retries",
+            ["None", "ThrottlingError", "None"],
+            100,
+            503,
+        ),
         ("throttled once", ["None", "ThrottlingError", "None"], 1, 200),
         ("validation", ["ValidationError", "None", "None"], 1, 503),
-        ("lookup's condition", ["None", "ConditionalCheckFailed", "None"], 1, 503),
-        ("conflict outlasting our retries", ["TransactionConflict", "None", "None"], 100, 503),
+        (
+            "lookup's condition",
+            ["None", "ConditionalCheckFailed", "None"],
+            1,
+            503,
+        ),
+        (
+            "conflict outlasting our retries",
+            ["TransactionConflict", "None", "None"],
+            100,
+            503,
+        ),
         // Only the key's own condition means "already deleted by someone else".
-        ("key's own condition", ["ConditionalCheckFailed", "None", "None"], 1, 404),
+        (
+            "key's own condition",
+            ["ConditionalCheckFailed", "None", "None"],
+            1,
+            404,
+        ),
     ];
     let mut report = Vec::new();
     for (label, reasons, times, want) in cases {
         let (app, errors, _, _dir) = erring_rig().await;
-        errors.arm("TransactWriteItems", 1, times, "TransactionCanceledException", &reasons);
+        errors.arm(
+            "TransactWriteItems",
+            1,
+            times,
+            "TransactionCanceledException",
+            &reasons,
+        );
         let (status, body, headers) = parts(delete_key::handle(&app, fixture("delete-key")).await);
         errors.disarm();
         assert!(errors.fired() > 0, "{label}: never fired");
         assert_eq!(status, want, "{label}: {body}");
         if status == 503 {
             assert_eq!(headers["retry-after"], "1", "{label}");
-            assert_eq!(body["error"], "Service temporarily unavailable, please retry", "{label}");
+            assert_eq!(
+                body["error"], "Service temporarily unavailable, please retry",
+                "{label}"
+            );
         }
         if status == 200 {
             // Retried and done: revoked.
-            assert!(app.store.list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap().is_empty(), "{label}");
-            assert_eq!(create_session::handle(&app, fixture("create-session")).await.status(), 401, "{label}");
+            assert!(
+                app.store
+                    .list_keys(&account(FIXTURE_ACCOUNT))
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{label}"
+            );
+            assert_eq!(
+                create_session::handle(&app, fixture("create-session"))
+                    .await
+                    .status(),
+                401,
+                "{label}"
+            );
         } else {
             // Nothing changed: the key is still listed and still opens sessions.
-            assert_eq!(app.store.list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap().len(), 1, "{label}");
-            assert_eq!(create_session::handle(&app, fixture("create-session")).await.status(), 200, "{label}: key must stay live");
+            assert_eq!(
+                app.store
+                    .list_keys(&account(FIXTURE_ACCOUNT))
+                    .await
+                    .unwrap()
+                    .len(),
+                1,
+                "{label}"
+            );
+            assert_eq!(
+                create_session::handle(&app, fixture("create-session"))
+                    .await
+                    .status(),
+                200,
+                "{label}: key must stay live"
+            );
         }
         report.push(format!("{label} (x{}) -> {status}", errors.fired()));
     }
@@ -259,7 +425,11 @@ async fn a_plain_debit_meeting_a_transaction_conflict_is_retried_then_503_never_
     assert_eq!((status, body["credits"].as_u64()), (200, Some(2)), "{body}");
     assert_eq!(errors.fired(), 1);
     let calls = counter.take();
-    assert_eq!(calls.iter().filter(|c| *c == "UpdateItem").count(), 3, "conflicted debit, retried debit, tidy-up: {calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| *c == "UpdateItem").count(),
+        3,
+        "conflicted debit, retried debit, tidy-up: {calls:?}"
+    );
 
     // WHEN it keeps conflicting THEN 503 with Retry-After, nothing taken
     errors.arm("UpdateItem", 1, 100, "TransactionConflictException", &[]);
@@ -267,10 +437,20 @@ async fn a_plain_debit_meeting_a_transaction_conflict_is_retried_then_503_never_
     errors.disarm();
     assert_eq!(status, 503, "{body}");
     assert_eq!(headers["retry-after"], "1");
-    assert_eq!(errors.fired() as u32, common::store::dynamodb::cancel::MAX_ATTEMPTS);
-    let check = verify_ledger(app.store.as_ref(), &account(FIXTURE_ACCOUNT)).await.unwrap().unwrap();
+    assert_eq!(
+        errors.fired() as u32,
+        common::store::dynamodb::cancel::MAX_ATTEMPTS
+    );
+    let check = verify_ledger(app.store.as_ref(), &account(FIXTURE_ACCOUNT))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(check.ok, "{check:?}");
-    assert_eq!((check.debited, check.credits), (1, 2), "only the first session was paid");
+    assert_eq!(
+        (check.debited, check.credits),
+        (1, 2),
+        "only the first session was paid"
+    );
 }
 
 #[tokio::test]
@@ -286,9 +466,16 @@ async fn the_sdks_own_retry_of_an_applied_debit_does_not_debit_twice() {
     // the first attempt's success: one session, one debit
     assert_eq!(errors.fired(), 1);
     let calls = counter.take();
-    assert_eq!(calls.iter().filter(|c| *c == "UpdateItem").count(), 3, "applied, SDK retry, tidy-up: {calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| *c == "UpdateItem").count(),
+        3,
+        "applied, SDK retry, tidy-up: {calls:?}"
+    );
     assert_eq!((status, body["credits"].as_u64()), (200, Some(2)), "{body}");
-    let check = verify_ledger(app.store.as_ref(), &account(FIXTURE_ACCOUNT)).await.unwrap().unwrap();
+    let check = verify_ledger(app.store.as_ref(), &account(FIXTURE_ACCOUNT))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(check.ok, "{check:?}");
     assert_eq!(check.debited, 1, "exactly one debit");
 }

@@ -13,7 +13,12 @@ use tests::*;
 const MISSING_AUTH: &str = "Missing or invalid Authorization header";
 
 fn field_names(v: &Value) -> Vec<&str> {
-    let mut names: Vec<&str> = v.as_object().expect("object").keys().map(String::as_str).collect();
+    let mut names: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     names.sort();
     names
 }
@@ -42,7 +47,10 @@ async fn create_key_returns_the_plaintext_once_and_stores_only_its_hash() {
     let (status, body, headers) = parts(create_key::handle(&t.app, fixture("create-key")).await);
     // THEN 201 with exactly the documented fields
     assert_eq!(status, 201, "{body}");
-    assert_eq!(field_names(&body), ["createdAt", "id", "key", "name", "prefix", "success"]);
+    assert_eq!(
+        field_names(&body),
+        ["createdAt", "id", "key", "name", "prefix", "success"]
+    );
     assert_eq!(body["success"], true);
     assert_eq!(body["name"], "Production");
     let key = body["key"].as_str().unwrap();
@@ -61,7 +69,11 @@ async fn create_key_returns_the_plaintext_once_and_stores_only_its_hash() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].id.as_str(), body["id"]);
     assert_eq!(t.store().balance(&account).await.unwrap().unwrap().credits, 3);
-    let audit = t.store().audit_events(&account, common::clock::now()).await.unwrap();
+    let audit = t
+        .store()
+        .audit_events(&account, common::clock::now())
+        .await
+        .unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].event, AuditAction::KeyCreated);
     assert_eq!(audit[0].key_id, body["id"].as_str().unwrap());
@@ -73,7 +85,10 @@ async fn create_key_returns_the_plaintext_once_and_stores_only_its_hash() {
 async fn the_free_balance_is_granted_once_per_account() {
     let t = TestApp::with(&[("VP_FREE_CREDITS", "5")]);
     for _ in 0..3 {
-        assert_eq!(create_key::handle(&t.app, fixture("create-key")).await.status(), 201);
+        assert_eq!(
+            create_key::handle(&t.app, fixture("create-key")).await.status(),
+            201
+        );
     }
     let account = account(FIXTURE_ACCOUNT);
     let balance = t.store().balance(&account).await.unwrap().unwrap();
@@ -87,14 +102,38 @@ async fn the_free_balance_is_granted_once_per_account() {
 async fn create_key_rejects_bad_requests_and_changes_nothing() {
     let cases = [
         ("create-key-missing-auth", 401, MISSING_AUTH),
-        ("create-key-expired-token", 401, "Invalid or expired console token"),
+        (
+            "create-key-expired-token",
+            401,
+            "Invalid or expired console token",
+        ),
         ("create-key-wrong-secret", 401, "Invalid or expired console token"),
-        ("create-key-empty-name", 400, "Invalid key name: name must not be empty"),
-        ("create-key-long-name", 400, "Invalid key name: name must be at most 64 characters"),
+        (
+            "create-key-empty-name",
+            400,
+            "Invalid key name: name must not be empty",
+        ),
+        (
+            "create-key-long-name",
+            400,
+            "Invalid key name: name must be at most 64 characters",
+        ),
         ("create-key-malformed-json", 400, "Request body is not valid JSON"),
-        ("create-key-unknown-field", 400, r#"Request body must be a JSON object {"name": "<1-64 characters>"}"#),
-        ("create-key-no-body", 400, r#"Request body must be a JSON object {"name": "<1-64 characters>"}"#),
-        ("create-key-wrong-content-type", 415, "Content-Type must be application/json"),
+        (
+            "create-key-unknown-field",
+            400,
+            r#"Request body must be a JSON object {"name": "<1-64 characters>"}"#,
+        ),
+        (
+            "create-key-no-body",
+            400,
+            r#"Request body must be a JSON object {"name": "<1-64 characters>"}"#,
+        ),
+        (
+            "create-key-wrong-content-type",
+            415,
+            "Content-Type must be application/json",
+        ),
     ];
     for (name, want_status, want_error) in cases {
         let t = TestApp::new();
@@ -102,8 +141,15 @@ async fn create_key_rejects_bad_requests_and_changes_nothing() {
         assert_error(status, &body, want_status, want_error);
         assert_eq!(body["requestId"], "fixture-request-id", "{name}");
         let account = account(FIXTURE_ACCOUNT);
-        assert!(t.store().list_keys(&account).await.unwrap().is_empty(), "{name} created a key");
-        assert_eq!(t.store().balance(&account).await.unwrap(), None, "{name} created the account");
+        assert!(
+            t.store().list_keys(&account).await.unwrap().is_empty(),
+            "{name} created a key"
+        );
+        assert_eq!(
+            t.store().balance(&account).await.unwrap(),
+            None,
+            "{name} created the account"
+        );
     }
 }
 
@@ -133,10 +179,31 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
     let (_, newer, _) = parts(create_key::handle(&t.app, fixture("create-key")).await);
     let (_, gone, _) = parts(create_key::handle(&t.app, fixture("create-key")).await);
     let gone_id = common::ids::KeyId::parse(gone["id"].as_str().unwrap()).unwrap();
-    assert!(t.store().delete_key(&account(FIXTURE_ACCOUNT), &gone_id, common::clock::now(), Default::default()).await.unwrap());
-    assert_eq!(create_session::handle(&t.app, fixture("create-session")).await.status(), 200);
+    assert!(
+        t.store()
+            .delete_key(
+                &account(FIXTURE_ACCOUNT),
+                &gone_id,
+                common::clock::now(),
+                Default::default()
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        create_session::handle(&t.app, fixture("create-session"))
+            .await
+            .status(),
+        200
+    );
     // AND another account's key
-    seed_key(t.store(), "acct_other", "key_01JF0000000000000000000009", KEY_EMPTY).await;
+    seed_key(
+        t.store(),
+        "acct_other",
+        "key_01JF0000000000000000000009",
+        KEY_EMPTY,
+    )
+    .await;
 
     // WHEN the fixture account lists its keys
     let (status, body, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
@@ -148,7 +215,10 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
     let keys = body["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2, "{body}");
     for key in keys {
-        assert_eq!(field_names(key), ["createdAt", "id", "lastUsedAt", "name", "prefix"]);
+        assert_eq!(
+            field_names(key),
+            ["createdAt", "id", "lastUsedAt", "name", "prefix"]
+        );
     }
     assert_eq!(keys[0]["id"], newer["id"]);
     assert_eq!(keys[0]["prefix"], newer["prefix"]);
@@ -156,7 +226,10 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
     assert_eq!(keys[1]["id"], FIXTURE_KEY_ID);
     assert_eq!(keys[1]["prefix"], &KEY_OK[..12]);
     assert!(common::clock::parse_rfc3339(keys[1]["lastUsedAt"].as_str().expect("set after use")).is_ok());
-    assert!(!body.to_string().contains(&KEY_OK[12..]), "no key material beyond the prefix");
+    assert!(
+        !body.to_string().contains(&KEY_OK[12..]),
+        "no key material beyond the prefix"
+    );
 }
 
 #[tokio::test]
@@ -172,7 +245,12 @@ async fn list_keys_requires_a_console_token() {
 async fn deleting_a_key_revokes_it_at_once_and_for_good() {
     // GIVEN a key with credits left
     let t = app_with_key().await;
-    assert_eq!(create_session::handle(&t.app, fixture("create-session")).await.status(), 200);
+    assert_eq!(
+        create_session::handle(&t.app, fixture("create-session"))
+            .await
+            .status(),
+        200
+    );
     // WHEN its owner deletes it
     let (status, body, _) = parts(delete_key::handle(&t.app, fixture("delete-key")).await);
     // THEN 200 {"success": true}
@@ -187,8 +265,15 @@ async fn deleting_a_key_revokes_it_at_once_and_for_good() {
     assert!(t.store().list_keys(&account).await.unwrap().is_empty());
     let (status, body, _) = parts(delete_key::handle(&t.app, fixture("delete-key")).await);
     assert_error(status, &body, 404, "API key not found");
-    let audit = t.store().audit_events(&account, common::clock::now()).await.unwrap();
-    let deleted: Vec<_> = audit.iter().filter(|e| e.event == AuditAction::KeyDeleted).collect();
+    let audit = t
+        .store()
+        .audit_events(&account, common::clock::now())
+        .await
+        .unwrap();
+    let deleted: Vec<_> = audit
+        .iter()
+        .filter(|e| e.event == AuditAction::KeyDeleted)
+        .collect();
     assert_eq!(deleted.len(), 1);
     assert_eq!(deleted[0].key_id, FIXTURE_KEY_ID);
     assert_eq!(deleted[0].ip_address.as_deref(), Some("203.0.113.7"));
@@ -204,8 +289,16 @@ async fn another_accounts_key_is_not_found_and_stays_alive() {
     let (status, body, _) = parts(delete_key::handle(&t.app, fixture("delete-key")).await);
     // THEN the same 404 as for a key that does not exist, and the key still works
     assert_error(status, &body, 404, "API key not found");
-    assert_eq!(t.store().list_keys(&account("acct_victim")).await.unwrap().len(), 1);
-    assert_eq!(create_session::handle(&t.app, fixture("create-session")).await.status(), 200);
+    assert_eq!(
+        t.store().list_keys(&account("acct_victim")).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        create_session::handle(&t.app, fixture("create-session"))
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -218,7 +311,15 @@ async fn delete_key_errors() {
         let t = app_with_key().await;
         let (status, body, _) = parts(delete_key::handle(&t.app, fixture(name)).await);
         assert_error(status, &body, want_status, want_error);
-        assert_eq!(t.store().list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap().len(), 1, "{name} deleted a key");
+        assert_eq!(
+            t.store()
+                .list_keys(&account(FIXTURE_ACCOUNT))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{name} deleted a key"
+        );
     }
 }
 
@@ -229,12 +330,19 @@ fn verify_with_jwks(t: &TestApp, token: &str) -> SessionClaims {
     let jwk = &jwks["keys"][0];
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::ES256);
-    assert_eq!(header.kid.as_deref(), jwk["kid"].as_str(), "kid names the JWKS key");
-    let key = DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        header.kid.as_deref(),
+        jwk["kid"].as_str(),
+        "kid names the JWKS key"
+    );
+    let key =
+        DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_issuer(&[&t.app.config.playground.issuer]);
     validation.set_audience(&[&t.app.config.playground.audience]);
-    jsonwebtoken::decode::<SessionClaims>(token, &key, &validation).expect("token verifies with the JWKS").claims
+    jsonwebtoken::decode::<SessionClaims>(token, &key, &validation)
+        .expect("token verifies with the JWKS")
+        .claims
 }
 
 #[tokio::test]
@@ -245,13 +353,19 @@ async fn a_session_costs_one_credit_and_returns_a_signed_playground_token() {
     let (status, body, headers) = parts(create_session::handle(&t.app, fixture("create-session")).await);
     // THEN 200 with exactly the documented fields
     assert_eq!(status, 200, "{body}");
-    assert_eq!(field_names(&body), ["credits", "expiresIn", "playgroundUrl", "success", "token"]);
+    assert_eq!(
+        field_names(&body),
+        ["credits", "expiresIn", "playgroundUrl", "success", "token"]
+    );
     assert_eq!(body["success"], true);
     assert_eq!(body["credits"], 2, "balance after this deduction");
     assert_eq!(body["expiresIn"], 86400);
     let token = body["token"].as_str().unwrap();
     assert!(token.starts_with("eyJ"));
-    assert_eq!(body["playgroundUrl"], format!("https://visionpipe3d.quochuy.dev/playground?token={token}"));
+    assert_eq!(
+        body["playgroundUrl"],
+        format!("https://visionpipe3d.quochuy.dev/playground?token={token}")
+    );
     assert_eq!(headers["cache-control"], "no-store");
     // AND the token is an ES256 JWT with the contract's claims, verifiable from the JWKS alone
     let claims = verify_with_jwks(&t, token);
@@ -263,32 +377,53 @@ async fn a_session_costs_one_credit_and_returns_a_signed_playground_token() {
     // AND the debit is in the ledger naming the key and session, and the use is audited
     let account = account(FIXTURE_ACCOUNT);
     let ledger = t.store().ledger(&account).await.unwrap();
-    let debit = ledger.iter().find(|e| e.kind == LedgerKind::Debit).expect("debit entry");
+    let debit = ledger
+        .iter()
+        .find(|e| e.kind == LedgerKind::Debit)
+        .expect("debit entry");
     assert_eq!((debit.amount, debit.balance_after), (1, 2));
     assert_eq!(debit.key_id.as_deref(), Some(FIXTURE_KEY_ID));
     assert_eq!(debit.session_id.as_deref(), Some(claims.sid.as_str()));
-    let audit = t.store().audit_events(&account, common::clock::now()).await.unwrap();
-    let used = audit.iter().find(|e| e.event == AuditAction::KeyUsed).expect("key.used event");
+    let audit = t
+        .store()
+        .audit_events(&account, common::clock::now())
+        .await
+        .unwrap();
+    let used = audit
+        .iter()
+        .find(|e| e.event == AuditAction::KeyUsed)
+        .expect("key.used event");
     assert_eq!(used.ip_address.as_deref(), Some("203.0.113.7"));
-    assert!(t.store().list_keys(&account).await.unwrap()[0].last_used_at.is_some());
+    assert!(
+        t.store().list_keys(&account).await.unwrap()[0]
+            .last_used_at
+            .is_some()
+    );
 }
 
 #[tokio::test]
 async fn an_empty_json_object_body_is_accepted() {
     let t = app_with_key().await;
-    let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session-empty-object")).await);
+    let (status, body, _) =
+        parts(create_session::handle(&t.app, fixture("create-session-empty-object")).await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["credits"], 2);
 }
 
 #[tokio::test]
 async fn token_lifetime_and_playground_url_are_configurable() {
-    let t = TestApp::with(&[("VP_SESSION_TOKEN_TTL_SECONDS", "3600"), ("VP_PLAYGROUND_BASE_URL", "https://play.example.test/")]);
+    let t = TestApp::with(&[
+        ("VP_SESSION_TOKEN_TTL_SECONDS", "3600"),
+        ("VP_PLAYGROUND_BASE_URL", "https://play.example.test/"),
+    ]);
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     let (_, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
     assert_eq!(body["expiresIn"], 3600);
     let token = body["token"].as_str().unwrap();
-    assert_eq!(body["playgroundUrl"], format!("https://play.example.test/playground?token={token}"));
+    assert_eq!(
+        body["playgroundUrl"],
+        format!("https://play.example.test/playground?token={token}")
+    );
     let claims = verify_with_jwks(&t, token);
     assert_eq!(claims.exp - claims.iat, 3600);
 }
@@ -301,13 +436,23 @@ async fn every_documented_session_error_and_nothing_is_debited() {
         ("create-session-invalid-format", 401, "Invalid API key format"),
         ("create-session-invalid-key", 401, "Invalid API key"),
         ("create-session-insufficient-credits", 402, "Insufficient credits"),
-        ("create-session-unexpected-body", 400, "Request body must be empty or an empty JSON object {}"),
+        (
+            "create-session-unexpected-body",
+            400,
+            "Request body must be empty or an empty JSON object {}",
+        ),
         ("create-session-wrong-method", 405, "Method not allowed"),
     ];
     for (name, want_status, want_error) in cases {
         // GIVEN one key with credits and one whose account is empty
         let t = app_with_key().await;
-        seed_key(t.store(), "acct_empty", "key_01JF0000000000000000000002", KEY_EMPTY).await;
+        seed_key(
+            t.store(),
+            "acct_empty",
+            "key_01JF0000000000000000000002",
+            KEY_EMPTY,
+        )
+        .await;
         drain(t.store(), KEY_EMPTY).await;
         let before = t.store().ledger(&account(FIXTURE_ACCOUNT)).await.unwrap().len();
         // WHEN the request is bad in this way
@@ -317,10 +462,37 @@ async fn every_documented_session_error_and_nothing_is_debited() {
         if want_status == 405 {
             assert_eq!(headers["allow"], "POST");
         }
-        assert_eq!(t.store().balance(&account(FIXTURE_ACCOUNT)).await.unwrap().unwrap().credits, 3, "{name}");
-        assert_eq!(t.store().balance(&account("acct_empty")).await.unwrap().unwrap().credits, 0, "{name}");
-        assert_eq!(t.store().ledger(&account(FIXTURE_ACCOUNT)).await.unwrap().len(), before, "{name}");
-        assert!(t.store().list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap()[0].last_used_at.is_none(), "{name}");
+        assert_eq!(
+            t.store()
+                .balance(&account(FIXTURE_ACCOUNT))
+                .await
+                .unwrap()
+                .unwrap()
+                .credits,
+            3,
+            "{name}"
+        );
+        assert_eq!(
+            t.store()
+                .balance(&account("acct_empty"))
+                .await
+                .unwrap()
+                .unwrap()
+                .credits,
+            0,
+            "{name}"
+        );
+        assert_eq!(
+            t.store().ledger(&account(FIXTURE_ACCOUNT)).await.unwrap().len(),
+            before,
+            "{name}"
+        );
+        assert!(
+            t.store().list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap()[0]
+                .last_used_at
+                .is_none(),
+            "{name}"
+        );
     }
 }
 
@@ -333,7 +505,12 @@ async fn sessions_run_the_balance_down_to_zero_then_402() {
     }
     let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
     assert_error(status, &body, 402, "Insufficient credits");
-    let balance = t.store().balance(&account(FIXTURE_ACCOUNT)).await.unwrap().unwrap();
+    let balance = t
+        .store()
+        .balance(&account(FIXTURE_ACCOUNT))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((balance.credits, balance.granted, balance.debited), (0, 3, 3));
 }
 
@@ -346,7 +523,8 @@ async fn the_plaintext_key_never_reaches_the_store_file() {
     let (_, body, _) = parts(create_key::handle(&t.app, fixture("create-key")).await);
     let key = body["key"].as_str().unwrap().to_string();
     let mut req = fixture("create-session");
-    req.headers_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
     assert_eq!(create_session::handle(&t.app, req).await.status(), 200);
     // THEN neither the key nor its random part is in the database, its WAL or shared memory,
     // while its SHA-256 is
@@ -358,8 +536,14 @@ async fn the_plaintext_key_never_reaches_the_store_file() {
     }
     let stored = String::from_utf8_lossy(&stored);
     assert!(!stored.contains(&key[8..]), "plaintext key found in the store");
-    assert!(!stored.contains(&key[12..40]), "part of the key found in the store");
-    assert!(stored.contains(common::api_key::KeyHash::of(&key).as_str()), "the hash is what is stored");
+    assert!(
+        !stored.contains(&key[12..40]),
+        "part of the key found in the store"
+    );
+    assert!(
+        stored.contains(common::api_key::KeyHash::of(&key).as_str()),
+        "the hash is what is stored"
+    );
 }
 
 #[tokio::test]
@@ -368,11 +552,20 @@ async fn the_bearer_scheme_is_matched_case_insensitively() {
     let t = app_with_key().await;
     for scheme in ["bearer", "BEARER"] {
         let mut req = fixture("create-session");
-        req.headers_mut().insert("authorization", format!("{scheme} {KEY_OK}").parse().unwrap());
-        assert_eq!(create_session::handle(&t.app, req).await.status(), 200, "{scheme}");
+        req.headers_mut()
+            .insert("authorization", format!("{scheme} {KEY_OK}").parse().unwrap());
+        assert_eq!(
+            create_session::handle(&t.app, req).await.status(),
+            200,
+            "{scheme}"
+        );
         let mut req = fixture("list-keys");
-        let console = req.headers()["authorization"].to_str().unwrap().replacen("Bearer", scheme, 1);
-        req.headers_mut().insert("authorization", console.parse().unwrap());
+        let console = req.headers()["authorization"]
+            .to_str()
+            .unwrap()
+            .replacen("Bearer", scheme, 1);
+        req.headers_mut()
+            .insert("authorization", console.parse().unwrap());
         assert_eq!(list_keys::handle(&t.app, req).await.status(), 200, "{scheme}");
     }
 }
@@ -382,13 +575,34 @@ async fn a_full_account_gets_409_too_many_keys_and_nothing_is_created() {
     // GIVEN the fixture account holds the most live keys it may
     let t = TestApp::new();
     for i in 0..common::store::MAX_LIVE_KEYS {
-        seed_key(t.store(), FIXTURE_ACCOUNT, &format!("key_01JF{i:022}"), &format!("vp_live_{i:064x}")).await;
+        seed_key(
+            t.store(),
+            FIXTURE_ACCOUNT,
+            &format!("key_01JF{i:022}"),
+            &format!("vp_live_{i:064x}"),
+        )
+        .await;
     }
     // WHEN one more is created THEN 409 with the documented message, and no key is added
     let (status, body, _) = parts(create_key::handle(&t.app, fixture("create-key")).await);
     assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"], "API key limit reached: an account can have at most 100 keys; delete one first");
+    assert_eq!(
+        body["error"],
+        "API key limit reached: an account can have at most 100 keys; delete one first"
+    );
     assert_eq!(body["code"], "too_many_keys");
-    assert!(body["error"].as_str().unwrap().contains(&common::store::MAX_LIVE_KEYS.to_string()));
-    assert_eq!(t.store().list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap().len(), common::store::MAX_LIVE_KEYS);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains(&common::store::MAX_LIVE_KEYS.to_string())
+    );
+    assert_eq!(
+        t.store()
+            .list_keys(&account(FIXTURE_ACCOUNT))
+            .await
+            .unwrap()
+            .len(),
+        common::store::MAX_LIVE_KEYS
+    );
 }

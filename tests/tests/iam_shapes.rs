@@ -18,8 +18,12 @@ const SHAPES_FILE: &str = "infra/iam/requests.json";
 const RECORD_VAR: &str = "VP_RECORD_IAM_SHAPES";
 
 /// Each function with the secrets it is given in the template.
-const FUNCTIONS: [(&str, Needs); 4] =
-    [("create-key", Needs::CONSOLE), ("list-keys", Needs::CONSOLE), ("delete-key", Needs::CONSOLE), ("create-session", Needs::PLAYGROUND)];
+const FUNCTIONS: [(&str, Needs); 4] = [
+    ("create-key", Needs::CONSOLE),
+    ("list-keys", Needs::CONSOLE),
+    ("delete-key", Needs::CONSOLE),
+    ("create-session", Needs::PLAYGROUND),
+];
 
 /// template.yaml's default parameter names.
 const CONSOLE_PARAMETER: &str = "/visionpipe/console-jwt-secret";
@@ -36,19 +40,28 @@ async fn rig() -> Rig {
     let recorder = ShapeRecorder::default();
     let injector = FaultInjector::default();
     let client = aws_sdk_dynamodb::Client::from_conf(
-        config_at(&endpoint()).interceptor(recorder.clone()).interceptor(injector.clone()).interceptor(CallCounter::default()).build(),
+        config_at(&endpoint())
+            .interceptor(recorder.clone())
+            .interceptor(injector.clone())
+            .interceptor(CallCounter::default())
+            .build(),
     );
     recorder.acting_as("setup");
     let table = fresh_table(&client).await;
     let dir = tempfile::tempdir().unwrap();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
     let store = Arc::new(DynamoStore::new(client, table, config.free_credits));
-    Rig { recorder, injector, app: App::new(config, store).unwrap(), _dir: dir }
+    Rig {
+        recorder,
+        injector,
+        app: App::new(config, store).unwrap(),
+        _dir: dir,
+    }
 }
 
 impl Rig {
     /// Runs `f` as `function`, optionally with one fault armed.
-    async fn as_function<F: std::future::Future<Output = lambda_http::Response<lambda_http::Body>>>(
+    async fn as_function<F: Future<Output = lambda_http::Response<lambda_http::Body>>>(
         &self,
         function: &str,
         fault: Option<Fault>,
@@ -66,7 +79,11 @@ impl Rig {
 }
 
 fn lost(operation: &'static str, occurrence: usize) -> Option<Fault> {
-    Some(Fault { operation, occurrence, response_lost: true })
+    Some(Fault {
+        operation,
+        occurrence,
+        response_lost: true,
+    })
 }
 
 /// Drives every path of every function that reaches AWS: first and later keys, listing,
@@ -77,51 +94,145 @@ async fn record() -> Vec<RequestShape> {
     let app = &rig.app;
 
     // create-key: a new account (with its free grant), an existing one, a lost response.
-    assert_eq!(rig.as_function("create-key", None, create_key::handle(app, fixture("create-key"))).await, 201);
-    assert_eq!(rig.as_function("create-key", None, create_key::handle(app, fixture("create-key"))).await, 201);
-    assert_eq!(rig.as_function("create-key", lost("TransactWriteItems", 1), create_key::handle(app, fixture("create-key"))).await, 201);
+    assert_eq!(
+        rig.as_function("create-key", None, create_key::handle(app, fixture("create-key")))
+            .await,
+        201
+    );
+    assert_eq!(
+        rig.as_function("create-key", None, create_key::handle(app, fixture("create-key")))
+            .await,
+        201
+    );
+    assert_eq!(
+        rig.as_function(
+            "create-key",
+            lost("TransactWriteItems", 1),
+            create_key::handle(app, fixture("create-key"))
+        )
+        .await,
+        201
+    );
 
     // list-keys
-    assert_eq!(rig.as_function("list-keys", None, list_keys::handle(app, fixture("list-keys"))).await, 200);
+    assert_eq!(
+        rig.as_function("list-keys", None, list_keys::handle(app, fixture("list-keys")))
+            .await,
+        200
+    );
 
     // create-session: paid, idempotent then replayed, a lost debit response, refused.
     seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    app.store.grant_credits(&account(FIXTURE_ACCOUNT), 3, "test credits", common::clock::now()).await.unwrap();
-    assert_eq!(rig.as_function("create-session", None, create_session::handle(app, fixture("create-session"))).await, 200);
+    app.store
+        .grant_credits(&account(FIXTURE_ACCOUNT), 3, "test credits", common::clock::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        rig.as_function(
+            "create-session",
+            None,
+            create_session::handle(app, fixture("create-session"))
+        )
+        .await,
+        200
+    );
     for _ in 0..2 {
-        let status = rig.as_function("create-session", None, create_session::handle(app, fixture("create-session-idempotent"))).await;
+        let status = rig
+            .as_function(
+                "create-session",
+                None,
+                create_session::handle(app, fixture("create-session-idempotent")),
+            )
+            .await;
         assert_eq!(status, 200);
     }
     let other_body = create_session::handle(app, fixture("create-session-idempotent-other-body"));
     assert_eq!(rig.as_function("create-session", None, other_body).await, 422);
-    assert_eq!(rig.as_function("create-session", lost("UpdateItem", 1), create_session::handle(app, fixture("create-session"))).await, 200);
+    assert_eq!(
+        rig.as_function(
+            "create-session",
+            lost("UpdateItem", 1),
+            create_session::handle(app, fixture("create-session"))
+        )
+        .await,
+        200
+    );
     drain(app.store.as_ref(), KEY_OK).await;
-    assert_eq!(rig.as_function("create-session", None, create_session::handle(app, fixture("create-session"))).await, 402);
+    assert_eq!(
+        rig.as_function(
+            "create-session",
+            None,
+            create_session::handle(app, fixture("create-session"))
+        )
+        .await,
+        402
+    );
 
     // delete-key: the key, again (gone), and another whose response is lost.
-    assert_eq!(rig.as_function("delete-key", None, delete_key::handle(app, fixture("delete-key"))).await, 200);
-    assert_eq!(rig.as_function("delete-key", None, delete_key::handle(app, fixture("delete-key"))).await, 404);
-    seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, "key_01JF0000000000000000000001", KEY_EMPTY).await;
+    assert_eq!(
+        rig.as_function("delete-key", None, delete_key::handle(app, fixture("delete-key")))
+            .await,
+        200
+    );
+    assert_eq!(
+        rig.as_function("delete-key", None, delete_key::handle(app, fixture("delete-key")))
+            .await,
+        404
+    );
+    seed_key(
+        app.store.as_ref(),
+        FIXTURE_ACCOUNT,
+        "key_01JF0000000000000000000001",
+        KEY_EMPTY,
+    )
+    .await;
     let delete_other = delete_key::handle(app, fixture("delete-key-not-found"));
-    assert_eq!(rig.as_function("delete-key", lost("TransactWriteItems", 1), delete_other).await, 200);
+    assert_eq!(
+        rig.as_function("delete-key", lost("TransactWriteItems", 1), delete_other)
+            .await,
+        200
+    );
 
     // Secrets: each function's one GetParameters call at cold start.
     let ssm = aws_sdk_ssm::Client::from_conf(ssm_config().interceptor(rig.recorder.clone()).build());
-    for (name, value) in [(CONSOLE_PARAMETER, "console-secret-for-the-iam-shape-test-0123456789"), (SIGNING_KEY_PARAMETER, "pem")] {
-        ssm.put_parameter().name(name).value(value).r#type(ParameterType::SecureString).overwrite(true).send().await.unwrap();
+    for (name, value) in [
+        (
+            CONSOLE_PARAMETER,
+            "console-secret-for-the-iam-shape-test-0123456789",
+        ),
+        (SIGNING_KEY_PARAMETER, "pem"),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
     }
     for (function, needs) in FUNCTIONS {
         let mut env = std::collections::HashMap::new();
         if needs.console {
-            env.insert("VP_CONSOLE_JWT_SECRET_PARAMETER".to_string(), CONSOLE_PARAMETER.to_string());
+            env.insert(
+                "VP_CONSOLE_JWT_SECRET_PARAMETER".to_string(),
+                CONSOLE_PARAMETER.to_string(),
+            );
         }
         if needs.playground {
-            env.insert("VP_PLAYGROUND_SIGNING_KEY_PARAMETER".to_string(), SIGNING_KEY_PARAMETER.to_string());
+            env.insert(
+                "VP_PLAYGROUND_SIGNING_KEY_PARAMETER".to_string(),
+                SIGNING_KEY_PARAMETER.to_string(),
+            );
         }
         rig.recorder.acting_as(function);
         common::secrets::resolve(&mut env, &ssm).await.unwrap();
     }
-    rig.recorder.shapes().into_iter().filter(|s| s.function != "setup").collect()
+    rig.recorder
+        .shapes()
+        .into_iter()
+        .filter(|s| s.function != "setup")
+        .collect()
 }
 
 #[tokio::test]
@@ -134,8 +245,10 @@ async fn every_aws_request_matches_the_committed_iam_shapes() {
         eprintln!("recorded {} request shapes into {SHAPES_FILE}", recorded.len());
         return;
     }
-    let committed: Vec<RequestShape> =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{SHAPES_FILE}: {e}"))).unwrap();
+    let committed: Vec<RequestShape> = serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{SHAPES_FILE}: {e}")),
+    )
+    .unwrap();
     let new: Vec<_> = recorded.iter().filter(|s| !committed.contains(s)).collect();
     let gone: Vec<_> = committed.iter().filter(|s| !recorded.contains(s)).collect();
     assert!(
@@ -145,8 +258,20 @@ async fn every_aws_request_matches_the_committed_iam_shapes() {
     );
     // Every function reaches AWS, and each reads only its own secret.
     for (function, _) in FUNCTIONS {
-        assert!(recorded.iter().any(|s| s.function == function && s.action.starts_with("dynamodb:")), "{function}");
-        assert_eq!(recorded.iter().filter(|s| s.function == function && s.action == "ssm:GetParameters").count(), 1, "{function}");
+        assert!(
+            recorded
+                .iter()
+                .any(|s| s.function == function && s.action.starts_with("dynamodb:")),
+            "{function}"
+        );
+        assert_eq!(
+            recorded
+                .iter()
+                .filter(|s| s.function == function && s.action == "ssm:GetParameters")
+                .count(),
+            1,
+            "{function}"
+        );
     }
 }
 
@@ -155,8 +280,13 @@ async fn key_lookups_are_strongly_consistent() {
     // Revocation has no window only because the hash lookup is read with ConsistentRead: a
     // local server is always consistent, so the flag itself is what the test must see.
     let recorded = record().await;
-    let lookups: Vec<_> =
-        recorded.iter().filter(|s| s.action == "dynamodb:GetItem" && s.leading_key.as_deref() == Some("KEYHASH#{id}")).collect();
+    let lookups: Vec<_> = recorded
+        .iter()
+        .filter(|s| s.action == "dynamodb:GetItem" && s.leading_key.as_deref() == Some("KEYHASH#{id}"))
+        .collect();
     assert!(!lookups.is_empty());
-    assert!(lookups.iter().all(|s| s.consistent_read == Some(true)), "{lookups:#?}");
+    assert!(
+        lookups.iter().all(|s| s.consistent_read == Some(true)),
+        "{lookups:#?}"
+    );
 }

@@ -23,7 +23,15 @@ async fn a_retry_gets_the_first_response_byte_for_byte_and_pays_nothing() {
     assert!(first.headers().get("idempotent-replayed").is_none());
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     assert_eq!(debits(&t).await, 1);
-    assert_eq!(t.store().balance(&account(FIXTURE_ACCOUNT)).await.unwrap().unwrap().credits, 2);
+    assert_eq!(
+        t.store()
+            .balance(&account(FIXTURE_ACCOUNT))
+            .await
+            .unwrap()
+            .unwrap()
+            .credits,
+        2
+    );
     // AND without the header the next request is a new, paid session
     let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
     assert_eq!((status, body["credits"].as_u64()), (200, Some(1)));
@@ -33,16 +41,42 @@ async fn a_retry_gets_the_first_response_byte_for_byte_and_pays_nothing() {
 async fn reusing_a_key_for_another_request_or_api_key_is_422() {
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    seed_key(t.store(), FIXTURE_ACCOUNT, "key_01JF0000000000000000000003", KEY_EMPTY).await;
-    assert_eq!(create_session::handle(&t.app, fixture("create-session-idempotent")).await.status(), 200);
+    seed_key(
+        t.store(),
+        FIXTURE_ACCOUNT,
+        "key_01JF0000000000000000000003",
+        KEY_EMPTY,
+    )
+    .await;
+    assert_eq!(
+        create_session::handle(&t.app, fixture("create-session-idempotent"))
+            .await
+            .status(),
+        200
+    );
 
-    let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session-idempotent-other-body")).await);
-    assert_eq!((status, body["error"].as_str()), (422, Some("Idempotency-Key was already used with a different request")));
+    let (status, body, _) =
+        parts(create_session::handle(&t.app, fixture("create-session-idempotent-other-body")).await);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (
+            422,
+            Some("Idempotency-Key was already used with a different request")
+        )
+    );
 
     let mut other_key = fixture("create-session-idempotent");
-    other_key.headers_mut().insert("authorization", format!("Bearer {KEY_EMPTY}").parse().unwrap());
+    other_key
+        .headers_mut()
+        .insert("authorization", format!("Bearer {KEY_EMPTY}").parse().unwrap());
     let (status, body, _) = parts(create_session::handle(&t.app, other_key).await);
-    assert_eq!((status, body["error"].as_str()), (422, Some("Idempotency-Key was already used with a different API key")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (
+            422,
+            Some("Idempotency-Key was already used with a different API key")
+        )
+    );
     assert_eq!(body["code"], "idempotency_key_reused");
     assert_eq!(debits(&t).await, 1, "422s take nothing");
 }
@@ -51,17 +85,27 @@ async fn reusing_a_key_for_another_request_or_api_key_is_422() {
 async fn a_malformed_idempotency_key_is_400_before_anything_happens() {
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session-bad-idempotency-key")).await);
-    assert_eq!((status, body["error"].as_str()), (400, Some("Idempotency-Key must be 1-255 printable characters")));
+    let (status, body, _) =
+        parts(create_session::handle(&t.app, fixture("create-session-bad-idempotency-key")).await);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("Idempotency-Key must be 1-255 printable characters"))
+    );
     assert_eq!(debits(&t).await, 0);
 }
 
 #[tokio::test]
 async fn unmatched_requests_get_json_404_and_405() {
     let (status, body, _) = parts(fallback::handle(fixture("unmatched-path")).await);
-    assert_eq!((status, body["error"].as_str(), body["code"].as_str()), (404, Some("Not found"), Some("not_found")));
+    assert_eq!(
+        (status, body["error"].as_str(), body["code"].as_str()),
+        (404, Some("Not found"), Some("not_found"))
+    );
     let (status, body, headers) = parts(fallback::handle(fixture("unmatched-method")).await);
-    assert_eq!((status, body["error"].as_str()), (405, Some("Method not allowed")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("Method not allowed"))
+    );
     assert_eq!(headers["allow"], "POST, GET");
 }
 

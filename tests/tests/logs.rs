@@ -32,7 +32,8 @@ fn with_auth(name: &str, auth: &str) -> lambda_http::Request {
 async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     let capture = Capture::default();
     let writer = capture.clone();
-    let subscriber = common::runtime::log_subscriber(common::runtime::log_filter(Some(level)), move || writer.clone());
+    let subscriber =
+        common::runtime::log_subscriber(common::runtime::log_filter(Some(level)), move || writer.clone());
     // This test's thread only (the runtime is current-thread), so both levels can run at once.
     let _guard = tracing::subscriber::set_default(subscriber);
 
@@ -47,7 +48,13 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     let key = created["key"].as_str().unwrap().to_string();
     secrets.push(key.clone());
     let bearer = format!("Bearer {key}");
-    for fixture_name in ["create-session", "create-session-idempotent", "create-session-idempotent", "create-session", "create-session"] {
+    for fixture_name in [
+        "create-session",
+        "create-session-idempotent",
+        "create-session-idempotent",
+        "create-session",
+        "create-session",
+    ] {
         let (_, body, _) = parts(create_session::handle(&t.app, with_auth(fixture_name, &bearer)).await);
         if let Some(token) = body["token"].as_str() {
             secrets.push(token.to_string());
@@ -56,44 +63,81 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     list_keys::handle(&t.app, with_auth("list-keys", &console)).await;
     // The fixture key: used, deleted, refused.
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    t.store().grant_credits(&account(FIXTURE_ACCOUNT), 5, "test", common::clock::now()).await.unwrap();
+    t.store()
+        .grant_credits(&account(FIXTURE_ACCOUNT), 5, "test", common::clock::now())
+        .await
+        .unwrap();
     let (_, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
     secrets.push(body["token"].as_str().expect("session opened").to_string());
-    assert_eq!(delete_key::handle(&t.app, fixture("delete-key")).await.status(), 200);
-    assert_eq!(create_session::handle(&t.app, fixture("create-session")).await.status(), 401);
+    assert_eq!(
+        delete_key::handle(&t.app, fixture("delete-key")).await.status(),
+        200
+    );
+    assert_eq!(
+        create_session::handle(&t.app, fixture("create-session"))
+            .await
+            .status(),
+        401
+    );
 
     // Every request of the bad-input table, with its console tokens that must be refused.
-    let credentials = Credentials { console: console_config.clone(), account: FIXTURE_ACCOUNT.into(), api_key: key.clone() };
-    secrets.extend(credentials.bad_console_tokens().into_iter().map(|(_, token)| token));
+    let credentials = Credentials {
+        console: console_config.clone(),
+        account: FIXTURE_ACCOUNT.into(),
+        api_key: key.clone(),
+    };
+    secrets.extend(
+        credentials
+            .bad_console_tokens()
+            .into_iter()
+            .map(|(_, token)| token),
+    );
     for case in credentials.cases() {
-        tests::bad_input::dispatch(&t.app, case.to_request()).await;
+        bad_input::dispatch(&t.app, case.to_request()).await;
     }
     // A store that is down, whose errors are logged in detail.
-    let broken = common::store::dynamodb::DynamoStore::new(tests::dynamo::unreachable_client(), "down", 3);
+    let broken = common::store::dynamodb::DynamoStore::new(dynamo::unreachable_client(), "down", 3);
     let app = common::App::new(local_config(t.dir.path(), &[]), Arc::new(broken)).unwrap();
     for name in ["create-key", "list-keys", "create-session"] {
-        tests::bad_input::dispatch(&app, fixture(name)).await;
+        bad_input::dispatch(&app, fixture(name)).await;
     }
 
     // The same flows on DynamoDB, where the SDK's own logging sees every request and response.
-    let client = tests::dynamo::client(None);
-    let table = tests::dynamo::fresh_table(&client).await;
-    let store = Arc::new(common::store::dynamodb::DynamoStore::new(client, table.clone(), 3));
+    let client = dynamo::client(None);
+    let table = dynamo::fresh_table(&client).await;
+    let store = Arc::new(common::store::dynamodb::DynamoStore::new(
+        client,
+        table.clone(),
+        3,
+    ));
     let app = common::App::new(local_config(t.dir.path(), &[("VP_TABLE_NAME", &table)]), store).unwrap();
     let (_, created, _) = parts(create_key::handle(&app, with_auth("create-key", &console)).await);
     let dynamo_key = created["key"].as_str().unwrap().to_string();
     secrets.push(dynamo_key.clone());
-    for fixture_name in ["create-session", "create-session-idempotent", "create-session-idempotent"] {
-        let (_, body, _) = parts(create_session::handle(&app, with_auth(fixture_name, &format!("Bearer {dynamo_key}"))).await);
+    for fixture_name in [
+        "create-session",
+        "create-session-idempotent",
+        "create-session-idempotent",
+    ] {
+        let (_, body, _) = parts(
+            create_session::handle(&app, with_auth(fixture_name, &format!("Bearer {dynamo_key}"))).await,
+        );
         secrets.push(body["token"].as_str().expect("session opened").to_string());
     }
     list_keys::handle(&app, with_auth("list-keys", &console)).await;
     // A secret read from SSM at cold start: the decrypted value is in the SDK's response.
-    let ssm = tests::dynamo::ssm_client();
+    let ssm = dynamo::ssm_client();
     let parameter = format!("/vp-test/{}/log-probe", common::ids::new_ulid());
     let value = format!("ssm-secret-value-{}", common::ids::new_ulid());
-    ssm.put_parameter().name(&parameter).value(&value).r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.unwrap();
-    let mut env = std::collections::HashMap::from([("VP_CONSOLE_JWT_SECRET_PARAMETER".to_string(), parameter)]);
+    ssm.put_parameter()
+        .name(&parameter)
+        .value(&value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let mut env =
+        std::collections::HashMap::from([("VP_CONSOLE_JWT_SECRET_PARAMETER".to_string(), parameter)]);
     common::secrets::resolve(&mut env, &ssm).await.unwrap();
     assert_eq!(env["VP_CONSOLE_JWT_SECRET"], value);
     secrets.push(value);
@@ -133,7 +177,10 @@ fn assert_no_secret(lines: &[String], secrets: &[String]) {
     }
     for line in lines {
         let bytes = line.as_bytes();
-        for size in [WINDOW].into_iter().chain(windows.iter().map(Vec::len).filter(|&n| n < WINDOW)) {
+        for size in [WINDOW]
+            .into_iter()
+            .chain(windows.iter().map(Vec::len).filter(|&n| n < WINDOW))
+        {
             for piece in bytes.windows(size) {
                 assert!(!windows.contains(piece), "a secret reached the log: {line}");
             }
@@ -144,12 +191,30 @@ fn assert_no_secret(lines: &[String], secrets: &[String]) {
 async fn check_level(level: &str) {
     let (lines, secrets) = run_flows(level).await;
     let text = lines.join("\n");
-    assert!(lines.iter().any(|l| l.contains("session opened")), "logs were captured:\n{text}");
-    assert!(lines.iter().any(|l| l.contains("store failure")), "store failures are logged:\n{text}");
-    assert!(lines.iter().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "every line is structured JSON");
-    assert!(!text.contains("Authorization: Bearer"), "a capped dependency's verbose output reached the log");
+    assert!(
+        lines.iter().any(|l| l.contains("session opened")),
+        "logs were captured:\n{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("store failure")),
+        "store failures are logged:\n{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "every line is structured JSON"
+    );
+    assert!(
+        !text.contains("Authorization: Bearer"),
+        "a capped dependency's verbose output reached the log"
+    );
     assert_no_secret(&lines, &secrets);
-    eprintln!("RUST_LOG={level}: {} log lines checked against every 24-character window of {} secrets", lines.len(), secrets.len());
+    eprintln!(
+        "RUST_LOG={level}: {} log lines checked against every 24-character window of {} secrets",
+        lines.len(),
+        secrets.len()
+    );
 }
 
 #[tokio::test]
@@ -172,5 +237,8 @@ fn the_window_check_catches_a_piece_from_the_middle() {
     let secret = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string();
     let leaked = vec![format!("{{\"msg\":\"x{}y\"}}", &secret[20..44])];
     let caught = std::panic::catch_unwind(|| assert_no_secret(&leaked, std::slice::from_ref(&secret)));
-    assert!(caught.is_err(), "a 24-character piece from the middle must be caught");
+    assert!(
+        caught.is_err(),
+        "a 24-character piece from the middle must be caught"
+    );
 }

@@ -10,14 +10,39 @@ fn schemathesis(server: &Server, auth: &str, paths: &str, examples: &str, extra:
     let output = Command::new("schemathesis")
         .current_dir(tests::workspace_root())
         .env("SCHEMATHESIS_HOOKS", "infra.schemathesis_hooks")
-        .args(["run", "infra/openapi.yaml", "--url", &server.base_url, "-H", &header, "--include-path-regex", paths])
-        .args(["--checks", "all", "--max-examples", examples, "--seed", "20261127"])
+        .args([
+            "run",
+            "infra/openapi.yaml",
+            "--url",
+            &server.base_url,
+            "-H",
+            &header,
+            "--include-path-regex",
+            paths,
+        ])
+        .args([
+            "--checks",
+            "all",
+            "--max-examples",
+            examples,
+            "--seed",
+            "20261127",
+        ])
         .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("cannot run schemathesis ({e}); `make test` installs it"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "schemathesis found problems on {paths}:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    stdout.lines().filter(|l| l.contains("generated") || l.contains(" in ")).map(str::trim).collect::<Vec<_>>().join(" | ")
+    assert!(
+        output.status.success(),
+        "schemathesis found problems on {paths}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .filter(|l| l.contains("generated") || l.contains(" in "))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 #[test]
@@ -28,13 +53,46 @@ fn the_api_is_exactly_as_its_openapi_document_says() {
     let created = server.create_key(&console, "schema");
     assert_eq!(created.status, 201, "{}", created.raw);
     let key = created.body["key"].as_str().unwrap().to_string();
-    server.vpctl(&["credits", "grant", "--account", "acct_schema", "--amount", "1000000"]);
+    server.vpctl(&[
+        "credits",
+        "grant",
+        "--account",
+        "acct_schema",
+        "--amount",
+        "1000000",
+    ]);
     // Warm every function so that no request waits on a cold `cargo run`.
-    assert_eq!(server.request("POST", "/api/v1/sessions", &[("authorization", &format!("Bearer {key}"))], None).status, 200);
-    assert_eq!(server.request("DELETE", "/api/v1/keys/key_01JF0000000000000000000009", &[("authorization", &auth)], None).status, 404);
+    assert_eq!(
+        server
+            .request(
+                "POST",
+                "/api/v1/sessions",
+                &[("authorization", &format!("Bearer {key}"))],
+                None
+            )
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .request(
+                "DELETE",
+                "/api/v1/keys/key_01JF0000000000000000000009",
+                &[("authorization", &auth)],
+                None
+            )
+            .status,
+        404
+    );
     assert_eq!(server.request("GET", "/nothing", &[], None).status, 404);
 
-    let keys = schemathesis(&server, &console, "^/api/v1/keys", "50", &["--generation-codec", "utf-8"]);
+    let keys = schemathesis(
+        &server,
+        &console,
+        "^/api/v1/keys",
+        "50",
+        &["--generation-codec", "utf-8"],
+    );
     // Reusing an Idempotency-Key for a different body is a 422 by contract; schemathesis's
     // positive_data_acceptance check assumes validity never depends on earlier requests, so it
     // is the one check left out here (tests/tests/idempotency.rs covers that behaviour).
@@ -47,7 +105,12 @@ fn the_api_is_exactly_as_its_openapi_document_says() {
         &key,
         "^/api/v1/sessions",
         "300",
-        &["--exclude-checks", "positive_data_acceptance", "--phases", "examples,fuzzing,stateful"],
+        &[
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--phases",
+            "examples,fuzzing,stateful",
+        ],
     );
     eprintln!("schemathesis keys: {keys}\nschemathesis sessions: {sessions}");
 }

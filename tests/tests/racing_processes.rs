@@ -27,7 +27,11 @@ impl Outcome {
             && self.debited == self.successes
             && self.ledger_debits == self.successes
             && self.granted - self.debited == self.credits;
-        if ok { Ok(()) } else { Err(format!("credits lost or double-counted: {self:?}")) }
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("credits lost or double-counted: {self:?}"))
+        }
     }
 }
 
@@ -40,13 +44,22 @@ fn race(mode: &str) -> Outcome {
     let account = account("acct_race");
     runtime.block_on(async {
         seed_key(&store, "acct_race", FIXTURE_KEY_ID, KEY_OK).await;
-        store.grant_credits(&account, CREDITS, "race", common::clock::now()).await.unwrap();
+        store
+            .grant_credits(&account, CREDITS, "race", common::clock::now())
+            .await
+            .unwrap();
     });
 
     let workers: Vec<_> = (0..PROCESSES)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_debit-worker"))
-                .args([db.to_str().unwrap(), KEY_OK, &ATTEMPTS_EACH.to_string(), go.to_str().unwrap(), mode])
+                .args([
+                    db.to_str().unwrap(),
+                    KEY_OK,
+                    &ATTEMPTS_EACH.to_string(),
+                    go.to_str().unwrap(),
+                    mode,
+                ])
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("spawn worker")
@@ -58,7 +71,11 @@ fn race(mode: &str) -> Outcome {
         .map(|w| {
             let out = w.wait_with_output().unwrap();
             assert!(out.status.success(), "worker failed");
-            String::from_utf8(out.stdout).unwrap().trim().parse::<u64>().unwrap()
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .parse::<u64>()
+                .unwrap()
         })
         .sum();
 
@@ -88,6 +105,9 @@ fn the_check_catches_a_non_atomic_debit() {
     // A read-then-write debit loses updates under this race. Lost updates are probabilistic, so
     // give the broken version a few chances; one detected violation proves the check works.
     let caught = (0..5).find_map(|_| race("read-then-write").check().err());
-    assert!(caught.is_some(), "the harness failed to notice a read-then-write debit");
+    assert!(
+        caught.is_some(),
+        "the harness failed to notice a read-then-write debit"
+    );
     eprintln!("broken debit detected as expected: {}", caught.unwrap());
 }

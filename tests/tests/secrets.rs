@@ -9,14 +9,24 @@ use std::sync::Arc;
 use tests::dynamo::ssm_client;
 
 fn aws_env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> =
-        [("VP_ENV", "aws"), ("VP_TABLE_NAME", "visionpipe")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut env: HashMap<String, String> = [("VP_ENV", "aws"), ("VP_TABLE_NAME", "visionpipe")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     env.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env
 }
 
 async fn put_secure(client: &aws_sdk_ssm::Client, name: &str, value: &str) {
-    client.put_parameter().name(name).value(value).r#type(ParameterType::SecureString).overwrite(true).send().await.unwrap();
+    client
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -24,20 +34,28 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
     // GIVEN both secrets stored as SecureString parameters
     let client = ssm_client();
     let run = common::ids::new_ulid().to_string();
-    let (console_param, key_param) = (format!("/vp-test/{run}/console"), format!("/vp-test/{run}/signing-key"));
+    let (console_param, key_param) = (
+        format!("/vp-test/{run}/console"),
+        format!("/vp-test/{run}/signing-key"),
+    );
     let console_secret = "console-secret-from-parameter-store-0123456789";
     let pem = common::playground::generate_pem();
     put_secure(&client, &console_param, console_secret).await;
     put_secure(&client, &key_param, &pem).await;
 
     // WHEN the environment names them
-    let mut env = aws_env(&[("VP_CONSOLE_JWT_SECRET_PARAMETER", &console_param), ("VP_PLAYGROUND_SIGNING_KEY_PARAMETER", &key_param)]);
+    let mut env = aws_env(&[
+        ("VP_CONSOLE_JWT_SECRET_PARAMETER", &console_param),
+        ("VP_PLAYGROUND_SIGNING_KEY_PARAMETER", &key_param),
+    ]);
     common::secrets::resolve(&mut env, &client).await.unwrap();
 
     // THEN the configuration holds their values, and a full app builds from it
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     assert_eq!(config.console().unwrap().secret.expose(), console_secret);
-    let store = Arc::new(common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3).unwrap());
+    let store = Arc::new(
+        common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3).unwrap(),
+    );
     let app = App::with_needs(config, store, Needs::ALL).unwrap();
     assert!(app.console.is_some() && app.playground.is_some());
 }
@@ -45,14 +63,23 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
 #[tokio::test]
 async fn a_missing_parameter_fails_naming_the_parameter() {
     let mut env = aws_env(&[("VP_CONSOLE_JWT_SECRET_PARAMETER", "/vp-test/does-not-exist")]);
-    let err = common::secrets::resolve(&mut env, &ssm_client()).await.unwrap_err().to_string();
-    assert!(err.contains("/vp-test/does-not-exist") && err.contains("VP_CONSOLE_JWT_SECRET"), "{err}");
+    let err = common::secrets::resolve(&mut env, &ssm_client())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/vp-test/does-not-exist") && err.contains("VP_CONSOLE_JWT_SECRET"),
+        "{err}"
+    );
 }
 
 #[test]
 fn each_function_starts_with_only_the_secret_it_needs() {
     let store = || -> Arc<dyn common::store::Store> {
-        Arc::new(common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3).unwrap())
+        Arc::new(
+            common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3)
+                .unwrap(),
+        )
     };
     // create-session has the signing key only: it starts, and has no console verifier.
     let pem = common::playground::generate_pem();
@@ -61,7 +88,13 @@ fn each_function_starts_with_only_the_secret_it_needs() {
     let app = App::with_needs(config.clone(), store(), Needs::PLAYGROUND).unwrap();
     assert!(app.console.is_none() && app.playground.is_some());
     // A key endpoint given the same configuration refuses to start, saying what is missing.
-    let err = App::with_needs(config, store(), Needs::CONSOLE).err().expect("must not start").to_string();
-    assert!(err.contains("VP_CONSOLE_JWT_SECRET (or VP_CONSOLE_JWT_SECRET_PARAMETER) is required"), "{err}");
+    let err = App::with_needs(config, store(), Needs::CONSOLE)
+        .err()
+        .expect("must not start")
+        .to_string();
+    assert!(
+        err.contains("VP_CONSOLE_JWT_SECRET (or VP_CONSOLE_JWT_SECRET_PARAMETER) is required"),
+        "{err}"
+    );
     assert!(!err.contains("BEGIN"), "no key material in the message");
 }

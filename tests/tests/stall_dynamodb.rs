@@ -26,33 +26,49 @@ struct PrivateServer {
 
 impl PrivateServer {
     fn start() -> Self {
-        let port = tests::server::free_port();
+        let port = server::free_port();
         let log = std::env::temp_dir().join(format!("stall-dynamodb-{port}.log"));
         let out = Command::new(workspace_root().join("infra/local-dynamodb.sh"))
             .args([port.to_string(), log.display().to_string()])
             .output()
             .expect("infra/local-dynamodb.sh runs");
-        assert!(out.status.success(), "local DynamoDB did not start: {}", String::from_utf8_lossy(&out.stderr));
-        let pid = String::from_utf8_lossy(&out.stdout).trim().parse().expect("the script prints the server's pid");
-        PrivateServer { pid, url: format!("http://127.0.0.1:{port}") }
+        assert!(
+            out.status.success(),
+            "local DynamoDB did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pid = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("the script prints the server's pid");
+        PrivateServer {
+            pid,
+            url: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     fn signal(&self, signal: &str) {
-        let ok = Command::new("kill").args([signal, &self.pid.to_string()]).status().is_ok_and(|s| s.success());
+        let ok = Command::new("kill")
+            .args([signal, &self.pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
         assert!(ok, "kill {signal} {}", self.pid);
     }
 }
 
 impl Drop for PrivateServer {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &self.pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.pid.to_string()])
+            .status();
         let _ = Command::new("kill").arg(self.pid.to_string()).status();
     }
 }
 
 fn session_request(idempotency_key: &str) -> lambda_http::Request {
     let mut req = fixture("create-session-idempotent");
-    req.headers_mut().insert("idempotency-key", idempotency_key.parse().unwrap());
+    req.headers_mut()
+        .insert("idempotency-key", idempotency_key.parse().unwrap());
     req
 }
 
@@ -60,25 +76,39 @@ fn session_request(idempotency_key: &str) -> lambda_http::Request {
 async fn a_frozen_store_answers_503_within_5_s_and_idempotent_retries_are_paid_once() {
     // GIVEN a function's store on a private server, built the way a cold start builds it
     let server = PrivateServer::start();
-    let plain = aws_sdk_dynamodb::Client::from_conf(tests::dynamo::config_at(&server.url).build());
+    let plain = aws_sdk_dynamodb::Client::from_conf(dynamo::config_at(&server.url).build());
     let table = common::ids::new_ulid().to_string().to_lowercase();
-    common::store::dynamodb::table::create_table(&plain, &table).await.unwrap();
+    common::store::dynamodb::table::create_table(&plain, &table)
+        .await
+        .unwrap();
     let sdk = aws_config::SdkConfig::builder()
         .endpoint_url(&server.url)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        )))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"),
+        ))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
     let dir = tempfile::tempdir().unwrap();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
-    assert_eq!(config.request_deadline, Duration::from_secs(4), "the production default");
+    assert_eq!(
+        config.request_deadline,
+        Duration::from_secs(4),
+        "the production default"
+    );
     let store = common::app::open_store(&config, Some(&sdk)).await.unwrap();
     let app = Arc::new(App::new(config, store).unwrap());
     seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    app.store.grant_credits(&account(FIXTURE_ACCOUNT), 100, "stall test", common::clock::now()).await.unwrap();
-    let before = app.store.balance(&account(FIXTURE_ACCOUNT)).await.unwrap().unwrap();
+    app.store
+        .grant_credits(&account(FIXTURE_ACCOUNT), 100, "stall test", common::clock::now())
+        .await
+        .unwrap();
+    let before = app
+        .store
+        .balance(&account(FIXTURE_ACCOUNT))
+        .await
+        .unwrap()
+        .unwrap();
 
     // WHEN a burst of sessions (each with its own Idempotency-Key) meets an 8 s freeze
     let started = Instant::now();
@@ -100,7 +130,10 @@ async fn a_frozen_store_answers_503_within_5_s_and_idempotent_retries_are_paid_o
         answers.push(task.await.unwrap());
     }
     // (All answered while the server was still frozen.)
-    assert!(started.elapsed() < frozen_at + FREEZE, "answers came only after the thaw");
+    assert!(
+        started.elapsed() < frozen_at + FREEZE,
+        "answers came only after the thaw"
+    );
     tokio::time::sleep((frozen_at + FREEZE).saturating_sub(started.elapsed())).await;
     server.signal("-CONT");
 
@@ -127,13 +160,21 @@ async fn a_frozen_store_answers_503_within_5_s_and_idempotent_retries_are_paid_o
 
     // AND after the thaw, every client retrying its key gets its session, paid once
     for i in 0..BURST {
-        let (status, body, _) = parts(create_session::handle(&app, session_request(&format!("burst-{i}"))).await);
+        let (status, body, _) =
+            parts(create_session::handle(&app, session_request(&format!("burst-{i}"))).await);
         assert_eq!(status, 200, "retry {i}: {body}");
         if let Some(first) = first_bodies.get(&i) {
             assert_eq!(first, &body, "retry {i} must replay the first answer");
         }
     }
-    let check = verify_ledger(app.store.as_ref(), &account(FIXTURE_ACCOUNT)).await.unwrap().unwrap();
+    let check = verify_ledger(app.store.as_ref(), &account(FIXTURE_ACCOUNT))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(check.ok, "{check:?}");
-    assert_eq!(check.debited - before.debited, BURST as u64, "exactly one debit per Idempotency-Key");
+    assert_eq!(
+        check.debited - before.debited,
+        BURST as u64,
+        "exactly one debit per Idempotency-Key"
+    );
 }

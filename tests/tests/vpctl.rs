@@ -4,7 +4,12 @@ use std::process::Command;
 use tests::server::vpctl_path;
 
 fn vpctl(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(vpctl_path()).args(args).env("VP_ENV", "local").env("VP_DATA_DIR", dir).output().expect("run vpctl")
+    Command::new(vpctl_path())
+        .args(args)
+        .env("VP_ENV", "local")
+        .env("VP_DATA_DIR", dir)
+        .output()
+        .expect("run vpctl")
 }
 
 #[test]
@@ -23,12 +28,30 @@ fn token_prints_only_a_console_jwt_the_api_accepts() {
 #[test]
 fn credits_grant_show_verify_and_audit_export() {
     let dir = tempfile::tempdir().unwrap();
-    let out = vpctl(dir.path(), &["credits", "grant", "--account", "acct_ops", "--amount", "7", "--reason", "support ticket 42"]);
+    let out = vpctl(
+        dir.path(),
+        &[
+            "credits",
+            "grant",
+            "--account",
+            "acct_ops",
+            "--amount",
+            "7",
+            "--reason",
+            "support ticket 42",
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let show: serde_json::Value = serde_json::from_slice(&vpctl(dir.path(), &["credits", "show", "--account", "acct_ops"]).stdout).unwrap();
-    assert_eq!(show, serde_json::json!({"account": "acct_ops", "credits": 10, "granted": 10, "debited": 0}));
+    let show: serde_json::Value =
+        serde_json::from_slice(&vpctl(dir.path(), &["credits", "show", "--account", "acct_ops"]).stdout)
+            .unwrap();
+    assert_eq!(
+        show,
+        serde_json::json!({"account": "acct_ops", "credits": 10, "granted": 10, "debited": 0})
+    );
     let verify: serde_json::Value =
-        serde_json::from_slice(&vpctl(dir.path(), &["credits", "verify", "--account", "acct_ops"]).stdout).unwrap();
+        serde_json::from_slice(&vpctl(dir.path(), &["credits", "verify", "--account", "acct_ops"]).stdout)
+            .unwrap();
     assert_eq!(verify["ok"], true);
     let export = vpctl(dir.path(), &["audit", "export", "--account", "acct_ops"]);
     assert!(export.status.success());
@@ -40,7 +63,10 @@ fn jwks_prints_one_p256_signing_key() {
     let dir = tempfile::tempdir().unwrap();
     let jwks: serde_json::Value = serde_json::from_slice(&vpctl(dir.path(), &["jwks"]).stdout).unwrap();
     let key = &jwks["keys"][0];
-    assert_eq!((key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()), (Some("EC"), Some("P-256"), Some("ES256")));
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()),
+        (Some("EC"), Some("P-256"), Some("ES256"))
+    );
     assert!(key.get("d").is_none(), "never the private part");
     // The same key on every call: it was generated once and persisted.
     let again: serde_json::Value = serde_json::from_slice(&vpctl(dir.path(), &["jwks"]).stdout).unwrap();
@@ -65,7 +91,10 @@ fn bad_arguments_get_usage_and_a_nonzero_exit() {
         assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: usage errors exit 2");
-        assert!(stderr.contains("Usage") || stderr.contains("--help"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("Usage") || stderr.contains("--help"),
+            "{args:?}: {stderr}"
+        );
     }
     let out = vpctl(dir.path(), &["credits", "show", "--account", "acct_unknown"]);
     assert_eq!(out.status.code(), Some(1));
@@ -75,16 +104,23 @@ fn bad_arguments_get_usage_and_a_nonzero_exit() {
 /// `vpctl credits verify` on an embedded store seeded through the store itself.
 fn verify(dir: &std::path::Path, account: &str) -> (Option<i32>, serde_json::Value) {
     let out = vpctl(dir, &["credits", "verify", "--account", account]);
-    (out.status.code(), serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null))
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 async fn seed_old_account(dir: &std::path::Path) {
     // Entries from 100 and 95 days ago: older than the audit window, and money all the same.
     let config = tests::local_config(dir, &[]);
-    let common::config::StoreConfig::Embedded { path } = &config.store else { panic!("embedded") };
+    let common::config::StoreConfig::Embedded { path } = &config.store else {
+        panic!("embedded")
+    };
     let store = common::store::sqlite::SqliteStore::open(path, config.free_credits).unwrap();
     let long_ago = common::clock::now() - time::Duration::days(100);
-    common::store::Store::grant_credits(&store, &tests::account("acct_old"), 5, "long ago", long_ago).await.unwrap();
+    common::store::Store::grant_credits(&store, &tests::account("acct_old"), 5, "long ago", long_ago)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -93,7 +129,14 @@ async fn verify_passes_for_entries_older_than_90_days() {
     seed_old_account(dir.path()).await;
     let (code, check) = verify(dir.path(), "acct_old");
     assert_eq!(code, Some(0), "{check}");
-    assert_eq!((check["ok"].as_bool(), check["ledgerEntries"].as_u64(), check["granted"].as_u64()), (Some(true), Some(2), Some(8)));
+    assert_eq!(
+        (
+            check["ok"].as_bool(),
+            check["ledgerEntries"].as_u64(),
+            check["granted"].as_u64()
+        ),
+        (Some(true), Some(2), Some(8))
+    );
 }
 
 #[tokio::test]
@@ -102,7 +145,12 @@ async fn verify_fails_with_exit_1_when_one_entry_is_corrupted() {
     let dir = tempfile::tempdir().unwrap();
     seed_old_account(dir.path()).await;
     let db = rusqlite::Connection::open(dir.path().join("visionpipe.db")).unwrap();
-    let changed = db.execute("UPDATE ledger SET amount = amount + 1 WHERE reason = 'long ago'", []).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE ledger SET amount = amount + 1 WHERE reason = 'long ago'",
+            [],
+        )
+        .unwrap();
     assert_eq!(changed, 1);
     // THEN the check says so, and exits 1 for scripts and alarms
     let (code, check) = verify(dir.path(), "acct_old");

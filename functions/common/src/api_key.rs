@@ -97,7 +97,9 @@ pub fn parse_bearer(value: &str) -> Result<&str, AuthHeaderError> {
 pub fn is_well_formed(token: &str) -> bool {
     token.len() == KEY_LEN
         && token.starts_with(KEY_PREFIX)
-        && token[KEY_PREFIX.len()..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && token[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 // `lambda_http` re-exports `http`; this alias keeps the signatures above short.
@@ -121,7 +123,10 @@ mod tests {
     #[test]
     fn hash_is_sha256_hex() {
         // sha256("abc"), from FIPS 180-2.
-        assert_eq!(KeyHash::of("abc").as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            KeyHash::of("abc").as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
@@ -151,16 +156,34 @@ mod tests {
     fn bearer_parsing() {
         assert_eq!(parse_bearer("Bearer abc"), Ok("abc"));
         for scheme in ["bearer", "BEARER", "bEaReR"] {
-            assert_eq!(parse_bearer(&format!("{scheme} abc")), Ok("abc"), "RFC 7235: schemes are case-insensitive");
+            assert_eq!(
+                parse_bearer(&format!("{scheme} abc")),
+                Ok("abc"),
+                "RFC 7235: schemes are case-insensitive"
+            );
         }
-        for bad in ["", "Bearer", "Bearer ", "Bearers abc", "Bear abc", "Bearer  abc", "Basic abc", "Bearer a b", "abc", "Bearer abc\t"] {
+        for bad in [
+            "",
+            "Bearer",
+            "Bearer ",
+            "Bearers abc",
+            "Bear abc",
+            "Bearer  abc",
+            "Basic abc",
+            "Bearer a b",
+            "abc",
+            "Bearer abc\t",
+        ] {
             assert!(parse_bearer(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn a_plaintext_key_never_prints() {
-        assert_eq!(format!("{:?}", PlaintextKey::generate()), "PlaintextKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", PlaintextKey::generate()),
+            "PlaintextKey(<redacted>)"
+        );
     }
 
     #[test]
@@ -172,7 +195,10 @@ mod tests {
         headers.append(http::header::AUTHORIZATION, "Bearer def".parse().unwrap());
         assert!(bearer_token(&headers).is_err(), "two");
         let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::AUTHORIZATION, http::HeaderValue::from_bytes(b"Bearer \xff").unwrap());
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
+        );
         assert!(bearer_token(&headers).is_err(), "not ASCII");
     }
 }

@@ -25,10 +25,19 @@ pub struct Needs {
 
 impl Needs {
     /// The console key endpoints: verify console tokens.
-    pub const CONSOLE: Needs = Needs { console: true, playground: false };
+    pub const CONSOLE: Needs = Needs {
+        console: true,
+        playground: false,
+    };
     /// The session endpoint: sign playground tokens.
-    pub const PLAYGROUND: Needs = Needs { console: false, playground: true };
-    pub const ALL: Needs = Needs { console: true, playground: true };
+    pub const PLAYGROUND: Needs = Needs {
+        console: false,
+        playground: true,
+    };
+    pub const ALL: Needs = Needs {
+        console: true,
+        playground: true,
+    };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +71,19 @@ impl App {
             (false, None) => None,
         };
         let playground = match (needs.playground, &config.playground.signing_key) {
-            (true, _) => Some(PlaygroundSigner::from_config(config.signing_key()?, &config.playground)?),
+            (true, _) => Some(PlaygroundSigner::from_config(
+                config.signing_key()?,
+                &config.playground,
+            )?),
             (false, Some(source)) => Some(PlaygroundSigner::from_config(source, &config.playground)?),
             (false, None) => None,
         };
-        Ok(App { console, playground, store, config })
+        Ok(App {
+            console,
+            playground,
+            store,
+            config,
+        })
     }
 }
 
@@ -74,8 +91,13 @@ impl App {
 /// from SSM. Also returns the AWS SDK configuration when one was needed (loaded only once).
 pub async fn load_config() -> Result<(Config, Option<aws_config::SdkConfig>), StartupError> {
     let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let needs_sdk = !crate::secrets::wanted(&env).is_empty() || env.contains_key(crate::config::vars::TABLE_NAME);
-    let sdk = if needs_sdk { Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await) } else { None };
+    let needs_sdk =
+        !crate::secrets::wanted(&env).is_empty() || env.contains_key(crate::config::vars::TABLE_NAME);
+    let sdk = if needs_sdk {
+        Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    } else {
+        None
+    };
     if let Some(sdk) = &sdk {
         crate::secrets::resolve(&mut env, &aws_sdk_ssm::Client::new(sdk)).await?;
     }
@@ -83,10 +105,16 @@ pub async fn load_config() -> Result<(Config, Option<aws_config::SdkConfig>), St
 }
 
 /// The store the configuration selects.
-pub async fn open_store(config: &Config, sdk: Option<&aws_config::SdkConfig>) -> Result<Arc<dyn Store>, StartupError> {
+pub async fn open_store(
+    config: &Config,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<Arc<dyn Store>, StartupError> {
     match &config.store {
         #[cfg(feature = "embedded")]
-        StoreConfig::Embedded { path } => Ok(Arc::new(crate::store::sqlite::SqliteStore::open(path, config.free_credits)?)),
+        StoreConfig::Embedded { path } => Ok(Arc::new(crate::store::sqlite::SqliteStore::open(
+            path,
+            config.free_credits,
+        )?)),
         #[cfg(not(feature = "embedded"))]
         StoreConfig::Embedded { .. } => Err(ConfigError(format!(
             "this build has no embedded store (built without the `embedded` feature): set {}",
@@ -110,8 +138,16 @@ pub async fn open_store(config: &Config, sdk: Option<&aws_config::SdkConfig>) ->
                 .operation_attempt_timeout(attempt)
                 .operation_timeout(operation)
                 .build();
-            let client = aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(timeouts).build());
-            Ok(Arc::new(DynamoStore::new(client, table.clone(), config.free_credits)))
+            let client = aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(sdk)
+                    .timeout_config(timeouts)
+                    .build(),
+            );
+            Ok(Arc::new(DynamoStore::new(
+                client,
+                table.clone(),
+                config.free_credits,
+            )))
         }
     }
 }

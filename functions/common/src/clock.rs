@@ -16,7 +16,9 @@ pub fn truncate(t: OffsetDateTime) -> OffsetDateTime {
 
 /// `2026-11-27T02:00:00Z`
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    truncate(t.to_offset(time::UtcOffset::UTC)).format(&Rfc3339).expect("a UTC time in the supported range always formats as RFC 3339")
+    truncate(t.to_offset(time::UtcOffset::UTC))
+        .format(&Rfc3339)
+        .expect("a UTC time in the supported range always formats as RFC 3339")
 }
 
 pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
@@ -35,7 +37,10 @@ mod tests {
 
     #[test]
     fn formats_utc_with_whole_seconds() {
-        assert_eq!(rfc3339(datetime!(2026-11-27 02:00:00.789 UTC)), "2026-11-27T02:00:00Z");
+        assert_eq!(
+            rfc3339(datetime!(2026-11-27 02:00:00.789 UTC)),
+            "2026-11-27T02:00:00Z"
+        );
     }
 
     #[test]

@@ -97,7 +97,11 @@ impl Config {
     pub fn store_timeouts(&self) -> (std::time::Duration, std::time::Duration, std::time::Duration) {
         let deadline = self.request_deadline;
         let attempt = deadline * 3 / 8;
-        (attempt.min(std::time::Duration::from_secs(1)), attempt, deadline * 3 / 4)
+        (
+            attempt.min(std::time::Duration::from_secs(1)),
+            attempt,
+            deadline * 3 / 4,
+        )
     }
 }
 
@@ -145,14 +149,22 @@ impl Config {
     /// The console settings, or the error that names what to configure.
     pub fn console(&self) -> Result<&ConsoleAuthConfig, ConfigError> {
         self.console.as_ref().ok_or_else(|| {
-            ConfigError(format!("{} (or {}) is required when running in AWS", vars::CONSOLE_SECRET, vars::CONSOLE_SECRET_PARAMETER))
+            ConfigError(format!(
+                "{} (or {}) is required when running in AWS",
+                vars::CONSOLE_SECRET,
+                vars::CONSOLE_SECRET_PARAMETER
+            ))
         })
     }
 
     /// The playground signing key source, or the error that names what to configure.
     pub fn signing_key(&self) -> Result<&SigningKeySource, ConfigError> {
         self.playground.signing_key.as_ref().ok_or_else(|| {
-            ConfigError(format!("{} (or {}) is required when running in AWS", vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER))
+            ConfigError(format!(
+                "{} (or {}) is required when running in AWS",
+                vars::SIGNING_KEY,
+                vars::SIGNING_KEY_PARAMETER
+            ))
         })
     }
 
@@ -162,7 +174,12 @@ impl Config {
         let environment = match get(vars::ENV).as_deref() {
             Some("local") => Environment::Local,
             Some("aws") => Environment::Aws,
-            Some(other) => return Err(ConfigError(format!("{} must be `local` or `aws`, not `{other}`", vars::ENV))),
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "{} must be `local` or `aws`, not `{other}`",
+                    vars::ENV
+                )));
+            }
             // Lambda sets LAMBDA_TASK_ROOT in every real execution environment; `cargo lambda
             // watch` does not, so an unconfigured deployed function can never pass for local.
             None if get("LAMBDA_TASK_ROOT").is_some() => Environment::Aws,
@@ -174,7 +191,13 @@ impl Config {
         let table = get(vars::TABLE_NAME);
         let store = match (get(vars::STORE).as_deref(), table) {
             (Some("dynamodb") | None, Some(table)) => StoreConfig::DynamoDb { table },
-            (Some("dynamodb"), None) => return Err(ConfigError(format!("{}=dynamodb needs {}", vars::STORE, vars::TABLE_NAME))),
+            (Some("dynamodb"), None) => {
+                return Err(ConfigError(format!(
+                    "{}=dynamodb needs {}",
+                    vars::STORE,
+                    vars::TABLE_NAME
+                )));
+            }
             // A deployed function never falls back to a file on its own disk.
             (Some("embedded") | None, _) if !local => {
                 return Err(ConfigError(format!(
@@ -182,10 +205,17 @@ impl Config {
                     vars::TABLE_NAME
                 )));
             }
-            (Some("embedded") | None, _) => {
-                StoreConfig::Embedded { path: get(vars::SQLITE_PATH).map(PathBuf::from).unwrap_or_else(|| data_dir.join("visionpipe.db")) }
+            (Some("embedded") | None, _) => StoreConfig::Embedded {
+                path: get(vars::SQLITE_PATH)
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| data_dir.join("visionpipe.db")),
+            },
+            (Some(other), _) => {
+                return Err(ConfigError(format!(
+                    "{} must be `embedded` or `dynamodb`, not `{other}`",
+                    vars::STORE
+                )));
             }
-            (Some(other), _) => return Err(ConfigError(format!("{} must be `embedded` or `dynamodb`, not `{other}`", vars::STORE))),
         };
 
         let secret = match get(vars::CONSOLE_SECRET) {
@@ -194,18 +224,26 @@ impl Config {
             None => None,
         };
         if secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_BYTES) {
-            return Err(ConfigError(format!("{} must be at least {MIN_SECRET_BYTES} bytes", vars::CONSOLE_SECRET)));
+            return Err(ConfigError(format!(
+                "{} must be at least {MIN_SECRET_BYTES} bytes",
+                vars::CONSOLE_SECRET
+            )));
         }
 
         let signing_key = match get(vars::SIGNING_KEY) {
             Some(pem) => Some(SigningKeySource::Pem(Secret::new(pem))),
-            None if local => Some(SigningKeySource::LocalFile(data_dir.join("playground-signing-key.pem"))),
+            None if local => Some(SigningKeySource::LocalFile(
+                data_dir.join("playground-signing-key.pem"),
+            )),
             None => None,
         };
 
         let base_url = get(vars::PLAYGROUND_BASE_URL).unwrap_or_else(|| DEFAULT_PLAYGROUND_BASE_URL.into());
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-            return Err(ConfigError(format!("{} must be an http(s) URL", vars::PLAYGROUND_BASE_URL)));
+            return Err(ConfigError(format!(
+                "{} must be an http(s) URL",
+                vars::PLAYGROUND_BASE_URL
+            )));
         }
 
         Ok(Config {
@@ -220,7 +258,8 @@ impl Config {
                 signing_key,
                 base_url: base_url.trim_end_matches('/').to_string(),
                 issuer: get(vars::PLAYGROUND_ISSUER).unwrap_or_else(|| DEFAULT_PLAYGROUND_ISSUER.into()),
-                audience: get(vars::PLAYGROUND_AUDIENCE).unwrap_or_else(|| DEFAULT_PLAYGROUND_AUDIENCE.into()),
+                audience: get(vars::PLAYGROUND_AUDIENCE)
+                    .unwrap_or_else(|| DEFAULT_PLAYGROUND_AUDIENCE.into()),
                 token_ttl_secs: number(&get, vars::TOKEN_TTL, DEFAULT_TOKEN_TTL_SECS, 60..=7 * 86_400)?,
             },
             free_credits: number(&get, vars::FREE_CREDITS, DEFAULT_FREE_CREDITS, 0..=1_000_000)?,
@@ -245,7 +284,13 @@ fn number(
         .parse::<u64>()
         .ok()
         .filter(|n| range.contains(n))
-        .ok_or_else(|| ConfigError(format!("{name} must be a whole number in {}..={}, got `{raw}`", range.start(), range.end())))
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "{name} must be a whole number in {}..={}, got `{raw}`",
+                range.start(),
+                range.end()
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -274,25 +319,60 @@ mod tests {
         let c = config(&[("LAMBDA_TASK_ROOT", "/var/task"), ("VP_TABLE_NAME", "prod")]).unwrap();
         assert_eq!(c.environment, Environment::Aws);
         let err = c.console().unwrap_err().to_string();
-        assert!(err.contains("VP_CONSOLE_JWT_SECRET (or VP_CONSOLE_JWT_SECRET_PARAMETER) is required when running in AWS"), "{err}");
+        assert!(
+            err.contains(
+                "VP_CONSOLE_JWT_SECRET (or VP_CONSOLE_JWT_SECRET_PARAMETER) is required when running in AWS"
+            ),
+            "{err}"
+        );
         let err = c.signing_key().unwrap_err().to_string();
-        assert!(err.contains("VP_PLAYGROUND_SIGNING_KEY (or VP_PLAYGROUND_SIGNING_KEY_PARAMETER) is required"), "{err}");
-        let c = config(&[("VP_ENV", "aws"), ("VP_TABLE_NAME", "prod"), ("VP_CONSOLE_JWT_SECRET", &"s".repeat(40))]).unwrap();
+        assert!(
+            err.contains("VP_PLAYGROUND_SIGNING_KEY (or VP_PLAYGROUND_SIGNING_KEY_PARAMETER) is required"),
+            "{err}"
+        );
+        let c = config(&[
+            ("VP_ENV", "aws"),
+            ("VP_TABLE_NAME", "prod"),
+            ("VP_CONSOLE_JWT_SECRET", &"s".repeat(40)),
+        ])
+        .unwrap();
         assert_eq!(c.console().unwrap().secret.expose(), "s".repeat(40));
     }
 
     #[test]
     fn the_table_name_selects_dynamodb_and_aws_never_falls_back() {
-        assert!(matches!(config(&[("VP_TABLE_NAME", "t")]).unwrap().store, StoreConfig::DynamoDb { ref table } if table == "t"));
-        assert!(matches!(config(&[("VP_STORE", "embedded")]).unwrap().store, StoreConfig::Embedded { .. }));
+        assert!(
+            matches!(config(&[("VP_TABLE_NAME", "t")]).unwrap().store, StoreConfig::DynamoDb { ref table } if table == "t")
+        );
+        assert!(matches!(
+            config(&[("VP_STORE", "embedded")]).unwrap().store,
+            StoreConfig::Embedded { .. }
+        ));
         let aws = [("VP_ENV", "aws")];
-        assert!(matches!(config(&[&aws[..], &[("VP_TABLE_NAME", "prod")]].concat()).unwrap().store, StoreConfig::DynamoDb { .. }));
+        assert!(matches!(
+            config(&[&aws[..], &[("VP_TABLE_NAME", "prod")]].concat())
+                .unwrap()
+                .store,
+            StoreConfig::DynamoDb { .. }
+        ));
         let err = config(&aws).unwrap_err().to_string();
         assert!(err.contains("VP_TABLE_NAME"), "{err}");
-        let err = config(&[&aws[..], &[("VP_STORE", "embedded")]].concat()).unwrap_err().to_string();
+        let err = config(&[&aws[..], &[("VP_STORE", "embedded")]].concat())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("embedded store is for local runs only"), "{err}");
-        assert!(config(&[("VP_STORE", "dynamodb")]).unwrap_err().to_string().contains("VP_TABLE_NAME"));
-        assert!(config(&[("VP_STORE", "postgres")]).unwrap_err().to_string().contains("VP_STORE"));
+        assert!(
+            config(&[("VP_STORE", "dynamodb")])
+                .unwrap_err()
+                .to_string()
+                .contains("VP_TABLE_NAME")
+        );
+        assert!(
+            config(&[("VP_STORE", "postgres")])
+                .unwrap_err()
+                .to_string()
+                .contains("VP_STORE")
+        );
     }
 
     #[test]

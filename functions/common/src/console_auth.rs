@@ -36,7 +36,10 @@ impl ConsoleVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 30;
-        ConsoleVerifier { key: DecodingKey::from_secret(config.secret.expose().as_bytes()), validation }
+        ConsoleVerifier {
+            key: DecodingKey::from_secret(config.secret.expose().as_bytes()),
+            validation,
+        }
     }
 
     pub fn verify(&self, token: &str) -> Result<AccountId, InvalidConsoleToken> {
@@ -45,7 +48,8 @@ impl ConsoleVerifier {
         struct Subject {
             sub: String,
         }
-        let data = jsonwebtoken::decode::<Subject>(token, &self.key, &self.validation).map_err(|_| InvalidConsoleToken)?;
+        let data = jsonwebtoken::decode::<Subject>(token, &self.key, &self.validation)
+            .map_err(|_| InvalidConsoleToken)?;
         AccountId::parse(&data.claims.sub).ok_or(InvalidConsoleToken)
     }
 }
@@ -61,8 +65,12 @@ pub fn mint(config: &ConsoleAuthConfig, account: &AccountId, ttl_secs: i64) -> S
         iat: now,
         exp: now + ttl_secs,
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(config.secret.expose().as_bytes()))
-        .expect("HS256 signing with an in-memory secret cannot fail")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(config.secret.expose().as_bytes()),
+    )
+    .expect("HS256 signing with an in-memory secret cannot fail")
 }
 
 #[cfg(test)]
@@ -98,24 +106,36 @@ mod tests {
         let mut other = config();
         other.audience = "other".into();
         assert!(verifier.verify(&mint(&other, &account, 60)).is_err());
-        assert!(verifier.verify(&mint(&config(), &account, -120)).is_err(), "expired");
+        assert!(
+            verifier.verify(&mint(&config(), &account, -120)).is_err(),
+            "expired"
+        );
         assert!(verifier.verify("not.a.jwt").is_err());
     }
 
     fn sign(claims: serde_json::Value) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(config().secret.expose().as_bytes()))
-            .unwrap()
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(config().secret.expose().as_bytes()),
+        )
+        .unwrap()
     }
 
     #[test]
     fn an_audience_array_and_a_missing_iat_are_accepted_when_otherwise_valid() {
         let verifier = ConsoleVerifier::new(&config());
         let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 60;
-        let array = sign(serde_json::json!({"sub": "acct_1", "iss": "https://console.test", "aud": ["other", "api.test"], "exp": exp}));
+        let array = sign(
+            serde_json::json!({"sub": "acct_1", "iss": "https://console.test", "aud": ["other", "api.test"], "exp": exp}),
+        );
         assert_eq!(verifier.verify(&array).unwrap().as_str(), "acct_1");
-        let wrong = sign(serde_json::json!({"sub": "acct_1", "iss": "https://console.test", "aud": ["other"], "exp": exp}));
+        let wrong = sign(
+            serde_json::json!({"sub": "acct_1", "iss": "https://console.test", "aud": ["other"], "exp": exp}),
+        );
         assert!(verifier.verify(&wrong).is_err(), "an array without our audience");
-        let no_exp = sign(serde_json::json!({"sub": "acct_1", "iss": "https://console.test", "aud": "api.test"}));
+        let no_exp =
+            sign(serde_json::json!({"sub": "acct_1", "iss": "https://console.test", "aud": "api.test"}));
         assert!(verifier.verify(&no_exp).is_err(), "exp stays required");
     }
 
@@ -124,8 +144,15 @@ mod tests {
         use base64::Engine;
         let token = mint(&config(), &AccountId::parse("acct_1").unwrap(), 600);
         let payload = token.split('.').nth(1).unwrap();
-        let claims: serde_json::Value =
-            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            600
+        );
     }
 }

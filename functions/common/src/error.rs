@@ -54,13 +54,16 @@ pub const RETRY_AFTER_SECS: u32 = 1;
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MissingAuthorization | ApiError::InvalidKeyFormat | ApiError::InvalidKey | ApiError::InvalidConsoleToken => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::MissingAuthorization
+            | ApiError::InvalidKeyFormat
+            | ApiError::InvalidKey
+            | ApiError::InvalidConsoleToken => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
             ApiError::KeyNotFound => StatusCode::NOT_FOUND,
             ApiError::TooManyKeys => StatusCode::CONFLICT,
-            ApiError::IdempotencyKeyUsedByAnotherApiKey | ApiError::IdempotencyKeyUsedForAnotherRequest => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyKeyUsedByAnotherApiKey | ApiError::IdempotencyKeyUsedForAnotherRequest => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -80,9 +83,15 @@ impl ApiError {
             ApiError::InsufficientCredits => "Insufficient credits",
             ApiError::InvalidConsoleToken => "Invalid or expired console token",
             ApiError::KeyNotFound => "API key not found",
-            ApiError::TooManyKeys => "API key limit reached: an account can have at most 100 keys; delete one first",
-            ApiError::IdempotencyKeyUsedByAnotherApiKey => "Idempotency-Key was already used with a different API key",
-            ApiError::IdempotencyKeyUsedForAnotherRequest => "Idempotency-Key was already used with a different request",
+            ApiError::TooManyKeys => {
+                "API key limit reached: an account can have at most 100 keys; delete one first"
+            }
+            ApiError::IdempotencyKeyUsedByAnotherApiKey => {
+                "Idempotency-Key was already used with a different API key"
+            }
+            ApiError::IdempotencyKeyUsedForAnotherRequest => {
+                "Idempotency-Key was already used with a different request"
+            }
             ApiError::BadRequest(message) => message,
             ApiError::PayloadTooLarge => "Request body too large",
             ApiError::UnsupportedMediaType => "Content-Type must be application/json",
@@ -103,7 +112,9 @@ impl ApiError {
             ApiError::InvalidConsoleToken => "invalid_console_token",
             ApiError::KeyNotFound => "key_not_found",
             ApiError::TooManyKeys => "too_many_keys",
-            ApiError::IdempotencyKeyUsedByAnotherApiKey | ApiError::IdempotencyKeyUsedForAnotherRequest => "idempotency_key_reused",
+            ApiError::IdempotencyKeyUsedByAnotherApiKey | ApiError::IdempotencyKeyUsedForAnotherRequest => {
+                "idempotency_key_reused"
+            }
             ApiError::BadRequest(_) => "invalid_request",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -115,15 +126,26 @@ impl ApiError {
     }
 
     pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
-        let body = ErrorBody { success: false, error: self.message(), code: self.code(), request_id };
+        let body = ErrorBody {
+            success: false,
+            error: self.message(),
+            code: self.code(),
+            request_id,
+        };
         let mut response = crate::response::json_response(self.status(), &body);
         let headers = response.headers_mut();
         match self {
-            ApiError::MissingAuthorization | ApiError::InvalidKeyFormat | ApiError::InvalidKey | ApiError::InvalidConsoleToken => {
+            ApiError::MissingAuthorization
+            | ApiError::InvalidKeyFormat
+            | ApiError::InvalidKey
+            | ApiError::InvalidConsoleToken => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::MethodNotAllowed { allow } => {
-                headers.insert(header::ALLOW, HeaderValue::from_str(&allow).expect("methods are header-safe"));
+                headers.insert(
+                    header::ALLOW,
+                    HeaderValue::from_str(&allow).expect("methods are header-safe"),
+                );
             }
             ApiError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
@@ -154,7 +176,10 @@ mod tests {
     fn a_chain_names_every_cause() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
         let e = crate::store::StoreError::unavailable("DynamoDB did not answer").caused_by(io);
-        assert_eq!(error_chain(&e), "store unavailable: DynamoDB did not answer: connection refused");
+        assert_eq!(
+            error_chain(&e),
+            "store unavailable: DynamoDB did not answer: connection refused"
+        );
         assert!(e.is_transient());
     }
 

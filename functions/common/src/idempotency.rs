@@ -13,11 +13,15 @@ pub const MAX_LEN: usize = 255;
 /// The header's value: `None` when absent; an error message for a malformed one.
 pub fn from_headers(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
     let mut values = headers.get_all(HEADER).iter();
-    let Some(value) = values.next() else { return Ok(None) };
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
     if values.next().is_some() {
         return Err("Idempotency-Key must be given once");
     }
-    let value = value.to_str().map_err(|_| "Idempotency-Key must be printable ASCII")?;
+    let value = value
+        .to_str()
+        .map_err(|_| "Idempotency-Key must be printable ASCII")?;
     parse(value).map(Some)
 }
 
@@ -70,6 +74,9 @@ mod tests {
 
     #[test]
     fn hashes_are_lowercase_sha256_hex() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

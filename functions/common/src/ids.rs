@@ -23,7 +23,10 @@ pub struct AccountId(String);
 
 impl AccountId {
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = (1..=128).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@|+".contains(&b));
+        let ok = (1..=128).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:@|+".contains(&b));
         ok.then(|| AccountId(raw.to_string()))
     }
 
@@ -82,8 +85,19 @@ mod tests {
         let id = KeyId::generate();
         assert_eq!(KeyId::parse(id.as_str()), Some(id.clone()));
         assert!(id.as_str().starts_with("key_"));
-        assert_eq!(KeyId::parse(&id.as_str().to_lowercase()), None, "non-canonical case");
-        for bad in ["", "key_", "key_123", "ses_01ARZ3NDEKTSV4RRFFQ69G5FAV", "../etc/passwd", "key_01ARZ3NDEKTSV4RRFFQ69G5FAVX"] {
+        assert_eq!(
+            KeyId::parse(&id.as_str().to_lowercase()),
+            None,
+            "non-canonical case"
+        );
+        for bad in [
+            "",
+            "key_",
+            "key_123",
+            "ses_01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "../etc/passwd",
+            "key_01ARZ3NDEKTSV4RRFFQ69G5FAVX",
+        ] {
             assert_eq!(KeyId::parse(bad), None, "{bad}");
         }
     }

@@ -85,6 +85,9 @@ mod tests {
         assert_eq!(normalize(&"a".repeat(65)), Err(KeyNameError::TooLong));
         assert_eq!(normalize("a\u{0007}b"), Err(KeyNameError::ForbiddenCharacter));
         assert_eq!(normalize("prod\nuction"), Err(KeyNameError::ForbiddenCharacter));
-        assert_eq!(normalize("abc\u{202E}gpj.exe"), Err(KeyNameError::ForbiddenCharacter));
+        assert_eq!(
+            normalize("abc\u{202E}gpj.exe"),
+            Err(KeyNameError::ForbiddenCharacter)
+        );
     }
 }

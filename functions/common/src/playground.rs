@@ -58,7 +58,10 @@ pub struct PlaygroundSigner {
 }
 
 impl PlaygroundSigner {
-    pub fn from_config(source: &SigningKeySource, config: &PlaygroundConfig) -> Result<Self, SigningKeyError> {
+    pub fn from_config(
+        source: &SigningKeySource,
+        config: &PlaygroundConfig,
+    ) -> Result<Self, SigningKeyError> {
         let pem = match source {
             SigningKeySource::Pem(pem) => pem.expose().to_string(),
             SigningKeySource::LocalFile(path) => load_or_create_local_key(path)?,
@@ -69,7 +72,9 @@ impl PlaygroundSigner {
     pub fn from_pem(pem: &str, config: &PlaygroundConfig) -> Result<Self, SigningKeyError> {
         let secret = SecretKey::from_pkcs8_pem(pem).map_err(|_| SigningKeyError::Invalid)?;
         let point = secret.public_key().to_encoded_point(false);
-        let (Some(x), Some(y)) = (point.x(), point.y()) else { return Err(SigningKeyError::Invalid) };
+        let (Some(x), Some(y)) = (point.x(), point.y()) else {
+            return Err(SigningKeyError::Invalid);
+        };
         let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
         // RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.
         let thumbprint_input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
@@ -112,12 +117,21 @@ impl PlaygroundSigner {
 
     /// Signs recorded claims again, for an idempotent replay. ES256 signing here is
     /// deterministic (RFC 6979 nonces), so the same claims and key give the same token bytes.
-    pub fn reissue(&self, claims_json: &str, expires_in: u64) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
-        let claims: SessionClaims = serde_json::from_str(claims_json).map_err(jsonwebtoken::errors::Error::from)?;
+    pub fn reissue(
+        &self,
+        claims_json: &str,
+        expires_in: u64,
+    ) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
+        let claims: SessionClaims =
+            serde_json::from_str(claims_json).map_err(jsonwebtoken::errors::Error::from)?;
         self.sign(&claims, expires_in)
     }
 
-    fn sign(&self, claims: &SessionClaims, expires_in: u64) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
+    fn sign(
+        &self,
+        claims: &SessionClaims,
+        expires_in: u64,
+    ) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
         let token = jsonwebtoken::encode(&header, claims, &self.key)?;
@@ -152,11 +166,17 @@ pub fn generate_pem() -> String {
 /// file and hard-linked into place: linking fails if another process won the race, and then
 /// everyone reads the winner's complete file.
 pub fn load_or_create_local_key(path: &Path) -> Result<String, SigningKeyError> {
-    let io = |source| SigningKeyError::Io { path: path.display().to_string(), source };
+    let io = |source| SigningKeyError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     if let Ok(pem) = std::fs::read_to_string(path) {
         return Ok(pem);
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!(".signing-key-{}.tmp", crate::ids::new_ulid()));
     write_private(&tmp, generate_pem().as_bytes()).map_err(io)?;
@@ -201,25 +221,34 @@ mod tests {
         let signer = PlaygroundSigner::from_pem(&generate_pem(), &config()).unwrap();
         let account = AccountId::parse("acct_1").unwrap();
         let session = SessionId::generate();
-        let issued = signer.issue(&account, &session, OffsetDateTime::now_utc()).unwrap();
-        assert_eq!(issued.playground_url, format!("https://play.test/playground?token={}", issued.token));
+        let issued = signer
+            .issue(&account, &session, OffsetDateTime::now_utc())
+            .unwrap();
+        assert_eq!(
+            issued.playground_url,
+            format!("https://play.test/playground?token={}", issued.token)
+        );
 
         let jwk = &signer.jwks()["keys"][0];
         let header = jsonwebtoken::decode_header(&issued.token).unwrap();
         assert_eq!(header.alg, Algorithm::ES256);
         assert_eq!(header.kid.as_deref(), jwk["kid"].as_str());
-        let key = DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
+        let key =
+            DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_audience(&["aud.test"]);
         validation.set_issuer(&["iss.test"]);
-        let claims = jsonwebtoken::decode::<SessionClaims>(&issued.token, &key, &validation).unwrap().claims;
+        let claims = jsonwebtoken::decode::<SessionClaims>(&issued.token, &key, &validation)
+            .unwrap()
+            .claims;
         assert_eq!(claims.sub, "acct_1");
         assert_eq!(claims.sid, session.as_str());
         assert_eq!(claims.exp - claims.iat, 3600);
 
         let other = PlaygroundSigner::from_pem(&generate_pem(), &config()).unwrap();
         let jwk = &other.jwks()["keys"][0];
-        let wrong = DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
+        let wrong =
+            DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
         assert!(jsonwebtoken::decode::<SessionClaims>(&issued.token, &wrong, &validation).is_err());
     }
 
@@ -233,24 +262,41 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 
     #[test]
     fn garbage_pem_is_rejected() {
-        assert!(PlaygroundSigner::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", &config()).is_err());
+        assert!(
+            PlaygroundSigner::from_pem(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                &config()
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn recorded_claims_re_sign_to_the_same_token_bytes() {
         let signer = PlaygroundSigner::from_pem(&generate_pem(), &config()).unwrap();
         let account = AccountId::parse("acct_1").unwrap();
-        let first = signer.issue(&account, &SessionId::generate(), OffsetDateTime::now_utc()).unwrap();
+        let first = signer
+            .issue(&account, &SessionId::generate(), OffsetDateTime::now_utc())
+            .unwrap();
         let signature = first.token.rsplit('.').next().unwrap();
-        assert!(!first.claims.contains(signature), "the claims carry no signature: they are not a token");
+        assert!(
+            !first.claims.contains(signature),
+            "the claims carry no signature: they are not a token"
+        );
         let again = signer.reissue(&first.claims, first.expires_in).unwrap();
-        assert_eq!((again.token, again.playground_url), (first.token, first.playground_url));
+        assert_eq!(
+            (again.token, again.playground_url),
+            (first.token, first.playground_url)
+        );
         assert!(signer.reissue("not json", 60).is_err());
     }
 
@@ -259,8 +305,17 @@ mod tests {
         let signer = PlaygroundSigner::from_pem(&generate_pem(), &config()).unwrap();
         assert_eq!(signer.kid().len(), 43, "a base64url SHA-256 thumbprint");
         assert_eq!(signer.jwks()["keys"][0]["kid"], signer.kid());
-        let issued = signer.issue(&AccountId::parse("acct_1").unwrap(), &SessionId::generate(), OffsetDateTime::now_utc()).unwrap();
-        assert_eq!(jsonwebtoken::decode_header(&issued.token).unwrap().kid.as_deref(), Some(signer.kid()));
+        let issued = signer
+            .issue(
+                &AccountId::parse("acct_1").unwrap(),
+                &SessionId::generate(),
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&issued.token).unwrap().kid.as_deref(),
+            Some(signer.kid())
+        );
     }
 
     #[test]
@@ -278,7 +333,10 @@ mod tests {
                 })
             })
             .collect();
-        let pems: Vec<String> = racers.into_iter().map(|r| r.join().unwrap().expect("every racer gets the key")).collect();
+        let pems: Vec<String> = racers
+            .into_iter()
+            .map(|r| r.join().unwrap().expect("every racer gets the key"))
+            .collect();
         assert!(pems.iter().all(|p| p == &pems[0]));
         assert_eq!(load_or_create_local_key(&path).unwrap(), pems[0]);
     }

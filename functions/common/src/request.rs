@@ -30,10 +30,19 @@ pub fn origin(req: &Request) -> Origin {
         Some(RequestContext::ApiGatewayV2(ctx)) => (ctx.http.source_ip.clone(), ctx.http.user_agent.clone()),
         _ => (None, None),
     };
-    let header_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     // The header is what the client sent; the context copy is the fallback (under `cargo lambda
     // watch` it names cargo-lambda itself).
-    let user_agent = header_agent.or(context_agent).map(|ua| ua.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect());
+    let user_agent = header_agent.or(context_agent).map(|ua| {
+        ua.chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_USER_AGENT_CHARS)
+            .collect()
+    });
     Origin { ip, user_agent }
 }
 
@@ -45,7 +54,11 @@ pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
         Body::Binary(bytes) => bytes,
         _ => &[],
     };
-    if bytes.len() > MAX_BODY_BYTES { Err(ApiError::PayloadTooLarge) } else { Ok(bytes) }
+    if bytes.len() > MAX_BODY_BYTES {
+        Err(ApiError::PayloadTooLarge)
+    } else {
+        Ok(bytes)
+    }
 }
 
 /// Decodes a JSON body into `T`, or `None` when the body is empty (only whitespace).
@@ -59,7 +72,14 @@ pub fn json_body<T: DeserializeOwned>(req: &Request, expected: &str) -> Result<O
         return Ok(None);
     }
     if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-        let essence = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = content_type
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if essence != "application/json" {
             return Err(ApiError::UnsupportedMediaType);
         }

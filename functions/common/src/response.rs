@@ -8,7 +8,9 @@ use serde::Serialize;
 /// A JSON response that no intermediary may keep.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let bytes = serde_json::to_vec(body).expect("response bodies are plain JSON values");
-    let mut response = Response::new(Body::Text(String::from_utf8(bytes).expect("serde_json writes UTF-8")));
+    let mut response = Response::new(Body::Text(
+        String::from_utf8(bytes).expect("serde_json writes UTF-8"),
+    ));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

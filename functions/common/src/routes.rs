@@ -31,19 +31,36 @@ fn path_matches(pattern: &str, path: &str) -> bool {
 
 /// The function that serves `method path`, if any route matches.
 pub fn function_for(method: &str, path: &str) -> Option<&'static str> {
-    ROUTES.iter().find(|(m, pattern, _)| *m == method && path_matches(pattern, path)).map(|(_, _, function)| *function)
+    ROUTES
+        .iter()
+        .find(|(m, pattern, _)| *m == method && path_matches(pattern, path))
+        .map(|(_, _, function)| *function)
 }
 
 /// `Ok` when `req` is `method pattern`; otherwise the 404 or 405 it deserves.
 pub fn expect(req: &Request, method: &str, pattern: &str) -> Result<(), ApiError> {
-    if req.method().as_str() == method && path_matches(pattern, req.raw_http_path()) { Ok(()) } else { Err(unmatched(req)) }
+    if req.method().as_str() == method && path_matches(pattern, req.raw_http_path()) {
+        Ok(())
+    } else {
+        Err(unmatched(req))
+    }
 }
 
 /// 405 with the methods the path does allow, or 404 for a path we do not serve.
 pub fn unmatched(req: &Request) -> ApiError {
     let path = req.raw_http_path();
-    let allowed: Vec<&str> = ROUTES.iter().filter(|(_, pattern, _)| path_matches(pattern, path)).map(|(method, _, _)| *method).collect();
-    if allowed.is_empty() { ApiError::NotFound } else { ApiError::MethodNotAllowed { allow: allowed.join(", ") } }
+    let allowed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(_, pattern, _)| path_matches(pattern, path))
+        .map(|(method, _, _)| *method)
+        .collect();
+    if allowed.is_empty() {
+        ApiError::NotFound
+    } else {
+        ApiError::MethodNotAllowed {
+            allow: allowed.join(", "),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -59,14 +59,21 @@ pub fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
         .and_then(|s| tracing_subscriber::EnvFilter::builder().parse(s).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
     for target in CAPPED_TARGETS {
-        filter = filter.add_directive(format!("{target}=info").parse().expect("a target name is a valid directive"));
+        filter = filter.add_directive(
+            format!("{target}=info")
+                .parse()
+                .expect("a target name is a valid directive"),
+        );
     }
     filter
 }
 
 /// The functions' log format with `filter`, writing to `writer` (tests capture it to inspect
 /// every line).
-pub fn log_subscriber<W>(filter: tracing_subscriber::EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+pub fn log_subscriber<W>(
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -97,7 +104,12 @@ where
         }
     };
     let kid = app.playground.as_ref().map(|p| p.kid());
-    tracing::info!(function = name, pid = std::process::id(), kid, "cold start complete");
+    tracing::info!(
+        function = name,
+        pid = std::process::id(),
+        kid,
+        "cold start complete"
+    );
     run_loop(name, move |req| handler(app, req)).await
 }
 

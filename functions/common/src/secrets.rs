@@ -9,8 +9,10 @@ use crate::config::{ConfigError, vars};
 use std::collections::HashMap;
 
 /// (variable that holds the value, variable that names the parameter holding it)
-pub const FROM_PARAMETERS: [(&str, &str); 2] =
-    [(vars::CONSOLE_SECRET, vars::CONSOLE_SECRET_PARAMETER), (vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER)];
+pub const FROM_PARAMETERS: [(&str, &str); 2] = [
+    (vars::CONSOLE_SECRET, vars::CONSOLE_SECRET_PARAMETER),
+    (vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER),
+];
 
 /// Parameter names still to be fetched: named by a `*_PARAMETER` variable whose value variable
 /// is not set directly.
@@ -18,13 +20,20 @@ pub fn wanted(env: &HashMap<String, String>) -> Vec<(&'static str, String)> {
     FROM_PARAMETERS
         .iter()
         .filter(|(value_var, _)| !env.contains_key(*value_var))
-        .filter_map(|(value_var, param_var)| env.get(*param_var).filter(|p| !p.is_empty()).map(|p| (*value_var, p.clone())))
+        .filter_map(|(value_var, param_var)| {
+            env.get(*param_var)
+                .filter(|p| !p.is_empty())
+                .map(|p| (*value_var, p.clone()))
+        })
         .collect()
 }
 
 /// Adds the values of the wanted parameters to `env`. Any parameter that cannot be read fails
 /// the cold start, naming the parameter (never its value).
-pub async fn resolve(env: &mut HashMap<String, String>, client: &aws_sdk_ssm::Client) -> Result<(), ConfigError> {
+pub async fn resolve(
+    env: &mut HashMap<String, String>,
+    client: &aws_sdk_ssm::Client,
+) -> Result<(), ConfigError> {
     let wanted = wanted(env);
     if wanted.is_empty() {
         return Ok(());
@@ -36,13 +45,22 @@ pub async fn resolve(env: &mut HashMap<String, String>, client: &aws_sdk_ssm::Cl
         .send()
         .await
         .map_err(|e| {
-            ConfigError(format!("cannot read secrets from SSM Parameter Store: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))
+            ConfigError(format!(
+                "cannot read secrets from SSM Parameter Store: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(e)
+            ))
         })?;
-    let values: HashMap<&str, &str> = out.parameters().iter().filter_map(|p| Some((p.name()?, p.value()?))).collect();
+    let values: HashMap<&str, &str> = out
+        .parameters()
+        .iter()
+        .filter_map(|p| Some((p.name()?, p.value()?)))
+        .collect();
     for (value_var, name) in wanted {
-        let value = values
-            .get(name.as_str())
-            .ok_or_else(|| ConfigError(format!("SSM parameter {name} (for {value_var}) does not exist or is not readable")))?;
+        let value = values.get(name.as_str()).ok_or_else(|| {
+            ConfigError(format!(
+                "SSM parameter {name} (for {value_var}) does not exist or is not readable"
+            ))
+        })?;
         env.insert(value_var.to_string(), value.to_string());
     }
     Ok(())

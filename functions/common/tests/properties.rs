@@ -9,7 +9,8 @@ use proptest::prelude::*;
 
 fn json_request(body: Vec<u8>) -> Request {
     let mut req = Request::new(Body::Binary(body));
-    req.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    req.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
     req
 }
 

@@ -2,5 +2,10 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve("create-key", common::Needs::CONSOLE, common::handlers::create_key::handle).await
+    common::runtime::serve(
+        "create-key",
+        common::Needs::CONSOLE,
+        common::handlers::create_key::handle,
+    )
+    .await
 }

@@ -2,5 +2,10 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve("create-session", common::Needs::PLAYGROUND, common::handlers::create_session::handle).await
+    common::runtime::serve(
+        "create-session",
+        common::Needs::PLAYGROUND,
+        common::handlers::create_session::handle,
+    )
+    .await
 }

@@ -2,5 +2,10 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve("list-keys", common::Needs::CONSOLE, common::handlers::list_keys::handle).await
+    common::runtime::serve(
+        "list-keys",
+        common::Needs::CONSOLE,
+        common::handlers::list_keys::handle,
+    )
+    .await
 }

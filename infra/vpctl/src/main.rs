@@ -12,7 +12,11 @@ use common::{app, clock, console_auth};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "vpctl", version, about = "VisionPipe operator CLI (uses the same VP_* configuration as the functions)")]
+#[command(
+    name = "vpctl",
+    version,
+    about = "VisionPipe operator CLI (uses the same VP_* configuration as the functions)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -101,7 +105,10 @@ fn main() -> ExitCode {
         eprintln!("vpctl: {message}");
         return ExitCode::FAILURE;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -122,11 +129,20 @@ fn local_dynamodb_defaults() -> Result<(), String> {
     let text = std::fs::read_to_string(LOCAL_DYNAMODB_ENV).map_err(|e| {
         format!("VP_STORE=dynamodb without AWS_ENDPOINT_URL_DYNAMODB reads {LOCAL_DYNAMODB_ENV} (run from the repository root): {e}")
     })?;
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let (name, value) = line.split_once('=').ok_or_else(|| format!("{LOCAL_DYNAMODB_ENV}: not NAME=value: {line}"))?;
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (name, value) = line
+            .split_once('=')
+            .ok_or_else(|| format!("{LOCAL_DYNAMODB_ENV}: not NAME=value: {line}"))?;
         if !set(name) {
             // SAFETY: called from `main` before the runtime or any other thread exists.
-            unsafe { std::env::set_var(name, value) };
+            #[allow(unsafe_code)]
+            unsafe {
+                std::env::set_var(name, value)
+            };
         }
     }
     Ok(())
@@ -134,7 +150,11 @@ fn local_dynamodb_defaults() -> Result<(), String> {
 
 async fn run(command: Command) -> Result<(), String> {
     let (config, sdk) = app::load_config().await.map_err(|e| e.to_string())?;
-    let store = || async { app::open_store(&config, sdk.as_ref()).await.map_err(|e| e.to_string()) };
+    let store = || async {
+        app::open_store(&config, sdk.as_ref())
+            .await
+            .map_err(|e| e.to_string())
+    };
     match command {
         Command::Token { account, ttl_seconds } => {
             let console = config.console().map_err(|e| e.to_string())?;
@@ -142,24 +162,46 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Jwks => {
             let source = config.signing_key().map_err(|e| e.to_string())?;
-            let signer = PlaygroundSigner::from_config(source, &config.playground).map_err(|e| e.to_string())?;
+            let signer =
+                PlaygroundSigner::from_config(source, &config.playground).map_err(|e| e.to_string())?;
             println!("{}", signer.jwks());
         }
         Command::Table(TableCommand::Create) => {
             let StoreConfig::DynamoDb { table } = &config.store else {
-                return Err("table create needs the DynamoDB store (VP_STORE=dynamodb or VP_TABLE_NAME)".into());
+                return Err(
+                    "table create needs the DynamoDB store (VP_STORE=dynamodb or VP_TABLE_NAME)".into(),
+                );
             };
             let sdk = sdk.as_ref().ok_or("no AWS configuration loaded")?;
-            let created = common::store::dynamodb::table::create_table(&aws_sdk_dynamodb::Client::new(sdk), table).await?;
-            eprintln!("table {table}: {}", if created { "created" } else { "already exists" });
+            let created =
+                common::store::dynamodb::table::create_table(&aws_sdk_dynamodb::Client::new(sdk), table)
+                    .await?;
+            eprintln!(
+                "table {table}: {}",
+                if created { "created" } else { "already exists" }
+            );
         }
-        Command::Credits(CreditsCommand::Grant { account, amount, reason }) => {
+        Command::Credits(CreditsCommand::Grant {
+            account,
+            amount,
+            reason,
+        }) => {
             let store = store().await?;
-            let balance = store.grant_credits(&account.id, amount, &reason, clock::now()).await.map_err(|e| e.to_string())?;
-            println!("{}", serde_json::json!({"account": account.id.as_str(), "granted": amount, "credits": balance}));
+            let balance = store
+                .grant_credits(&account.id, amount, &reason, clock::now())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::json!({"account": account.id.as_str(), "granted": amount, "credits": balance})
+            );
         }
         Command::Credits(CreditsCommand::Show { account }) => {
-            let balance = store().await?.balance(&account.id).await.map_err(|e| e.to_string())?;
+            let balance = store()
+                .await?
+                .balance(&account.id)
+                .await
+                .map_err(|e| e.to_string())?;
             let balance = balance.ok_or_else(|| format!("account {} has no credits record", account.id))?;
             println!(
                 "{}",
@@ -171,7 +213,12 @@ async fn run(command: Command) -> Result<(), String> {
             println!("{report}");
         }
         Command::Audit(AuditCommand::Export { account }) => {
-            for event in store().await?.audit_events(&account.id, clock::now()).await.map_err(|e| e.to_string())? {
+            for event in store()
+                .await?
+                .audit_events(&account.id, clock::now())
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 println!("{}", serde_json::to_string(&event).map_err(|e| e.to_string())?);
             }
         }

@@ -36,13 +36,21 @@ fn main() {
 }
 
 fn atomic(db: &Path, hash: &KeyHash, attempts: u32) -> u32 {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let store = SqliteStore::open(db, 0).expect("open store");
     runtime.block_on(async {
         let mut successes = 0;
         for _ in 0..attempts {
-            let debit = SessionDebit { session: SessionId::generate(), at: common::clock::now(), origin: Origin::default() };
-            if let SessionOutcome::Opened { .. } = store.open_session(hash, debit).await.expect("store works") {
+            let debit = SessionDebit {
+                session: SessionId::generate(),
+                at: common::clock::now(),
+                origin: Origin::default(),
+            };
+            if let SessionOutcome::Opened { .. } = store.open_session(hash, debit).await.expect("store works")
+            {
                 successes += 1;
             }
         }
@@ -68,8 +76,11 @@ fn read_then_write(db: &Path, hash: &KeyHash, attempts: u32) -> u32 {
             continue;
         }
         std::thread::sleep(Duration::from_millis(2)); // the window every racer slips through
-        conn.execute("UPDATE accounts SET credits = ?1, debited = debited + 1 WHERE id = ?2", params![credits - 1, account])
-            .expect("write");
+        conn.execute(
+            "UPDATE accounts SET credits = ?1, debited = debited + 1 WHERE id = ?2",
+            params![credits - 1, account],
+        )
+        .expect("write");
         conn.execute(
             "INSERT INTO ledger (id, account_id, kind, amount, balance_after, at) VALUES (?1, ?2, 'debit', 1, ?3, '2026-01-01T00:00:00Z')",
             params![ulid::Ulid::new().to_string(), account, credits - 1],

@@ -40,11 +40,20 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     routes::expect(req, "POST", "/api/v1/keys")?;
     let account = console_account(app, req)?;
-    let body: CreateKeyBody = json_body(req, EXPECTED)?.ok_or_else(|| ApiError::BadRequest(format!("Request body must be {EXPECTED}")))?;
-    let name = KeyName::parse(&body.name).map_err(|e| ApiError::BadRequest(format!("Invalid key name: {e}")))?;
+    let body: CreateKeyBody = json_body(req, EXPECTED)?
+        .ok_or_else(|| ApiError::BadRequest(format!("Request body must be {EXPECTED}")))?;
+    let name =
+        KeyName::parse(&body.name).map_err(|e| ApiError::BadRequest(format!("Invalid key name: {e}")))?;
 
     let key = PlaintextKey::generate();
-    let record = NewKey { id: KeyId::generate(), account, name, prefix: key.display_prefix(), hash: key.hash(), created_at: clock::now() };
+    let record = NewKey {
+        id: KeyId::generate(),
+        account,
+        name,
+        prefix: key.display_prefix(),
+        hash: key.hash(),
+        created_at: clock::now(),
+    };
     if app.store.create_key(record.clone(), origin(req)).await? == KeyCreation::TooManyKeys {
         return Err(ApiError::TooManyKeys);
     }

@@ -36,26 +36,43 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     if !is_well_formed(token) {
         return Err(ApiError::InvalidKeyFormat);
     }
-    let idempotency_key = idempotency::from_headers(req.headers()).map_err(|m| ApiError::BadRequest(m.to_string()))?;
+    let idempotency_key =
+        idempotency::from_headers(req.headers()).map_err(|m| ApiError::BadRequest(m.to_string()))?;
     // The only body accepted besides none at all is `{}` (an object with no members).
     const EXPECTED: &str = "empty or an empty JSON object {}";
-    if json_body::<serde_json::Map<String, serde_json::Value>>(req, EXPECTED)?.is_some_and(|members| !members.is_empty()) {
+    if json_body::<serde_json::Map<String, serde_json::Value>>(req, EXPECTED)?
+        .is_some_and(|members| !members.is_empty())
+    {
         return Err(ApiError::BadRequest(format!("Request body must be {EXPECTED}")));
     }
 
-    let key = app.store.resolve_key(&KeyHash::of(token)).await?.ok_or(ApiError::InvalidKey)?;
+    let key = app
+        .store
+        .resolve_key(&KeyHash::of(token))
+        .await?
+        .ok_or(ApiError::InvalidKey)?;
     // The token is signed before the debit so that an idempotency record can hold the whole
     // answer, written atomically with the debit. If the debit is refused it is never sent.
-    let debit = SessionDebit { session: SessionId::generate(), at: clock::now(), origin: origin(req) };
-    let issued = signer.issue(&key.account, &debit.session, debit.at).map_err(|e| {
-        tracing::error!(error = %e, "signing a session token failed");
-        ApiError::Internal
-    })?;
+    let debit = SessionDebit {
+        session: SessionId::generate(),
+        at: clock::now(),
+        origin: origin(req),
+    };
+    let issued = signer
+        .issue(&key.account, &debit.session, debit.at)
+        .map_err(|e| {
+            tracing::error!(error = %e, "signing a session token failed");
+            ApiError::Internal
+        })?;
     let session_id = debit.session.to_string();
     let idempotency = idempotency_key.map(|k| IdempotentSession {
         key_hash: idempotency::sha256_hex(k.as_bytes()),
         request_hash: idempotency::sha256_hex(body_bytes(req).unwrap_or_default()),
-        grant: SessionGrant { session_id: session_id.clone(), claims: issued.claims.clone(), expires_in: issued.expires_in },
+        grant: SessionGrant {
+            session_id: session_id.clone(),
+            claims: issued.claims.clone(),
+            expires_in: issued.expires_in,
+        },
     });
     match app.store.debit_session(&key, debit, idempotency).await? {
         DebitOutcome::Debited { balance } => {
@@ -69,11 +86,17 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
                 ApiError::Internal
             })?;
             let mut response = session_response(balance, &reissued);
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(response)
         }
-        DebitOutcome::Conflict(IdempotencyConflict::DifferentApiKey) => Err(ApiError::IdempotencyKeyUsedByAnotherApiKey),
-        DebitOutcome::Conflict(IdempotencyConflict::DifferentRequest) => Err(ApiError::IdempotencyKeyUsedForAnotherRequest),
+        DebitOutcome::Conflict(IdempotencyConflict::DifferentApiKey) => {
+            Err(ApiError::IdempotencyKeyUsedByAnotherApiKey)
+        }
+        DebitOutcome::Conflict(IdempotencyConflict::DifferentRequest) => {
+            Err(ApiError::IdempotencyKeyUsedForAnotherRequest)
+        }
         DebitOutcome::InsufficientCredits => Err(ApiError::InsufficientCredits),
         DebitOutcome::InvalidKey => Err(ApiError::InvalidKey),
     }

@@ -20,7 +20,11 @@ async fn delete_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     // Anything that is not a well-formed key id cannot name a key: the same 404 as a key that
     // does not exist, is someone else's, or is already deleted, so nothing can be probed.
     let id = key_id(req).ok_or(ApiError::KeyNotFound)?;
-    if !app.store.delete_key(&account, &id, clock::now(), origin(req)).await? {
+    if !app
+        .store
+        .delete_key(&account, &id, clock::now(), origin(req))
+        .await?
+    {
         return Err(ApiError::KeyNotFound);
     }
     tracing::info!(key_id = %id, "api key deleted");

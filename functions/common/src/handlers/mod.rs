@@ -20,7 +20,11 @@ pub mod list_keys;
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %crate::error::error_chain(&e), "store failure");
-        if e.is_transient() { ApiError::Unavailable } else { ApiError::Internal }
+        if e.is_transient() {
+            ApiError::Unavailable
+        } else {
+            ApiError::Internal
+        }
     }
 }
 
@@ -32,11 +36,17 @@ fn finish(req: &Request, result: Result<Response<Body>, ApiError>) -> Response<B
 /// Runs a handler's work within the configured deadline: a stalled dependency answers the
 /// contract's JSON 503 with `Retry-After`, well before the platform would kill the function.
 /// Work cut short here was either not applied or is found again by an idempotent retry.
-async fn within_deadline(app: &App, work: impl Future<Output = Result<Response<Body>, ApiError>>) -> Result<Response<Body>, ApiError> {
+async fn within_deadline(
+    app: &App,
+    work: impl Future<Output = Result<Response<Body>, ApiError>>,
+) -> Result<Response<Body>, ApiError> {
     match tokio::time::timeout(app.config.request_deadline, work).await {
         Ok(result) => result,
         Err(_) => {
-            tracing::error!(deadline_ms = app.config.request_deadline.as_millis() as u64, "request deadline passed; answering 503");
+            tracing::error!(
+                deadline_ms = app.config.request_deadline.as_millis() as u64,
+                "request deadline passed; answering 503"
+            );
             Err(ApiError::Unavailable)
         }
     }

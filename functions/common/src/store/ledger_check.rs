@@ -21,10 +21,21 @@ pub struct LedgerCheck {
 }
 
 /// Runs the ledger check for one account. `Ok(None)` for an account that does not exist.
-pub async fn verify_ledger(store: &dyn Store, account: &AccountId) -> Result<Option<LedgerCheck>, StoreError> {
-    let Some(balance) = store.balance(account).await? else { return Ok(None) };
+pub async fn verify_ledger(
+    store: &dyn Store,
+    account: &AccountId,
+) -> Result<Option<LedgerCheck>, StoreError> {
+    let Some(balance) = store.balance(account).await? else {
+        return Ok(None);
+    };
     let ledger = store.ledger(account).await?;
-    let sum = |kind| ledger.iter().filter(|e| e.kind == kind).map(|e| e.amount).sum::<u64>();
+    let sum = |kind| {
+        ledger
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.amount)
+            .sum::<u64>()
+    };
     let (ledger_grants, ledger_debits) = (sum(LedgerKind::Grant), sum(LedgerKind::Debit));
     let ok = balance.granted.checked_sub(balance.debited) == Some(balance.credits)
         && ledger_grants == balance.granted

@@ -43,18 +43,30 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn unavailable(context: impl Into<String>) -> Self {
-        StoreError::Unavailable { context: context.into(), source: None }
+        StoreError::Unavailable {
+            context: context.into(),
+            source: None,
+        }
     }
 
     pub fn internal(context: impl Into<String>) -> Self {
-        StoreError::Internal { context: context.into(), source: None }
+        StoreError::Internal {
+            context: context.into(),
+            source: None,
+        }
     }
 
     /// The same error, remembering what caused it.
     pub fn caused_by(self, cause: impl Into<Cause>) -> Self {
         match self {
-            StoreError::Unavailable { context, .. } => StoreError::Unavailable { context, source: Some(cause.into()) },
-            StoreError::Internal { context, .. } => StoreError::Internal { context, source: Some(cause.into()) },
+            StoreError::Unavailable { context, .. } => StoreError::Unavailable {
+                context,
+                source: Some(cause.into()),
+            },
+            StoreError::Internal { context, .. } => StoreError::Internal {
+                context,
+                source: Some(cause.into()),
+            },
         }
     }
 
@@ -76,7 +88,13 @@ pub trait Store: Send + Sync {
 
     /// Soft-deletes a live key of this account and records `key.deleted`.
     /// `false` when there is no such live key for this account (nothing changed).
-    async fn delete_key(&self, account: &AccountId, key: &KeyId, at: OffsetDateTime, origin: Origin) -> Result<bool, StoreError>;
+    async fn delete_key(
+        &self,
+        account: &AccountId,
+        key: &KeyId,
+        at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<bool, StoreError>;
 
     /// The live key with this hash, read so that a deletion that has returned is always seen.
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError>;
@@ -93,7 +111,13 @@ pub trait Store: Send + Sync {
     ) -> Result<DebitOutcome, StoreError>;
 
     /// Adds credits (creating the account, with its free grant, if new); returns the balance.
-    async fn grant_credits(&self, account: &AccountId, amount: u64, reason: &str, at: OffsetDateTime) -> Result<u64, StoreError>;
+    async fn grant_credits(
+        &self,
+        account: &AccountId,
+        amount: u64,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
 
     /// `None` for an account that has never been created.
     async fn balance(&self, account: &AccountId) -> Result<Option<Balance>, StoreError>;
@@ -103,5 +127,9 @@ pub trait Store: Send + Sync {
     async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError>;
 
     /// Audit events not yet expired at `now`, oldest first.
-    async fn audit_events(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<AuditEvent>, StoreError>;
+    async fn audit_events(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 }

@@ -85,7 +85,12 @@ impl IdempotentSession {
     /// Whether a request carrying this idempotency key may be answered by the record the key
     /// left: `None` when it is the same request (replay), else why not. Both stores judge
     /// retries by this one rule.
-    pub fn conflict_with(&self, recorded_api_key: &str, recorded_request_hash: &str, key: &KeyId) -> Option<IdempotencyConflict> {
+    pub fn conflict_with(
+        &self,
+        recorded_api_key: &str,
+        recorded_request_hash: &str,
+        key: &KeyId,
+    ) -> Option<IdempotencyConflict> {
         if recorded_api_key != key.as_str() {
             Some(IdempotencyConflict::DifferentApiKey)
         } else if recorded_request_hash != self.request_hash {
@@ -151,7 +156,9 @@ impl LedgerKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [LedgerKind::Grant, LedgerKind::Debit].into_iter().find(|k| k.as_str() == s)
+        [LedgerKind::Grant, LedgerKind::Debit]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -192,7 +199,13 @@ impl AuditAction {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [AuditAction::KeyCreated, AuditAction::KeyDeleted, AuditAction::KeyUsed].into_iter().find(|a| a.as_str() == s)
+        [
+            AuditAction::KeyCreated,
+            AuditAction::KeyDeleted,
+            AuditAction::KeyUsed,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 }
 

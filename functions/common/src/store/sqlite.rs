@@ -8,8 +8,9 @@
 //! negative even if the transaction boundaries were wrong.
 
 use super::{
-    AuditAction, AuditEvent, Balance, DebitOutcome, FREE_CREDITS_REASON, IDEMPOTENCY_WINDOW, IdempotentSession, KeyCreation, KeyRecord,
-    LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, SessionGrant, Store, StoreError,
+    AuditAction, AuditEvent, Balance, DebitOutcome, FREE_CREDITS_REASON, IDEMPOTENCY_WINDOW,
+    IdempotentSession, KeyCreation, KeyRecord, LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin,
+    ResolvedKey, SessionDebit, SessionGrant, Store, StoreError,
 };
 use crate::api_key::KeyHash;
 use crate::clock;
@@ -90,7 +91,8 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file; `free_credits` is what a new account gets.
     pub fn open(path: &Path, free_credits: u64) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::internal(format!("cannot create {}", dir.display())).caused_by(e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::internal(format!("cannot create {}", dir.display())).caused_by(e))?;
         }
         let mut conn = Connection::open(path).map_err(map_err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(map_err)?;
@@ -99,24 +101,40 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
         tx.execute_batch(SCHEMA).map_err(map_err)?;
         // Databases made before ledger entries were kept for good had an expiry on them.
-        let ledger_expires: bool =
-            tx.query_row("SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'ttl'", [], |r| r.get(0)).map_err(map_err)?;
+        let ledger_expires: bool = tx
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'ttl'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(map_err)?;
         if ledger_expires {
-            tx.execute_batch("ALTER TABLE ledger DROP COLUMN ttl").map_err(map_err)?;
+            tx.execute_batch("ALTER TABLE ledger DROP COLUMN ttl")
+                .map_err(map_err)?;
         }
         // ... and idempotency records that held the session token itself. They live 24 hours
         // and only locally, so they are dropped rather than converted.
         let records_hold_tokens: bool = tx
-            .query_row("SELECT count(*) FROM pragma_table_info('idempotency') WHERE name = 'token'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('idempotency') WHERE name = 'token'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(map_err)?;
         if records_hold_tokens {
-            tx.execute_batch(&format!("DROP TABLE idempotency; {SCHEMA}")).map_err(map_err)?;
+            tx.execute_batch(&format!("DROP TABLE idempotency; {SCHEMA}"))
+                .map_err(map_err)?;
         }
         tx.commit().map_err(map_err)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), free_credits })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            free_credits,
+        })
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the blocking pool; commits on `Ok`.
@@ -165,14 +183,29 @@ fn new_id() -> String {
 
 /// Creates the account with its free grant if it does not exist yet. Exactly once, because the
 /// insert and the grant share the caller's transaction and the insert is keyed on the id.
-fn ensure_account(tx: &rusqlite::Transaction<'_>, account: &AccountId, free: u64, at: OffsetDateTime) -> rusqlite::Result<()> {
+fn ensure_account(
+    tx: &rusqlite::Transaction<'_>,
+    account: &AccountId,
+    free: u64,
+    at: OffsetDateTime,
+) -> rusqlite::Result<()> {
     let created = tx.execute(
         "INSERT INTO accounts (id, credits, granted, debited, created_at) VALUES (?1, ?2, ?2, 0, ?3)
          ON CONFLICT (id) DO NOTHING",
         params![account.as_str(), free as i64, clock::rfc3339(at)],
     )?;
     if created == 1 && free > 0 {
-        insert_ledger(tx, account, LedgerKind::Grant, free, free, None, None, Some(FREE_CREDITS_REASON), at)?;
+        insert_ledger(
+            tx,
+            account,
+            LedgerKind::Grant,
+            free,
+            free,
+            None,
+            None,
+            Some(FREE_CREDITS_REASON),
+            at,
+        )?;
     }
     Ok(())
 }
@@ -236,7 +269,8 @@ fn insert_audit(
 
 fn time_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<OffsetDateTime> {
     let s: String = row.get(idx)?;
-    clock::parse_rfc3339(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+    clock::parse_rfc3339(&s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn opt_time_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
@@ -249,7 +283,13 @@ fn opt_time_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<
 /// A text column read into a domain type (an id, a kind, a name) by its parser.
 fn id_col<T>(row: &rusqlite::Row<'_>, idx: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
     let s: String = row.get(idx)?;
-    parse(&s).ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, format!("bad value {s:?}").into()))
+    parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("bad value {s:?}").into(),
+        )
+    })
 }
 
 /// The outcome recorded for this account's idempotency key, if one is still in its window.
@@ -269,15 +309,21 @@ fn earlier_session(
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
-                    SessionGrant { session_id: row.get(2)?, claims: row.get(3)?, expires_in: row.get::<_, i64>(4)? as u64 },
+                    SessionGrant {
+                        session_id: row.get(2)?,
+                        claims: row.get(3)?,
+                        expires_in: row.get::<_, i64>(4)? as u64,
+                    },
                     row.get::<_, i64>(5)? as u64,
                 ))
             },
         )
         .optional()?;
-    Ok(row.map(|(api_key_id, request_hash, grant, balance)| match idem.conflict_with(&api_key_id, &request_hash, key) {
-        Some(conflict) => DebitOutcome::Conflict(conflict),
-        None => DebitOutcome::Replayed { balance, grant },
+    Ok(row.map(|(api_key_id, request_hash, grant, balance)| {
+        match idem.conflict_with(&api_key_id, &request_hash, key) {
+            Some(conflict) => DebitOutcome::Conflict(conflict),
+            None => DebitOutcome::Replayed { balance, grant },
+        }
     }))
 }
 
@@ -332,7 +378,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_key(&self, account: &AccountId, key: &KeyId, at: OffsetDateTime, origin: Origin) -> Result<bool, StoreError> {
+    async fn delete_key(
+        &self,
+        account: &AccountId,
+        key: &KeyId,
+        at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<bool, StoreError> {
         let (account, key) = (account.clone(), key.clone());
         self.write(move |tx, _| {
             let deleted = tx.execute(
@@ -350,9 +402,16 @@ impl Store for SqliteStore {
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
         let hash = hash.clone();
         self.blocking(move |conn| {
-            conn.query_row("SELECT id, account_id FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL", [hash.as_str()], |row| {
-                Ok(ResolvedKey { key: id_col(row, 0, KeyId::parse)?, account: id_col(row, 1, AccountId::parse)? })
-            })
+            conn.query_row(
+                "SELECT id, account_id FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL",
+                [hash.as_str()],
+                |row| {
+                    Ok(ResolvedKey {
+                        key: id_col(row, 0, KeyId::parse)?,
+                        account: id_col(row, 1, AccountId::parse)?,
+                    })
+                },
+            )
             .optional()
         })
         .await
@@ -414,7 +473,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn grant_credits(&self, account: &AccountId, amount: u64, reason: &str, at: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn grant_credits(
+        &self,
+        account: &AccountId,
+        amount: u64,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
         if amount == 0 || amount > i64::MAX as u64 / 2 {
             return Err(StoreError::internal("grant amount out of range"));
         }
@@ -435,13 +500,17 @@ impl Store for SqliteStore {
     async fn balance(&self, account: &AccountId) -> Result<Option<Balance>, StoreError> {
         let account = account.clone();
         self.blocking(move |conn| {
-            conn.query_row("SELECT credits, granted, debited FROM accounts WHERE id = ?1", [account.as_str()], |row| {
-                Ok(Balance {
-                    credits: row.get::<_, i64>(0)? as u64,
-                    granted: row.get::<_, i64>(1)? as u64,
-                    debited: row.get::<_, i64>(2)? as u64,
-                })
-            })
+            conn.query_row(
+                "SELECT credits, granted, debited FROM accounts WHERE id = ?1",
+                [account.as_str()],
+                |row| {
+                    Ok(Balance {
+                        credits: row.get::<_, i64>(0)? as u64,
+                        granted: row.get::<_, i64>(1)? as u64,
+                        debited: row.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
             .optional()
         })
         .await
@@ -471,7 +540,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn audit_events(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn audit_events(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let account = account.clone();
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(

@@ -10,7 +10,9 @@ use crate::ids::{KeyId, new_ulid};
 use crate::store::{FREE_CREDITS_REASON, LedgerKind, MAX_LIVE_KEYS, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
@@ -32,7 +34,10 @@ impl DynamoStore {
             debited: 0,
             created_at: clock::rfc3339(at),
             last_used: HashMap::new(),
-            live_keys: first_key.map(|k| (k.to_string(), clock::rfc3339(at))).into_iter().collect(),
+            live_keys: first_key
+                .map(|k| (k.to_string(), clock::rfc3339(at)))
+                .into_iter()
+                .collect(),
             pending: HashMap::new(),
             pending_balances: HashMap::new(),
         };
@@ -47,7 +52,11 @@ impl DynamoStore {
     /// Creates the account with its free grant unless it exists. Exactly once: the account put is
     /// conditional, and a lost race just means someone else created it.
     pub(super) async fn ensure_account(&self, account: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        if self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await?.is_some() {
+        if self
+            .get::<AccountItem>(account_pk(account), ACCOUNT_SK)
+            .await?
+            .is_some()
+        {
             return Ok(());
         }
         match self.transact(self.new_account_items(account, at, None)?).await {
@@ -75,7 +84,7 @@ impl DynamoStore {
         loop {
             retry.next().await?;
             match self.change_balance_once(account, id, entry).await? {
-                Change::Applied(balance, item) => return Ok(Ok((balance, item))),
+                Change::Applied(balance, item) => return Ok(Ok((balance, *item))),
                 Change::Refused(refusal) => return Ok(Err(refusal)),
                 Change::Conflicted => continue,
             }
@@ -83,7 +92,12 @@ impl DynamoStore {
     }
 
     /// One attempt of [`Self::change_balance`].
-    pub(super) async fn change_balance_once(&self, account: &str, id: &str, entry: &PendingEntry) -> Result<Change, StoreError> {
+    pub(super) async fn change_balance_once(
+        &self,
+        account: &str,
+        id: &str,
+        entry: &PendingEntry,
+    ) -> Result<Change, StoreError> {
         let change = BalanceChange::new(id, entry)?;
         let result = self
             .client
@@ -102,16 +116,21 @@ impl DynamoStore {
         match result {
             Ok(out) => {
                 let item: AccountItem = from_item(out.attributes.unwrap_or_default())?;
-                let balance = *item.pending_balances.get(id).ok_or_else(|| internal("update returned no balance"))?;
-                Ok(Change::Applied(balance, item))
+                let balance = *item
+                    .pending_balances
+                    .get(id)
+                    .ok_or_else(|| internal("update returned no balance"))?;
+                Ok(Change::Applied(balance, Box::new(item)))
             }
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(e) => {
-                    let Some(old) = e.item else { return Ok(Change::Refused(Refusal::NoAccount)) };
+                    let Some(old) = e.item else {
+                        return Ok(Change::Refused(Refusal::NoAccount));
+                    };
                     let old: AccountItem = from_item(old)?;
                     // Our own earlier attempt already applied (its response was lost).
                     if let Some(&balance) = old.pending_balances.get(id) {
-                        return Ok(Change::Applied(balance, old));
+                        return Ok(Change::Applied(balance, Box::new(old)));
                     }
                     Ok(Change::Refused(Refusal::of(&old, entry)))
                 }
@@ -123,7 +142,7 @@ impl DynamoStore {
                 let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
                 match item {
                     Some(item) => match item.pending_balances.get(id).copied() {
-                        Some(balance) => Ok(Change::Applied(balance, item)),
+                        Some(balance) => Ok(Change::Applied(balance, Box::new(item))),
                         None => Err(classify(e)),
                     },
                     None => Err(classify(e)),
@@ -134,13 +153,21 @@ impl DynamoStore {
     }
 
     /// Adds a key to an existing account's live keys, if the account has room for it.
-    pub(super) fn add_live_key(&self, account: &str, key: &KeyId, at: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn add_live_key(
+        &self,
+        account: &str,
+        key: &KeyId,
+        at: OffsetDateTime,
+    ) -> Result<TransactWriteItem, StoreError> {
         self.update(
             (account_pk(account), ACCOUNT_SK.into()),
             "SET liveKeys.#key = :at",
             "attribute_exists(pk) AND size(liveKeys) < :cap",
             &[("#key", key.as_str())],
-            vec![(":at", AttributeValue::S(clock::rfc3339(at))), (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string()))],
+            vec![
+                (":at", AttributeValue::S(clock::rfc3339(at))),
+                (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string())),
+            ],
         )
     }
 
@@ -158,7 +185,8 @@ impl DynamoStore {
 
 /// What one attempt at a balance change did.
 pub(super) enum Change {
-    Applied(u64, AccountItem),
+    /// The balance right after the change, and the account item as it now is.
+    Applied(u64, Box<AccountItem>),
     Refused(Refusal),
     /// A transaction on the item was in flight; nothing changed.
     Conflicted,
@@ -193,7 +221,11 @@ pub(super) struct BalanceChange {
 
 impl BalanceChange {
     /// The same change as one item of a transaction (the idempotent debit's).
-    pub(super) fn into_transaction_item(self, table: &str, account: &str) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn into_transaction_item(
+        self,
+        table: &str,
+        account: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(table)
             .key("pk", AttributeValue::S(account_pk(account)))
@@ -209,7 +241,11 @@ impl BalanceChange {
 
     pub(super) fn new(id: &str, entry: &PendingEntry) -> Result<Self, StoreError> {
         let debit = entry.kind == LedgerKind::Debit;
-        let (sign, guard, total) = if debit { ("-", "credits >= :amount", "debited") } else { ("+", "attribute_exists(pk)", "granted") };
+        let (sign, guard, total) = if debit {
+            ("-", "credits >= :amount", "debited")
+        } else {
+            ("+", "attribute_exists(pk)", "granted")
+        };
         let mut update = format!(
             "SET credits = credits {sign} :amount, {total} = {total} + :amount, pending.#id = :entry, pendingBalances.#id = credits {sign} :amount"
         );
@@ -226,6 +262,11 @@ impl BalanceChange {
             names.insert("#key".into(), key.clone());
             values.insert(":at".into(), AttributeValue::S(entry.at.clone()));
         }
-        Ok(BalanceChange { update, condition, names, values })
+        Ok(BalanceChange {
+            update,
+            condition,
+            names,
+            values,
+        })
     }
 }

@@ -32,9 +32,12 @@ impl CancelReason {
             None | Some("None") => CancelReason::None,
             Some("ConditionalCheckFailed") => CancelReason::ConditionalCheckFailed,
             Some("TransactionConflict") => CancelReason::TransactionConflict,
-            Some(c @ ("ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded" | "InternalServerError")) => {
-                CancelReason::Throttled(c.to_string())
-            }
+            Some(
+                c @ ("ThrottlingError"
+                | "ProvisionedThroughputExceeded"
+                | "RequestLimitExceeded"
+                | "InternalServerError"),
+            ) => CancelReason::Throttled(c.to_string()),
             Some(other) => CancelReason::Other(other.to_string()),
         }
     }
@@ -65,7 +68,8 @@ impl Cancellation {
 
     /// Whether trying again soon may succeed (a conflict or throttling, and no failed condition).
     pub fn is_transient(&self) -> bool {
-        let transient = |r: &CancelReason| matches!(r, CancelReason::TransactionConflict | CancelReason::Throttled(_));
+        let transient =
+            |r: &CancelReason| matches!(r, CancelReason::TransactionConflict | CancelReason::Throttled(_));
         self.0.iter().any(transient) && !self.0.contains(&CancelReason::ConditionalCheckFailed)
     }
 
@@ -103,7 +107,10 @@ impl Retry {
     /// after [`MAX_ATTEMPTS`] it answers that `what` kept conflicting: a 503 with nothing changed.
     pub async fn next(&mut self) -> Result<(), StoreError> {
         if self.attempts >= MAX_ATTEMPTS {
-            return Err(StoreError::unavailable(format!("{} kept conflicting after {MAX_ATTEMPTS} attempts", self.what)));
+            return Err(StoreError::unavailable(format!(
+                "{} kept conflicting after {MAX_ATTEMPTS} attempts",
+                self.what
+            )));
         }
         if self.attempts > 0 {
             backoff(self.attempts).await;
@@ -137,8 +144,14 @@ mod tests {
     fn codes_parse_into_kinds() {
         assert_eq!(CancelReason::parse(Some("None")), CancelReason::None);
         assert_eq!(CancelReason::parse(None), CancelReason::None);
-        assert_eq!(CancelReason::parse(Some("ThrottlingError")), CancelReason::Throttled("ThrottlingError".into()));
-        assert_eq!(CancelReason::parse(Some("ValidationError")), CancelReason::Other("ValidationError".into()));
+        assert_eq!(
+            CancelReason::parse(Some("ThrottlingError")),
+            CancelReason::Throttled("ThrottlingError".into())
+        );
+        assert_eq!(
+            CancelReason::parse(Some("ValidationError")),
+            CancelReason::Other("ValidationError".into())
+        );
     }
 
     #[test]
@@ -146,7 +159,10 @@ mod tests {
         let t = |r: Vec<CancelReason>| Cancellation::from_reasons(r).is_transient();
         assert!(t(vec![CancelReason::None, CancelReason::TransactionConflict]));
         assert!(t(vec![CancelReason::Throttled("ThrottlingError".into())]));
-        assert!(!t(vec![CancelReason::ConditionalCheckFailed, CancelReason::TransactionConflict]));
+        assert!(!t(vec![
+            CancelReason::ConditionalCheckFailed,
+            CancelReason::TransactionConflict
+        ]));
         assert!(!t(vec![CancelReason::Other("ValidationError".into())]));
     }
 
@@ -157,6 +173,9 @@ mod tests {
             retry.next().await.unwrap();
         }
         let err = retry.next().await.unwrap_err();
-        assert!(err.is_transient() && err.to_string().contains("test kept conflicting"), "{err}");
+        assert!(
+            err.is_transient() && err.to_string().contains("test kept conflicting"),
+            "{err}"
+        );
     }
 }

@@ -25,7 +25,11 @@ pub(super) enum TxError {
 }
 
 impl DynamoStore {
-    pub(super) async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+    pub(super) async fn get<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -40,7 +44,12 @@ impl DynamoStore {
     }
 
     /// All items of one account with the given sort-key prefix, strongly consistent.
-    pub(super) async fn query<T: DeserializeOwned>(&self, account: &str, prefix: &str, newest_first: bool) -> Result<Vec<T>, StoreError> {
+    pub(super) async fn query<T: DeserializeOwned>(
+        &self,
+        account: &str,
+        prefix: &str,
+        newest_first: bool,
+    ) -> Result<Vec<T>, StoreError> {
         let items: Vec<Item> = self
             .client
             .query()
@@ -61,7 +70,11 @@ impl DynamoStore {
 
     /// Items of one account partition by sort key, strongly consistent, in batches of 100,
     /// asking again for whatever DynamoDB leaves unprocessed.
-    pub(super) async fn batch_get<T: DeserializeOwned>(&self, account: &str, sort_keys: Vec<String>) -> Result<Vec<T>, StoreError> {
+    pub(super) async fn batch_get<T: DeserializeOwned>(
+        &self,
+        account: &str,
+        sort_keys: Vec<String>,
+    ) -> Result<Vec<T>, StoreError> {
         let mut found = Vec::new();
         for chunk in sort_keys.chunks(100) {
             let keys: Vec<Item> = chunk
@@ -73,12 +86,26 @@ impl DynamoStore {
                     ])
                 })
                 .collect();
-            let mut request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(internal)?;
+            let mut request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(internal)?;
             let mut retry = Retry::new("batch read");
             loop {
                 retry.next().await?;
-                let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(classify)?;
-                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
                     found.push(from_item(item)?);
                 }
                 match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
@@ -93,22 +120,37 @@ impl DynamoStore {
     pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         // The token makes SDK retries of this exact call idempotent for 10 minutes.
         let token = new_ulid().to_string();
-        match self.client.transact_write_items().set_transact_items(Some(items)).client_request_token(token).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(token)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(e) => {
-                    Err(TxError::Cancelled(Cancellation::from_sdk(e.cancellation_reasons())))
-                }
+                TransactWriteItemsError::TransactionCanceledException(e) => Err(TxError::Cancelled(
+                    Cancellation::from_sdk(e.cancellation_reasons()),
+                )),
                 other => Err(TxError::Store(service_error(&other))),
             },
             Err(other) => Err(TxError::Store(classify(other))),
         }
     }
 
-    pub(super) fn put(&self, item: &impl Serialize, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
-        let put =
-            Put::builder().table_name(&self.table).set_item(Some(to_item(item)?)).set_condition_expression(condition.map(str::to_string));
-        Ok(TransactWriteItem::builder().put(put.build().map_err(internal)?).build())
+    pub(super) fn put(
+        &self,
+        item: &impl Serialize,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .set_condition_expression(condition.map(str::to_string));
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(internal)?)
+            .build())
     }
 
     /// A conditional update of one item, for a transaction. `names` and `values` fill the
@@ -133,7 +175,9 @@ impl DynamoStore {
         for (placeholder, value) in values {
             update = update.expression_attribute_values(placeholder, value);
         }
-        Ok(TransactWriteItem::builder().update(update.build().map_err(internal)?).build())
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(internal)?)
+            .build())
     }
 }
 
@@ -171,12 +215,19 @@ pub(super) const TRANSIENT_CODES: &[&str] = &[
 pub(super) fn service_error(e: &impl ProvideErrorMetadata) -> StoreError {
     let code = e.code().unwrap_or("unknown");
     let message = format!("{code}: {}", e.message().unwrap_or(""));
-    if TRANSIENT_CODES.contains(&code) { StoreError::unavailable(message) } else { StoreError::internal(message) }
+    if TRANSIENT_CODES.contains(&code) {
+        StoreError::unavailable(message)
+    } else {
+        StoreError::internal(message)
+    }
 }
 
 /// A failure where the request may or may not have been applied.
 pub(super) fn is_ambiguous<E, R>(e: &SdkError<E, R>) -> bool {
-    matches!(e, SdkError::TimeoutError(_) | SdkError::ResponseError(_) | SdkError::DispatchFailure(_))
+    matches!(
+        e,
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) | SdkError::DispatchFailure(_)
+    )
 }
 
 /// The store error for an SDK error, keeping the SDK error (and its causes) as the source.

@@ -5,8 +5,13 @@ use super::DynamoStore;
 use super::balance::BalanceChange;
 use super::cancel::Retry;
 use super::client::{TxError, internal, to_item};
-use super::items::{ACCOUNT_SK, AccountItem, IDEMPOTENCY_PREFIX, IdempotencyItem, LEDGER_PREFIX, LedgerItem, PendingEntry, account_pk};
-use crate::store::{DebitOutcome, IDEMPOTENCY_WINDOW, IdempotentSession, ResolvedKey, SessionGrant, StoreError};
+use super::items::{
+    ACCOUNT_SK, AccountItem, IDEMPOTENCY_PREFIX, IdempotencyItem, LEDGER_PREFIX, LedgerItem, PendingEntry,
+    account_pk,
+};
+use crate::store::{
+    DebitOutcome, IDEMPOTENCY_WINDOW, IdempotentSession, ResolvedKey, SessionGrant, StoreError,
+};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use time::OffsetDateTime;
 
@@ -46,16 +51,23 @@ impl DynamoStore {
         let mut retry = Retry::new("session debit");
         loop {
             retry.next().await?;
-            let writes = vec![debit.clone(), TransactWriteItem::builder().put(put.clone()).build()];
+            let writes = vec![
+                debit.clone(),
+                TransactWriteItem::builder().put(put.clone()).build(),
+            ];
             match self.transact(writes).await {
                 Ok(()) => return self.debited(account, id).await,
                 // Item 1 is the record: the Idempotency-Key was used already.
-                Err(TxError::Cancelled(c)) if c.condition_failed(1) => return self.earlier_session(key, &idem, at).await,
+                Err(TxError::Cancelled(c)) if c.condition_failed(1) => {
+                    return self.earlier_session(key, &idem, at).await;
+                }
                 // Item 0 is the debit: not enough credits, or the key was deleted meanwhile.
                 Err(TxError::Cancelled(c)) if c.condition_failed(0) => {
                     let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
                     return Ok(match item {
-                        Some(item) if item.live_keys.contains_key(key.key.as_str()) => DebitOutcome::InsufficientCredits,
+                        Some(item) if item.live_keys.contains_key(key.key.as_str()) => {
+                            DebitOutcome::InsufficientCredits
+                        }
                         _ => DebitOutcome::InvalidKey,
                     });
                 }
@@ -84,7 +96,12 @@ impl DynamoStore {
     }
 
     /// The balance right after ledger entry `id`, pending or already copied out.
-    pub(super) async fn balance_after(&self, account: &str, id: &str, item: Option<&AccountItem>) -> Result<u64, StoreError> {
+    pub(super) async fn balance_after(
+        &self,
+        account: &str,
+        id: &str,
+        item: Option<&AccountItem>,
+    ) -> Result<u64, StoreError> {
         if let Some(&balance) = item.and_then(|i| i.pending_balances.get(id)) {
             return Ok(balance);
         }
@@ -104,7 +121,10 @@ impl DynamoStore {
     ) -> Result<DebitOutcome, StoreError> {
         let account = key.account.as_str();
         let record: IdempotencyItem = self
-            .get(account_pk(account), &format!("{IDEMPOTENCY_PREFIX}{}", idem.key_hash))
+            .get(
+                account_pk(account),
+                &format!("{IDEMPOTENCY_PREFIX}{}", idem.key_hash),
+            )
             .await?
             .filter(|r: &IdempotencyItem| r.ttl > now.unix_timestamp())
             .ok_or_else(|| StoreError::unavailable("idempotency record changed while being read"))?;
@@ -112,10 +132,16 @@ impl DynamoStore {
             return Ok(DebitOutcome::Conflict(conflict));
         }
         let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
-        let balance = self.balance_after(account, &record.ledger_id, item.as_ref()).await?;
+        let balance = self
+            .balance_after(account, &record.ledger_id, item.as_ref())
+            .await?;
         Ok(DebitOutcome::Replayed {
             balance,
-            grant: SessionGrant { session_id: record.session_id, claims: record.claims, expires_in: record.expires_in },
+            grant: SessionGrant {
+                session_id: record.session_id,
+                claims: record.claims,
+                expires_in: record.expires_in,
+            },
         })
     }
 }

@@ -18,7 +18,11 @@ const STALE_PENDING: time::Duration = time::Duration::seconds(30);
 impl DynamoStore {
     /// Copies pending entries to their own ledger and audit items, then drops them from the
     /// account. Idempotent (same ids, same content) and safe to interrupt at any point.
-    pub(super) async fn settle(&self, account: &str, entries: Vec<(String, PendingEntry, u64)>) -> Result<(), StoreError> {
+    pub(super) async fn settle(
+        &self,
+        account: &str,
+        entries: Vec<(String, PendingEntry, u64)>,
+    ) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -70,9 +74,18 @@ impl DynamoStore {
     }
 
     /// The account's pending entries as (id, entry, balance after).
-    pub(super) async fn pending(&self, account: &str) -> Result<Vec<(String, PendingEntry, u64)>, StoreError> {
-        let Some(item) = self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await? else { return Ok(Vec::new()) };
-        Ok(item.pending.into_iter().filter_map(|(id, e)| item.pending_balances.get(&id).map(|&b| (id, e, b))).collect())
+    pub(super) async fn pending(
+        &self,
+        account: &str,
+    ) -> Result<Vec<(String, PendingEntry, u64)>, StoreError> {
+        let Some(item) = self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(item
+            .pending
+            .into_iter()
+            .filter_map(|(id, e)| item.pending_balances.get(&id).map(|&b| (id, e, b)))
+            .collect())
     }
 }
 

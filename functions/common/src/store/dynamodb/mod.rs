@@ -33,8 +33,8 @@ use crate::api_key::KeyHash;
 use crate::clock;
 use crate::ids::{AccountId, KeyId, new_ulid};
 use crate::store::{
-    AuditAction, AuditEvent, Balance, DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, LedgerEntry, LedgerKind, MAX_LIVE_KEYS,
-    NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
+    AuditAction, AuditEvent, Balance, DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, LedgerEntry,
+    LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -54,7 +54,11 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>, free_credits: u64) -> Self {
-        DynamoStore { client, table: table.into(), free_credits }
+        DynamoStore {
+            client,
+            table: table.into(),
+            free_credits,
+        }
     }
 }
 
@@ -81,11 +85,21 @@ impl Store for DynamoStore {
             key_id: key.id.to_string(),
             deleted_at: None,
         };
-        let audit = audit_item(account, AuditAction::KeyCreated, key.id.as_str(), None, &origin, key.created_at);
+        let audit = audit_item(
+            account,
+            AuditAction::KeyCreated,
+            key.id.as_str(),
+            None,
+            &origin,
+            key.created_at,
+        );
         let mut retry = Retry::new("key creation");
         loop {
             retry.next().await?;
-            let exists = self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await?.is_some();
+            let exists = self
+                .get::<AccountItem>(account_pk(account), ACCOUNT_SK)
+                .await?
+                .is_some();
             // Item 0 either creates the account with this key live, or adds the key to the
             // account's live keys if there is room.
             let mut writes = if exists {
@@ -99,7 +113,9 @@ impl Store for DynamoStore {
             match self.transact(writes).await {
                 Ok(()) => return Ok(KeyCreation::Created),
                 // Someone created the account meanwhile, or contention: go again.
-                Err(TxError::Cancelled(c)) if (!exists && c.condition_failed(0)) || c.is_transient() => continue,
+                Err(TxError::Cancelled(c)) if (!exists && c.condition_failed(0)) || c.is_transient() => {
+                    continue;
+                }
                 // The account is full (or vanished, which the next attempt will see).
                 Err(TxError::Cancelled(c)) if c.condition_failed(0) => {
                     let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
@@ -124,8 +140,17 @@ impl Store for DynamoStore {
     /// The account item names its live keys; only those key items are read (never the deleted
     /// ones, however many there are), at most [`MAX_LIVE_KEYS`] in one batch.
     async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError> {
-        let Some(account_item) = self.get::<AccountItem>(account_pk(account.as_str()), ACCOUNT_SK).await? else { return Ok(Vec::new()) };
-        let sort_keys = account_item.live_keys.keys().map(|id| format!("{KEY_PREFIX}{id}")).collect();
+        let Some(account_item) = self
+            .get::<AccountItem>(account_pk(account.as_str()), ACCOUNT_SK)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let sort_keys = account_item
+            .live_keys
+            .keys()
+            .map(|id| format!("{KEY_PREFIX}{id}"))
+            .collect();
         let keys: Vec<KeyItem> = self.batch_get(account.as_str(), sort_keys).await?;
         let mut records = keys
             .into_iter()
@@ -134,7 +159,11 @@ impl Store for DynamoStore {
                 Ok(KeyRecord {
                     id: KeyId::parse(&k.key_id).ok_or_else(|| internal("bad key id in table"))?,
                     created_at: parse_time(&k.created_at)?,
-                    last_used_at: account_item.last_used.get(&k.key_id).map(|t| parse_time(t)).transpose()?,
+                    last_used_at: account_item
+                        .last_used
+                        .get(&k.key_id)
+                        .map(|t| parse_time(t))
+                        .transpose()?,
                     name: k.name,
                     prefix: k.prefix,
                 })
@@ -145,22 +174,51 @@ impl Store for DynamoStore {
         Ok(records)
     }
 
-    async fn delete_key(&self, account: &AccountId, key: &KeyId, at: OffsetDateTime, origin: Origin) -> Result<bool, StoreError> {
+    async fn delete_key(
+        &self,
+        account: &AccountId,
+        key: &KeyId,
+        at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<bool, StoreError> {
         let sk = format!("{KEY_PREFIX}{key}");
-        let Some(item) = self.get::<KeyItem>(account_pk(account.as_str()), &sk).await? else { return Ok(false) };
+        let Some(item) = self.get::<KeyItem>(account_pk(account.as_str()), &sk).await? else {
+            return Ok(false);
+        };
         if item.deleted_at.is_some() {
             return Ok(false);
         }
         let mark = |pk: String, sk: String, condition: &str| {
-            self.update((pk, sk), "SET deletedAt = :at", condition, &[], vec![(":at", AttributeValue::S(clock::rfc3339(at)))])
+            self.update(
+                (pk, sk),
+                "SET deletedAt = :at",
+                condition,
+                &[],
+                vec![(":at", AttributeValue::S(clock::rfc3339(at)))],
+            )
         };
-        let audit = audit_item(account.as_str(), AuditAction::KeyDeleted, key.as_str(), None, &origin, at);
+        let audit = audit_item(
+            account.as_str(),
+            AuditAction::KeyDeleted,
+            key.as_str(),
+            None,
+            &origin,
+            at,
+        );
         let mut retry = Retry::new("key deletion");
         loop {
             retry.next().await?;
             let writes = vec![
-                mark(account_pk(account.as_str()), sk.clone(), "attribute_exists(pk) AND attribute_not_exists(deletedAt)")?,
-                mark(lookup_pk(item.key_hash.as_str()), LOOKUP_SK.into(), "attribute_exists(pk)")?,
+                mark(
+                    account_pk(account.as_str()),
+                    sk.clone(),
+                    "attribute_exists(pk) AND attribute_not_exists(deletedAt)",
+                )?,
+                mark(
+                    lookup_pk(item.key_hash.as_str()),
+                    LOOKUP_SK.into(),
+                    "attribute_exists(pk)",
+                )?,
                 self.put(&audit, None)?,
                 self.drop_live_key(account.as_str(), key)?,
             ];
@@ -176,7 +234,11 @@ impl Store for DynamoStore {
                 // Applied with its response lost? Our deletion time on the key says so.
                 Err(TxError::Store(e)) => {
                     return match self.get::<KeyItem>(account_pk(account.as_str()), &sk).await {
-                        Ok(Some(found)) if found.deleted_at.as_deref() == Some(clock::rfc3339(at).as_str()) => Ok(true),
+                        Ok(Some(found))
+                            if found.deleted_at.as_deref() == Some(clock::rfc3339(at).as_str()) =>
+                        {
+                            Ok(true)
+                        }
                         _ => Err(e),
                     };
                 }
@@ -185,7 +247,12 @@ impl Store for DynamoStore {
     }
 
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
-        let Some(lookup) = self.get::<LookupItem>(lookup_pk(hash.as_str()), LOOKUP_SK).await? else { return Ok(None) };
+        let Some(lookup) = self
+            .get::<LookupItem>(lookup_pk(hash.as_str()), LOOKUP_SK)
+            .await?
+        else {
+            return Ok(None);
+        };
         if lookup.deleted_at.is_some() {
             return Ok(None);
         }
@@ -210,7 +277,11 @@ impl Store for DynamoStore {
             reason: None,
             at: clock::rfc3339(debit.at),
             ttl: clock::expiry(debit.at),
-            audit: Some(PendingAudit { id: new_ulid().to_string(), ip_address: debit.origin.ip, user_agent: debit.origin.user_agent }),
+            audit: Some(PendingAudit {
+                id: new_ulid().to_string(),
+                ip_address: debit.origin.ip,
+                user_agent: debit.origin.user_agent,
+            }),
         };
         if let Some(idem) = idempotency {
             return self.debit_idempotent(key, &id, &entry, idem, debit.at).await;
@@ -220,28 +291,42 @@ impl Store for DynamoStore {
         let (balance, item) = match self.change_balance(key.account.as_str(), &id, &entry).await? {
             Ok(applied) => applied,
             Err(Refusal::KeyRevoked) => return Ok(DebitOutcome::InvalidKey),
-            Err(Refusal::InsufficientCredits | Refusal::NoAccount) => return Ok(DebitOutcome::InsufficientCredits),
+            Err(Refusal::InsufficientCredits | Refusal::NoAccount) => {
+                return Ok(DebitOutcome::InsufficientCredits);
+            }
         };
         self.settle_after(key.account.as_str(), &id, &item).await;
         Ok(DebitOutcome::Debited { balance })
     }
 
-    async fn grant_credits(&self, account: &AccountId, amount: u64, reason: &str, at: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn grant_credits(
+        &self,
+        account: &AccountId,
+        amount: u64,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
         if amount == 0 {
             return Err(internal("grant amount must be positive"));
         }
         self.ensure_account(account.as_str(), at).await?;
         let id = new_ulid().to_string();
         let entry = PendingEntry::grant(amount, reason, at);
-        let (balance, item) =
-            self.change_balance(account.as_str(), &id, &entry).await?.map_err(|_| internal("account vanished during grant"))?;
+        let (balance, item) = self
+            .change_balance(account.as_str(), &id, &entry)
+            .await?
+            .map_err(|_| internal("account vanished during grant"))?;
         self.settle_after(account.as_str(), &id, &item).await;
         Ok(balance)
     }
 
     async fn balance(&self, account: &AccountId) -> Result<Option<Balance>, StoreError> {
         let item: Option<AccountItem> = self.get(account_pk(account.as_str()), ACCOUNT_SK).await?;
-        Ok(item.map(|a| Balance { credits: a.credits, granted: a.granted, debited: a.debited }))
+        Ok(item.map(|a| Balance {
+            credits: a.credits,
+            granted: a.granted,
+            debited: a.debited,
+        }))
     }
 
     async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
@@ -270,7 +355,11 @@ impl Store for DynamoStore {
             .collect()
     }
 
-    async fn audit_events(&self, account: &AccountId, now: OffsetDateTime) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn audit_events(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let account = account.as_str();
         let mut items: Vec<AuditItem> = self.query(account, AUDIT_PREFIX, false).await?;
         for (_, entry, _) in self.pending(account).await? {

@@ -4,7 +4,9 @@
 //! compares them), and [`create_table`] builds exactly that table on a local server.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+};
 use serde::Deserialize;
 
 pub const TABLE_JSON: &str = include_str!("../../../../../infra/table.json");
@@ -47,7 +49,10 @@ pub fn definition() -> TableDefinition {
 /// template owns the table.
 pub async fn create_table(client: &Client, name: &str) -> Result<bool, String> {
     let def = definition();
-    let mut request = client.create_table().table_name(name).billing_mode(BillingMode::from(def.billing_mode.as_str()));
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::from(def.billing_mode.as_str()));
     for a in &def.attribute_definitions {
         request = request.attribute_definitions(
             AttributeDefinition::builder()
@@ -68,8 +73,18 @@ pub async fn create_table(client: &Client, name: &str) -> Result<bool, String> {
     }
     match request.send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(false),
-        Err(e) => return Err(format!("create table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            return Ok(false);
+        }
+        Err(e) => {
+            return Err(format!(
+                "create table {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            ));
+        }
     }
     client
         .update_time_to_live()
@@ -83,6 +98,11 @@ pub async fn create_table(client: &Client, name: &str) -> Result<bool, String> {
         )
         .send()
         .await
-        .map_err(|e| format!("enable TTL on {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        .map_err(|e| {
+            format!(
+                "enable TTL on {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        })?;
     Ok(true)
 }
