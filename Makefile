@@ -14,6 +14,9 @@ CARGO_LAMBDA_VERSION := 1.9.2
 SAM_CLI_VERSION := 1.170.0
 SCHEMATHESIS_VERSION := 4.32.5
 LOCAL_DYNAMODB_PORT := 8000
+# Every Lambda function: one per route of common::routes::ROUTES, plus the fallback
+# (tests/tests/routes.rs checks this list against the route table).
+LAMBDA_FUNCTIONS := create-key list-keys delete-key create-session fallback
 
 # pip puts console scripts in the interpreter's scripts dir (or the user base with --user).
 PY_SCRIPTS := $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
@@ -111,11 +114,11 @@ stop-local-dynamodb:
 test: tools test-tools build lint-template iam-check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo check --no-default-features -p create-key -p list-keys -p delete-key -p create-session -p fallback
+	cargo check --no-default-features $(addprefix -p ,$(LAMBDA_FUNCTIONS))
 	infra/with-moto.sh cargo test --workspace --no-fail-fast
 
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size.
 package: tools
-	cargo lambda build --release --arm64 --no-default-features -p create-key -p list-keys -p delete-key -p create-session -p fallback
-	@for f in create-key list-keys delete-key create-session fallback; do \
+	cargo lambda build --release --arm64 --no-default-features $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	@for f in $(LAMBDA_FUNCTIONS); do \
 	  printf '%-16s %s bytes\n' "$$f" "$$(stat -c %s target/lambda/$$f/bootstrap)"; done

@@ -69,14 +69,15 @@ pub async fn dispatch(
     req: lambda_http::Request,
 ) -> lambda_http::Response<lambda_http::Body> {
     use common::handlers::{create_key, create_session, delete_key, fallback, list_keys};
+    use common::routes::Route;
     use lambda_http::RequestExt;
     let (method, path) = (req.method().to_string(), req.raw_http_path().to_string());
-    match common::routes::function_for(&method, &path) {
-        Some("create-key") => create_key::handle(app, req).await,
-        Some("list-keys") => list_keys::handle(app, req).await,
-        Some("delete-key") => delete_key::handle(app, req).await,
-        Some("create-session") => create_session::handle(app, req).await,
-        _ => fallback::handle(req).await,
+    match common::routes::route_for(&method, &path) {
+        Some(Route::CreateKey) => create_key::handle(app, req).await,
+        Some(Route::ListKeys) => list_keys::handle(app, req).await,
+        Some(Route::DeleteKey) => delete_key::handle(app, req).await,
+        Some(Route::CreateSession) => create_session::handle(app, req).await,
+        None => fallback::handle(req).await,
     }
 }
 

@@ -8,13 +8,81 @@
 use crate::error::ApiError;
 use lambda_http::{Request, RequestExt};
 
-/// (method, path pattern, function). `{id}` stands for one non-empty path segment.
-pub const ROUTES: [(&str, &str, &str); 4] = [
-    ("POST", "/api/v1/keys", "create-key"),
-    ("GET", "/api/v1/keys", "list-keys"),
-    ("DELETE", "/api/v1/keys/{id}", "delete-key"),
-    ("POST", "/api/v1/sessions", "create-session"),
+/// Who may call a route, and with what credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer <console JWT>` (the Cloud Console, for the signed-in account).
+    ConsoleToken,
+    /// `Authorization: Bearer vp_live_…` (a customer's server).
+    ApiKey,
+}
+
+/// Every endpoint of the API, each served by its own Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    CreateKey,
+    ListKeys,
+    DeleteKey,
+    CreateSession,
+}
+
+/// One row of the route table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub route: Route,
+    pub method: &'static str,
+    /// `{id}` stands for one non-empty path segment.
+    pub path: &'static str,
+    /// The function (package, binary and `template.yaml` CodeUri) that serves it.
+    pub function: &'static str,
+    pub auth: Auth,
+}
+
+/// The one route table. `Cargo.toml`'s local router, `template.yaml`'s events,
+/// `infra/openapi.yaml` and the Makefile's function list are checked against it
+/// (`tests/tests/routes.rs`).
+pub const ROUTES: [RouteSpec; 4] = [
+    RouteSpec {
+        route: Route::CreateKey,
+        method: "POST",
+        path: "/api/v1/keys",
+        function: "create-key",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::ListKeys,
+        method: "GET",
+        path: "/api/v1/keys",
+        function: "list-keys",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::DeleteKey,
+        method: "DELETE",
+        path: "/api/v1/keys/{id}",
+        function: "delete-key",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::CreateSession,
+        method: "POST",
+        path: "/api/v1/sessions",
+        function: "create-session",
+        auth: Auth::ApiKey,
+    },
 ];
+
+/// The function that answers everything no route matches (API Gateway's `$default` route).
+pub const FALLBACK_FUNCTION: &str = "fallback";
+
+impl Route {
+    pub fn spec(self) -> &'static RouteSpec {
+        ROUTES
+            .iter()
+            .find(|r| r.route == self)
+            .expect("every route is in the table")
+    }
+}
 
 fn path_matches(pattern: &str, path: &str) -> bool {
     let mut want = pattern.split('/');
@@ -29,17 +97,18 @@ fn path_matches(pattern: &str, path: &str) -> bool {
     }
 }
 
-/// The function that serves `method path`, if any route matches.
-pub fn function_for(method: &str, path: &str) -> Option<&'static str> {
+/// The route that `method path` is, if any.
+pub fn route_for(method: &str, path: &str) -> Option<Route> {
     ROUTES
         .iter()
-        .find(|(m, pattern, _)| *m == method && path_matches(pattern, path))
-        .map(|(_, _, function)| *function)
+        .find(|r| r.method == method && path_matches(r.path, path))
+        .map(|r| r.route)
 }
 
-/// `Ok` when `req` is `method pattern`; otherwise the 404 or 405 it deserves.
-pub fn expect(req: &Request, method: &str, pattern: &str) -> Result<(), ApiError> {
-    if req.method().as_str() == method && path_matches(pattern, req.raw_http_path()) {
+/// `Ok` when `req` is `route`; otherwise the 404 or 405 it deserves.
+pub fn expect(req: &Request, route: Route) -> Result<(), ApiError> {
+    let spec = route.spec();
+    if req.method().as_str() == spec.method && path_matches(spec.path, req.raw_http_path()) {
         Ok(())
     } else {
         Err(unmatched(req))
@@ -51,8 +120,8 @@ pub fn unmatched(req: &Request) -> ApiError {
     let path = req.raw_http_path();
     let allowed: Vec<&str> = ROUTES
         .iter()
-        .filter(|(_, pattern, _)| path_matches(pattern, path))
-        .map(|(method, _, _)| *method)
+        .filter(|r| path_matches(r.path, path))
+        .map(|r| r.method)
         .collect();
     if allowed.is_empty() {
         ApiError::NotFound
@@ -66,6 +135,16 @@ pub fn unmatched(req: &Request) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_route_is_found_by_its_own_method_and_path() {
+        for spec in ROUTES {
+            let path = spec.path.replace("{id}", "key_1");
+            assert_eq!(route_for(spec.method, &path), Some(spec.route), "{spec:?}");
+            assert_eq!(spec.route.spec(), &spec);
+        }
+        assert_eq!(route_for("PUT", "/api/v1/keys"), None);
+    }
 
     #[test]
     fn patterns_match_whole_paths_only() {

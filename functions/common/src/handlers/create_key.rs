@@ -7,6 +7,7 @@ use crate::ids::KeyId;
 use crate::key_name::KeyName;
 use crate::request::{json_body, origin};
 use crate::response::json_response;
+use crate::routes::Route;
 use crate::store::{KeyCreation, NewKey};
 use crate::{App, clock, routes};
 use lambda_http::http::StatusCode;
@@ -38,7 +39,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, "POST", "/api/v1/keys")?;
+    routes::expect(req, Route::CreateKey)?;
     let account = console_account(app, req)?;
     let body: CreateKeyBody = json_body(req, EXPECTED)?
         .ok_or_else(|| ApiError::BadRequest(format!("Request body must be {EXPECTED}")))?;

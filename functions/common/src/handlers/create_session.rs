@@ -7,6 +7,7 @@ use crate::ids::SessionId;
 use crate::playground::IssuedSession;
 use crate::request::{body_bytes, json_body, origin};
 use crate::response::json_response;
+use crate::routes::Route;
 use crate::store::{DebitOutcome, IdempotencyConflict, IdempotentSession, SessionDebit, SessionGrant};
 use crate::{App, clock, idempotency, routes};
 use lambda_http::http::{HeaderValue, StatusCode};
@@ -29,7 +30,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, "POST", "/api/v1/sessions")?;
+    routes::expect(req, Route::CreateSession)?;
     // Checked at cold start; never missing here, and looked up before any credit moves.
     let signer = app.playground.as_ref().ok_or(ApiError::Internal)?;
     let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;

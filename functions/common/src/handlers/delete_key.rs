@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use crate::ids::KeyId;
 use crate::request::origin;
 use crate::response::json_response;
+use crate::routes::Route;
 use crate::{App, clock, routes};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -15,7 +16,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn delete_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, "DELETE", "/api/v1/keys/{id}")?;
+    routes::expect(req, Route::DeleteKey)?;
     let account = console_account(app, req)?;
     // Anything that is not a well-formed key id cannot name a key: the same 404 as a key that
     // does not exist, is someone else's, or is already deleted, so nothing can be probed.

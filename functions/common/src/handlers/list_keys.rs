@@ -3,6 +3,7 @@
 use super::{console_account, finish, within_deadline};
 use crate::error::ApiError;
 use crate::response::json_response;
+use crate::routes::Route;
 use crate::{App, clock, routes};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -30,7 +31,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn list_keys(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, "GET", "/api/v1/keys")?;
+    routes::expect(req, Route::ListKeys)?;
     let account = console_account(app, req)?;
     let keys = app
         .store

@@ -1,0 +1,159 @@
+//! One route table (`common::routes::ROUTES`), and every other place that names a route agrees
+//! with it: the local router in `Cargo.toml`, the events in `template.yaml`, the paths of
+//! `infra/openapi.yaml` (with their credential) and the Makefile's function list. Adding an
+//! endpoint anywhere without adding it everywhere fails here.
+
+use common::routes::{Auth, FALLBACK_FUNCTION, ROUTES};
+use serde_yaml::Value;
+use std::collections::BTreeSet;
+use tests::workspace_root;
+
+type Routes = BTreeSet<(String, String, String)>;
+
+/// (method, path, function) of the table.
+fn table() -> Routes {
+    ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string(), r.function.to_string()))
+        .collect()
+}
+
+fn functions_of_the_table() -> BTreeSet<String> {
+    ROUTES
+        .iter()
+        .map(|r| r.function.to_string())
+        .chain([FALLBACK_FUNCTION.to_string()])
+        .collect()
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(workspace_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn yaml(path: &str) -> Value {
+    serde_yaml::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn the_local_router_serves_exactly_the_table_and_sends_the_rest_to_the_fallback() {
+    let cargo: toml::Table = read("Cargo.toml").parse().unwrap();
+    let router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .unwrap();
+    let mut served = Routes::new();
+    for (path, entries) in router {
+        match entries {
+            toml::Value::String(function) => {
+                assert_eq!(
+                    function, FALLBACK_FUNCTION,
+                    "{path}: only catch-alls send every method to one function"
+                )
+            }
+            toml::Value::Array(entries) => {
+                for entry in entries {
+                    let (method, function) = (
+                        entry["method"].as_str().unwrap(),
+                        entry["function"].as_str().unwrap(),
+                    );
+                    if function != FALLBACK_FUNCTION {
+                        served.insert((method.to_string(), path.clone(), function.to_string()));
+                    }
+                }
+            }
+            other => panic!("{path}: unexpected router entry {other}"),
+        }
+    }
+    assert_eq!(served, table());
+    for catch_all in ["/", "/{*path}"] {
+        assert_eq!(router[catch_all].as_str(), Some(FALLBACK_FUNCTION), "{catch_all}");
+    }
+}
+
+#[test]
+fn the_template_deploys_exactly_the_table_with_the_fallback_on_default() {
+    let template = yaml("template.yaml");
+    let mut deployed = Routes::new();
+    let mut functions = BTreeSet::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let function = resource["Properties"]["CodeUri"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        functions.insert(function.clone());
+        for (_, event) in resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let (method, path) = (
+                    event["Properties"]["Method"].as_str().unwrap(),
+                    event["Properties"]["Path"].as_str().unwrap(),
+                );
+                deployed.insert((method.to_string(), path.to_string(), function.clone()));
+            }
+        }
+    }
+    assert!(
+        deployed.remove(&("ANY".into(), "$default".into(), FALLBACK_FUNCTION.into())),
+        "the $default route goes to the fallback"
+    );
+    assert_eq!(deployed, table());
+    assert_eq!(functions, functions_of_the_table());
+}
+
+#[test]
+fn the_openapi_document_describes_exactly_the_table_with_each_routes_credential() {
+    let openapi = yaml("infra/openapi.yaml");
+    let mut described = Routes::new();
+    for (path, operations) in openapi["paths"].as_mapping().unwrap() {
+        let path = path.as_str().unwrap();
+        for (method, operation) in operations.as_mapping().unwrap() {
+            let method = method.as_str().unwrap().to_uppercase();
+            let spec = ROUTES
+                .iter()
+                .find(|r| r.method == method && r.path == path)
+                .unwrap_or_else(|| {
+                    panic!("{method} {path} is in the OpenAPI file but not in the route table")
+                });
+            let scheme = operation["security"][0]
+                .as_mapping()
+                .and_then(|m| m.keys().next())
+                .and_then(Value::as_str);
+            let want = match spec.auth {
+                Auth::ConsoleToken => "consoleToken",
+                Auth::ApiKey => "apiKey",
+            };
+            assert_eq!(scheme, Some(want), "{method} {path}: security");
+            described.insert((method, path.to_string(), spec.function.to_string()));
+        }
+    }
+    assert_eq!(described, table());
+}
+
+#[test]
+fn the_makefile_and_the_workspace_build_every_function_and_no_other() {
+    let makefile = read("Makefile");
+    let line = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("LAMBDA_FUNCTIONS :="))
+        .expect("LAMBDA_FUNCTIONS in the Makefile");
+    let listed: BTreeSet<String> = line.split_whitespace().map(str::to_string).collect();
+    assert_eq!(listed, functions_of_the_table());
+    let cargo: toml::Table = read("Cargo.toml").parse().unwrap();
+    let members: BTreeSet<String> = cargo["workspace"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str().unwrap().strip_prefix("functions/"))
+        .filter(|m| *m != "common")
+        .map(str::to_string)
+        .collect();
+    assert_eq!(members, functions_of_the_table());
+}
