@@ -32,7 +32,7 @@ help:
 	@echo "make dev                    serve the API on 127.0.0.1:$(PORT) (embedded store)"
 	@echo "VP_STORE=dynamodb make dev  serve it on local DynamoDB (moto on 127.0.0.1:$(LOCAL_DYNAMODB_PORT))"
 	@echo "make test                   run every test"
-	@echo "make package                build target/lambda/<function>/bootstrap for arm64"
+	@echo "make package                build <target dir>/lambda/<function>/bootstrap for arm64"
 	@echo "make iam-check              prove the recorded AWS requests against template.yaml's IAM policies (offline)"
 	@echo "make iam-shapes             re-record infra/iam/requests.json from the functions' real requests"
 	@echo "make mutants                mutation-test the pure modules with cargo-mutants (slow; not in make test)"
@@ -106,7 +106,7 @@ local-dynamodb: build
 	  infra/local-dynamodb.sh $(LOCAL_DYNAMODB_PORT) .visionpipe/local-dynamodb.log > .visionpipe/local-dynamodb.pid && \
 	  echo "local DynamoDB started on 127.0.0.1:$(LOCAL_DYNAMODB_PORT) (log .visionpipe/local-dynamodb.log)"; \
 	fi
-	@set -a && . infra/local-dynamodb.env && set +a && target/debug/vpctl table create
+	@set -a && . infra/local-dynamodb.env && set +a && cargo run -q -p vpctl -- table create
 
 stop-local-dynamodb:
 	@if [ -f .visionpipe/local-dynamodb.pid ]; then kill "$$(cat .visionpipe/local-dynamodb.pid)" 2>/dev/null || true; rm -f .visionpipe/local-dynamodb.pid; fi
@@ -120,5 +120,6 @@ test: tools test-tools build lint-template iam-check
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size.
 package: tools
 	cargo lambda build --release --arm64 --no-default-features $(addprefix -p ,$(LAMBDA_FUNCTIONS))
-	@for f in $(LAMBDA_FUNCTIONS); do \
-	  printf '%-16s %s bytes\n' "$$f" "$$(stat -c %s target/lambda/$$f/bootstrap)"; done
+	@target=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'); \
+	for f in $(LAMBDA_FUNCTIONS); do \
+	  printf '%-16s %s bytes  %s\n' "$$f" "$$(stat -c %s $$target/lambda/$$f/bootstrap)" "$$target/lambda/$$f/bootstrap"; done
