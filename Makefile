@@ -59,11 +59,13 @@ test-tools: sam-tools
 build:
 	cargo build --workspace --bins
 
-## The template: linted offline, and checked against the local table definition and routes.
+## The template, linted offline and checked against the local table definition; the contract page
+## (docs/API.md) checked against the OpenAPI file it is generated from.
 lint-template: sam-tools
 	cfn-lint template.yaml
 	sam validate --lint
 	python3 infra/check_template.py
+	python3 infra/api_doc.py --check
 
 ## IAM, offline and without compiling Rust: the recorded requests (infra/iam/requests.json) are
 ## allowed, the forbidden ones (must-deny.json) denied, every policy element is needed, and the

@@ -8,7 +8,7 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 90;
+pub const CASES: usize = 91;
 pub const CASES_OVER_HTTP: usize = 87;
 
 pub struct Case {
@@ -34,11 +34,17 @@ impl Case {
                 (base64::engine::general_purpose::STANDARD.encode(&case.body), true)
             }
         };
-        let headers: serde_json::Map<String, serde_json::Value> = case
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
+        // An event carries one value per header name; a name given twice is appended below,
+        // as a runtime that kept both values would hand them to us.
+        let mut headers = serde_json::Map::new();
+        let mut repeated = Vec::new();
+        for (name, value) in &case.headers {
+            if headers.contains_key(*name) {
+                repeated.push((*name, value.clone()));
+            } else {
+                headers.insert(name.to_string(), json!(value));
+            }
+        }
         let segments: Vec<&str> = case.path.split('/').collect();
         let mut e = json!({
             "version": "2.0",
@@ -59,7 +65,12 @@ impl Case {
         if segments.len() == 5 && case.path.starts_with("/api/v1/keys/") {
             e["pathParameters"] = json!({"id": segments[4]});
         }
-        lambda_http::request::from_str(&e.to_string()).expect("valid event")
+        let mut req = lambda_http::request::from_str(&e.to_string()).expect("valid event");
+        for (name, value) in repeated {
+            req.headers_mut()
+                .append(name, value.parse().expect("a valid header value"));
+        }
+        req
     }
 }
 
@@ -731,6 +742,21 @@ impl Credentials {
         );
         non_ascii.over_http = false;
         cases.push(non_ascii);
+        // API Gateway joins repeated headers into one value; a runtime that kept both would hand
+        // us two, which is refused rather than one of them picked: handler-level only.
+        let mut twice = session(
+            "sessions: two Idempotency-Key headers",
+            vec![
+                ("authorization", key.clone()),
+                ("idempotency-key", "order-1".into()),
+                ("idempotency-key", "order-2".into()),
+            ],
+            b"",
+            400,
+            "Idempotency-Key must be given once",
+        );
+        twice.over_http = false;
+        cases.push(twice);
         for (name, token) in self.bad_console_tokens() {
             let mut c = case(
                 "console token",

@@ -125,6 +125,51 @@ impl ApiError {
         }
     }
 
+    /// One of each error the API answers with (one 400 stands for all its messages), for the
+    /// contract test against the OpenAPI file. Adding a variant breaks the match below until the
+    /// variant is listed here too.
+    pub fn catalogue() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::MissingAuthorization,
+            ApiError::InvalidKeyFormat,
+            ApiError::InvalidKey,
+            ApiError::InsufficientCredits,
+            ApiError::InvalidConsoleToken,
+            ApiError::KeyNotFound,
+            ApiError::TooManyKeys,
+            ApiError::IdempotencyKeyUsedByAnotherApiKey,
+            ApiError::IdempotencyKeyUsedForAnotherRequest,
+            ApiError::BadRequest("Request body is not valid JSON".into()),
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType,
+            ApiError::MethodNotAllowed { allow: "GET".into() },
+            ApiError::NotFound,
+            ApiError::Unavailable,
+            ApiError::Internal,
+        ];
+        for e in &all {
+            match e {
+                ApiError::MissingAuthorization
+                | ApiError::InvalidKeyFormat
+                | ApiError::InvalidKey
+                | ApiError::InsufficientCredits
+                | ApiError::InvalidConsoleToken
+                | ApiError::KeyNotFound
+                | ApiError::TooManyKeys
+                | ApiError::IdempotencyKeyUsedByAnotherApiKey
+                | ApiError::IdempotencyKeyUsedForAnotherRequest
+                | ApiError::BadRequest(_)
+                | ApiError::PayloadTooLarge
+                | ApiError::UnsupportedMediaType
+                | ApiError::MethodNotAllowed { .. }
+                | ApiError::NotFound
+                | ApiError::Unavailable
+                | ApiError::Internal => {}
+            }
+        }
+        all
+    }
+
     pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
         let body = ErrorBody {
             success: false,
