@@ -78,7 +78,7 @@ iam-check:
 
 ## Re-records the request shapes after a change to what the functions ask of AWS.
 iam-shapes: build
-	VP_RECORD_IAM_SHAPES=1 infra/with-moto.sh cargo test -p tests --test iam_shapes -- --test-threads 1
+	VP_RECORD_IAM_SHAPES=1 infra/with-moto.sh cargo test -p tests --features local-stack --test dynamodb iam_shapes -- --test-threads 1
 	@$(MAKE) --no-print-directory iam-check
 
 ## Mutation testing of the pure modules (key format and hashing, names, ids, idempotency keys,
@@ -115,9 +115,9 @@ stop-local-dynamodb:
 
 test: tools test-tools build lint-template iam-check
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features tests/local-stack -- -D warnings
 	cargo check --no-default-features $(addprefix -p ,$(LAMBDA_FUNCTIONS))
-	infra/with-moto.sh cargo test --workspace --no-fail-fast
+	infra/with-moto.sh cargo test --workspace --no-fail-fast --features tests/local-stack
 
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size.
 package: tools

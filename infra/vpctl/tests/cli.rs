@@ -1,10 +1,9 @@
 //! The operator CLI as an operator meets it: what it prints, and how it refuses bad arguments.
 
 use std::process::Command;
-use tests::server::vpctl_path;
 
 fn vpctl(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(vpctl_path())
+    Command::new(env!("CARGO_BIN_EXE_vpctl"))
         .args(args)
         .env("VP_ENV", "local")
         .env("VP_DATA_DIR", dir)

@@ -1,0 +1,14 @@
+//! Everything that needs no server: the handlers with the `events/` fixtures, the bad-input
+//! table, the contract and the route table against the files that repeat them, the
+//! conformance suite on the embedded store, and racing OS processes on one SQLite file.
+//! Plain `cargo test` runs these. The tests that need the local DynamoDB server or the
+//! `cargo lambda watch` stack (`tests/tests/{dynamodb,http,stall}`) are built with the
+//! `local-stack` feature, which `make test` turns on after starting what they need.
+
+mod bad_input;
+mod contract;
+mod handlers;
+mod idempotency;
+mod racing_processes;
+mod routes;
+mod store_embedded;
