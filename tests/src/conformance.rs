@@ -4,7 +4,7 @@
 //!
 //! Every store under test is built with [`FREE_CREDITS`] free credits per new account.
 
-use crate::{OpenSession, SessionOutcome, account, seed_key};
+use crate::{OpenSession, SessionOutcome, account, credits, seed_key};
 use common::api_key::{KeyHash, PlaintextKey};
 use common::clock;
 use common::ids::{KeyId, SessionId};
@@ -182,10 +182,7 @@ pub async fn unknown_keys_are_invalid(store: Arc<dyn Store>) {
         store.open_session(&unknown.hash(), debit()).await.unwrap(),
         SessionOutcome::InvalidKey
     );
-    assert_eq!(
-        store.balance(&account("acct_a")).await.unwrap().unwrap().credits,
-        FREE_CREDITS
-    );
+    assert_eq!(credits(store.as_ref(), "acct_a").await, FREE_CREDITS);
 }
 
 pub async fn an_empty_account_is_refused_and_nothing_changes(store: Arc<dyn Store>) {
@@ -277,10 +274,7 @@ pub async fn a_deleted_key_fails_on_the_very_next_request(store: Arc<dyn Store>)
         store.open_session(&plaintext.hash(), debit()).await.unwrap(),
         SessionOutcome::InvalidKey
     );
-    assert_eq!(
-        store.balance(&account("acct_a")).await.unwrap().unwrap().credits,
-        FREE_CREDITS - 1
-    );
+    assert_eq!(credits(store.as_ref(), "acct_a").await, FREE_CREDITS - 1);
 }
 
 pub async fn grants_add_credits_and_create_accounts(store: Arc<dyn Store>) {
@@ -302,15 +296,7 @@ pub async fn grants_add_credits_and_create_accounts(store: Arc<dyn Store>) {
     );
     // Creating a key later does not grant the free credits again.
     create(store.as_ref(), "acct_new", "k").await;
-    assert_eq!(
-        store
-            .balance(&account("acct_new"))
-            .await
-            .unwrap()
-            .unwrap()
-            .credits,
-        FREE_CREDITS + 15
-    );
+    assert_eq!(credits(store.as_ref(), "acct_new").await, FREE_CREDITS + 15);
     let ledger = store.ledger(&account("acct_new")).await.unwrap();
     let reasons: Vec<_> = ledger
         .iter()
@@ -552,10 +538,7 @@ pub async fn an_idempotent_retry_pays_once_and_gets_the_first_answer(store: Arc<
             grant: grant("first")
         }
     );
-    assert_eq!(
-        store.balance(&account("acct_a")).await.unwrap().unwrap().credits,
-        FREE_CREDITS - 1
-    );
+    assert_eq!(credits(store.as_ref(), "acct_a").await, FREE_CREDITS - 1);
     assert_eq!(debits(store.as_ref(), "acct_a").await, 1);
     // A different idempotency key is a different session.
     let other = store
@@ -697,10 +680,7 @@ pub async fn a_hundred_concurrent_retries_of_one_idempotency_key_debit_once(stor
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(
-        store.balance(&account("acct_a")).await.unwrap().unwrap().credits,
-        FREE_CREDITS - 1
-    );
+    assert_eq!(credits(store.as_ref(), "acct_a").await, FREE_CREDITS - 1);
     assert_eq!(debits(store.as_ref(), "acct_a").await, 1);
     assert_ledger_ok(store.as_ref(), "acct_a").await;
 }
@@ -728,10 +708,7 @@ pub async fn a_key_deleted_between_lookup_and_debit_is_refused(store: Arc<dyn St
         (DebitOutcome::InvalidKey, DebitOutcome::InvalidKey)
     );
     assert_eq!(store.ledger(&account("acct_a")).await.unwrap(), ledger_before);
-    assert_eq!(
-        store.balance(&account("acct_a")).await.unwrap().unwrap().credits,
-        FREE_CREDITS
-    );
+    assert_eq!(credits(store.as_ref(), "acct_a").await, FREE_CREDITS);
 }
 
 pub async fn an_account_holds_at_most_its_cap_of_live_keys(store: Arc<dyn Store>) {

@@ -92,6 +92,19 @@ pub fn ssm_client() -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::from_conf(ssm_config().build())
 }
 
+/// Stores `value` as a SecureString parameter `name` on the test server.
+pub async fn put_secure_parameter(client: &aws_sdk_ssm::Client, name: &str, value: &str) {
+    client
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// SSM client configuration for the test server, to add interceptors to.
 pub fn ssm_config() -> aws_sdk_ssm::config::Builder {
     aws_sdk_ssm::Config::builder()

@@ -159,6 +159,16 @@ pub async fn seed_key(store: &dyn Store, account_id: &str, id: &str, plaintext: 
     store.create_key(key, Origin::default()).await.expect("seed key");
 }
 
+/// The account's balance (it must exist).
+pub async fn credits(store: &dyn Store, account_id: &str) -> u64 {
+    store
+        .balance(&account(account_id))
+        .await
+        .expect("balance")
+        .expect("the account exists")
+        .credits
+}
+
 /// Spends every credit of the account behind `plaintext`.
 pub async fn drain(store: &dyn Store, plaintext: &str) {
     loop {

@@ -249,3 +249,14 @@ pub fn free_port() -> u16 {
         .expect("addr")
         .port()
 }
+
+/// Every session that succeeded in a race reported its own remaining balance: exactly
+/// `0..credits`, each once.
+pub fn assert_each_balance_once(replies: &[Reply], credits: u64) {
+    let mut balances: Vec<u64> = replies
+        .iter()
+        .filter_map(|r| r.body["credits"].as_u64())
+        .collect();
+    balances.sort();
+    assert_eq!(balances, (0..credits).collect::<Vec<_>>());
+}

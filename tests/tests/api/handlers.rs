@@ -462,26 +462,8 @@ async fn every_documented_session_error_and_nothing_is_debited() {
         if want_status == 405 {
             assert_eq!(headers["allow"], "POST");
         }
-        assert_eq!(
-            t.store()
-                .balance(&account(FIXTURE_ACCOUNT))
-                .await
-                .unwrap()
-                .unwrap()
-                .credits,
-            3,
-            "{name}"
-        );
-        assert_eq!(
-            t.store()
-                .balance(&account("acct_empty"))
-                .await
-                .unwrap()
-                .unwrap()
-                .credits,
-            0,
-            "{name}"
-        );
+        assert_eq!(credits(t.store(), FIXTURE_ACCOUNT).await, 3, "{name}");
+        assert_eq!(credits(t.store(), "acct_empty").await, 0, "{name}");
         assert_eq!(
             t.store().ledger(&account(FIXTURE_ACCOUNT)).await.unwrap().len(),
             before,

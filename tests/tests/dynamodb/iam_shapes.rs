@@ -4,7 +4,6 @@
 //! (`make iam-shapes`) and the policy is shown to allow it; a shape no longer made fails too, so
 //! the file can never go stale.
 
-use aws_sdk_ssm::types::ParameterType;
 use common::handlers::{create_key, create_session, delete_key, list_keys};
 use common::store::dynamodb::DynamoStore;
 use common::{App, Needs};
@@ -202,14 +201,7 @@ async fn record() -> Vec<RequestShape> {
         ),
         (SIGNING_KEY_PARAMETER, "pem"),
     ] {
-        ssm.put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(ParameterType::SecureString)
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
+        dynamo::put_secure_parameter(&ssm, name, value).await;
     }
     for (function, needs) in FUNCTIONS {
         let mut env = std::collections::HashMap::new();

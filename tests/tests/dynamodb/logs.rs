@@ -129,13 +129,7 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     let ssm = dynamo::ssm_client();
     let parameter = format!("/vp-test/{}/log-probe", common::ids::new_ulid());
     let value = format!("ssm-secret-value-{}", common::ids::new_ulid());
-    ssm.put_parameter()
-        .name(&parameter)
-        .value(&value)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
+    dynamo::put_secure_parameter(&ssm, &parameter, &value).await;
     let mut env =
         std::collections::HashMap::from([("VP_CONSOLE_JWT_SECRET_PARAMETER".to_string(), parameter)]);
     common::secrets::resolve(&mut env, &ssm).await.unwrap();

@@ -1,7 +1,6 @@
 //! Secrets in AWS: read from SSM Parameter Store at cold start, each function given only what it
 //! needs, and a missing one stops the cold start with a message that names it.
 
-use aws_sdk_ssm::types::ParameterType;
 use common::config::Config;
 use common::{App, Needs};
 use std::collections::HashMap;
@@ -17,18 +16,6 @@ fn aws_env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     env
 }
 
-async fn put_secure(client: &aws_sdk_ssm::Client, name: &str, value: &str) {
-    client
-        .put_parameter()
-        .name(name)
-        .value(value)
-        .r#type(ParameterType::SecureString)
-        .overwrite(true)
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn parameters_named_in_the_environment_become_the_secrets() {
     // GIVEN both secrets stored as SecureString parameters
@@ -40,8 +27,8 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
     );
     let console_secret = "console-secret-from-parameter-store-0123456789";
     let pem = common::playground::generate_pem();
-    put_secure(&client, &console_param, console_secret).await;
-    put_secure(&client, &key_param, &pem).await;
+    tests::dynamo::put_secure_parameter(&client, &console_param, console_secret).await;
+    tests::dynamo::put_secure_parameter(&client, &key_param, &pem).await;
 
     // WHEN the environment names them
     let mut env = aws_env(&[

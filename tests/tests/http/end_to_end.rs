@@ -159,12 +159,7 @@ fn fifty_concurrent_sessions_on_twenty_credits_over_several_instances() {
         replies.iter().map(|r| r.status).collect::<Vec<_>>()
     );
     // AND every success reported a distinct remaining balance 0..=19
-    let mut balances: Vec<u64> = replies
-        .iter()
-        .filter_map(|r| r.body["credits"].as_u64())
-        .collect();
-    balances.sort();
-    assert_eq!(balances, (0..20).collect::<Vec<_>>());
+    tests::server::assert_each_balance_once(&replies, 20);
     // AND the balance is 0 with the ledger explaining all 20 debits
     let verify: serde_json::Value =
         serde_json::from_str(&server.vpctl(&["credits", "verify", "--account", "acct_race"])).unwrap();

@@ -43,12 +43,7 @@ fn fifty_concurrent_sessions_on_twenty_credits() {
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 20, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|&&s| s == 402).count(), 30, "{statuses:?}");
-    let mut balances: Vec<u64> = replies
-        .iter()
-        .filter_map(|r| r.body["credits"].as_u64())
-        .collect();
-    balances.sort();
-    assert_eq!(balances, (0..20).collect::<Vec<_>>());
+    tests::server::assert_each_balance_once(&replies, 20);
     // AND the balance is 0 with 20 debit entries in the ledger
     let verify: serde_json::Value =
         serde_json::from_str(&server.vpctl(&["credits", "verify", "--account", "acct_race"])).unwrap();
