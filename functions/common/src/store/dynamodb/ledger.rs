@@ -3,11 +3,13 @@
 //! idempotent and readers merge pending entries, so a crash between them loses nothing.
 
 use super::DynamoStore;
-use super::client::{TxError, classify};
-use super::items::{ACCOUNT_SK, AUDIT_PREFIX, AccountItem, AuditItem, PendingEntry, account_pk};
+use super::client::{TxError, classify, parse_time};
+use super::items::{
+    ACCOUNT_SK, AUDIT_PREFIX, AccountItem, AuditItem, LEDGER_PREFIX, LedgerItem, PendingEntry, account_pk,
+};
 use crate::clock;
-use crate::ids::{SessionId, new_ulid};
-use crate::store::{AuditAction, Origin, StoreError};
+use crate::ids::{AccountId, SessionId, new_ulid};
+use crate::store::{AuditAction, AuditEvent, LedgerEntry, Origin, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -16,6 +18,66 @@ use time::OffsetDateTime;
 const STALE_PENDING: time::Duration = time::Duration::seconds(30);
 
 impl DynamoStore {
+    pub(super) async fn read_ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
+        let account = account.as_str();
+        let mut items: Vec<LedgerItem> = self.query(account, LEDGER_PREFIX, false).await?;
+        for (id, entry, balance) in self.pending(account).await? {
+            if !items.iter().any(|i| i.id == id) {
+                items.push(entry.ledger_item(account, &id, balance));
+            }
+        }
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        items
+            .into_iter()
+            .map(|i| {
+                Ok(LedgerEntry {
+                    kind: i.kind,
+                    at: parse_time(&i.at)?,
+                    id: i.id,
+                    amount: i.amount,
+                    balance_after: i.balance_after,
+                    key_id: i.key_id,
+                    session_id: i.session_id,
+                    reason: i.reason,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn read_audit_events(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let account = account.as_str();
+        let mut items: Vec<AuditItem> = self.query(account, AUDIT_PREFIX, false).await?;
+        for (_, entry, _) in self.pending(account).await? {
+            if let Some(audit) = entry.audit_item(account)
+                && !items.iter().any(|i| i.id == audit.id)
+            {
+                items.push(audit);
+            }
+        }
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        items
+            .into_iter()
+            .filter(|i| i.ttl > now.unix_timestamp())
+            .map(|i| {
+                Ok(AuditEvent {
+                    event: i.action,
+                    at: parse_time(&i.at)?,
+                    expires_at: i.ttl,
+                    id: i.id,
+                    account_id: i.account_id,
+                    key_id: i.key_id,
+                    session_id: i.session_id,
+                    ip_address: i.ip_address,
+                    user_agent: i.user_agent,
+                })
+            })
+            .collect()
+    }
+
     /// Copies pending entries to their own ledger and audit items, then drops them from the
     /// account. Idempotent (same ids, same content) and safe to interrupt at any point.
     pub(super) async fn settle(

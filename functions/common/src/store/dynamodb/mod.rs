@@ -330,29 +330,7 @@ impl Store for DynamoStore {
     }
 
     async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
-        let account = account.as_str();
-        let mut items: Vec<LedgerItem> = self.query(account, LEDGER_PREFIX, false).await?;
-        for (id, entry, balance) in self.pending(account).await? {
-            if !items.iter().any(|i| i.id == id) {
-                items.push(entry.ledger_item(account, &id, balance));
-            }
-        }
-        items.sort_by(|a, b| a.id.cmp(&b.id));
-        items
-            .into_iter()
-            .map(|i| {
-                Ok(LedgerEntry {
-                    kind: i.kind,
-                    at: parse_time(&i.at)?,
-                    id: i.id,
-                    amount: i.amount,
-                    balance_after: i.balance_after,
-                    key_id: i.key_id,
-                    session_id: i.session_id,
-                    reason: i.reason,
-                })
-            })
-            .collect()
+        self.read_ledger(account).await
     }
 
     async fn audit_events(
@@ -360,32 +338,6 @@ impl Store for DynamoStore {
         account: &AccountId,
         now: OffsetDateTime,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let account = account.as_str();
-        let mut items: Vec<AuditItem> = self.query(account, AUDIT_PREFIX, false).await?;
-        for (_, entry, _) in self.pending(account).await? {
-            if let Some(audit) = entry.audit_item(account)
-                && !items.iter().any(|i| i.id == audit.id)
-            {
-                items.push(audit);
-            }
-        }
-        items.sort_by(|a, b| a.id.cmp(&b.id));
-        items
-            .into_iter()
-            .filter(|i| i.ttl > now.unix_timestamp())
-            .map(|i| {
-                Ok(AuditEvent {
-                    event: i.action,
-                    at: parse_time(&i.at)?,
-                    expires_at: i.ttl,
-                    id: i.id,
-                    account_id: i.account_id,
-                    key_id: i.key_id,
-                    session_id: i.session_id,
-                    ip_address: i.ip_address,
-                    user_agent: i.user_agent,
-                })
-            })
-            .collect()
+        self.read_audit_events(account, now).await
     }
 }

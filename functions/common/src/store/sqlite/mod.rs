@@ -7,80 +7,27 @@
 //! debit itself is a conditional `UPDATE … WHERE credits >= 1`, so the balance cannot go
 //! negative even if the transaction boundaries were wrong.
 
+mod rows;
+mod schema;
+
 use super::{
-    AuditAction, AuditEvent, Balance, DebitOutcome, FREE_CREDITS_REASON, IDEMPOTENCY_WINDOW,
-    IdempotentSession, KeyCreation, KeyRecord, LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin,
-    ResolvedKey, SessionDebit, SessionGrant, Store, StoreError,
+    AuditAction, AuditEvent, Balance, DebitOutcome, IDEMPOTENCY_WINDOW, IdempotentSession, KeyCreation,
+    KeyRecord, LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store,
+    StoreError,
 };
 use crate::api_key::KeyHash;
 use crate::clock;
-use crate::ids::{AccountId, KeyId, SessionId};
+use crate::ids::{AccountId, KeyId};
 use crate::key_name::KeyName;
 use async_trait::async_trait;
+use rows::{
+    earlier_session, ensure_account, id_col, insert_audit, insert_ledger, map_err, opt_time_col, time_col,
+};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS accounts (
-    id          TEXT PRIMARY KEY,
-    credits     INTEGER NOT NULL CHECK (credits >= 0),
-    granted     INTEGER NOT NULL,
-    debited     INTEGER NOT NULL,
-    created_at  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    id            TEXT PRIMARY KEY,
-    account_id    TEXT NOT NULL REFERENCES accounts(id),
-    name          TEXT NOT NULL,
-    prefix        TEXT NOT NULL,
-    key_hash      TEXT NOT NULL UNIQUE,
-    created_at    TEXT NOT NULL,
-    last_used_at  TEXT,
-    deleted_at    TEXT
-);
-CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys (account_id, created_at);
--- Listing and the live-key cap read live keys only, however many were deleted.
-CREATE INDEX IF NOT EXISTS live_keys_by_account ON api_keys (account_id, created_at DESC) WHERE deleted_at IS NULL;
-CREATE TABLE IF NOT EXISTS ledger (
-    id             TEXT PRIMARY KEY,
-    account_id     TEXT NOT NULL REFERENCES accounts(id),
-    kind           TEXT NOT NULL CHECK (kind IN ('grant', 'debit')),
-    amount         INTEGER NOT NULL CHECK (amount > 0),
-    balance_after  INTEGER NOT NULL,
-    key_id         TEXT,
-    session_id     TEXT,
-    reason         TEXT,
-    at             TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account_id);
-CREATE TABLE IF NOT EXISTS audit_events (
-    id           TEXT PRIMARY KEY,
-    account_id   TEXT NOT NULL,
-    action       TEXT NOT NULL,
-    key_id       TEXT NOT NULL,
-    session_id   TEXT,
-    ip_address   TEXT,
-    user_agent   TEXT,
-    at           TEXT NOT NULL,
-    ttl          INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_account ON audit_events (account_id);
-CREATE TABLE IF NOT EXISTS idempotency (
-    account_id      TEXT NOT NULL,
-    key_hash        TEXT NOT NULL,
-    api_key_id      TEXT NOT NULL,
-    request_hash    TEXT NOT NULL,
-    session_id      TEXT NOT NULL,
-    claims          TEXT NOT NULL,
-    expires_in      INTEGER NOT NULL,
-    balance_after   INTEGER NOT NULL,
-    expires_at      INTEGER NOT NULL,
-    PRIMARY KEY (account_id, key_hash)
-);
-";
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -96,41 +43,7 @@ impl SqliteStore {
         }
         let mut conn = Connection::open(path).map_err(map_err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(map_err)?;
-        // WAL lets readers run beside the one writer; FULL sync because a credit, once
-        // acknowledged, must survive a crash.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_err)?;
-        tx.execute_batch(SCHEMA).map_err(map_err)?;
-        // Databases made before ledger entries were kept for good had an expiry on them.
-        let ledger_expires: bool = tx
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'ttl'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(map_err)?;
-        if ledger_expires {
-            tx.execute_batch("ALTER TABLE ledger DROP COLUMN ttl")
-                .map_err(map_err)?;
-        }
-        // ... and idempotency records that held the session token itself. They live 24 hours
-        // and only locally, so they are dropped rather than converted.
-        let records_hold_tokens: bool = tx
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('idempotency') WHERE name = 'token'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(map_err)?;
-        if records_hold_tokens {
-            tx.execute_batch(&format!("DROP TABLE idempotency; {SCHEMA}"))
-                .map_err(map_err)?;
-        }
-        tx.commit().map_err(map_err)?;
+        schema::prepare(&mut conn).map_err(map_err)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             free_credits,
@@ -167,164 +80,6 @@ impl SqliteStore {
         .map_err(|e| StoreError::internal("store task failed").caused_by(e))?
         .map_err(map_err)
     }
-}
-
-fn map_err(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
-    match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked) => StoreError::unavailable("SQLite is busy").caused_by(e),
-        _ => StoreError::internal("SQLite failed").caused_by(e),
-    }
-}
-
-fn new_id() -> String {
-    crate::ids::new_ulid().to_string()
-}
-
-/// Creates the account with its free grant if it does not exist yet. Exactly once, because the
-/// insert and the grant share the caller's transaction and the insert is keyed on the id.
-fn ensure_account(
-    tx: &rusqlite::Transaction<'_>,
-    account: &AccountId,
-    free: u64,
-    at: OffsetDateTime,
-) -> rusqlite::Result<()> {
-    let created = tx.execute(
-        "INSERT INTO accounts (id, credits, granted, debited, created_at) VALUES (?1, ?2, ?2, 0, ?3)
-         ON CONFLICT (id) DO NOTHING",
-        params![account.as_str(), free as i64, clock::rfc3339(at)],
-    )?;
-    if created == 1 && free > 0 {
-        insert_ledger(
-            tx,
-            account,
-            LedgerKind::Grant,
-            free,
-            free,
-            None,
-            None,
-            Some(FREE_CREDITS_REASON),
-            at,
-        )?;
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn insert_ledger(
-    tx: &rusqlite::Transaction<'_>,
-    account: &AccountId,
-    kind: LedgerKind,
-    amount: u64,
-    balance_after: u64,
-    key: Option<&KeyId>,
-    session: Option<&SessionId>,
-    reason: Option<&str>,
-    at: OffsetDateTime,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO ledger (id, account_id, kind, amount, balance_after, key_id, session_id, reason, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            new_id(),
-            account.as_str(),
-            kind.as_str(),
-            amount as i64,
-            balance_after as i64,
-            key.map(KeyId::as_str),
-            session.map(SessionId::as_str),
-            reason,
-            clock::rfc3339(at)
-        ],
-    )?;
-    Ok(())
-}
-
-fn insert_audit(
-    tx: &rusqlite::Transaction<'_>,
-    account: &str,
-    action: AuditAction,
-    key: &str,
-    session: Option<&SessionId>,
-    origin: &Origin,
-    at: OffsetDateTime,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO audit_events (id, account_id, action, key_id, session_id, ip_address, user_agent, at, ttl)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            new_id(),
-            account,
-            action.as_str(),
-            key,
-            session.map(SessionId::as_str),
-            origin.ip,
-            origin.user_agent,
-            clock::rfc3339(at),
-            clock::expiry(at)
-        ],
-    )?;
-    Ok(())
-}
-
-fn time_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<OffsetDateTime> {
-    let s: String = row.get(idx)?;
-    clock::parse_rfc3339(&s)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
-}
-
-fn opt_time_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
-    match row.get::<_, Option<String>>(idx)? {
-        None => Ok(None),
-        Some(_) => time_col(row, idx).map(Some),
-    }
-}
-
-/// A text column read into a domain type (an id, a kind, a name) by its parser.
-fn id_col<T>(row: &rusqlite::Row<'_>, idx: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
-    let s: String = row.get(idx)?;
-    parse(&s).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            idx,
-            rusqlite::types::Type::Text,
-            format!("bad value {s:?}").into(),
-        )
-    })
-}
-
-/// The outcome recorded for this account's idempotency key, if one is still in its window.
-fn earlier_session(
-    tx: &rusqlite::Transaction<'_>,
-    account: &AccountId,
-    key: &KeyId,
-    idem: &IdempotentSession,
-    now: OffsetDateTime,
-) -> rusqlite::Result<Option<DebitOutcome>> {
-    let row = tx
-        .query_row(
-            "SELECT api_key_id, request_hash, session_id, claims, expires_in, balance_after FROM idempotency
-             WHERE account_id = ?1 AND key_hash = ?2 AND expires_at > ?3",
-            params![account.as_str(), idem.key_hash, now.unix_timestamp()],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    SessionGrant {
-                        session_id: row.get(2)?,
-                        claims: row.get(3)?,
-                        expires_in: row.get::<_, i64>(4)? as u64,
-                    },
-                    row.get::<_, i64>(5)? as u64,
-                ))
-            },
-        )
-        .optional()?;
-    Ok(row.map(|(api_key_id, request_hash, grant, balance)| {
-        match idem.conflict_with(&api_key_id, &request_hash, key) {
-            Some(conflict) => DebitOutcome::Conflict(conflict),
-            None => DebitOutcome::Replayed { balance, grant },
-        }
-    }))
 }
 
 #[async_trait]

@@ -1,0 +1,94 @@
+//! The embedded store's tables, and bringing an existing local database up to date.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    id          TEXT PRIMARY KEY,
+    credits     INTEGER NOT NULL CHECK (credits >= 0),
+    granted     INTEGER NOT NULL,
+    debited     INTEGER NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id            TEXT PRIMARY KEY,
+    account_id    TEXT NOT NULL REFERENCES accounts(id),
+    name          TEXT NOT NULL,
+    prefix        TEXT NOT NULL,
+    key_hash      TEXT NOT NULL UNIQUE,
+    created_at    TEXT NOT NULL,
+    last_used_at  TEXT,
+    deleted_at    TEXT
+);
+CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys (account_id, created_at);
+-- Listing and the live-key cap read live keys only, however many were deleted.
+CREATE INDEX IF NOT EXISTS live_keys_by_account ON api_keys (account_id, created_at DESC) WHERE deleted_at IS NULL;
+CREATE TABLE IF NOT EXISTS ledger (
+    id             TEXT PRIMARY KEY,
+    account_id     TEXT NOT NULL REFERENCES accounts(id),
+    kind           TEXT NOT NULL CHECK (kind IN ('grant', 'debit')),
+    amount         INTEGER NOT NULL CHECK (amount > 0),
+    balance_after  INTEGER NOT NULL,
+    key_id         TEXT,
+    session_id     TEXT,
+    reason         TEXT,
+    at             TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account_id);
+CREATE TABLE IF NOT EXISTS audit_events (
+    id           TEXT PRIMARY KEY,
+    account_id   TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    key_id       TEXT NOT NULL,
+    session_id   TEXT,
+    ip_address   TEXT,
+    user_agent   TEXT,
+    at           TEXT NOT NULL,
+    ttl          INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_account ON audit_events (account_id);
+CREATE TABLE IF NOT EXISTS idempotency (
+    account_id      TEXT NOT NULL,
+    key_hash        TEXT NOT NULL,
+    api_key_id      TEXT NOT NULL,
+    request_hash    TEXT NOT NULL,
+    session_id      TEXT NOT NULL,
+    claims          TEXT NOT NULL,
+    expires_in      INTEGER NOT NULL,
+    balance_after   INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, key_hash)
+);
+";
+
+/// Journal and sync settings, the tables, and the migrations of databases made by older
+/// versions, in one write transaction.
+pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
+    // WAL lets readers run beside the one writer; FULL sync because a credit, once
+    // acknowledged, must survive a crash.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(SCHEMA)?;
+    // Databases made before ledger entries were kept for good had an expiry on them.
+    let ledger_expires: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'ttl'",
+        [],
+        |r| r.get(0),
+    )?;
+    if ledger_expires {
+        tx.execute_batch("ALTER TABLE ledger DROP COLUMN ttl")?;
+    }
+    // ... and idempotency records that held the session token itself. They live 24 hours
+    // and only locally, so they are dropped rather than converted.
+    let records_hold_tokens: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('idempotency') WHERE name = 'token'",
+        [],
+        |r| r.get(0),
+    )?;
+    if records_hold_tokens {
+        tx.execute_batch(&format!("DROP TABLE idempotency; {SCHEMA}"))?;
+    }
+    tx.commit()
+}
