@@ -348,12 +348,11 @@ impl Intercept for ErrorInjector {
         if !std::mem::take(&mut state.replace_next) {
             return Ok(());
         }
+        // Disarmed since the request left (its caller gave up on it): answer as the server did.
+        let Some((body, status)) = state.plan.as_ref().map(|p| (p.body.clone(), p.status)) else {
+            return Ok(());
+        };
         state.fired += 1;
-        let (body, status) = state
-            .plan
-            .as_ref()
-            .map(|p| (p.body.clone(), p.status))
-            .unwrap_or_default();
         let mut response = aws_sdk_dynamodb::config::http::HttpResponse::new(
             aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("valid status"),
             aws_smithy_types::body::SdkBody::from(body),

@@ -75,6 +75,12 @@ pub fn fixture(name: &str) -> lambda_http::Request {
     lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: not an API Gateway event: {e}"))
 }
 
+/// The request deadline tests run with unless they say otherwise. The local DynamoDB server
+/// answers one request at a time, so under a test binary's parallel load a request can queue
+/// past the production deadline (4 s); these tests are about outcomes, so they wait. The stall
+/// test, which is about the deadline, sets the production one.
+pub const TEST_REQUEST_DEADLINE_MS: &str = "60000";
+
 /// Local configuration rooted in `dir`, with `overrides` (name, value) applied.
 pub fn local_config(dir: &Path, overrides: &[(&str, &str)]) -> Config {
     let data_dir = dir.to_string_lossy().into_owned();
@@ -86,6 +92,7 @@ pub fn local_config(dir: &Path, overrides: &[(&str, &str)]) -> Config {
             .or_else(|| match name {
                 "VP_ENV" => Some("local".into()),
                 "VP_DATA_DIR" => Some(data_dir.clone()),
+                "VP_REQUEST_DEADLINE_MS" => Some(TEST_REQUEST_DEADLINE_MS.into()),
                 _ => None,
             })
     })

@@ -90,7 +90,14 @@ async fn a_frozen_store_answers_503_within_5_s_and_idempotent_retries_are_paid_o
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
     let dir = tempfile::tempdir().unwrap();
-    let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
+    let production_deadline = common::config::DEFAULT_REQUEST_DEADLINE_MS.to_string();
+    let config = local_config(
+        dir.path(),
+        &[
+            ("VP_TABLE_NAME", &table),
+            ("VP_REQUEST_DEADLINE_MS", &production_deadline),
+        ],
+    );
     assert_eq!(
         config.request_deadline,
         Duration::from_secs(4),
