@@ -59,13 +59,14 @@ async fn rig() -> Rig {
 }
 
 impl Rig {
-    /// Runs `f` as `function`, optionally with one fault armed.
-    async fn as_function<F: Future<Output = lambda_http::Response<lambda_http::Body>>>(
+    /// Runs `f` as `function`, optionally with one fault armed, and checks it answered `want`.
+    async fn step<F: Future<Output = lambda_http::Response<lambda_http::Body>>>(
         &self,
         function: &str,
         fault: Option<Fault>,
         f: F,
-    ) -> u16 {
+        want: u16,
+    ) {
         self.recorder.acting_as(function);
         if let Some(fault) = fault {
             self.injector.arm(fault);
@@ -73,7 +74,7 @@ impl Rig {
         let status = f.await.status().as_u16();
         self.injector.disarm();
         self.recorder.acting_as("setup");
-        status
+        assert_eq!(status, want, "{function}");
     }
 }
 
@@ -93,32 +94,36 @@ async fn record() -> Vec<RequestShape> {
     let app = &rig.app;
 
     // create-key: a new account (with its free grant), an existing one, a lost response.
-    assert_eq!(
-        rig.as_function("create-key", None, create_key::handle(app, fixture("create-key")))
-            .await,
-        201
-    );
-    assert_eq!(
-        rig.as_function("create-key", None, create_key::handle(app, fixture("create-key")))
-            .await,
-        201
-    );
-    assert_eq!(
-        rig.as_function(
-            "create-key",
-            lost("TransactWriteItems", 1),
-            create_key::handle(app, fixture("create-key"))
-        )
-        .await,
-        201
-    );
+    rig.step(
+        "create-key",
+        None,
+        create_key::handle(app, fixture("create-key")),
+        201,
+    )
+    .await;
+    rig.step(
+        "create-key",
+        None,
+        create_key::handle(app, fixture("create-key")),
+        201,
+    )
+    .await;
+    rig.step(
+        "create-key",
+        lost("TransactWriteItems", 1),
+        create_key::handle(app, fixture("create-key")),
+        201,
+    )
+    .await;
 
     // list-keys
-    assert_eq!(
-        rig.as_function("list-keys", None, list_keys::handle(app, fixture("list-keys")))
-            .await,
-        200
-    );
+    rig.step(
+        "list-keys",
+        None,
+        list_keys::handle(app, fixture("list-keys")),
+        200,
+    )
+    .await;
 
     // create-session: paid, idempotent then replayed, a lost debit response, refused.
     seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
@@ -126,58 +131,50 @@ async fn record() -> Vec<RequestShape> {
         .grant_credits(&account(FIXTURE_ACCOUNT), 3, "test credits", common::clock::now())
         .await
         .unwrap();
-    assert_eq!(
-        rig.as_function(
-            "create-session",
-            None,
-            create_session::handle(app, fixture("create-session"))
-        )
-        .await,
-        200
-    );
+    rig.step(
+        "create-session",
+        None,
+        create_session::handle(app, fixture("create-session")),
+        200,
+    )
+    .await;
     for _ in 0..2 {
-        let status = rig
-            .as_function(
-                "create-session",
-                None,
-                create_session::handle(app, fixture("create-session-idempotent")),
-            )
-            .await;
-        assert_eq!(status, 200);
+        let idempotent = create_session::handle(app, fixture("create-session-idempotent"));
+        rig.step("create-session", None, idempotent, 200).await;
     }
     let other_body = create_session::handle(app, fixture("create-session-idempotent-other-body"));
-    assert_eq!(rig.as_function("create-session", None, other_body).await, 422);
-    assert_eq!(
-        rig.as_function(
-            "create-session",
-            lost("UpdateItem", 1),
-            create_session::handle(app, fixture("create-session"))
-        )
-        .await,
-        200
-    );
+    rig.step("create-session", None, other_body, 422).await;
+    rig.step(
+        "create-session",
+        lost("UpdateItem", 1),
+        create_session::handle(app, fixture("create-session")),
+        200,
+    )
+    .await;
     drain(app.store.as_ref(), KEY_OK).await;
-    assert_eq!(
-        rig.as_function(
-            "create-session",
-            None,
-            create_session::handle(app, fixture("create-session"))
-        )
-        .await,
-        402
-    );
+    rig.step(
+        "create-session",
+        None,
+        create_session::handle(app, fixture("create-session")),
+        402,
+    )
+    .await;
 
     // delete-key: the key, again (gone), and another whose response is lost.
-    assert_eq!(
-        rig.as_function("delete-key", None, delete_key::handle(app, fixture("delete-key")))
-            .await,
-        200
-    );
-    assert_eq!(
-        rig.as_function("delete-key", None, delete_key::handle(app, fixture("delete-key")))
-            .await,
-        404
-    );
+    rig.step(
+        "delete-key",
+        None,
+        delete_key::handle(app, fixture("delete-key")),
+        200,
+    )
+    .await;
+    rig.step(
+        "delete-key",
+        None,
+        delete_key::handle(app, fixture("delete-key")),
+        404,
+    )
+    .await;
     seed_key(
         app.store.as_ref(),
         FIXTURE_ACCOUNT,
@@ -186,11 +183,8 @@ async fn record() -> Vec<RequestShape> {
     )
     .await;
     let delete_other = delete_key::handle(app, fixture("delete-key-not-found"));
-    assert_eq!(
-        rig.as_function("delete-key", lost("TransactWriteItems", 1), delete_other)
-            .await,
-        200
-    );
+    rig.step("delete-key", lost("TransactWriteItems", 1), delete_other, 200)
+        .await;
 
     // Secrets: each function's one GetParameters call at cold start.
     let ssm = aws_sdk_ssm::Client::from_conf(ssm_config().interceptor(rig.recorder.clone()).build());
