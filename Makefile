@@ -15,7 +15,7 @@ SAM_CLI_VERSION := 1.170.0
 SCHEMATHESIS_VERSION := 4.32.5
 LOCAL_DYNAMODB_PORT := 8000
 # Every Lambda function: one per route of common::routes::ROUTES, plus the fallback
-# (tests/tests/routes.rs checks this list against the route table).
+# (tests/tests/api/routes.rs checks this list against the route table).
 LAMBDA_FUNCTIONS := create-key list-keys delete-key create-session fallback
 
 # pip puts console scripts in the interpreter's scripts dir (or the user base with --user).

@@ -4,7 +4,7 @@
 - The DynamoDB table in template.yaml has exactly the definition in infra/table.json, the one
   the tests and `VP_STORE=dynamodb make dev` create, and deletion protection.
 - Revocation is throttled far above key creation; every function has Errors and Throttles alarms.
-(The routes are checked against the one route table by tests/tests/routes.rs.)
+(The routes are checked against the one route table by tests/tests/api/routes.rs.)
 
 Exits non-zero, saying what differs. Run by `make test`.
 """

@@ -3,7 +3,7 @@
 Two inputs the local emulator itself cannot carry are filtered out, nothing else: `cargo lambda watch` answers 500 itself
 (text/plain, before any function runs) when a body labelled application/json is not valid
 UTF-8, because it must put the body into the Lambda event as text. API Gateway passes such a
-body on base64-encoded, and the functions answer it with 400 (tests/tests/bad_input.rs, case
+body on base64-encoded, and the functions answer it with 400 (tests/tests/api/bad_input.rs, case
 "keys: invalid UTF-8"). So bodies that are not UTF-8 are not sent to the local stack.
 """
 import schemathesis

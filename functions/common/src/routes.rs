@@ -40,7 +40,7 @@ pub struct RouteSpec {
 
 /// The one route table. `Cargo.toml`'s local router, `template.yaml`'s events,
 /// `infra/openapi.yaml` and the Makefile's function list are checked against it
-/// (`tests/tests/routes.rs`).
+/// (`tests/tests/api/routes.rs`).
 pub const ROUTES: [RouteSpec; 4] = [
     RouteSpec {
         route: Route::CreateKey,
