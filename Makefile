@@ -17,6 +17,8 @@ LOCAL_DYNAMODB_PORT := 8000
 # Every Lambda function: one per route of common::routes::ROUTES, plus the fallback
 # (tests/tests/api/routes.rs checks this list against the route table).
 LAMBDA_FUNCTIONS := create-key list-keys delete-key create-session fallback
+# The local stack runs the functions on the embedded store; Lambda builds leave it out.
+LOCAL_FEATURES := common/embedded
 
 # pip puts console scripts in the interpreter's scripts dir (or the user base with --user).
 PY_SCRIPTS := $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
@@ -93,9 +95,9 @@ mutants:
 dev: tools build
 ifeq ($(VP_STORE),dynamodb)
 	@$(MAKE) --no-print-directory local-dynamodb
-	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY) --env-file infra/local-dynamodb.env
+	cargo lambda watch --features $(LOCAL_FEATURES) --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY) --env-file infra/local-dynamodb.env
 else
-	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY)
+	cargo lambda watch --features $(LOCAL_FEATURES) --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY)
 endif
 
 ## Starts moto on the fixed local port (unless something already listens there) and creates
@@ -116,12 +118,12 @@ stop-local-dynamodb:
 test: tools test-tools build lint-template iam-check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --features tests/local-stack -- -D warnings
-	cargo check --no-default-features $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	cargo check $(addprefix -p ,$(LAMBDA_FUNCTIONS))
 	infra/with-moto.sh cargo test --workspace --no-fail-fast --features tests/local-stack
 
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size.
 package: tools
-	cargo lambda build --release --arm64 --no-default-features $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_FUNCTIONS))
 	@target=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'); \
 	for f in $(LAMBDA_FUNCTIONS); do \
 	  printf '%-16s %s bytes  %s\n' "$$f" "$$(stat -c %s $$target/lambda/$$f/bootstrap)" "$$target/lambda/$$f/bootstrap"; done

@@ -38,6 +38,9 @@ impl Server {
             .args([
                 "lambda",
                 "watch",
+                // The functions' embedded store, as `make dev` turns it on.
+                "--features",
+                "common/embedded",
                 "--ignore-changes",
                 "--invoke-address",
                 "127.0.0.1",
