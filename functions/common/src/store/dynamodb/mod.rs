@@ -96,34 +96,27 @@ impl Store for DynamoStore {
         let mut retry = Retry::new("key creation");
         loop {
             retry.next().await?;
-            let exists = self
-                .get::<AccountItem>(account_pk(account), ACCOUNT_SK)
-                .await?
-                .is_some();
+            let existing: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
+            if existing
+                .as_ref()
+                .is_some_and(|a| a.live_keys.len() >= MAX_LIVE_KEYS)
+            {
+                return Ok(KeyCreation::TooManyKeys);
+            }
             // Item 0 either creates the account with this key live, or adds the key to the
-            // account's live keys if there is room.
-            let mut writes = if exists {
-                vec![self.add_live_key(account, &key.id, key.created_at)?]
-            } else {
-                self.new_account_items(account, key.created_at, Some(&key.id))?
+            // account's live keys if there is still room (its condition re-checks the cap).
+            let mut writes = match existing {
+                Some(_) => vec![self.add_live_key(account, &key.id, key.created_at)?],
+                None => self.new_account_items(account, key.created_at, Some(&key.id))?,
             };
             writes.push(self.put(&key_item, Some("attribute_not_exists(pk)"))?);
             writes.push(self.put(&lookup, Some("attribute_not_exists(pk)"))?);
             writes.push(self.put(&audit, None)?);
             match self.transact(writes).await {
                 Ok(()) => return Ok(KeyCreation::Created),
-                // Someone created the account meanwhile, or contention: go again.
-                Err(TxError::Cancelled(c)) if (!exists && c.condition_failed(0)) || c.is_transient() => {
-                    continue;
-                }
-                // The account is full (or vanished, which the next attempt will see).
-                Err(TxError::Cancelled(c)) if c.condition_failed(0) => {
-                    let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
-                    if item.is_some_and(|i| i.live_keys.len() >= MAX_LIVE_KEYS) {
-                        return Ok(KeyCreation::TooManyKeys);
-                    }
-                    continue;
-                }
+                // The account was created or filled meanwhile, or contention: the next attempt's
+                // read decides.
+                Err(TxError::Cancelled(c)) if c.condition_failed(0) || c.is_transient() => continue,
                 Err(TxError::Cancelled(c)) => return Err(c.into_error("key creation")),
                 // The transaction may have been applied with its response lost: look before
                 // failing, so a created key is never reported as not created.
