@@ -6,7 +6,12 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
+use common::api_key::KeyHash;
+use common::ids::{AccountId, KeyId};
+use common::store::dynamodb::DynamoStore;
+use common::store::*;
 use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
 
 pub const ENDPOINT_VAR: &str = "VP_TEST_DYNAMODB_ENDPOINT";
 
@@ -77,14 +82,132 @@ pub fn client(counter: Option<CallCounter>) -> Client {
     Client::from_conf(config.build())
 }
 
-/// A new, empty table built from infra/table.json, unique to the caller.
+/// A new, empty table built from infra/table.json, unique to the caller, with the ledger
+/// function following its stream for as long as the calling test runs (as in AWS).
 pub async fn fresh_table(client: &Client) -> String {
+    let name = fresh_table_unfollowed(client).await;
+    follow_ledger(&name).await;
+    name
+}
+
+/// A new table whose stream nobody follows: the ledger stays unwritten until the test
+/// delivers the stream itself.
+pub async fn fresh_table_unfollowed(client: &Client) -> String {
     let name = format!("vp-test-{}", common::ids::new_ulid().to_string().to_lowercase());
-    let created = common::store::dynamodb::table::create_table(client, &name)
+    let created = dynamodb::table::create_table(client, &name)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(created, "table names are unique");
     name
+}
+
+/// A client for the local server's DynamoDB Streams API.
+pub fn streams_client() -> aws_sdk_dynamodbstreams::Client {
+    aws_sdk_dynamodbstreams::Client::from_conf(
+        aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .build(),
+    )
+}
+
+/// The table's stream, read from its start, for a test to deliver by hand.
+pub async fn stream_of(table: &str) -> common::local_stream::StreamFollower {
+    common::local_stream::StreamFollower::open(&client(None), streams_client(), table)
+        .await
+        .unwrap_or_else(|e| panic!("following {table}'s stream: {e}"))
+}
+
+/// Runs the ledger function (in this process, on its own uncounted client) on the table's
+/// stream until the calling test's runtime ends.
+pub async fn follow_ledger(table: &str) {
+    let follower = stream_of(table).await;
+    let store = Arc::new(DynamoStore::new(client(None), table, 0));
+    tokio::spawn(follower.run(move |event| {
+        let store = store.clone();
+        async move { Ok::<_, std::convert::Infallible>(common::ledger_stream::handle(&store, event).await) }
+    }));
+}
+
+/// A DynamoDB store whose ledger and audit reads wait (up to 10 s) until the stream has
+/// delivered every balance change of the account, as an operator would before checking.
+pub struct Settled(pub Arc<dyn Store>);
+
+impl Settled {
+    async fn caught_up(&self, account: &AccountId) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let changes = self.0.balance(account).await.unwrap().map_or(0, |b| b.changes);
+            let entries = self.0.ledger(account).await.unwrap().len() as u64;
+            if entries >= changes {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the ledger of {account} is still {} entries behind after 10 s",
+                changes - entries
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Settled {
+    async fn create_key(&self, key: NewKey, origin: Origin) -> Result<KeyCreation, StoreError> {
+        self.0.create_key(key, origin).await
+    }
+    async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError> {
+        self.0.list_keys(account).await
+    }
+    async fn delete_key(
+        &self,
+        account: &AccountId,
+        key: &KeyId,
+        at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<bool, StoreError> {
+        self.0.delete_key(account, key, at, origin).await
+    }
+    async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
+        self.0.resolve_key(hash).await
+    }
+    async fn debit_session(
+        &self,
+        key: &ResolvedKey,
+        debit: SessionDebit,
+        idempotency: Option<IdempotentSession>,
+    ) -> Result<DebitOutcome, StoreError> {
+        self.0.debit_session(key, debit, idempotency).await
+    }
+    async fn grant_credits(
+        &self,
+        account: &AccountId,
+        amount: u64,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.0.grant_credits(account, amount, reason, at).await
+    }
+    async fn balance(&self, account: &AccountId) -> Result<Option<Balance>, StoreError> {
+        self.0.balance(account).await
+    }
+    async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.caught_up(account).await;
+        self.0.ledger(account).await
+    }
+    async fn audit_events(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.caught_up(account).await;
+        self.0.audit_events(account, now).await
+    }
 }
 
 /// An SSM client for the same local server (moto serves every AWS protocol on one port).

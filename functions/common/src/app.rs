@@ -2,6 +2,7 @@
 
 use crate::config::{Config, ConfigError, StoreConfig};
 use crate::console_auth::ConsoleVerifier;
+use crate::key_cache::KeyCache;
 use crate::playground::{PlaygroundSigner, SigningKeyError};
 use crate::store::{Store, StoreError, dynamodb::DynamoStore};
 use std::sync::Arc;
@@ -13,6 +14,8 @@ pub struct App {
     pub console: Option<ConsoleVerifier>,
     /// Present whenever the function [`Needs`] it (checked at cold start).
     pub playground: Option<PlaygroundSigner>,
+    /// API keys this instance has resolved (create-session's warm path).
+    pub keys: KeyCache,
 }
 
 /// The secrets a function uses. In AWS each function is given only these, so a function must
@@ -79,6 +82,7 @@ impl App {
             (false, None) => None,
         };
         Ok(App {
+            keys: KeyCache::default(),
             console,
             playground,
             store,
@@ -121,33 +125,55 @@ pub async fn open_store(
             crate::config::vars::TABLE_NAME
         ))
         .into()),
-        StoreConfig::DynamoDb { table } => {
-            let loaded;
-            let sdk = match sdk {
-                Some(sdk) => sdk,
-                None => {
-                    loaded = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                    &loaded
-                }
-            };
-            // Without timeouts a stalled DynamoDB holds every request until the platform kills
-            // the function and the gateway answers with its own body.
-            let (connect, attempt, operation) = config.store_timeouts();
-            let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-                .connect_timeout(connect)
-                .operation_attempt_timeout(attempt)
-                .operation_timeout(operation)
-                .build();
-            let client = aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(sdk)
-                    .timeout_config(timeouts)
-                    .build(),
-            );
-            Ok(Arc::new(DynamoStore::new(
-                client,
-                table.clone(),
-                config.free_credits,
-            )))
-        }
+        StoreConfig::DynamoDb { table } => Ok(Arc::new(DynamoStore::new(
+            dynamodb_client(config, sdk).await,
+            table.clone(),
+            config.free_credits,
+        ))),
     }
+}
+
+/// The configured DynamoDB store, for the ledger function (which has no use for any other).
+pub async fn dynamodb_store() -> Result<DynamoStore, StartupError> {
+    let (config, sdk) = load_config().await?;
+    match &config.store {
+        StoreConfig::DynamoDb { table } => Ok(DynamoStore::new(
+            dynamodb_client(&config, sdk.as_ref()).await,
+            table.clone(),
+            config.free_credits,
+        )),
+        StoreConfig::Embedded { .. } => Err(ConfigError(format!(
+            "the ledger function follows a DynamoDB stream: set {}",
+            crate::config::vars::TABLE_NAME
+        ))
+        .into()),
+    }
+}
+
+/// The DynamoDB client every function uses, with the configured timeouts.
+pub async fn dynamodb_client(
+    config: &Config,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> aws_sdk_dynamodb::Client {
+    let loaded;
+    let sdk = match sdk {
+        Some(sdk) => sdk,
+        None => {
+            loaded = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            &loaded
+        }
+    };
+    // Without timeouts a stalled DynamoDB holds every request until the platform kills
+    // the function and the gateway answers with its own body.
+    let (connect, attempt, operation) = config.store_timeouts();
+    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(connect)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .build(),
+    )
 }

@@ -18,7 +18,11 @@ pub mod error;
 pub mod handlers;
 pub mod idempotency;
 pub mod ids;
+pub mod key_cache;
 pub mod key_name;
+pub mod ledger_stream;
+#[cfg(feature = "local-stream")]
+pub mod local_stream;
 pub mod playground;
 pub mod request;
 pub mod response;

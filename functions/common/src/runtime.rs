@@ -124,6 +124,27 @@ where
     run_loop(name, handler).await
 }
 
+/// Runs the ledger function: the table's stream in, ledger and audit items out
+/// ([`crate::ledger_stream`]). DynamoDB only: the embedded store writes its ledger itself.
+pub async fn serve_ledger(name: &'static str) -> Result<(), lambda_http::Error> {
+    use lambda_http::lambda_runtime::{LambdaEvent, run};
+    init_logging();
+    let store = match crate::app::dynamodb_store().await {
+        Ok(store) => &*Box::leak(Box::new(store)),
+        Err(e) => {
+            tracing::error!(function = name, error = %crate::error::error_chain(&e), "cold start failed");
+            return Err(e.into());
+        }
+    };
+    tracing::info!(function = name, pid = std::process::id(), "cold start complete");
+    run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::event::dynamodb::Event>| async move {
+            Ok::<_, std::convert::Infallible>(crate::ledger_stream::handle(store, event.payload).await)
+        },
+    ))
+    .await
+}
+
 /// The request loop, with one structured log line per request (never headers or bodies).
 async fn run_loop<F, Fut>(name: &'static str, handler: F) -> Result<(), lambda_http::Error>
 where

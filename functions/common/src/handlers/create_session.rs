@@ -47,11 +47,17 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
         return Err(ApiError::BadRequest(format!("Request body must be {EXPECTED}")));
     }
 
-    let key = app
-        .store
-        .resolve_key(&KeyHash::of(token))
-        .await?
-        .ok_or(ApiError::InvalidKey)?;
+    // A key this instance has resolved before costs no read: its liveness is checked by the
+    // debit's own write below, not by this lookup.
+    let hash = KeyHash::of(token);
+    let key = match app.keys.get(&hash) {
+        Some(key) => key,
+        None => {
+            let key = app.store.resolve_key(&hash).await?.ok_or(ApiError::InvalidKey)?;
+            app.keys.remember(hash.clone(), key.clone());
+            key
+        }
+    };
     // The token is signed before the debit so that an idempotency record can hold the whole
     // answer, written atomically with the debit. If the debit is refused it is never sent.
     let debit = SessionDebit {
@@ -99,7 +105,10 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
             Err(ApiError::IdempotencyKeyUsedForAnotherRequest)
         }
         DebitOutcome::InsufficientCredits => Err(ApiError::InsufficientCredits),
-        DebitOutcome::InvalidKey => Err(ApiError::InvalidKey),
+        DebitOutcome::InvalidKey => {
+            app.keys.forget(&hash);
+            Err(ApiError::InvalidKey)
+        }
     }
 }
 

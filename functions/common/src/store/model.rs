@@ -132,12 +132,14 @@ pub enum DebitOutcome {
 }
 
 /// An account's balance with the running totals that must explain it:
-/// `credits == granted - debited` always holds.
+/// `credits == granted - debited` always holds. `changes` counts the balance changes, so the
+/// ledger must hold that many entries (fewer: the ledger has not caught up yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Balance {
     pub credits: u64,
     pub granted: u64,
     pub debited: u64,
+    pub changes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,31 +1,39 @@
 //! Balance changes: the account item with its free grant, the one conditional update that
-//! moves credits and records the ledger entry inline, and the account's live keys.
+//! moves credits (and records the change for the stream), and the account's live keys.
 
 use super::DynamoStore;
 use super::cancel::Retry;
-use super::client::{TxError, classify, from_item, internal, is_ambiguous, service_error, to_attribute};
-use super::items::{ACCOUNT_SK, AccountItem, PendingEntry, account_pk};
+use super::client::{Item, TxError, from_item, internal, is_ambiguous, service_error, to_attribute};
+use super::items::{ACCOUNT_SK, AccountItem, Change, LEDGER_PREFIX, LedgerItem, NEVER_USED, account_pk};
 use crate::clock;
-use crate::ids::{KeyId, new_ulid};
+use crate::ids::KeyId;
 use crate::store::{FREE_CREDITS_REASON, LedgerKind, MAX_LIVE_KEYS, StoreError};
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use serde::Deserialize;
 use std::collections::HashMap;
+use std::time::Duration;
 use time::OffsetDateTime;
 
+/// How long a caller waits for the ledger to show a change whose write answered ambiguously
+/// (a timeout or a 500 after which other changes landed on the account).
+const SETTLE_WAIT: Duration = Duration::from_secs(2);
+
 impl DynamoStore {
-    /// The account item and its free-credit grant, for a transaction that creates the account
-    /// (with its first key when `first_key` is given).
-    pub(super) fn new_account_items(
+    /// The put that creates an account with its free grant (as its first change, version 1)
+    /// and, when given, its first key live. Conditional: an existing account is never replaced.
+    pub(super) fn new_account(
         &self,
         account: &str,
         at: OffsetDateTime,
         first_key: Option<&KeyId>,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+    ) -> Result<TransactWriteItem, StoreError> {
         let free = self.free_credits;
+        let grant = (free > 0).then(|| Change::grant(free, FREE_CREDITS_REASON, at));
         let item = AccountItem {
             pk: account_pk(account),
             sk: ACCOUNT_SK.into(),
@@ -33,20 +41,14 @@ impl DynamoStore {
             granted: free,
             debited: 0,
             created_at: clock::rfc3339(at),
-            last_used: HashMap::new(),
             live_keys: first_key
-                .map(|k| (k.to_string(), clock::rfc3339(at)))
+                .map(|k| (k.to_string(), NEVER_USED.to_string()))
                 .into_iter()
                 .collect(),
-            pending: HashMap::new(),
-            pending_balances: HashMap::new(),
+            version: u64::from(grant.is_some()),
+            change: grant,
         };
-        let mut items = vec![self.put(&item, Some("attribute_not_exists(pk)"))?];
-        if free > 0 {
-            let grant = PendingEntry::grant(free, FREE_CREDITS_REASON, at);
-            items.push(self.put(&grant.ledger_item(account, &new_ulid().to_string(), free), None)?);
-        }
-        Ok(items)
+        self.put(&item, Some("attribute_not_exists(pk)"))
     }
 
     /// Creates the account with its free grant unless it exists. Exactly once: the account put is
@@ -59,123 +61,133 @@ impl DynamoStore {
         {
             return Ok(());
         }
-        match self.transact(self.new_account_items(account, at, None)?).await {
+        match self.transact(vec![self.new_account(account, at, None)?]).await {
             Ok(()) => Ok(()),
-            // The account put is item 0: someone else created it meanwhile.
-            Err(TxError::Cancelled(c)) if c.condition_failed(0) => Ok(()),
-            Err(TxError::Cancelled(c)) => Err(c.into_error("account creation")),
+            // Someone else created it meanwhile.
+            Err(TxError::Cancelled(c, _)) if c.condition_failed(0) => Ok(()),
+            Err(TxError::Cancelled(c, _)) => Err(c.into_error("account creation")),
             Err(TxError::Store(e)) => Err(e),
         }
     }
 
-    /// Applies a balance change and its ledger entry in one conditional update of the account
-    /// item; returns the balance right after it and the whole new account item, or why the
-    /// condition refused it (when that was not our own earlier attempt).
+    /// Applies a balance change with one conditional `UpdateItem` of the account item; returns
+    /// the balance right after it, or why the condition refused it.
     ///
-    /// An idempotent debit on the same account is a transaction; a plain update that meets one
-    /// in flight is refused with `TransactionConflict` and retried (then 503), never a 500.
+    /// The SDK does not retry this call: a retried update whose first attempt landed (a 500 or
+    /// a timeout after the write) would take a second credit, and nothing in a plain update can
+    /// tell the two apart. We retry only rejections that certainly changed nothing (throttling,
+    /// a transaction in flight on the item) and settle an ambiguous answer by looking for the
+    /// change itself.
     pub(super) async fn change_balance(
         &self,
         account: &str,
-        id: &str,
-        entry: &PendingEntry,
-    ) -> Result<Result<(u64, AccountItem), Refusal>, StoreError> {
+        change: &Change,
+    ) -> Result<Result<u64, Refusal>, StoreError> {
         let mut retry = Retry::new("balance change");
         loop {
             retry.next().await?;
-            match self.change_balance_once(account, id, entry).await? {
-                Change::Applied(balance, item) => return Ok(Ok((balance, *item))),
-                Change::Refused(refusal) => return Ok(Err(refusal)),
-                Change::Conflicted => continue,
+            let update = BalanceChange::new(change)?;
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(account_pk(account)))
+                .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+                .update_expression(update.update)
+                .condition_expression(update.condition)
+                .set_expression_attribute_names((!update.names.is_empty()).then_some(update.names))
+                .set_expression_attribute_values(Some(update.values))
+                .return_values(ReturnValue::UpdatedNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    let new: Updated = from_item(out.attributes.unwrap_or_default())?;
+                    return Ok(Ok(new.credits));
+                }
+                Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                    UpdateItemError::ConditionalCheckFailedException(e) => {
+                        return Ok(Err(match e.item {
+                            Some(old) => Refusal::of(&from_item(old)?, change),
+                            None => Refusal::NoAccount,
+                        }));
+                    }
+                    UpdateItemError::TransactionConflictException(_) => continue,
+                    UpdateItemError::InternalServerError(_) => {
+                        return self.settled_balance(account, &change.id).await.map(Ok);
+                    }
+                    other => {
+                        let error = service_error(&other);
+                        if error.is_transient() {
+                            continue;
+                        }
+                        return Err(error);
+                    }
+                },
+                // The outcome is unknown (timeout, connection lost): find out before answering.
+                Err(e) if is_ambiguous(&e) => return self.settled_balance(account, &change.id).await.map(Ok),
+                Err(e) => return Err(super::client::classify(e)),
             }
         }
     }
 
-    /// One attempt of [`Self::change_balance`].
-    pub(super) async fn change_balance_once(
-        &self,
-        account: &str,
-        id: &str,
-        entry: &PendingEntry,
-    ) -> Result<Change, StoreError> {
-        let change = BalanceChange::new(id, entry)?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(account_pk(account)))
-            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
-            .update_expression(change.update)
-            .condition_expression(change.condition)
-            .set_expression_attribute_names(Some(change.names))
-            .set_expression_attribute_values(Some(change.values))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let item: AccountItem = from_item(out.attributes.unwrap_or_default())?;
-                let balance = *item
-                    .pending_balances
-                    .get(id)
-                    .ok_or_else(|| internal("update returned no balance"))?;
-                Ok(Change::Applied(balance, Box::new(item)))
-            }
-            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
-                UpdateItemError::ConditionalCheckFailedException(e) => {
-                    let Some(old) = e.item else {
-                        return Ok(Change::Refused(Refusal::NoAccount));
-                    };
-                    let old: AccountItem = from_item(old)?;
-                    // Our own earlier attempt already applied (its response was lost).
-                    if let Some(&balance) = old.pending_balances.get(id) {
-                        return Ok(Change::Applied(balance, Box::new(old)));
+    /// The balance right after change `id`, which has been (or may have been) applied: the
+    /// account item while it is still the last change, else its ledger entry once the stream
+    /// has delivered it. One request when either is there; an error (nothing can be claimed)
+    /// if neither shows it within [`SETTLE_WAIT`].
+    pub(super) async fn settled_balance(&self, account: &str, id: &str) -> Result<u64, StoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            let items = self
+                .batch_get_raw(
+                    account,
+                    vec![ACCOUNT_SK.to_string(), format!("{LEDGER_PREFIX}{id}")],
+                )
+                .await?;
+            for item in items {
+                if item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(ACCOUNT_SK) {
+                    let account_item: AccountItem = from_item(item)?;
+                    if account_item.change.as_ref().is_some_and(|c| c.id == id) {
+                        return Ok(account_item.credits);
                     }
-                    Ok(Change::Refused(Refusal::of(&old, entry)))
-                }
-                UpdateItemError::TransactionConflictException(_) => Ok(Change::Conflicted),
-                other => Err(service_error(&other)),
-            },
-            // The outcome is unknown (timeout, connection lost): look before reporting failure.
-            Err(e) if is_ambiguous(&e) => {
-                let item: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
-                match item {
-                    Some(item) => match item.pending_balances.get(id).copied() {
-                        Some(balance) => Ok(Change::Applied(balance, Box::new(item))),
-                        None => Err(classify(e)),
-                    },
-                    None => Err(classify(e)),
+                } else {
+                    let entry: LedgerItem = from_item(item)?;
+                    return Ok(entry.balance_after);
                 }
             }
-            Err(e) => Err(classify(e)),
+            if started.elapsed() >= SETTLE_WAIT {
+                return Err(StoreError::unavailable(format!(
+                    "balance change {id}: outcome not known yet"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Adds a key to an existing account's live keys, if the account has room for it.
-    pub(super) fn add_live_key(
-        &self,
-        account: &str,
-        key: &KeyId,
-        at: OffsetDateTime,
-    ) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn add_live_key(&self, account: &str, key: &KeyId) -> Result<TransactWriteItem, StoreError> {
         self.update(
             (account_pk(account), ACCOUNT_SK.into()),
-            "SET liveKeys.#key = :at",
+            "SET liveKeys.#key = :never",
             "attribute_exists(pk) AND size(liveKeys) < :cap",
             &[("#key", key.as_str())],
             vec![
-                (":at", AttributeValue::S(clock::rfc3339(at))),
+                (":never", AttributeValue::S(NEVER_USED.into())),
                 (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string())),
             ],
         )
     }
 
-    /// Removes a deleted key from the account: no longer live, no last use kept for it.
+    /// Removes a deleted key from the account's live keys (and so its last use).
     pub(super) fn drop_live_key(&self, account: &str, key: &KeyId) -> Result<TransactWriteItem, StoreError> {
         self.update(
             (account_pk(account), ACCOUNT_SK.into()),
-            "REMOVE liveKeys.#key, lastUsed.#key",
+            "REMOVE liveKeys.#key",
             "attribute_exists(pk)",
             &[("#key", key.as_str())],
             Vec::new(),
@@ -183,16 +195,14 @@ impl DynamoStore {
     }
 }
 
-/// What one attempt at a balance change did.
-pub(super) enum Change {
-    /// The balance right after the change, and the account item as it now is.
-    Applied(u64, Box<AccountItem>),
-    Refused(Refusal),
-    /// A transaction on the item was in flight; nothing changed.
-    Conflicted,
+/// What `ReturnValues: UPDATED_NEW` gives back that we need.
+#[derive(Deserialize)]
+struct Updated {
+    credits: u64,
 }
 
 /// Why a balance change's condition refused it.
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum Refusal {
     InsufficientCredits,
     /// The debit's key is no longer among the account's live keys.
@@ -202,16 +212,24 @@ pub(super) enum Refusal {
 
 impl Refusal {
     /// Reads the reason off the item as it was when the condition failed.
-    fn of(old: &AccountItem, entry: &PendingEntry) -> Self {
-        match &entry.key_id {
+    pub(super) fn of(old: &AccountItem, change: &Change) -> Self {
+        match &change.key_id {
             Some(key) if !old.live_keys.contains_key(key) => Refusal::KeyRevoked,
-            _ if entry.kind == LedgerKind::Debit => Refusal::InsufficientCredits,
+            _ if change.kind == LedgerKind::Debit => Refusal::InsufficientCredits,
             _ => Refusal::NoAccount,
         }
     }
+
+    /// The same, from an old item as DynamoDB returned it (absent: no account).
+    pub(super) fn of_item(old: Option<Item>, change: &Change) -> Result<Self, StoreError> {
+        Ok(match old {
+            Some(old) => Refusal::of(&from_item(old)?, change),
+            None => Refusal::NoAccount,
+        })
+    }
 }
 
-/// The conditional update that changes a balance and records its ledger entry inline.
+/// The conditional update that changes a balance, bumps `version` and records the change.
 pub(super) struct BalanceChange {
     update: String,
     condition: String,
@@ -220,7 +238,44 @@ pub(super) struct BalanceChange {
 }
 
 impl BalanceChange {
-    /// The same change as one item of a transaction (the idempotent debit's).
+    pub(super) fn new(change: &Change) -> Result<Self, StoreError> {
+        let debit = change.kind == LedgerKind::Debit;
+        let (sign, guard, total) = if debit {
+            ("-", "credits >= :amount", "debited")
+        } else {
+            ("+", "attribute_exists(pk)", "granted")
+        };
+        let mut update = format!(
+            "SET credits = credits {sign} :amount, {total} = {total} + :amount, version = version + :one, change = :change"
+        );
+        let mut names = HashMap::new();
+        let mut values = HashMap::from([
+            (
+                ":amount".to_string(),
+                AttributeValue::N(change.amount.to_string()),
+            ),
+            (":one".to_string(), AttributeValue::N("1".into())),
+            (":change".to_string(), to_attribute(change)?),
+        ]);
+        let mut condition = guard.to_string();
+        if let Some(key) = &change.key_id {
+            update.push_str(", liveKeys.#key = :at");
+            // The key must still be live: a key deleted after it was resolved (or remembered)
+            // is refused by the very write that would spend.
+            condition.push_str(" AND attribute_exists(liveKeys.#key)");
+            names.insert("#key".into(), key.clone());
+            values.insert(":at".into(), AttributeValue::S(change.at.clone()));
+        }
+        Ok(BalanceChange {
+            update,
+            condition,
+            names,
+            values,
+        })
+    }
+
+    /// The same change as one item of a transaction (the idempotent debit's), returning the
+    /// old account item if its condition fails.
     pub(super) fn into_transaction_item(
         self,
         table: &str,
@@ -232,41 +287,11 @@ impl BalanceChange {
             .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
             .update_expression(self.update)
             .condition_expression(self.condition)
-            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_names((!self.names.is_empty()).then_some(self.names))
             .set_expression_attribute_values(Some(self.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    pub(super) fn new(id: &str, entry: &PendingEntry) -> Result<Self, StoreError> {
-        let debit = entry.kind == LedgerKind::Debit;
-        let (sign, guard, total) = if debit {
-            ("-", "credits >= :amount", "debited")
-        } else {
-            ("+", "attribute_exists(pk)", "granted")
-        };
-        let mut update = format!(
-            "SET credits = credits {sign} :amount, {total} = {total} + :amount, pending.#id = :entry, pendingBalances.#id = credits {sign} :amount"
-        );
-        let mut names = HashMap::from([("#id".to_string(), id.to_string())]);
-        let mut values = HashMap::from([
-            (":amount".to_string(), AttributeValue::N(entry.amount.to_string())),
-            (":entry".to_string(), to_attribute(entry)?),
-        ]);
-        let mut condition = format!("{guard} AND attribute_not_exists(pending.#id)");
-        if let Some(key) = &entry.key_id {
-            update.push_str(", lastUsed.#key = :at");
-            // The key must still be live: deleted after it was resolved means refused.
-            condition.push_str(" AND attribute_exists(liveKeys.#key)");
-            names.insert("#key".into(), key.clone());
-            values.insert(":at".into(), AttributeValue::S(entry.at.clone()));
-        }
-        Ok(BalanceChange {
-            update,
-            condition,
-            names,
-            values,
-        })
     }
 }

@@ -16,11 +16,13 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-pub(super) type Item = HashMap<String, AttributeValue>;
+/// A DynamoDB item as the SDK holds it.
+pub type Item = HashMap<String, AttributeValue>;
 
 pub(super) enum TxError {
-    /// The transaction was cancelled; nothing was written.
-    Cancelled(Cancellation),
+    /// The transaction was cancelled; nothing was written. With the items as they were, for
+    /// those that asked for them (`ReturnValuesOnConditionCheckFailure: ALL_OLD`) and failed.
+    Cancelled(Cancellation, OldItems),
     Store(StoreError),
 }
 
@@ -75,6 +77,19 @@ impl DynamoStore {
         account: &str,
         sort_keys: Vec<String>,
     ) -> Result<Vec<T>, StoreError> {
+        self.batch_get_raw(account, sort_keys)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// [`Self::batch_get`] for items of different shapes: the caller tells them apart.
+    pub(super) async fn batch_get_raw(
+        &self,
+        account: &str,
+        sort_keys: Vec<String>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         for chunk in sort_keys.chunks(100) {
             let keys: Vec<Item> = chunk
@@ -106,7 +121,7 @@ impl DynamoStore {
                     .and_then(|mut r| r.remove(&self.table))
                     .unwrap_or_default()
                 {
-                    found.push(from_item(item)?);
+                    found.push(item);
                 }
                 match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                     Some(rest) if !rest.keys.is_empty() => request = rest,
@@ -130,9 +145,11 @@ impl DynamoStore {
         {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(e) => Err(TxError::Cancelled(
-                    Cancellation::from_sdk(e.cancellation_reasons()),
-                )),
+                TransactWriteItemsError::TransactionCanceledException(e) => {
+                    let reasons = e.cancellation_reasons();
+                    let old = OldItems(reasons.iter().map(|r| r.item.clone()).collect());
+                    Err(TxError::Cancelled(Cancellation::from_sdk(reasons), old))
+                }
                 other => Err(TxError::Store(service_error(&other))),
             },
             Err(other) => Err(TxError::Store(classify(other))),
@@ -178,6 +195,16 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder()
             .update(update.build().map_err(internal)?)
             .build())
+    }
+}
+
+/// The old items a cancelled transaction returned, by request position.
+pub(super) struct OldItems(Vec<Option<Item>>);
+
+impl OldItems {
+    /// Item `index` as it was, if DynamoDB returned it.
+    pub(super) fn take(&mut self, index: usize) -> Option<Item> {
+        self.0.get_mut(index).and_then(Option::take)
     }
 }
 

@@ -11,10 +11,13 @@
 //! The hash lookup is its own item, read with a strongly consistent `GetItem`, rather than a
 //! GSI: GSIs are eventually consistent, so a deleted key could still pass for a moment.
 //!
-//! The account item carries the balance with its running totals, each key's `lastUsedAt`, and
-//! `pending`: ledger entries written *inside the same conditional update as the balance change*
-//! (so a change can never exist without its entry), then copied out to their own `LEDGER#` /
-//! `AUDIT#` items and removed. Readers treat both places as the ledger.
+//! The account item is all a session writes: the balance with its running totals, its live
+//! keys with their last use, a `version` counting balance changes and `change`, the last
+//! balance change itself. The table's stream carries each change to the ledger function
+//! (`stream.rs`), which writes it out as its `LEDGER#` item (and a debit's `key.used` audit
+//! event), keyed by the change's own id so that a redelivered record rewrites the same items.
+//! `version` tells how many ledger entries there must be, so a reader can tell whether the
+//! ledger has caught up.
 
 use crate::api_key::KeyHash;
 use crate::key_name::KeyName;
@@ -45,25 +48,29 @@ pub struct AccountItem {
     pub granted: u64,
     pub debited: u64,
     pub created_at: String,
-    /// Key id → last time it opened a session (live keys only: deletion removes the entry).
-    #[serde(default)]
-    pub last_used: HashMap<String, String>,
-    /// Key id → creation time, for every live key. The debit's condition requires the key to
-    /// be here, so a key deleted after a session resolved it is still refused; create-key's
-    /// condition caps its size at `MAX_LIVE_KEYS`, which bounds this item.
+    /// Key id → when it last opened a session (`""`: never), for every live key. The debit's
+    /// condition requires the key to be here, so a deleted key is refused by the very write
+    /// that would spend; create-key's condition caps its size at `MAX_LIVE_KEYS`, which bounds
+    /// this item (about 60 bytes per key).
     #[serde(default)]
     pub live_keys: HashMap<String, String>,
-    /// Ledger id → entry not yet copied to its own item.
+    /// How many balance changes there have been: the number of ledger entries there must be.
     #[serde(default)]
-    pub pending: HashMap<String, PendingEntry>,
-    /// Ledger id → balance right after that entry (computed by the same update expression).
-    #[serde(default)]
-    pub pending_balances: HashMap<String, u64>,
+    pub version: u64,
+    /// The last balance change, for the stream to carry to the ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
 }
 
+/// What `live_keys` holds for a key that has never opened a session.
+pub const NEVER_USED: &str = "";
+
+/// One balance change as the account item records it (and the stream delivers it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PendingEntry {
+pub struct Change {
+    /// The ledger entry's id (a ULID: entries sort by it).
+    pub id: String,
     pub kind: LedgerKind,
     pub amount: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,16 +80,14 @@ pub struct PendingEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub at: String,
-    /// When the entry's audit event expires (the ledger entry itself never does).
-    pub ttl: i64,
     /// The `key.used` audit event that goes with a debit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit: Option<PendingAudit>,
+    pub audit: Option<ChangeAudit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PendingAudit {
+pub struct ChangeAudit {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
@@ -125,6 +130,9 @@ pub struct LedgerItem {
     pub kind: LedgerKind,
     pub amount: u64,
     pub balance_after: u64,
+    /// The account's `version` right after this change (1 for its first).
+    #[serde(default)]
+    pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,30 +161,31 @@ pub struct AuditItem {
     pub ttl: i64,
 }
 
-impl PendingEntry {
+impl Change {
     /// A grant of `amount` credits at `at`, for `reason`.
     pub fn grant(amount: u64, reason: &str, at: time::OffsetDateTime) -> Self {
-        PendingEntry {
+        Change {
+            id: crate::ids::new_ulid().to_string(),
             kind: LedgerKind::Grant,
             amount,
             key_id: None,
             session_id: None,
             reason: Some(reason.to_string()),
             at: crate::clock::rfc3339(at),
-            ttl: crate::clock::expiry(at),
             audit: None,
         }
     }
 
-    /// The ledger item this entry becomes.
-    pub fn ledger_item(&self, account: &str, id: &str, balance_after: u64) -> LedgerItem {
+    /// The ledger item this change becomes, given the account right after it.
+    pub fn ledger_item(&self, account: &str, balance_after: u64, version: u64) -> LedgerItem {
         LedgerItem {
             pk: account_pk(account),
-            sk: format!("{LEDGER_PREFIX}{id}"),
-            id: id.to_string(),
+            sk: format!("{LEDGER_PREFIX}{}", self.id),
+            id: self.id.clone(),
             kind: self.kind,
             amount: self.amount,
             balance_after,
+            version,
             key_id: self.key_id.clone(),
             session_id: self.session_id.clone(),
             reason: self.reason.clone(),
@@ -184,10 +193,14 @@ impl PendingEntry {
         }
     }
 
-    /// The `key.used` audit item of a debit, if this entry is one.
-    pub fn audit_item(&self, account: &str) -> Option<AuditItem> {
-        let audit = self.audit.as_ref()?;
-        Some(AuditItem {
+    /// The `key.used` audit item of a debit, if this change is one.
+    pub fn audit_item(&self, account: &str) -> Result<Option<AuditItem>, crate::store::StoreError> {
+        let Some(audit) = self.audit.as_ref() else {
+            return Ok(None);
+        };
+        let at = crate::clock::parse_rfc3339(&self.at)
+            .map_err(|e| crate::store::StoreError::internal(format!("change time: {e}")))?;
+        Ok(Some(AuditItem {
             pk: account_pk(account),
             sk: format!("{AUDIT_PREFIX}{}", audit.id),
             id: audit.id.clone(),
@@ -198,8 +211,8 @@ impl PendingEntry {
             ip_address: audit.ip_address.clone(),
             user_agent: audit.user_agent.clone(),
             at: self.at.clone(),
-            ttl: self.ttl,
-        })
+            ttl: crate::clock::expiry(at),
+        }))
     }
 }
 
@@ -217,7 +230,7 @@ pub struct IdempotencyItem {
     /// The session token's claims, not the token (see [`crate::store::SessionGrant`]).
     pub claims: String,
     pub expires_in: u64,
-    /// The debit's ledger id: its balance-after is the replayed `credits`.
+    /// The debit's ledger id (its change id): its balance-after is the replayed `credits`.
     pub ledger_id: String,
     pub ttl: i64,
 }

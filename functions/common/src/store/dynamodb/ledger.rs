@@ -1,32 +1,18 @@
-//! The ledger and audit records: a balance change's entry is written inline on the account
-//! item, then copied to its own `LEDGER#` / `AUDIT#` items and removed. Both steps are
-//! idempotent and readers merge pending entries, so a crash between them loses nothing.
+//! Reading the ledger and the audit trail (written by `stream.rs` and the key writes), and
+//! the audit item the key writes record.
 
 use super::DynamoStore;
-use super::client::{TxError, classify, parse_time};
-use super::items::{
-    ACCOUNT_SK, AUDIT_PREFIX, AccountItem, AuditItem, LEDGER_PREFIX, LedgerItem, PendingEntry, account_pk,
-};
+use super::client::parse_time;
+use super::items::{AUDIT_PREFIX, AuditItem, LEDGER_PREFIX, LedgerItem, account_pk};
 use crate::clock;
 use crate::ids::{AccountId, SessionId, new_ulid};
 use crate::store::{AuditAction, AuditEvent, LedgerEntry, Origin, StoreError};
-use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::HashMap;
 use time::OffsetDateTime;
-
-/// Pending entries older than this were left by a crashed writer; the next writer copies them.
-const STALE_PENDING: time::Duration = time::Duration::seconds(30);
 
 impl DynamoStore {
     pub(super) async fn read_ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
         let account = account.as_str();
-        let mut items: Vec<LedgerItem> = self.query(account, LEDGER_PREFIX, false).await?;
-        for (id, entry, balance) in self.pending(account).await? {
-            if !items.iter().any(|i| i.id == id) {
-                items.push(entry.ledger_item(account, &id, balance));
-            }
-        }
-        items.sort_by(|a, b| a.id.cmp(&b.id));
+        let items: Vec<LedgerItem> = self.query(account, LEDGER_PREFIX, false).await?;
         items
             .into_iter()
             .map(|i| {
@@ -50,15 +36,7 @@ impl DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let account = account.as_str();
-        let mut items: Vec<AuditItem> = self.query(account, AUDIT_PREFIX, false).await?;
-        for (_, entry, _) in self.pending(account).await? {
-            if let Some(audit) = entry.audit_item(account)
-                && !items.iter().any(|i| i.id == audit.id)
-            {
-                items.push(audit);
-            }
-        }
-        items.sort_by(|a, b| a.id.cmp(&b.id));
+        let items: Vec<AuditItem> = self.query(account, AUDIT_PREFIX, false).await?;
         items
             .into_iter()
             .filter(|i| i.ttl > now.unix_timestamp())
@@ -76,78 +54,6 @@ impl DynamoStore {
                 })
             })
             .collect()
-    }
-
-    /// Copies pending entries to their own ledger and audit items, then drops them from the
-    /// account. Idempotent (same ids, same content) and safe to interrupt at any point.
-    pub(super) async fn settle(
-        &self,
-        account: &str,
-        entries: Vec<(String, PendingEntry, u64)>,
-    ) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        for chunk in entries.chunks(12) {
-            let mut writes = Vec::new();
-            for (id, entry, balance) in chunk {
-                writes.push(self.put(&entry.ledger_item(account, id, *balance), None)?);
-                if let Some(audit) = entry.audit_item(account) {
-                    writes.push(self.put(&audit, None)?);
-                }
-            }
-            self.transact(writes).await.map_err(|e| match e {
-                TxError::Cancelled(c) => c.into_error("ledger copy"),
-                TxError::Store(e) => e,
-            })?;
-        }
-        let mut names = HashMap::new();
-        let mut removes = Vec::new();
-        for (i, (id, _, _)) in entries.iter().enumerate() {
-            names.insert(format!("#p{i}"), id.clone());
-            removes.push(format!("pending.#p{i}, pendingBalances.#p{i}"));
-        }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(account_pk(account)))
-            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
-            .update_expression(format!("REMOVE {}", removes.join(", ")))
-            .set_expression_attribute_names(Some(names))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
-    }
-
-    /// Settles our own entry plus any left behind by a crashed writer. Failures are logged, not
-    /// returned: the balance change is already durable and readers see pending entries.
-    pub(super) async fn settle_after(&self, account: &str, own_id: &str, item: &AccountItem) {
-        let stale_before = clock::rfc3339(clock::now() - STALE_PENDING);
-        let entries: Vec<_> = item
-            .pending
-            .iter()
-            .filter(|(id, e)| id.as_str() == own_id || e.at < stale_before)
-            .filter_map(|(id, e)| item.pending_balances.get(id).map(|&b| (id.clone(), e.clone(), b)))
-            .collect();
-        if let Err(e) = self.settle(account, entries).await {
-            tracing::warn!(error = %e, "ledger copy deferred; entries stay pending on the account");
-        }
-    }
-
-    /// The account's pending entries as (id, entry, balance after).
-    pub(super) async fn pending(
-        &self,
-        account: &str,
-    ) -> Result<Vec<(String, PendingEntry, u64)>, StoreError> {
-        let Some(item) = self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await? else {
-            return Ok(Vec::new());
-        };
-        Ok(item
-            .pending
-            .into_iter()
-            .filter_map(|(id, e)| item.pending_balances.get(&id).map(|&b| (id, e, b)))
-            .collect())
     }
 }
 

@@ -1,21 +1,20 @@
 //! The production store: one DynamoDB table (layout in [`items`]).
 //!
 //! How each guarantee is kept:
-//! - **Instant revocation.** A session resolves its key with a strongly consistent `GetItem` on
-//!   the hash lookup item; deleting a key marks the key item and its lookup and drops the key
-//!   from the account's live keys in one transaction. Once the delete has returned, every later
-//!   read sees it, and a debit already past its lookup is refused by its own condition.
-//! - **Never below zero, never lost, never double-counted.** The debit is one conditional
-//!   `UpdateItem` on the account item (`balance.rs`): `credits >= 1` guards the balance, and the
-//!   same update writes the ledger entry (under `pending.<ledger id>`), so the change and its
-//!   record are one atomic write. The condition also requires that `pending.<ledger id>` does
-//!   not exist yet: if the SDK retries an update whose response was lost, the retry fails that
-//!   condition instead of debiting twice, and the old item returned with the failure shows the
-//!   first attempt's entry, which we then report as the success it was.
-//! - **Records** (`ledger.rs`). The pending entry is then copied to its own `LEDGER#` / `AUDIT#`
-//!   items and removed from the account. Both steps are idempotent, and readers merge the
-//!   pending entries in, so a crash between them loses nothing; a later session on the account
-//!   finishes the copy.
+//! - **One request per warm session.** The key → account mapping never changes, so a session
+//!   only resolves a key it has not seen (one strongly consistent `GetItem` on the hash lookup
+//!   item; the handler remembers the answer). The debit is then one conditional `UpdateItem` on
+//!   the account item (`balance.rs`): `credits >= 1` guards the balance and
+//!   `attribute_exists(liveKeys.<key>)` the key, so a deleted key is refused by the very write
+//!   that would spend, however long ago it was resolved. Plain updates never meet a
+//!   `TransactionConflict` from each other: a hot account takes them one after another.
+//! - **Never below zero, never lost, never double-counted.** The same update bumps the
+//!   account's `version` and records the change on the item, so the change and its record are
+//!   one atomic write; the SDK never retries it (see `change_balance`), and an ambiguous answer
+//!   is settled by finding the change, never by writing again.
+//! - **Records** (`stream.rs`): the table's stream carries each change to the ledger function,
+//!   which writes the `LEDGER#` and `AUDIT#` items, idempotently. `version` says how many
+//!   entries there must be, so `vpctl credits verify` can tell a ledger still catching up.
 //! - **Idempotency-Key** (`idempotency.rs`): the debit and the record in one transaction.
 //!
 //! Where things are: `client.rs` holds the calls and error classification, [`cancel`] the
@@ -27,7 +26,10 @@ mod client;
 mod idempotency;
 pub mod items;
 mod ledger;
+pub mod stream;
 pub mod table;
+
+pub use client::Item;
 
 use crate::api_key::KeyHash;
 use crate::clock;
@@ -106,8 +108,8 @@ impl Store for DynamoStore {
             // Item 0 either creates the account with this key live, or adds the key to the
             // account's live keys if there is still room (its condition re-checks the cap).
             let mut writes = match existing {
-                Some(_) => vec![self.add_live_key(account, &key.id, key.created_at)?],
-                None => self.new_account_items(account, key.created_at, Some(&key.id))?,
+                Some(_) => vec![self.add_live_key(account, &key.id)?],
+                None => vec![self.new_account(account, key.created_at, Some(&key.id))?],
             };
             writes.push(self.put(&key_item, Some("attribute_not_exists(pk)"))?);
             writes.push(self.put(&lookup, Some("attribute_not_exists(pk)"))?);
@@ -116,8 +118,8 @@ impl Store for DynamoStore {
                 Ok(()) => return Ok(KeyCreation::Created),
                 // The account was created or filled meanwhile, or contention: the next attempt's
                 // read decides.
-                Err(TxError::Cancelled(c)) if c.condition_failed(0) || c.is_transient() => continue,
-                Err(TxError::Cancelled(c)) => return Err(c.into_error("key creation")),
+                Err(TxError::Cancelled(c, _)) if c.condition_failed(0) || c.is_transient() => continue,
+                Err(TxError::Cancelled(c, _)) => return Err(c.into_error("key creation")),
                 // The transaction may have been applied with its response lost: look before
                 // failing, so a created key is never reported as not created.
                 Err(TxError::Store(e)) => {
@@ -153,8 +155,9 @@ impl Store for DynamoStore {
                     id: KeyId::parse(&k.key_id).ok_or_else(|| internal("bad key id in table"))?,
                     created_at: parse_time(&k.created_at)?,
                     last_used_at: account_item
-                        .last_used
+                        .live_keys
                         .get(&k.key_id)
+                        .filter(|t| t.as_str() != NEVER_USED)
                         .map(|t| parse_time(t))
                         .transpose()?,
                     name: k.name,
@@ -219,11 +222,11 @@ impl Store for DynamoStore {
                 Ok(()) => return Ok(true),
                 // Item 0 is the key's own condition: deleted by a concurrent request, so for this
                 // one there was nothing to delete.
-                Err(TxError::Cancelled(c)) if c.condition_failed(0) => return Ok(false),
-                Err(TxError::Cancelled(c)) if c.is_transient() => continue,
+                Err(TxError::Cancelled(c, _)) if c.condition_failed(0) => return Ok(false),
+                Err(TxError::Cancelled(c, _)) if c.is_transient() => continue,
                 // Anything else (throttling that outlasted the SDK's retries, validation, the
                 // lookup's condition) changed nothing and the key is still live: never a 404.
-                Err(TxError::Cancelled(c)) => return Err(c.into_error("key deletion")),
+                Err(TxError::Cancelled(c, _)) => return Err(c.into_error("key deletion")),
                 // Applied with its response lost? Our deletion time on the key says so.
                 Err(TxError::Store(e)) => {
                     return match self.get::<KeyItem>(account_pk(account.as_str()), &sk).await {
@@ -261,35 +264,28 @@ impl Store for DynamoStore {
         debit: SessionDebit,
         idempotency: Option<IdempotentSession>,
     ) -> Result<DebitOutcome, StoreError> {
-        let id = new_ulid().to_string();
-        let entry = PendingEntry {
+        let change = Change {
+            id: new_ulid().to_string(),
             kind: LedgerKind::Debit,
             amount: 1,
             key_id: Some(key.key.to_string()),
             session_id: Some(debit.session.to_string()),
             reason: None,
             at: clock::rfc3339(debit.at),
-            ttl: clock::expiry(debit.at),
-            audit: Some(PendingAudit {
+            audit: Some(ChangeAudit {
                 id: new_ulid().to_string(),
                 ip_address: debit.origin.ip,
                 user_agent: debit.origin.user_agent,
             }),
         };
         if let Some(idem) = idempotency {
-            return self.debit_idempotent(key, &id, &entry, idem, debit.at).await;
+            return self.debit_idempotent(key, &change, idem, debit.at).await;
         }
-        // No re-check of the key here: it was resolved with a strongly consistent read after
-        // this request started, so any deletion that had returned by then was seen.
-        let (balance, item) = match self.change_balance(key.account.as_str(), &id, &entry).await? {
-            Ok(applied) => applied,
-            Err(Refusal::KeyRevoked) => return Ok(DebitOutcome::InvalidKey),
-            Err(Refusal::InsufficientCredits | Refusal::NoAccount) => {
-                return Ok(DebitOutcome::InsufficientCredits);
-            }
-        };
-        self.settle_after(key.account.as_str(), &id, &item).await;
-        Ok(DebitOutcome::Debited { balance })
+        Ok(match self.change_balance(key.account.as_str(), &change).await? {
+            Ok(balance) => DebitOutcome::Debited { balance },
+            Err(Refusal::KeyRevoked | Refusal::NoAccount) => DebitOutcome::InvalidKey,
+            Err(Refusal::InsufficientCredits) => DebitOutcome::InsufficientCredits,
+        })
     }
 
     async fn grant_credits(
@@ -303,14 +299,9 @@ impl Store for DynamoStore {
             return Err(internal("grant amount must be positive"));
         }
         self.ensure_account(account.as_str(), at).await?;
-        let id = new_ulid().to_string();
-        let entry = PendingEntry::grant(amount, reason, at);
-        let (balance, item) = self
-            .change_balance(account.as_str(), &id, &entry)
+        self.change_balance(account.as_str(), &Change::grant(amount, reason, at))
             .await?
-            .map_err(|_| internal("account vanished during grant"))?;
-        self.settle_after(account.as_str(), &id, &item).await;
-        Ok(balance)
+            .map_err(|_| internal("account vanished during grant"))
     }
 
     async fn balance(&self, account: &AccountId) -> Result<Option<Balance>, StoreError> {
@@ -319,6 +310,7 @@ impl Store for DynamoStore {
             credits: a.credits,
             granted: a.granted,
             debited: a.debited,
+            changes: a.version,
         }))
     }
 

@@ -5,7 +5,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification,
 };
 use serde::Deserialize;
 
@@ -18,6 +19,13 @@ pub struct TableDefinition {
     pub attribute_definitions: Vec<Attribute>,
     pub key_schema: Vec<KeyElement>,
     pub time_to_live_specification: Ttl,
+    pub stream_specification: Stream,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Stream {
+    pub stream_view_type: String,
 }
 
 #[derive(Deserialize)]
@@ -52,7 +60,14 @@ pub async fn create_table(client: &Client, name: &str) -> Result<bool, String> {
     let mut request = client
         .create_table()
         .table_name(name)
-        .billing_mode(BillingMode::from(def.billing_mode.as_str()));
+        .billing_mode(BillingMode::from(def.billing_mode.as_str()))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(def.stream_specification.stream_view_type.as_str()))
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
     for a in &def.attribute_definitions {
         request = request.attribute_definitions(
             AttributeDefinition::builder()

@@ -256,13 +256,17 @@ impl Store for SqliteStore {
         let account = account.clone();
         self.blocking(move |conn| {
             conn.query_row(
-                "SELECT credits, granted, debited FROM accounts WHERE id = ?1",
+                // Ledger rows are written in the same transaction as each change, so the count
+                // of changes is the count of entries: this store is never behind.
+                "SELECT credits, granted, debited, (SELECT count(*) FROM ledger WHERE account_id = ?1)
+                 FROM accounts WHERE id = ?1",
                 [account.as_str()],
                 |row| {
                     Ok(Balance {
                         credits: row.get::<_, i64>(0)? as u64,
                         granted: row.get::<_, i64>(1)? as u64,
                         debited: row.get::<_, i64>(2)? as u64,
+                        changes: row.get::<_, i64>(3)? as u64,
                     })
                 },
             )

@@ -1,0 +1,120 @@
+//! The ledger, written off the critical path: each balance change recorded on an account item
+//! reaches the ledger function through the table's stream, and becomes its `LEDGER#` item (and
+//! a debit's `key.used` audit event). Items are keyed by the change's own ids and hold the same
+//! content however often a record is delivered, so redelivery after a crash rewrites, never
+//! duplicates.
+
+use super::DynamoStore;
+use super::cancel::Retry;
+use super::client::{Item, classify, internal, to_item};
+use super::items::{ACCOUNT_SK, AccountItem, Change};
+use crate::store::StoreError;
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use std::collections::HashMap;
+
+/// One balance change as the stream delivered it: the account right after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamChange {
+    pub account: String,
+    pub credits: u64,
+    pub version: u64,
+    pub change: Change,
+}
+
+/// What a stream record (its old and new images) means for the ledger: a change when it moved
+/// a balance (the account's `version` went up), nothing for any other write.
+pub fn change_of(old: Option<Item>, new: Option<Item>) -> Result<Option<StreamChange>, StoreError> {
+    let Some(new) = new else {
+        return Ok(None);
+    };
+    if new.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) != Some(ACCOUNT_SK) {
+        return Ok(None);
+    }
+    let new: AccountItem = super::client::from_item(new)?;
+    let old_version = match old {
+        Some(old) if !old.is_empty() => super::client::from_item::<AccountItem>(old)?.version,
+        _ => 0,
+    };
+    let account = new
+        .pk
+        .strip_prefix("ACCOUNT#")
+        .ok_or_else(|| internal("account item without its ACCOUNT# key"))?
+        .to_string();
+    Ok(match new.change {
+        Some(change) if new.version > old_version => Some(StreamChange {
+            account,
+            credits: new.credits,
+            version: new.version,
+            change,
+        }),
+        _ => None,
+    })
+}
+
+/// Puts per `BatchWriteItem` (DynamoDB's limit is 25; a change needs at most two).
+const PUTS_PER_BATCH: usize = 24;
+
+impl DynamoStore {
+    /// Writes the ledger (and audit) items of `changes`, in order. On failure, returns the
+    /// index of the first change that may not be written yet: everything before it is.
+    pub async fn materialise(&self, changes: &[StreamChange]) -> Result<(), (usize, StoreError)> {
+        let mut start = 0;
+        while start < changes.len() {
+            let mut puts = Vec::new();
+            let mut end = start;
+            while end < changes.len() {
+                let items = items_of(&changes[end]).map_err(|e| (end, e))?;
+                if !puts.is_empty() && puts.len() + items.len() > PUTS_PER_BATCH {
+                    break;
+                }
+                puts.extend(items);
+                end += 1;
+            }
+            self.put_all(puts).await.map_err(|e| (start, e))?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// One `BatchWriteItem`, asking again for whatever DynamoDB leaves unprocessed.
+    async fn put_all(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let mut requests: Vec<WriteRequest> = items
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(internal)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let mut retry = Retry::new("ledger write");
+        while !requests.is_empty() {
+            retry.next().await?;
+            let out = self
+                .client
+                .batch_write_item()
+                .set_request_items(Some(HashMap::from([(self.table.clone(), requests)])))
+                .send()
+                .await
+                .map_err(classify)?;
+            requests = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+        }
+        Ok(())
+    }
+}
+
+/// The items one change becomes.
+fn items_of(change: &StreamChange) -> Result<Vec<Item>, StoreError> {
+    let ledger = change
+        .change
+        .ledger_item(&change.account, change.credits, change.version);
+    let mut items = vec![to_item(&ledger)?];
+    if let Some(audit) = change.change.audit_item(&change.account)? {
+        items.push(to_item(&audit)?);
+    }
+    Ok(items)
+}
