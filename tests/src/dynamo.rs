@@ -108,9 +108,7 @@ pub fn streams_client() -> aws_sdk_dynamodbstreams::Client {
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(endpoint())
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
             .build(),
     )
 }
@@ -131,6 +129,11 @@ pub async fn follow_ledger(table: &str) {
         let store = store.clone();
         async move { Ok::<_, std::convert::Infallible>(common::ledger_stream::handle(&store, event).await) }
     }));
+}
+
+/// The DynamoDB store on `client` and `table`, its ledger and audit reads [`Settled`].
+pub fn settled(client: Client, table: impl Into<String>, free_credits: u64) -> Arc<dyn Store> {
+    Arc::new(Settled(Arc::new(DynamoStore::new(client, table, free_credits))))
 }
 
 /// A DynamoDB store whose ledger and audit reads wait (up to 10 s) until the stream has

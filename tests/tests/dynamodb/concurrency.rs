@@ -5,9 +5,8 @@
 use common::App;
 use common::handlers::create_session;
 use common::store::LedgerKind;
-use common::store::dynamodb::DynamoStore;
 use std::sync::Arc;
-use tests::dynamo::{client, fresh_table};
+use tests::dynamo::{self, client, fresh_table};
 use tests::*;
 
 const INSTANCES: usize = 8;
@@ -28,7 +27,7 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
                 dir.path(),
                 &[("VP_TABLE_NAME", &table), ("VP_REQUEST_DEADLINE_MS", "60000")],
             );
-            let store = Arc::new(DynamoStore::new(client(None), table.clone(), config.free_credits));
+            let store = dynamo::settled(client(None), table.clone(), config.free_credits);
             Arc::new(App::new(config, store).unwrap())
         })
         .collect();

@@ -5,10 +5,8 @@
 //! the file can never go stale.
 
 use common::routes::route_for;
-use common::store::dynamodb::DynamoStore;
 use common::{App, Needs};
 use lambda_http::RequestExt;
-use std::sync::Arc;
 use tests::dynamo::{CallCounter, Fault, FaultInjector, config_at, endpoint, fresh_table, ssm_config};
 use tests::iam::{RequestShape, ShapeRecorder};
 use tests::*;
@@ -50,7 +48,7 @@ async fn rig() -> Rig {
     let table = fresh_table(&client).await;
     let dir = tempfile::tempdir().unwrap();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
-    let store = Arc::new(DynamoStore::new(client, table, config.free_credits));
+    let store = dynamo::settled(client, table, config.free_credits);
     Rig {
         recorder,
         injector,

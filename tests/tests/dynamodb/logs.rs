@@ -105,11 +105,7 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     // The same flows on DynamoDB, where the SDK's own logging sees every request and response.
     let client = dynamo::client(None);
     let table = dynamo::fresh_table(&client).await;
-    let store = Arc::new(common::store::dynamodb::DynamoStore::new(
-        client,
-        table.clone(),
-        3,
-    ));
+    let store = dynamo::settled(client, table.clone(), 3);
     let app = common::App::new(local_config(t.dir.path(), &[("VP_TABLE_NAME", &table)]), store).unwrap();
     let (_, created, _) = parts(create_key::handle(&app, with_auth("create-key", &console)).await);
     let dynamo_key = created["key"].as_str().unwrap().to_string();

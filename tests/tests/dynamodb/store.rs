@@ -1,71 +1,120 @@
 //! The store conformance suite on the DynamoDB store, against the local DynamoDB-protocol
 //! server `make test` starts; plus what only DynamoDB needs showing: the calls a session costs.
 
-use common::api_key::KeyHash;
-use common::store::dynamodb::DynamoStore;
-use common::store::{Origin, SessionDebit, Store};
-use std::sync::Arc;
+use common::handlers::create_session;
 use tests::conformance::{FREE_CREDITS, StoreUnderTest};
 use tests::dynamo::{CallCounter, client, fresh_table};
-use tests::{OpenSession, SessionOutcome};
 
 async fn dynamodb() -> StoreUnderTest {
     let client = client(None);
     let table = fresh_table(&client).await;
     StoreUnderTest {
-        store: Arc::new(DynamoStore::new(client, table.clone(), FREE_CREDITS)),
+        store: tests::dynamo::settled(client, table.clone(), FREE_CREDITS),
         guard: Box::new(table),
     }
 }
 
 tests::conformance_tests!(dynamodb);
 
+/// An instance (an App) whose DynamoDB requests are counted.
+async fn counted_instance(table: &str, counter: &CallCounter) -> (common::App, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tests::local_config(dir.path(), &[("VP_TABLE_NAME", table)]);
+    let store = tests::dynamo::settled(client(Some(counter.clone())), table, config.free_credits);
+    (common::App::new(config, store).unwrap(), dir)
+}
+
+async fn session(app: &common::App, key: &str, idempotency_key: Option<&str>) -> u16 {
+    let mut req = tests::fixture("create-session");
+    let headers = req.headers_mut();
+    headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
+    if let Some(k) = idempotency_key {
+        headers.insert("idempotency-key", k.parse().unwrap());
+    }
+    create_session::handle(app, req).await.status().as_u16()
+}
+
 #[tokio::test]
-async fn calls_on_the_create_session_path() {
-    // GIVEN a key on an account with credits, and a client that counts every request
+async fn a_warm_session_is_one_request_a_first_seen_key_two_an_idempotent_one_two() {
+    // GIVEN a key with credits and an instance that has not seen it
     let counter = CallCounter::default();
-    let client = client(Some(counter.clone()));
-    let table = fresh_table(&client).await;
-    let store = DynamoStore::new(client, table, 1);
-    tests::seed_key(&store, "acct_calls", tests::FIXTURE_KEY_ID, tests::KEY_OK).await;
-    let debit = || SessionDebit {
-        session: common::ids::SessionId::generate(),
-        at: common::clock::now(),
-        origin: Origin::default(),
-    };
+    let table = fresh_table(&client(None)).await;
+    let (app, _dir) = counted_instance(&table, &counter).await;
+    tests::seed_key(
+        app.store.as_ref(),
+        "acct_calls",
+        tests::FIXTURE_KEY_ID,
+        tests::KEY_OK,
+    )
+    .await;
     counter.take();
 
-    // WHEN a session is opened THEN four calls: resolve, debit, copy the records, tidy up
-    assert!(matches!(
-        store
-            .open_session(&KeyHash::of(tests::KEY_OK), debit())
-            .await
-            .unwrap(),
-        SessionOutcome::Opened { .. }
-    ));
-    assert_eq!(
-        counter.take(),
-        ["GetItem", "UpdateItem", "TransactWriteItems", "UpdateItem"]
-    );
-    // WHEN the balance is empty THEN two: resolve, and the refused conditional debit
-    assert_eq!(
-        store
-            .open_session(&KeyHash::of(tests::KEY_OK), debit())
-            .await
-            .unwrap(),
-        SessionOutcome::InsufficientCredits
-    );
+    // WHEN the key is first seen THEN two: resolve it, and the conditional debit
+    assert_eq!(session(&app, tests::KEY_OK, None).await, 200);
     assert_eq!(counter.take(), ["GetItem", "UpdateItem"]);
-    // WHEN the key is unknown THEN one: resolve
-    assert_eq!(
-        store
-            .open_session(&KeyHash::of(tests::KEY_EMPTY), debit())
-            .await
-            .unwrap(),
-        SessionOutcome::InvalidKey
+    // WHEN it is seen again THEN one: the debit alone
+    assert_eq!(session(&app, tests::KEY_OK, None).await, 200);
+    assert_eq!(counter.take(), ["UpdateItem"]);
+    // WHEN it carries an Idempotency-Key THEN two: debit and record in one transaction, and
+    // the balance right after it; its retry the same two, and nothing more is taken
+    assert_eq!(session(&app, tests::KEY_OK, Some("order-1")).await, 200);
+    assert_eq!(counter.take(), ["TransactWriteItems", "BatchGetItem"]);
+    assert_eq!(session(&app, tests::KEY_OK, Some("order-1")).await, 200);
+    assert_eq!(counter.take(), ["TransactWriteItems", "BatchGetItem"]);
+    // WHEN the balance is empty THEN one: the refused debit
+    tests::drain(app.store.as_ref(), tests::KEY_OK).await;
+    counter.take();
+    assert_eq!(session(&app, tests::KEY_OK, None).await, 402);
+    assert_eq!(counter.take(), ["UpdateItem"]);
+    // WHEN the key is unknown THEN one: the lookup, and nothing is remembered of it
+    assert_eq!(session(&app, tests::KEY_EMPTY, None).await, 401);
+    assert_eq!(session(&app, tests::KEY_EMPTY, None).await, 401);
+    assert_eq!(counter.take(), ["GetItem", "GetItem"]);
+    eprintln!(
+        "create-session DynamoDB requests: warm 1, first seen 2, idempotent 2, replay 2, 402 1, unknown 1"
     );
-    assert_eq!(counter.take(), ["GetItem"]);
-    eprintln!("create-session DynamoDB calls: success 4, insufficient credits 2, invalid key 1");
+}
+
+#[tokio::test]
+async fn a_key_deleted_through_another_instance_is_refused_by_the_next_session_in_one_request() {
+    // GIVEN an instance that has resolved and remembered a key
+    let counter = CallCounter::default();
+    let table = fresh_table(&client(None)).await;
+    let (warm, _dir) = counted_instance(&table, &counter).await;
+    let (other, _other_dir) = counted_instance(&table, &CallCounter::default()).await;
+    tests::seed_key(
+        warm.store.as_ref(),
+        tests::FIXTURE_ACCOUNT,
+        tests::FIXTURE_KEY_ID,
+        tests::KEY_OK,
+    )
+    .await;
+    assert_eq!(session(&warm, tests::KEY_OK, None).await, 200);
+    counter.take();
+    // WHEN another instance deletes the key
+    let key = common::ids::KeyId::parse(tests::FIXTURE_KEY_ID).unwrap();
+    let deleted = other
+        .store
+        .delete_key(
+            &tests::account(tests::FIXTURE_ACCOUNT),
+            &key,
+            common::clock::now(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    assert!(deleted);
+    // THEN the warm instance's next session is refused: one request, the debit's own condition
+    let before = tests::credits(warm.store.as_ref(), tests::FIXTURE_ACCOUNT).await;
+    counter.take();
+    assert_eq!(session(&warm, tests::KEY_OK, None).await, 401);
+    assert_eq!(counter.take(), ["UpdateItem"]);
+    assert_eq!(
+        tests::credits(warm.store.as_ref(), tests::FIXTURE_ACCOUNT).await,
+        before
+    );
+    // AND the idempotent path refuses it too, whatever the idempotency key
+    assert_eq!(session(&warm, tests::KEY_OK, Some("after-delete")).await, 401);
 }
 
 #[tokio::test]
@@ -73,14 +122,15 @@ async fn a_corrupted_ledger_entry_fails_the_ledger_check() {
     // GIVEN an account whose ledger is intact
     let client = client(None);
     let table = fresh_table(&client).await;
-    let store = DynamoStore::new(client.clone(), table.clone(), 1);
+    let store = tests::dynamo::settled(client.clone(), table.clone(), 1);
+    let store = store.as_ref();
     let account = tests::account("acct_corrupt");
     store
         .grant_credits(&account, 5, "support", common::clock::now())
         .await
         .unwrap();
     assert!(
-        common::store::verify_ledger(&store, &account)
+        common::store::verify_ledger(store, &account)
             .await
             .unwrap()
             .unwrap()
@@ -112,7 +162,7 @@ async fn a_corrupted_ledger_entry_fails_the_ledger_check() {
         .await
         .unwrap();
     // THEN the check fails
-    let check = common::store::verify_ledger(&store, &account)
+    let check = common::store::verify_ledger(store, &account)
         .await
         .unwrap()
         .unwrap();
@@ -126,11 +176,7 @@ async fn the_idempotency_record_holds_no_live_token_and_the_replay_keeps_the_rec
     let table = fresh_table(&client).await;
     let dir = tempfile::tempdir().unwrap();
     let config = tests::local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
-    let store = Arc::new(DynamoStore::new(
-        client.clone(),
-        table.clone(),
-        config.free_credits,
-    ));
+    let store = tests::dynamo::settled(client.clone(), table.clone(), config.free_credits);
     let app = common::App::new(config, store.clone()).unwrap();
     tests::seed_key(
         store.as_ref(),

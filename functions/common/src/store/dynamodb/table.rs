@@ -64,7 +64,9 @@ pub async fn create_table(client: &Client, name: &str) -> Result<bool, String> {
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
-                .stream_view_type(StreamViewType::from(def.stream_specification.stream_view_type.as_str()))
+                .stream_view_type(StreamViewType::from(
+                    def.stream_specification.stream_view_type.as_str(),
+                ))
                 .build()
                 .map_err(|e| e.to_string())?,
         );
