@@ -14,9 +14,9 @@ CARGO_LAMBDA_VERSION := 1.9.2
 SAM_CLI_VERSION := 1.170.0
 SCHEMATHESIS_VERSION := 4.32.5
 LOCAL_DYNAMODB_PORT := 8000
-# Every Lambda function: one per route of common::routes::ROUTES, plus the fallback
-# (tests/tests/api/routes.rs checks this list against the route table).
-LAMBDA_FUNCTIONS := create-key list-keys delete-key create-session fallback
+# Every Lambda function: one per route of common::routes::ROUTES, the fallback, and the ledger
+# function the table's stream feeds (tests/tests/api/routes.rs checks this list).
+LAMBDA_FUNCTIONS := create-key list-keys delete-key create-session fallback ledger
 # The local stack runs the functions on the embedded store; Lambda builds leave it out.
 LOCAL_FEATURES := common/embedded
 

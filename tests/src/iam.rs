@@ -163,6 +163,22 @@ pub fn dynamodb_shapes(function: &str, operation: &str, body: &Value) -> Vec<Req
             .map(|item| single(function, operation, None, &item))
             .collect();
     }
+    if operation == "BatchWriteItem" {
+        // IAM authorises a batch write as BatchWriteItem, item by item (leading key, attributes).
+        let tables = body["RequestItems"].as_object().cloned().unwrap_or_default();
+        return tables
+            .values()
+            .flat_map(|requests| requests.as_array().cloned().unwrap_or_default())
+            .filter_map(
+                |request| match (&request["PutRequest"], &request["DeleteRequest"]) {
+                    (put, _) if put.is_object() => Some(serde_json::json!({"Item": put["Item"]})),
+                    (_, delete) if delete.is_object() => Some(serde_json::json!({"Key": delete["Key"]})),
+                    _ => None,
+                },
+            )
+            .map(|item| single(function, operation, None, &item))
+            .collect();
+    }
     vec![single(function, operation, None, body)]
 }
 

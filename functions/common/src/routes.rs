@@ -75,6 +75,9 @@ pub const ROUTES: [RouteSpec; 4] = [
 /// The function that answers everything no route matches (API Gateway's `$default` route).
 pub const FALLBACK_FUNCTION: &str = "fallback";
 
+/// Functions no route serves: the table's stream feeds them.
+pub const STREAM_FUNCTIONS: &[&str] = &["ledger"];
+
 impl Route {
     pub fn spec(self) -> &'static RouteSpec {
         ROUTES

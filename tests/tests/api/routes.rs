@@ -3,7 +3,7 @@
 //! `infra/openapi.yaml` (with their credential) and the Makefile's function list. Adding an
 //! endpoint anywhere without adding it everywhere fails here.
 
-use common::routes::{Auth, FALLBACK_FUNCTION, ROUTES};
+use common::routes::{Auth, FALLBACK_FUNCTION, ROUTES, STREAM_FUNCTIONS};
 use serde_yaml::Value;
 use std::collections::BTreeSet;
 use tests::workspace_root;
@@ -23,6 +23,7 @@ fn functions_of_the_table() -> BTreeSet<String> {
         .iter()
         .map(|r| r.function.to_string())
         .chain([FALLBACK_FUNCTION.to_string()])
+        .chain(STREAM_FUNCTIONS.iter().map(|f| f.to_string()))
         .collect()
 }
 

@@ -7,7 +7,9 @@
 use common::routes::route_for;
 use common::{App, Needs};
 use lambda_http::RequestExt;
-use tests::dynamo::{CallCounter, Fault, FaultInjector, config_at, endpoint, fresh_table, ssm_config};
+use tests::dynamo::{
+    CallCounter, Fault, FaultInjector, config_at, endpoint, fresh_table_unfollowed, ssm_config,
+};
 use tests::iam::{RequestShape, ShapeRecorder};
 use tests::*;
 
@@ -31,6 +33,9 @@ struct Rig {
     recorder: ShapeRecorder,
     injector: FaultInjector,
     app: App,
+    /// The recording client and its table, for the ledger function.
+    client: aws_sdk_dynamodb::Client,
+    table: String,
     _dir: tempfile::TempDir,
 }
 
@@ -45,13 +50,16 @@ async fn rig() -> Rig {
             .build(),
     );
     recorder.acting_as("setup");
-    let table = fresh_table(&client).await;
+    // Nobody follows the stream: the ledger function's turn is recorded at the end.
+    let table = fresh_table_unfollowed(&client).await;
     let dir = tempfile::tempdir().unwrap();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
-    let store = dynamo::settled(client, table, config.free_credits);
+    let store = dynamo::settled(client.clone(), table.clone(), config.free_credits);
     Rig {
         recorder,
         injector,
+        client,
+        table,
         app: App::new(config, store).unwrap(),
         _dir: dir,
     }
@@ -101,7 +109,8 @@ async fn record() -> Vec<RequestShape> {
         rig.step(name, fault, want).await;
     }
 
-    // create-session: paid, idempotent then replayed, another body, a lost debit response, refused.
+    // create-session: paid, idempotent (answer lost) then replayed, another body, a lost debit
+    // response, refused.
     seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     app.store
         .grant_credits(&account(FIXTURE_ACCOUNT), 3, "test credits", common::clock::now())
@@ -109,7 +118,8 @@ async fn record() -> Vec<RequestShape> {
         .unwrap();
     for (name, fault, want) in [
         ("create-session", None, 200),
-        ("create-session-idempotent", None, 200),
+        // The debit's transaction lands but its answer is lost: the record is read back.
+        ("create-session-idempotent", lost("TransactWriteItems", 1), 200),
         ("create-session-idempotent", None, 200),
         ("create-session-idempotent-other-body", None, 422),
         ("create-session", lost("UpdateItem", 1), 200),
@@ -131,6 +141,20 @@ async fn record() -> Vec<RequestShape> {
     .await;
     rig.step("delete-key-not-found", lost("TransactWriteItems", 1), 200)
         .await;
+
+    // ledger: the table's stream so far, delivered to the ledger function once.
+    rig.recorder.acting_as("ledger");
+    let ledger = common::store::dynamodb::DynamoStore::new(rig.client.clone(), rig.table.clone(), 0);
+    let mut stream = dynamo::stream_of(&rig.table).await;
+    let mut deliver = |event| async {
+        Ok::<_, std::convert::Infallible>(common::ledger_stream::handle(&ledger, event).await)
+    };
+    assert_eq!(
+        stream.step(&mut deliver).await,
+        Ok(true),
+        "the ledger function wrote the stream"
+    );
+    rig.recorder.acting_as("setup");
 
     // Secrets: each function's one GetParameters call at cold start.
     let ssm = aws_sdk_ssm::Client::from_conf(ssm_config().interceptor(rig.recorder.clone()).build());
@@ -191,6 +215,12 @@ async fn every_aws_request_matches_the_committed_iam_shapes() {
         new.is_empty() && gone.is_empty(),
         "the functions' AWS requests changed: re-record with `make iam-shapes` and prove them with `make iam-check`\n\
          made now, not committed: {new:#?}\ncommitted, no longer made: {gone:#?}"
+    );
+    assert!(
+        recorded
+            .iter()
+            .any(|s| s.function == "ledger" && s.action == "dynamodb:BatchWriteItem"),
+        "the ledger function writes the ledger"
     );
     // Every function reaches AWS, and each reads only its own secret.
     for (function, _) in FUNCTIONS {
