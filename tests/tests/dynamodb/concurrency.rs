@@ -1,12 +1,14 @@
-//! 200 session requests at once on an account with 100 credits, on the DynamoDB store, through
-//! the create-session handler of eight independent "instances" (each its own App and SDK
-//! client, as eight Lambda execution environments would be).
+//! A hot account: 200 session requests at once on an account with 100 credits, on the
+//! DynamoDB store, through the create-session handler of eight independent "instances" (each
+//! its own App and SDK client, as eight Lambda execution environments would be). Plain
+//! conditional updates on one item never conflict with each other: DynamoDB applies them one
+//! after another, so there is no `TransactionConflict` and nothing of ours to retry.
 
 use common::App;
 use common::handlers::create_session;
 use common::store::LedgerKind;
 use std::sync::Arc;
-use tests::dynamo::{self, client, fresh_table};
+use tests::dynamo::{self, CallCounter, client, fresh_table};
 use tests::*;
 
 const INSTANCES: usize = 8;
@@ -18,6 +20,7 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
     // GIVEN a key whose account holds 100 credits, and eight instances sharing one table
     let table = fresh_table(&client(None)).await;
     let dir = tempfile::tempdir().unwrap();
+    let counter = CallCounter::default();
     let instances: Vec<Arc<App>> = (0..INSTANCES)
         .map(|_| {
             // The local server answers one request at a time, so 200 at once queue for longer
@@ -27,7 +30,7 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
                 dir.path(),
                 &[("VP_TABLE_NAME", &table), ("VP_REQUEST_DEADLINE_MS", "60000")],
             );
-            let store = dynamo::settled(client(None), table.clone(), config.free_credits);
+            let store = dynamo::settled(client(Some(counter.clone())), table.clone(), config.free_credits);
             Arc::new(App::new(config, store).unwrap())
         })
         .collect();
@@ -42,6 +45,8 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
         )
         .await
         .unwrap();
+
+    counter.take();
 
     // WHEN 200 requests are released at once, spread over the instances
     let barrier = Arc::new(tokio::sync::Barrier::new(REQUESTS));
@@ -77,6 +82,23 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
         .collect();
     balances.sort();
     assert_eq!(balances, (0..CREDITS).collect::<Vec<_>>());
+    // AND each request made exactly one debit attempt (no TransactionConflict, no retry of
+    // ours, no transaction at all), after at most one lookup of the key per request
+    let calls = counter.take();
+    let count = |op: &str| calls.iter().filter(|c| *c == op).count();
+    assert_eq!(
+        count("UpdateItem"),
+        REQUESTS,
+        "one debit attempt per request: {calls:?}"
+    );
+    assert!(count("GetItem") <= REQUESTS, "{calls:?}");
+    assert_eq!(calls.len(), count("UpdateItem") + count("GetItem"), "{calls:?}");
+    eprintln!(
+        "hot account: {REQUESTS} racing sessions over {INSTANCES} instances: {} UpdateItem, {} GetItem (first sight of the key), 0 retries",
+        count("UpdateItem"),
+        count("GetItem")
+    );
+
     // AND the balance is 0, with exactly 100 debit entries explaining it
     let account = account(FIXTURE_ACCOUNT);
     let balance = store.balance(&account).await.unwrap().unwrap();

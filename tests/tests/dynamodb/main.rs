@@ -6,6 +6,7 @@
 mod concurrency;
 mod faults;
 mod iam_shapes;
+mod ledger;
 mod logs;
 mod secrets;
 mod store;

@@ -1,0 +1,126 @@
+//! The ledger function on the table's stream: every balance change becomes exactly one ledger
+//! entry (and every debit one `key.used` event), whatever fails in the middle of a batch and
+//! however often a batch is delivered again.
+
+use common::ledger_stream;
+use common::store::dynamodb::DynamoStore;
+use common::store::{LedgerKind, Store, verify_ledger};
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use tests::dynamo::{self, CallCounter, Fault, FaultInjector, client, faulty_client, fresh_table_unfollowed};
+use tests::*;
+
+const SESSIONS: usize = 30;
+
+/// A table whose stream nobody follows, holding a key that has opened `SESSIONS` sessions.
+async fn unwritten_ledger() -> (String, std::sync::Arc<dyn Store>, tempfile::TempDir) {
+    let table = fresh_table_unfollowed(&client(None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(DynamoStore::new(client(None), table.clone(), config.free_credits));
+    let app = common::App::new(config, store.clone()).unwrap();
+    seed_key(store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    store
+        .grant_credits(
+            &account(FIXTURE_ACCOUNT),
+            SESSIONS as u64,
+            "test",
+            common::clock::now(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..SESSIONS {
+        let (status, body, _) =
+            parts(common::handlers::create_session::handle(&app, fixture("create-session")).await);
+        assert_eq!(status, 200, "{body}");
+    }
+    (table, store, dir)
+}
+
+/// The ledger is whole: as many entries as changes, each once, adding up to the balance, and
+/// one key.used event per debit.
+async fn assert_whole(store: &dyn Store) {
+    let account = account(FIXTURE_ACCOUNT);
+    let check = verify_ledger(store, &account).await.unwrap().unwrap();
+    assert!(check.ok && check.behind == 0, "{check:?}");
+    let ledger = store.ledger(&account).await.unwrap();
+    let ids: BTreeSet<_> = ledger.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids.len(), ledger.len(), "no entry twice");
+    let debits = ledger.iter().filter(|e| e.kind == LedgerKind::Debit).count();
+    assert_eq!(debits, SESSIONS);
+    let used = store
+        .audit_events(&account, common::clock::now())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == common::store::AuditAction::KeyUsed)
+        .count();
+    assert_eq!(used, SESSIONS, "one key.used event per debit");
+}
+
+#[tokio::test]
+async fn until_the_stream_is_delivered_the_check_says_the_ledger_is_behind_not_wrong() {
+    let (_table, store, _dir) = unwritten_ledger().await;
+    let check = verify_ledger(store.as_ref(), &account(FIXTURE_ACCOUNT))
+        .await
+        .unwrap()
+        .unwrap();
+    // Free credits, the grant and every session: all changes, none written yet.
+    assert_eq!(
+        (check.ok, check.behind, check.ledger_entries),
+        (false, check.behind, 0)
+    );
+    assert!(check.behind as usize >= SESSIONS + 1, "{check:?}");
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_midway_is_delivered_again_from_there_and_nothing_is_lost_or_doubled() {
+    for response_lost in [false, true] {
+        // GIVEN a stream of 30-odd balance changes, and a ledger function whose second write
+        // fails (not sent) or lands with its answer lost (as if it crashed right after)
+        let (table, store, _dir) = unwritten_ledger().await;
+        let injector = FaultInjector::default();
+        let ledger = DynamoStore::new(
+            faulty_client(injector.clone(), CallCounter::default()),
+            table.clone(),
+            0,
+        );
+        injector.arm(Fault {
+            operation: "BatchWriteItem",
+            occurrence: 2,
+            response_lost,
+        });
+        let mut stream = dynamo::stream_of(&table).await;
+        let mut deliver = |event| async { Ok::<_, Infallible>(ledger_stream::handle(&ledger, event).await) };
+
+        // WHEN the batch is delivered THEN the function reports where to resume
+        let first = stream.step(&mut deliver).await;
+        assert!(injector.fired(), "the fault struck");
+        assert!(first.is_err(), "the batch is reported incomplete: {first:?}");
+        let behind = verify_ledger(store.as_ref(), &account(FIXTURE_ACCOUNT))
+            .await
+            .unwrap()
+            .unwrap()
+            .behind;
+        assert!(behind > 0, "part of the batch is still unwritten");
+
+        // WHEN the rest is delivered again THEN the ledger is whole, every entry once
+        injector.disarm();
+        assert_eq!(stream.step(&mut deliver).await, Ok(true));
+        assert_whole(store.as_ref()).await;
+    }
+}
+
+#[tokio::test]
+async fn a_whole_batch_delivered_twice_writes_each_entry_once() {
+    // GIVEN the stream delivered once in full
+    let (table, store, _dir) = unwritten_ledger().await;
+    let ledger = DynamoStore::new(client(None), table.clone(), 0);
+    let mut deliver = |event| async { Ok::<_, Infallible>(ledger_stream::handle(&ledger, event).await) };
+    assert_eq!(dynamo::stream_of(&table).await.step(&mut deliver).await, Ok(true));
+    // WHEN all of it is delivered again (a function that timed out after writing everything)
+    assert_eq!(dynamo::stream_of(&table).await.step(&mut deliver).await, Ok(true));
+    // THEN nothing is doubled
+    assert_whole(store.as_ref()).await;
+}
