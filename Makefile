@@ -95,7 +95,12 @@ mutants:
 dev: tools build
 ifeq ($(VP_STORE),dynamodb)
 	@$(MAKE) --no-print-directory local-dynamodb
-	cargo lambda watch --features $(LOCAL_FEATURES) --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY) --env-file infra/local-dynamodb.env
+	@# The ledger is written from the table's stream, as in AWS: vpctl relays it to the ledger
+	@# function cargo lambda watch serves (and stops with it).
+	@set -a && . infra/local-dynamodb.env && set +a && \
+	  { target/debug/vpctl stream relay --invoke-url http://127.0.0.1:$(PORT) & relay=$$!; \
+	    trap 'kill $$relay 2>/dev/null' EXIT INT TERM; \
+	    cargo lambda watch --features $(LOCAL_FEATURES) --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY) --env-file infra/local-dynamodb.env; }
 else
 	cargo lambda watch --features $(LOCAL_FEATURES) --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY)
 endif

@@ -28,6 +28,7 @@ pub fn sdk_env(table: &str) -> Vec<(&'static str, String)> {
     vec![
         ("VP_TABLE_NAME", table.to_string()),
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+        ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct Server {
     child: Child,
+    /// On DynamoDB: `vpctl stream relay`, delivering the table's stream to the ledger function.
+    relay: Option<Child>,
     pub base_url: String,
     pub data_dir: tempfile::TempDir,
     log_path: PathBuf,
@@ -69,9 +71,28 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(300)))
             .build()
             .into();
+        // On DynamoDB the ledger is written from the table's stream, as in AWS.
+        let relay = env.iter().any(|(k, _)| *k == "VP_TABLE_NAME").then(|| {
+            let log = File::options().append(true).open(&log_path).expect("log file");
+            Command::new(vpctl_path())
+                .args([
+                    "stream",
+                    "relay",
+                    "--invoke-url",
+                    &format!("http://127.0.0.1:{port}"),
+                ])
+                .current_dir(crate::workspace_root())
+                .envs(env.iter().copied())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log handle"))
+                .stderr(log)
+                .spawn()
+                .expect("start vpctl stream relay")
+        });
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut server = Server {
             child,
+            relay,
             base_url: format!("http://127.0.0.1:{port}"),
             data_dir,
             log_path,
@@ -194,15 +215,40 @@ impl Server {
         racers.into_iter().map(|r| r.join().expect("racer")).collect()
     }
 
-    /// Runs the operator CLI against this server's store, returning stdout.
-    pub fn vpctl(&self, args: &[&str]) -> String {
-        let output = Command::new(vpctl_path())
+    /// Runs the operator CLI once the ledger has caught up: on DynamoDB the ledger function
+    /// writes it from the stream, and `credits verify` / `audit export` fail while it is behind.
+    pub fn vpctl_settled(&self, args: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let output = self.vpctl_output(args);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if output.status.success() || !(stderr.contains("not caught up") || stderr.contains("incomplete"))
+            {
+                assert!(output.status.success(), "vpctl {args:?} failed: {stderr}");
+                return String::from_utf8(output.stdout).expect("utf-8");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the ledger never caught up: {stderr}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn vpctl_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(vpctl_path())
             .args(args)
             .env("VP_ENV", "local")
             .env("VP_DATA_DIR", self.data_dir.path())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
-            .expect("run vpctl");
+            .expect("run vpctl")
+    }
+
+    /// Runs the operator CLI against this server's store, returning stdout.
+    pub fn vpctl(&self, args: &[&str]) -> String {
+        let output = self.vpctl_output(args);
         assert!(
             output.status.success(),
             "vpctl {args:?} failed: {}",
@@ -223,6 +269,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if let Some(relay) = &mut self.relay {
+            let _ = relay.kill();
+            let _ = relay.wait();
+        }
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.child.wait();

@@ -11,6 +11,8 @@ use common::store::Store;
 use common::{app, clock, console_auth};
 use std::process::ExitCode;
 
+mod relay;
+
 #[derive(Parser)]
 #[command(
     name = "vpctl",
@@ -43,6 +45,22 @@ enum Command {
     /// DynamoDB table housekeeping (local servers; in AWS the SAM template owns the table).
     #[command(subcommand)]
     Table(TableCommand),
+    /// The table's stream (local servers; in AWS Lambda's event source mapping reads it).
+    #[command(subcommand)]
+    Stream(StreamCommand),
+}
+
+#[derive(Subcommand)]
+enum StreamCommand {
+    /// Deliver the configured table's stream to the ledger function served by
+    /// `cargo lambda watch`, as the event source mapping does in AWS; runs until stopped.
+    Relay {
+        /// Where `cargo lambda watch` listens.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        invoke_url: String,
+        #[arg(long, default_value = "ledger")]
+        function: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -213,14 +231,34 @@ async fn run(command: Command) -> Result<(), String> {
             println!("{report}");
         }
         Command::Audit(AuditCommand::Export { account }) => {
-            for event in store()
-                .await?
+            let store = store().await?;
+            for event in store
                 .audit_events(&account.id, clock::now())
                 .await
                 .map_err(|e| e.to_string())?
             {
                 println!("{}", serde_json::to_string(&event).map_err(|e| e.to_string())?);
             }
+            // key.used events are written with the ledger, from the stream.
+            if let Some(check) = common::store::verify_ledger(store.as_ref(), &account.id)
+                .await
+                .map_err(|e| e.to_string())?
+                && check.behind > 0
+            {
+                return Err(format!(
+                    "export incomplete: the ledger function has {} balance changes of account {} still to write (their key.used events may be missing); run again shortly",
+                    check.behind, account.id
+                ));
+            }
+        }
+        Command::Stream(StreamCommand::Relay { invoke_url, function }) => {
+            let StoreConfig::DynamoDb { table } = &config.store else {
+                return Err(
+                    "stream relay needs the DynamoDB store (VP_STORE=dynamodb or VP_TABLE_NAME)".into(),
+                );
+            };
+            let sdk = sdk.as_ref().ok_or("no AWS configuration loaded")?;
+            relay::run(sdk, table, &invoke_url, &function).await?;
         }
     }
     Ok(())
@@ -235,6 +273,12 @@ async fn verify(store: &dyn Store, account: &AccountId) -> Result<serde_json::Va
     let report = serde_json::to_value(&check).map_err(|e| e.to_string())?;
     if check.ok {
         Ok(report)
+    } else if check.behind > 0 {
+        println!("{report}");
+        Err(format!(
+            "ledger not caught up for account {account}: {} balance changes not yet written by the ledger function; run again shortly",
+            check.behind
+        ))
     } else {
         // The report still goes to stdout for whoever reads it; the exit status says it failed.
         println!("{report}");
