@@ -98,7 +98,7 @@ ifeq ($(VP_STORE),dynamodb)
 	@# The ledger is written from the table's stream, as in AWS: vpctl relays it to the ledger
 	@# function cargo lambda watch serves (and stops with it).
 	@set -a && . infra/local-dynamodb.env && set +a && \
-	  { target/debug/vpctl stream relay --invoke-url http://127.0.0.1:$(PORT) & relay=$$!; \
+	  { cargo run -q -p vpctl -- stream relay --invoke-url http://127.0.0.1:$(PORT) & relay=$$!; \
 	    trap 'kill $$relay 2>/dev/null' EXIT INT TERM; \
 	    cargo lambda watch --features $(LOCAL_FEATURES) --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY) --env-file infra/local-dynamodb.env; }
 else
