@@ -44,16 +44,8 @@ fn a_hundred_concurrent_sessions_on_fifty_credits() {
     // THEN exactly 50 succeed, each with its own remaining balance, and 50 get 402 — and no
     // request met a conflict (a 503 would show it)
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
-    assert_eq!(
-        statuses.iter().filter(|&&s| s == 200).count(),
-        50,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|&&s| s == 402).count(),
-        50,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 50, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 402).count(), 50, "{statuses:?}");
     tests::server::assert_each_balance_once(&replies, 50);
     // AND once the ledger function has caught up, the balance is 0 with 50 debit entries
     let verify: serde_json::Value =
