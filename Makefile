@@ -28,7 +28,7 @@ export SAM_CLI_TELEMETRY := 0
 
 PIP_INSTALL = python3 -m pip install --disable-pip-version-check -q
 
-.PHONY: help dev test tools sam-tools test-tools build lint-template iam-check iam-shapes mutants local-dynamodb stop-local-dynamodb package
+.PHONY: bench help dev test tools sam-tools test-tools build lint-template iam-check iam-shapes mutants local-dynamodb stop-local-dynamodb package
 
 help:
 	@echo "make dev                    serve the API on 127.0.0.1:$(PORT) (embedded store)"
@@ -38,6 +38,7 @@ help:
 	@echo "make iam-check              prove the recorded AWS requests against template.yaml's IAM policies (offline)"
 	@echo "make iam-shapes             re-record infra/iam/requests.json from the functions' real requests"
 	@echo "make mutants                mutation-test the pure modules with cargo-mutants (slow; not in make test)"
+	@echo "make bench                  cold start vs a bare lambda_http function, peak RSS, handler CPU (release builds)"
 
 ## cargo-lambda (with zig) from PyPI when missing.
 tools:
@@ -125,6 +126,22 @@ test: tools test-tools build lint-template iam-check
 	cargo clippy --workspace --all-targets --features tests/local-stack -- -D warnings
 	cargo check $(addprefix -p ,$(LAMBDA_FUNCTIONS))
 	infra/with-moto.sh cargo test --workspace --no-fail-fast --features tests/local-stack
+
+## Benchmarks, not timed tests: the numbers in the README's Performance section.
+##  1. cold start: release create-session against the bare lambda_http baseline, A/B alternating,
+##     through a Lambda Runtime API emulator (spawn -> first answer, peak RSS). The event is a
+##     session with a malformed key, answered without a network call, so what differs from the
+##     baseline is our init and request path, not a DynamoDB server's latency.
+##  2. create-session's handler on the embedded store in memory (criterion; median = p50).
+BENCH_ENV := VP_ENV=local VP_DATA_DIR=$(CURDIR)/.visionpipe/bench VP_TABLE_NAME=visionpipe-bench \
+  AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
+bench:
+	cargo build --release -p create-session -p bench --bins
+	@target=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'); \
+	$$target/release/coldstart --rounds 40 --baseline $$target/release/bare --function $$target/release/create-session \
+	  --event events/create-session-invalid-format.json $(addprefix --env ,$(BENCH_ENV)); \
+	ls -l $$target/release/create-session $$target/release/bare | awk '{print $$5, $$9}'
+	cargo bench -p bench --bench create_session -- --noplot
 
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size.
 package: tools
