@@ -104,10 +104,15 @@ pub async fn fresh_table_unfollowed(client: &Client) -> String {
 
 /// A client for the local server's DynamoDB Streams API.
 pub fn streams_client() -> aws_sdk_dynamodbstreams::Client {
+    streams_client_at(&endpoint())
+}
+
+/// A DynamoDB Streams client for the server at `url`.
+pub fn streams_client_at(url: &str) -> aws_sdk_dynamodbstreams::Client {
     aws_sdk_dynamodbstreams::Client::from_conf(
         aws_sdk_dynamodbstreams::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(endpoint())
+            .endpoint_url(url)
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
             .build(),
@@ -124,8 +129,16 @@ pub async fn stream_of(table: &str) -> common::local_stream::StreamFollower {
 /// Runs the ledger function (in this process, on its own uncounted client) on the table's
 /// stream until the calling test's runtime ends.
 pub async fn follow_ledger(table: &str) {
-    let follower = stream_of(table).await;
-    let store = Arc::new(DynamoStore::new(client(None), table, 0));
+    follow_ledger_at(&endpoint(), table).await;
+}
+
+/// [`follow_ledger`] on the server at `url`.
+pub async fn follow_ledger_at(url: &str, table: &str) {
+    let dynamodb = Client::from_conf(config_at(url).build());
+    let follower = common::local_stream::StreamFollower::open(&dynamodb, streams_client_at(url), table)
+        .await
+        .unwrap_or_else(|e| panic!("following {table}'s stream: {e}"));
+    let store = Arc::new(DynamoStore::new(dynamodb, table, 0));
     tokio::spawn(follower.run(move |event| {
         let store = store.clone();
         async move { Ok::<_, std::convert::Infallible>(common::ledger_stream::handle(&store, event).await) }
