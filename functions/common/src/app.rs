@@ -91,17 +91,44 @@ impl App {
     }
 }
 
+/// The AWS SDK configuration every function uses: the standard chain (environment, profile,
+/// container/instance credentials), with an HTTPS client that trusts Amazon Trust Services'
+/// roots only. Every endpoint we call (DynamoDB, SSM, STS) presents an ATS certificate, and
+/// the SDK's default client would instead read and parse the whole system CA store (about 150
+/// files here) at every cold start: that was most of create-session's cold start and memory.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(amazon_trust_client())
+        .load()
+        .await
+}
+
+/// Amazon Root CA 1–4 and the Starfield Services root that cross-signs them (PEM, as shipped
+/// by the system CA store).
+const AMAZON_TRUST_ROOTS: &[u8] = include_bytes!("amazon-trust-roots.pem");
+
+fn amazon_trust_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_TRUST_ROOTS);
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .expect("the embedded roots are valid PEM");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
+}
+
 /// The configuration from the environment, with secrets named by `*_PARAMETER` variables read
 /// from SSM. Also returns the AWS SDK configuration when one was needed (loaded only once).
 pub async fn load_config() -> Result<(Config, Option<aws_config::SdkConfig>), StartupError> {
     let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
     let needs_sdk =
         !crate::secrets::wanted(&env).is_empty() || env.contains_key(crate::config::vars::TABLE_NAME);
-    let sdk = if needs_sdk {
-        Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
-    } else {
-        None
-    };
+    let sdk = if needs_sdk { Some(sdk_config().await) } else { None };
     if let Some(sdk) = &sdk {
         crate::secrets::resolve(&mut env, &aws_sdk_ssm::Client::new(sdk)).await?;
     }
@@ -159,7 +186,7 @@ pub async fn dynamodb_client(
     let sdk = match sdk {
         Some(sdk) => sdk,
         None => {
-            loaded = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            loaded = sdk_config().await;
             &loaded
         }
     };
