@@ -6,8 +6,9 @@
 use crate::config::{PlaygroundConfig, SigningKeySource};
 use crate::ids::{AccountId, SessionId};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::SecretKey;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use serde::{Deserialize, Serialize};
@@ -46,7 +47,11 @@ pub enum SigningKeyError {
 }
 
 pub struct PlaygroundSigner {
-    key: EncodingKey,
+    /// Held parsed: `jsonwebtoken::encode` takes the key as DER and parses it again (a scalar
+    /// multiplication for the public key) on every token, which was most of a session's CPU.
+    key: SigningKey,
+    /// The JWS header, base64url-encoded once: `{"typ":"JWT","alg":"ES256","kid":…}`.
+    header: String,
     kid: String,
     /// Public coordinates, base64url: what the JWKS publishes.
     x: String,
@@ -79,9 +84,14 @@ impl PlaygroundSigner {
         // RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.
         let thumbprint_input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
         let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
-        let der = secret.to_pkcs8_der().map_err(|_| SigningKeyError::Invalid)?;
+        let header = URL_SAFE_NO_PAD.encode(
+            json!({"typ": "JWT", "alg": "ES256", "kid": kid})
+                .to_string()
+                .as_bytes(),
+        );
         Ok(PlaygroundSigner {
-            key: EncodingKey::from_ec_der(der.as_bytes()),
+            key: SigningKey::from(&secret),
+            header,
             kid,
             x,
             y,
@@ -132,9 +142,12 @@ impl PlaygroundSigner {
         claims: &SessionClaims,
         expires_in: u64,
     ) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.kid.clone());
-        let token = jsonwebtoken::encode(&header, claims, &self.key)?;
+        // JWS compact serialization (RFC 7515): header.claims.signature, each base64url; the
+        // ES256 signature is r || s, 64 bytes (RFC 7518 §3.4), with RFC 6979 nonces.
+        let claims_json = serde_json::to_vec(claims).map_err(jsonwebtoken::errors::Error::from)?;
+        let signing_input = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(claims_json));
+        let signature: Signature = self.key.sign(signing_input.as_bytes());
+        let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
         Ok(IssuedSession {
             playground_url: format!("{}/playground?token={token}", self.base_url),
             token,
@@ -231,11 +244,11 @@ mod tests {
 
         let jwk = &signer.jwks()["keys"][0];
         let header = jsonwebtoken::decode_header(&issued.token).unwrap();
-        assert_eq!(header.alg, Algorithm::ES256);
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
         assert_eq!(header.kid.as_deref(), jwk["kid"].as_str());
         let key =
             DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
-        let mut validation = Validation::new(Algorithm::ES256);
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
         validation.set_audience(&["aud.test"]);
         validation.set_issuer(&["iss.test"]);
         let claims = jsonwebtoken::decode::<SessionClaims>(&issued.token, &key, &validation)

@@ -42,7 +42,27 @@ fn bench(c: &mut Criterion) {
             .await
             .unwrap();
     });
-    let app = common::App::new(config, store).unwrap();
+    let app = common::App::new(config, store.clone()).unwrap();
+    // Its parts, to see where the time goes: signing the session token, and the debit alone.
+    let signer = app.playground.as_ref().unwrap();
+    let session = common::ids::SessionId::generate();
+    c.bench_function("ES256 session token", |b| {
+        b.iter(|| signer.issue(&account, &session, common::clock::now()).unwrap())
+    });
+    let resolved = runtime
+        .block_on(store.resolve_key(&KeyHash::of(KEY)))
+        .unwrap()
+        .unwrap();
+    c.bench_function("debit on the embedded store in memory", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let debit = common::store::SessionDebit {
+                session: common::ids::SessionId::generate(),
+                at: common::clock::now(),
+                origin: Origin::default(),
+            };
+            store.debit_session(&resolved, debit, None).await.unwrap()
+        })
+    });
     c.bench_function("create-session handler (embedded store in memory)", |b| {
         b.to_async(&runtime).iter_batched(
             || lambda_http::request::from_str(EVENT).unwrap(),
