@@ -36,6 +36,9 @@ struct Run {
     first_answer: Duration,
     status: u16,
     peak_rss_kib: u64,
+    /// Resident at the first answer: heap and stacks, and pages of the binary and libraries.
+    anon_kib: u64,
+    file_kib: u64,
 }
 
 fn main() {
@@ -120,13 +123,20 @@ fn cold_start(bootstrap: &PathBuf, event: &str, env: &[(String, String)]) -> Run
                 .ok()
                 .and_then(|v| v["statusCode"].as_u64())
                 .unwrap_or(0) as u16;
-            let peak_rss_kib = peak_rss_kib(child.id());
+            let peak_rss_kib = status_kib(child.id(), "VmHWM:");
+            let anon_kib = status_kib(child.id(), "RssAnon:");
+            let file_kib = status_kib(child.id(), "RssFile:");
+            if std::env::var_os("COLDSTART_SMAPS").is_some() {
+                print_big_mappings(child.id());
+            }
             let _ = request.respond(Response::empty(202));
             break Run {
                 init: init.expect("an event was handed out"),
                 first_answer,
                 status,
                 peak_rss_kib,
+                anon_kib,
+                file_kib,
             };
         } else {
             let mut body = String::new();
@@ -140,14 +150,30 @@ fn cold_start(bootstrap: &PathBuf, event: &str, env: &[(String, String)]) -> Run
     run
 }
 
-/// The process's peak resident set so far (`VmHWM` in /proc/<pid>/status), in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
+/// A memory figure of /proc/<pid>/status (`VmHWM:` is the peak resident set so far), in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Each mapping resident for more than 256 KiB (set COLDSTART_SMAPS to see where RSS goes).
+fn print_big_mappings(pid: u32) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut mapping = "";
+    for line in smaps.lines() {
+        if line.contains('-') && !line.starts_with(|c: char| c.is_ascii_uppercase()) {
+            mapping = line;
+        } else if let Some(rss) = line.strip_prefix("Rss:") {
+            let kib: u64 = rss.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+            if kib > 256 {
+                eprintln!("{kib:>6} KiB  {mapping}");
+            }
+        }
+    }
 }
 
 fn median(runs: &[Run], pick: impl Fn(&Run) -> Duration) -> Duration {
@@ -162,13 +188,17 @@ fn report(name: &str, runs: &[Run]) {
     answers.sort();
     let p90 = answers[(answers.len() * 9 / 10).min(answers.len() - 1)];
     let rss = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
+    let anon = runs.iter().map(|r| r.anon_kib).max().unwrap_or(0);
+    let file = runs.iter().map(|r| r.file_kib).max().unwrap_or(0);
     let statuses: std::collections::BTreeSet<u16> = runs.iter().map(|r| r.status).collect();
     println!(
-        "{name}: init {:.2} ms, spawn -> first answer median {:.2} ms (p90 {:.2} ms), peak RSS {:.1} MiB, status {statuses:?}, {} runs",
+        "{name}: init {:.2} ms, spawn -> first answer median {:.2} ms (p90 {:.2} ms), peak RSS {:.1} MiB (at the answer: {:.1} MiB anonymous, {:.1} MiB file-backed), status {statuses:?}, {} runs",
         ms(median(runs, |r| r.init)),
         ms(median(runs, |r| r.first_answer)),
         ms(p90),
         rss as f64 / 1024.0,
+        anon as f64 / 1024.0,
+        file as f64 / 1024.0,
         runs.len()
     );
 }
