@@ -143,9 +143,11 @@ bench:
 	ls -l $$target/release/create-session $$target/release/bare | awk '{print $$5, $$9}'
 	cargo bench -p bench --bench create_session -- --noplot
 
-## Release binaries for Lambda on Graviton; prints each bootstrap's size.
+## Release binaries for Lambda on Graviton; prints each bootstrap's size, raw and zipped (the
+## deployment package Lambda stores).
 package: tools
 	cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_FUNCTIONS))
 	@target=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'); \
 	for f in $(LAMBDA_FUNCTIONS); do \
-	  printf '%-16s %s bytes  %s\n' "$$f" "$$(stat -c %s $$target/lambda/$$f/bootstrap)" "$$target/lambda/$$f/bootstrap"; done
+	  zipped=$$(python3 -c 'import io, sys, zipfile; b = io.BytesIO(); zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED, compresslevel=9).write(sys.argv[1], "bootstrap"); print(len(b.getvalue()))' $$target/lambda/$$f/bootstrap); \
+	  printf '%-16s %9s bytes, %9s zipped  %s\n' "$$f" "$$(stat -c %s $$target/lambda/$$f/bootstrap)" "$$zipped" "$$target/lambda/$$f/bootstrap"; done
