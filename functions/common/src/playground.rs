@@ -9,7 +9,6 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use p256::SecretKey;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
-use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -76,7 +75,10 @@ impl PlaygroundSigner {
 
     pub fn from_pem(pem: &str, config: &PlaygroundConfig) -> Result<Self, SigningKeyError> {
         let secret = SecretKey::from_pkcs8_pem(pem).map_err(|_| SigningKeyError::Invalid)?;
-        let point = secret.public_key().to_encoded_point(false);
+        // The signing key computes its public point once; reading it from there saves a second
+        // scalar multiplication at every cold start.
+        let key = SigningKey::from(&secret);
+        let point = key.verifying_key().to_encoded_point(false);
         let (Some(x), Some(y)) = (point.x(), point.y()) else {
             return Err(SigningKeyError::Invalid);
         };
@@ -90,7 +92,7 @@ impl PlaygroundSigner {
                 .as_bytes(),
         );
         Ok(PlaygroundSigner {
-            key: SigningKey::from(&secret),
+            key,
             header,
             kid,
             x,
