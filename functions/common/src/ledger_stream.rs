@@ -11,28 +11,35 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 
 /// Handles one batch; never fails as a whole: what could not be written is reported.
 pub async fn handle(store: &DynamoStore, event: Event) -> DynamoDbEventResponse {
+    // The changes up to the first record we cannot read; that record and everything after it
+    // are delivered again (and a record that never reads ends on the failure destination after
+    // the source mapping's retries): never silently dropped. What comes before it is written
+    // first, since reporting it as the retry point tells Lambda everything earlier succeeded.
     let mut changes: Vec<(usize, StreamChange)> = Vec::new();
+    let mut unreadable = None;
     for (i, record) in event.records.iter().enumerate() {
         match change_of_record(record) {
             Ok(Some(change)) => changes.push((i, change)),
             Ok(None) => {}
-            // A record we cannot read is retried (and, if it never reads, ends on the failure
-            // destination after the source mapping's retries): never silently dropped.
-            Err(e) => return retry_from(&event.records, i, &e, changes.len()),
+            Err(e) => {
+                unreadable = Some((i, e));
+                break;
+            }
         }
     }
     let only: Vec<StreamChange> = changes.iter().map(|(_, c)| c.clone()).collect();
-    match store.materialise(&only).await {
-        Ok(()) => {
-            tracing::info!(
-                records = event.records.len(),
-                changes = only.len(),
-                "ledger written"
-            );
-            DynamoDbEventResponse::default()
-        }
-        Err((index, e)) => retry_from(&event.records, changes[index].0, &e, index),
+    if let Err((index, e)) = store.materialise(&only).await {
+        return retry_from(&event.records, changes[index].0, &e, index);
     }
+    if let Some((i, e)) = unreadable {
+        return retry_from(&event.records, i, &e, only.len());
+    }
+    tracing::info!(
+        records = event.records.len(),
+        changes = only.len(),
+        "ledger written"
+    );
+    DynamoDbEventResponse::default()
 }
 
 fn change_of_record(record: &EventRecord) -> Result<Option<StreamChange>, StoreError> {

@@ -2,6 +2,8 @@
 //! entry (and every debit one `key.used` event), whatever fails in the middle of a batch and
 //! however often a batch is delivered again.
 
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use common::ledger_stream;
 use common::store::dynamodb::DynamoStore;
 use common::store::{LedgerKind, Store, verify_ledger};
@@ -121,4 +123,47 @@ async fn a_whole_batch_delivered_twice_writes_each_entry_once() {
     assert_eq!(dynamo::stream_of(&table).await.step(&mut deliver).await, Ok(true));
     // THEN nothing is doubled
     assert_whole(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_read_is_the_retry_point_and_every_change_before_it_is_written() {
+    // GIVEN the stream's records, one of them in the middle unreadable
+    let (table, store, _dir) = unwritten_ledger().await;
+    let mut stream = dynamo::stream_of(&table).await;
+    let mut captured = None;
+    let mut capture = |event| {
+        captured = Some(event);
+        async { Err::<DynamoDbEventResponse, _>("captured, not delivered") }
+    };
+    assert!(stream.step(&mut capture).await.is_err());
+    let mut event: Event = captured.expect("the stream had records");
+    let bad = event.records.len() / 2;
+    event.records[bad].change.new_image.insert(
+        "version".into(),
+        serde_dynamo::AttributeValue::S("not a number".into()),
+    );
+    let before_bad = event.records[..bad]
+        .iter()
+        .filter(|r| r.change.new_image.get("sk") == Some(&serde_dynamo::AttributeValue::S("ACCOUNT".into())))
+        .filter(|r| r.change.new_image.get("change").is_some())
+        .count();
+
+    // WHEN the ledger function handles the batch
+    let ledger = DynamoStore::new(client(None), table.clone(), 0);
+    let response = ledger_stream::handle(&ledger, event.clone()).await;
+
+    // THEN the unreadable record is where the batch resumes, and every change before it is
+    // already written (Lambda takes everything before the retry point as done)
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(
+        response.batch_item_failures[0].item_identifier,
+        event.records[bad].change.sequence_number
+    );
+    let written = verify_ledger(store.as_ref(), &account(FIXTURE_ACCOUNT))
+        .await
+        .unwrap()
+        .unwrap()
+        .ledger_entries;
+    assert_eq!(written, before_bad);
+    assert!(before_bad > 0, "the unreadable record is not the first change");
 }

@@ -112,10 +112,7 @@ impl DynamoStore {
                 }
                 Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                     UpdateItemError::ConditionalCheckFailedException(e) => {
-                        return Ok(Err(match e.item {
-                            Some(old) => Refusal::of(&from_item(old)?, change),
-                            None => Refusal::NoAccount,
-                        }));
+                        return Ok(Err(Refusal::of_item(e.item, change)?));
                     }
                     UpdateItemError::TransactionConflictException(_) => continue,
                     UpdateItemError::InternalServerError(_) => {
