@@ -13,6 +13,8 @@ pub async fn run(
     invoke_url: &str,
     function: &str,
 ) -> Result<(), String> {
+    // The follower reports failed deliveries (and retries them) through `tracing`.
+    common::runtime::init_logging();
     let follower = StreamFollower::open(
         &aws_sdk_dynamodb::Client::new(sdk),
         aws_sdk_dynamodbstreams::Client::new(sdk),
