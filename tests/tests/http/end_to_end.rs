@@ -133,17 +133,14 @@ fn fifty_concurrent_sessions_on_twenty_credits_over_several_instances() {
     assert_eq!(created.status, 201, "{}", created.raw);
     let key = created.body["key"].as_str().unwrap().to_string();
     server.vpctl(&["credits", "grant", "--account", "acct_race", "--amount", "17"]);
-    // Warm one instance so the race is between requests, not compilations.
-    let warm = server.request(
-        "POST",
-        "/api/v1/sessions",
-        &[("authorization", "Bearer vp_live_")],
-        None,
-    );
-    assert_eq!(warm.status, 401);
+    // Warm every instance (concurrent requests make watch start them all) so that the race
+    // is between requests, not compilations: a single warm instance can finish all 50 before
+    // a second one has even started.
+    let server = Arc::new(server);
+    let warm = server.race_sessions("vp_live_", INSTANCES as usize);
+    assert!(warm.iter().all(|r| r.status == 401));
 
     // WHEN 50 requests are released at the same instant
-    let server = Arc::new(server);
     let replies = server.race_sessions(&key, 50);
 
     // THEN exactly 20 succeed and 30 are refused for credits; no other answer
