@@ -4,13 +4,20 @@
 Run from the repository root: `python3 infra/make_events.py`. The handler tests replay these
 files and `cargo lambda invoke <function> --data-file events/<file>.json` accepts them.
 
-Console tokens in the fixtures are HS256 JWTs signed with the documented *local development*
-secret (never accepted in AWS) and expire in 2100, so the files stay valid. API keys in them are
-test vectors: the tests seed exactly these into a throw-away store; no real key is in the repo.
+Console tokens in the fixtures are ES256 JWTs signed with the *fixture* console key, a test vector
+derived from a published seed (tests/src/lib.rs derives the same one): the handler tests' throw-away
+apps trust it as their local console key, and nothing else does. They expire in 2100, so the files
+stay valid. API keys in them are test vectors too: the tests seed exactly these into a throw-away
+store; no real key is in the repo. Needs the `cryptography` package (pip) for ECDSA.
 """
-import base64, hashlib, hmac, json, pathlib
+import base64, hashlib, json, pathlib
 
-LOCAL_CONSOLE_SECRET = b"visionpipe-local-development-console-secret"
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+FIXTURE_KEY = ec.derive_private_key(
+    int.from_bytes(hashlib.sha256(b"visionpipe fixture console key").digest(), "big"), ec.SECP256R1())
 ISSUER, AUDIENCE = "https://visionpipe.com", "visionpipe-cloud-api"
 ACCOUNT = "acct_fixture"
 KEY_OK = "vp_live_" + "0123456789abcdef" * 4        # seeded on an account with credits
@@ -24,12 +31,26 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def console_token(sub=ACCOUNT, exp=NEVER_EXPIRES, secret=LOCAL_CONSOLE_SECRET):
-    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+def fixture_kid():
+    numbers = FIXTURE_KEY.public_key().public_numbers()
+    x, y = (b64(n.to_bytes(32, "big")) for n in (numbers.x, numbers.y))
+    # RFC 7638 thumbprint, as common::jwk computes it.
+    thumbprint = json.dumps({"crv": "P-256", "kty": "EC", "x": x, "y": y}, separators=(",", ":"))
+    return b64(hashlib.sha256(thumbprint.encode()).digest())
+
+
+# Signs the wrong-key fixture: a well-formed ES256 token whose key the apps do not trust.
+STRANGER_KEY = ec.derive_private_key(
+    int.from_bytes(hashlib.sha256(b"visionpipe stranger console key").digest(), "big"), ec.SECP256R1())
+
+
+def console_token(sub=ACCOUNT, exp=NEVER_EXPIRES, key=FIXTURE_KEY):
+    header = b64(json.dumps({"alg": "ES256", "typ": "JWT", "kid": fixture_kid()}, separators=(",", ":")).encode())
     claims = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": 1795744800, "exp": exp}
     payload = b64(json.dumps(claims, separators=(",", ":")).encode())
-    signature = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{b64(signature)}"
+    der = key.sign(f"{header}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    return f"{header}.{payload}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
 def event(method, path, route, headers=None, body=None, path_params=None):
@@ -76,7 +97,7 @@ EVENTS = {
     "create-key": event("POST", *keys, console, '{"name":"Production"}'),
     "create-key-missing-auth": event("POST", *keys, JSON, '{"name":"Production"}'),
     "create-key-expired-token": event("POST", *keys, {**bearer(console_token(exp=1700000000)), **JSON}, '{"name":"Production"}'),
-    "create-key-wrong-secret": event("POST", *keys, {**bearer(console_token(secret=b"x" * 40)), **JSON}, '{"name":"Production"}'),
+    "create-key-wrong-key": event("POST", *keys, {**bearer(console_token(key=STRANGER_KEY)), **JSON}, '{"name":"Production"}'),
     "create-key-empty-name": event("POST", *keys, console, '{"name":"   "}'),
     "create-key-long-name": event("POST", *keys, console, json.dumps({"name": "n" * 65})),
     "create-key-malformed-json": event("POST", *keys, console, '{"name":'),

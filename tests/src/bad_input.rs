@@ -2,7 +2,7 @@
 //! HTTP suite against the local stack. Every case names the exact status and `error` string
 //! the contract or our API documents for it.
 
-use common::config::ConsoleAuthConfig;
+use common::console_auth::ConsoleSigner;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
@@ -95,7 +95,11 @@ pub async fn dispatch(
 /// What the cases are built from: a working console token and API key, so that each case
 /// breaks exactly one thing.
 pub struct Credentials {
-    pub console: ConsoleAuthConfig,
+    /// Signs with the key the app under test trusts.
+    pub console: ConsoleSigner,
+    /// The `iss` and `aud` it expects.
+    pub issuer: String,
+    pub audience: String,
     pub account: String,
     pub api_key: String,
 }
@@ -111,9 +115,12 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// A console-style JWT with any header and claims, signed with `secret` (HS-family).
-pub fn console_jwt(alg: Algorithm, secret: &[u8], claims: serde_json::Value) -> String {
-    jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret)).expect("encode")
+/// A console-style JWT with any HS-family header and claims, signed with `secret`: what an
+/// attacker who only knows public values can make.
+pub fn console_jwt(alg: Algorithm, kid: &str, secret: &[u8], claims: serde_json::Value) -> String {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).expect("encode")
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -123,36 +130,54 @@ fn b64(bytes: &[u8]) -> String {
 
 impl Credentials {
     fn claims(&self) -> serde_json::Value {
-        json!({"sub": self.account, "iss": self.console.issuer, "aud": self.console.audience, "iat": now(), "exp": now() + 600})
+        json!({"sub": self.account, "iss": self.issuer, "aud": self.audience, "iat": now(), "exp": now() + 600})
     }
 
     fn with(&self, change: impl FnOnce(&mut serde_json::Value)) -> String {
         let mut claims = self.claims();
         change(&mut claims);
-        console_jwt(Algorithm::HS256, self.console.secret.expose().as_bytes(), claims)
+        self.console.sign(&claims)
+    }
+
+    /// Credentials for the app configured by `config`, signing as its local console key does.
+    pub fn for_config(config: &common::config::Config, account: &str, api_key: &str) -> Self {
+        let console = config.console().expect("console settings");
+        Credentials {
+            console: crate::console_signer(config),
+            issuer: console.issuer.clone(),
+            audience: console.audience.clone(),
+            account: account.into(),
+            api_key: api_key.into(),
+        }
     }
 
     /// Console tokens that must all be refused with 401.
     pub fn bad_console_tokens(&self) -> Vec<(&'static str, String)> {
-        let secret = self.console.secret.expose().as_bytes();
+        let kid = self.console.kid();
         let unsigned = format!(
             "{}.{}.",
-            b64(br#"{"alg":"none","typ":"JWT"}"#),
+            b64(json!({"alg": "none", "typ": "JWT", "kid": kid}).to_string().as_bytes()),
             b64(self.claims().to_string().as_bytes())
         );
+        let stranger = ConsoleSigner::from_pem(
+            &common::playground::generate_pem(),
+            &common::config::ConsoleAuthConfig {
+                keys: common::config::ConsoleKeySource::Url("https://unused.test".into()),
+                issuer: self.issuer.clone(),
+                audience: self.audience.clone(),
+            },
+        )
+        .expect("a fresh key");
         vec![
             ("alg none", unsigned),
             (
-                "HS512 instead of HS256",
-                console_jwt(Algorithm::HS512, secret, self.claims()),
+                // Algorithm confusion: the kid is ours, the "secret" is public.
+                "HS256 naming our key",
+                console_jwt(Algorithm::HS256, kid, kid.as_bytes(), self.claims()),
             ),
             (
-                "wrong secret",
-                console_jwt(
-                    Algorithm::HS256,
-                    b"another-secret-of-at-least-32-bytes!!",
-                    self.claims(),
-                ),
+                "signed by another key",
+                stranger.sign(&self.claims()),
             ),
             ("expired", self.with(|c| c["exp"] = json!(now() - 3600))),
             ("not yet valid", self.with(|c| c["nbf"] = json!(now() + 3600))),

@@ -61,6 +61,30 @@ pub const KEY_OK: &str = "vp_live_0123456789abcdef0123456789abcdef0123456789abcd
 pub const KEY_EMPTY: &str = "vp_live_fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 pub const FIXTURE_KEY_ID: &str = "key_01JF0000000000000000000000";
 
+/// The P-256 key the console tokens in `events/` are signed with: a test vector derived from a
+/// published seed (`infra/make_events.py` derives the same one), which the throw-away apps of
+/// the tests trust as their local console key and nothing else ever does.
+pub fn fixture_console_key_pem() -> String {
+    use p256::pkcs8::EncodePrivateKey;
+    use sha2::Digest;
+    let scalar = sha2::Sha256::digest(b"visionpipe fixture console key");
+    p256::SecretKey::from_slice(&scalar)
+        .expect("the seed's digest is a valid P-256 scalar")
+        .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+        .expect("PKCS#8 encoding cannot fail")
+        .to_string()
+}
+
+/// Signs console tokens with the local console key that `config` trusts (what `vpctl token`
+/// does), so tests can build any token the console's sign-in could issue.
+pub fn console_signer(config: &Config) -> common::console_auth::ConsoleSigner {
+    let console = config.console().expect("local config has console settings");
+    let common::config::ConsoleKeySource::LocalKey(path) = &console.keys else {
+        panic!("tests sign for the local key set")
+    };
+    common::console_auth::ConsoleSigner::local(path, console).expect("local console key")
+}
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -99,6 +123,18 @@ pub fn local_config(dir: &Path, overrides: &[(&str, &str)]) -> Config {
     .expect("test configuration is valid")
 }
 
+/// A temporary data directory whose local console key is the fixture key, so the `events/`
+/// tokens verify there.
+pub fn fixture_data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join(common::console_auth::signer::LOCAL_KEY_FILE),
+        fixture_console_key_pem(),
+    )
+    .expect("write the fixture console key");
+    dir
+}
+
 /// An [`App`] on a fresh embedded store in its own temporary directory.
 pub struct TestApp {
     pub app: App,
@@ -111,7 +147,7 @@ impl TestApp {
     }
 
     pub fn with(overrides: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = fixture_data_dir();
         let config = local_config(dir.path(), overrides);
         let common::config::StoreConfig::Embedded { path } = &config.store else {
             panic!("local config is embedded")
@@ -126,7 +162,7 @@ impl TestApp {
     }
 
     pub fn with_store(store: Arc<dyn Store>) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = fixture_data_dir();
         let config = local_config(dir.path(), &[]);
         TestApp {
             app: App::new(config, store).expect("app builds"),

@@ -2,7 +2,8 @@
 //!
 //! Layers, from the inside out:
 //! - domain, pure and I/O-free: [`api_key`], [`key_name`], [`ids`], [`clock`];
-//! - tokens: [`console_auth`] (console JWTs we verify) and [`playground`] (session JWTs we sign);
+//! - tokens: [`console_auth`] (console JWTs we verify against the identity provider's key set),
+//!   [`playground`] (session JWTs we sign) and [`jwk`] (public keys as JWKs);
 //! - [`store`]: the persistence trait and its embedded (SQLite) implementation;
 //! - HTTP: [`request`] (reading requests), [`response`] (JSON responses), [`error`] (the one
 //!   error → response mapping), [`handlers`] (which also map store failures to errors);
@@ -18,6 +19,7 @@ pub mod error;
 pub mod handlers;
 pub mod idempotency;
 pub mod ids;
+pub mod jwk;
 pub mod key_cache;
 pub mod key_name;
 pub mod ledger_stream;

@@ -5,6 +5,7 @@
 
 use crate::config::{PlaygroundConfig, SigningKeySource};
 use crate::ids::{AccountId, SessionId};
+use crate::jwk::EcPublicJwk;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use p256::SecretKey;
 use p256::ecdsa::signature::Signer;
@@ -12,7 +13,6 @@ use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 use time::OffsetDateTime;
 
@@ -39,9 +39,9 @@ pub struct IssuedSession {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningKeyError {
-    #[error("playground signing key is not a P-256 PKCS#8 PEM key")]
+    #[error("signing key is not a P-256 PKCS#8 PEM key")]
     Invalid,
-    #[error("cannot read or create the local playground signing key at {path}: {source}")]
+    #[error("cannot read or create the local signing key at {path}: {source}")]
     Io { path: String, source: std::io::Error },
 }
 
@@ -51,10 +51,8 @@ pub struct PlaygroundSigner {
     key: SigningKey,
     /// The JWS header, base64url-encoded once: `{"typ":"JWT","alg":"ES256","kid":…}`.
     header: String,
-    kid: String,
-    /// Public coordinates, base64url: what the JWKS publishes.
-    x: String,
-    y: String,
+    /// The public key, as the JWKS publishes it.
+    jwk: EcPublicJwk,
     issuer: String,
     audience: String,
     base_url: String,
@@ -78,25 +76,16 @@ impl PlaygroundSigner {
         // The signing key computes its public point once; reading it from there saves a second
         // scalar multiplication at every cold start.
         let key = SigningKey::from(&secret);
-        let point = key.verifying_key().to_encoded_point(false);
-        let (Some(x), Some(y)) = (point.x(), point.y()) else {
-            return Err(SigningKeyError::Invalid);
-        };
-        let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
-        // RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.
-        let thumbprint_input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
+        let jwk = EcPublicJwk::of(key.verifying_key());
         let header = URL_SAFE_NO_PAD.encode(
-            json!({"typ": "JWT", "alg": "ES256", "kid": kid})
+            json!({"typ": "JWT", "alg": "ES256", "kid": jwk.kid})
                 .to_string()
                 .as_bytes(),
         );
         Ok(PlaygroundSigner {
             key,
             header,
-            kid,
-            x,
-            y,
+            jwk,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             base_url: config.base_url.clone(),
@@ -105,7 +94,11 @@ impl PlaygroundSigner {
     }
 
     pub fn kid(&self) -> &str {
-        &self.kid
+        &self.jwk.kid
+    }
+
+    pub fn public_jwk(&self) -> &EcPublicJwk {
+        &self.jwk
     }
 
     pub fn issue(
@@ -160,10 +153,7 @@ impl PlaygroundSigner {
 
     /// The public key set (RFC 7517) that verifies every token this signer issues.
     pub fn jwks(&self) -> Value {
-        json!({"keys": [{
-            "kty": "EC", "crv": "P-256", "x": self.x, "y": self.y,
-            "kid": self.kid, "use": "sig", "alg": "ES256"
-        }]})
+        crate::jwk::key_set([&self.jwk])
     }
 }
 
@@ -228,6 +218,7 @@ mod tests {
             issuer: "iss.test".into(),
             audience: "aud.test".into(),
             token_ttl_secs: 3600,
+            public_keys: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Secrets from SSM Parameter Store, fetched once per cold start.
 //!
-//! In AWS the template sets `VP_CONSOLE_JWT_SECRET_PARAMETER` / `VP_PLAYGROUND_SIGNING_KEY_PARAMETER`
-//! to the *names* of SecureString parameters; this module reads them (one `GetParameters` call,
+//! In AWS the template sets `VP_PLAYGROUND_SIGNING_KEY_PARAMETER` to the *name* of a
+//! SecureString parameter (console tokens need no secret: they verify with the identity
+//! provider's public keys); this module reads it (one `GetParameters` call,
 //! decrypted) and hands the values to [`crate::config::Config`] as if they were the plain
 //! variables. The values never sit in the function's configuration, the template or a log.
 
@@ -9,10 +10,7 @@ use crate::config::{ConfigError, vars};
 use std::collections::HashMap;
 
 /// (variable that holds the value, variable that names the parameter holding it)
-pub const FROM_PARAMETERS: [(&str, &str); 2] = [
-    (vars::CONSOLE_SECRET, vars::CONSOLE_SECRET_PARAMETER),
-    (vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER),
-];
+pub const FROM_PARAMETERS: [(&str, &str); 1] = [(vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER)];
 
 /// Parameter names still to be fetched: named by a `*_PARAMETER` variable whose value variable
 /// is not set directly.

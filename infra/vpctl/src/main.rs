@@ -34,6 +34,18 @@ enum Command {
         #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=86_400))]
         ttl_seconds: i64,
     },
+    /// Print the console page's URL signed in as an account (the token rides in the URL
+    /// fragment, which the browser never sends to a server).
+    Console {
+        #[command(flatten)]
+        account: AccountArg,
+        /// Where `make dev` (or a deployed stack) serves the API.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        url: String,
+        /// Token lifetime in seconds.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=86_400))]
+        ttl_seconds: i64,
+    },
     /// Grant, show or verify an account's credits.
     #[command(subcommand)]
     Credits(CreditsCommand),
@@ -166,6 +178,21 @@ fn local_dynamodb_defaults() -> Result<(), String> {
     Ok(())
 }
 
+/// The local console signing key (what `make dev` trusts). Tokens for a deployed stack come
+/// from the console's identity provider, whose private key vpctl never holds.
+fn console_signer(config: &common::config::Config) -> Result<console_auth::ConsoleSigner, String> {
+    let console = config.console().map_err(|e| e.to_string())?;
+    match &console.keys {
+        common::config::ConsoleKeySource::LocalKey(path) => {
+            console_auth::ConsoleSigner::local(path, console).map_err(|e| e.to_string())
+        }
+        common::config::ConsoleKeySource::Url(url) => Err(format!(
+            "console tokens are signed by the identity provider whose key set is {url}; vpctl signs only for the local key set (unset {})",
+            common::config::vars::CONSOLE_JWKS_URL
+        )),
+    }
+}
+
 async fn run(command: Command) -> Result<(), String> {
     let (config, sdk) = app::load_config().await.map_err(|e| e.to_string())?;
     let store = || async {
@@ -175,8 +202,15 @@ async fn run(command: Command) -> Result<(), String> {
     };
     match command {
         Command::Token { account, ttl_seconds } => {
-            let console = config.console().map_err(|e| e.to_string())?;
-            println!("{}", console_auth::mint(console, &account.id, ttl_seconds));
+            println!("{}", console_signer(&config)?.mint(&account.id, ttl_seconds));
+        }
+        Command::Console {
+            account,
+            url,
+            ttl_seconds,
+        } => {
+            let token = console_signer(&config)?.mint(&account.id, ttl_seconds);
+            println!("{}/console#token={token}", url.trim_end_matches('/'));
         }
         Command::Jwks => {
             let source = config.signing_key().map_err(|e| e.to_string())?;

@@ -11,8 +11,8 @@ fn vpctl(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("run vpctl")
 }
 
-#[test]
-fn token_prints_only_a_console_jwt_the_api_accepts() {
+#[tokio::test]
+async fn token_prints_only_a_console_jwt_the_api_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let out = vpctl(dir.path(), &["token", "--account", "acct_ops"]);
     assert!(out.status.success());
@@ -21,7 +21,22 @@ fn token_prints_only_a_console_jwt_the_api_accepts() {
     assert!(!token.contains(char::is_whitespace));
     let config = tests::local_config(dir.path(), &[]);
     let verifier = common::console_auth::ConsoleVerifier::new(config.console().unwrap());
-    assert_eq!(verifier.verify(token).unwrap().as_str(), "acct_ops");
+    assert_eq!(verifier.verify(token).await.unwrap().as_str(), "acct_ops");
+}
+
+#[tokio::test]
+async fn console_prints_the_page_url_signed_in_through_the_fragment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vpctl(dir.path(), &["console", "--account", "acct_ops", "--url", "http://127.0.0.1:9000/"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = stdout.strip_suffix('\n').expect("one line");
+    let token = line
+        .strip_prefix("http://127.0.0.1:9000/console#token=")
+        .expect("the page URL with the token in its fragment");
+    let config = tests::local_config(dir.path(), &[]);
+    let verifier = common::console_auth::ConsoleVerifier::new(config.console().unwrap());
+    assert_eq!(verifier.verify(token).await.unwrap().as_str(), "acct_ops");
 }
 
 #[test]

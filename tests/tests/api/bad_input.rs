@@ -26,11 +26,7 @@ async fn every_bad_request_gets_its_documented_4xx_and_changes_nothing() {
     // GIVEN a working key and console token for the fixture account
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    let credentials = Credentials {
-        console: t.app.config.console().unwrap().clone(),
-        account: FIXTURE_ACCOUNT.into(),
-        api_key: KEY_OK.into(),
-    };
+    let credentials = Credentials::for_config(&t.app.config, FIXTURE_ACCOUNT, KEY_OK);
     let cases = credentials.cases();
     let before = snapshot(t.store()).await;
 

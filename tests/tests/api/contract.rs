@@ -66,14 +66,9 @@ fn every_error_the_code_answers_with_is_documented_with_its_status_message_and_c
 fn every_bad_input_answer_is_documented_for_its_endpoint_and_every_documented_400_is_provoked() {
     let by_operation = documented_by_operation();
     let all = documented();
-    let credentials = Credentials {
-        console: tests::local_config(std::path::Path::new("."), &[])
-            .console()
-            .unwrap()
-            .clone(),
-        account: tests::FIXTURE_ACCOUNT.into(),
-        api_key: tests::KEY_OK.into(),
-    };
+    let dir = tests::fixture_data_dir();
+    let credentials =
+        Credentials::for_config(&tests::local_config(dir.path(), &[]), tests::FIXTURE_ACCOUNT, tests::KEY_OK);
     let mut provoked = BTreeSet::new();
     for case in credentials.cases() {
         let answer = (case.status, case.error.to_string());

@@ -107,7 +107,7 @@ async fn create_key_rejects_bad_requests_and_changes_nothing() {
             401,
             "Invalid or expired console token",
         ),
-        ("create-key-wrong-secret", 401, "Invalid or expired console token"),
+        ("create-key-wrong-key", 401, "Invalid or expired console token"),
         (
             "create-key-empty-name",
             400,

@@ -38,10 +38,9 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let t = TestApp::new();
-    let console_config = t.app.config.console().unwrap().clone();
-    let mut secrets: Vec<String> = vec![KEY_OK.into(), console_config.secret.expose().into()];
+    let mut secrets: Vec<String> = vec![KEY_OK.into(), fixture_console_key_pem()];
     // A key created through the API, used, retried idempotently, run dry.
-    let console_token = common::console_auth::mint(&console_config, &account(FIXTURE_ACCOUNT), 600);
+    let console_token = console_signer(&t.app.config).mint(&account(FIXTURE_ACCOUNT), 600);
     secrets.push(console_token.clone());
     let console = format!("Bearer {console_token}");
     let (_, created, _) = parts(create_key::handle(&t.app, with_auth("create-key", &console)).await);
@@ -81,11 +80,7 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     );
 
     // Every request of the bad-input table, with its console tokens that must be refused.
-    let credentials = Credentials {
-        console: console_config.clone(),
-        account: FIXTURE_ACCOUNT.into(),
-        api_key: key.clone(),
-    };
+    let credentials = Credentials::for_config(&t.app.config, FIXTURE_ACCOUNT, &key);
     secrets.extend(
         credentials
             .bad_console_tokens()

@@ -1,5 +1,6 @@
 //! Secrets in AWS: read from SSM Parameter Store at cold start, each function given only what it
-//! needs, and a missing one stops the cold start with a message that names it.
+//! needs, and a missing one stops the cold start with a message that names it. (Console tokens
+//! need no secret: the key endpoints are given the identity provider's public key set.)
 
 use common::config::Config;
 use common::{App, Needs};
@@ -18,28 +19,23 @@ fn aws_env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 
 #[tokio::test]
 async fn parameters_named_in_the_environment_become_the_secrets() {
-    // GIVEN both secrets stored as SecureString parameters
+    // GIVEN the signing key stored as a SecureString parameter
     let client = ssm_client();
     let run = common::ids::new_ulid().to_string();
-    let (console_param, key_param) = (
-        format!("/vp-test/{run}/console"),
-        format!("/vp-test/{run}/signing-key"),
-    );
-    let console_secret = "console-secret-from-parameter-store-0123456789";
+    let key_param = format!("/vp-test/{run}/signing-key");
     let pem = common::playground::generate_pem();
-    tests::dynamo::put_secure_parameter(&client, &console_param, console_secret).await;
     tests::dynamo::put_secure_parameter(&client, &key_param, &pem).await;
 
-    // WHEN the environment names them
+    // WHEN the environment names it (and the console's public key set)
     let mut env = aws_env(&[
-        ("VP_CONSOLE_JWT_SECRET_PARAMETER", &console_param),
+        ("VP_CONSOLE_JWKS_URL", "https://visionpipe.com/.well-known/jwks.json"),
         ("VP_PLAYGROUND_SIGNING_KEY_PARAMETER", &key_param),
     ]);
     common::secrets::resolve(&mut env, &client).await.unwrap();
 
-    // THEN the configuration holds their values, and a full app builds from it
+    // THEN the configuration holds its value, and a full app builds from it
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    assert_eq!(config.console().unwrap().secret.expose(), console_secret);
+    assert!(matches!(config.signing_key(), Ok(common::config::SigningKeySource::Pem(p)) if p.expose() == pem));
     let store = Arc::new(
         common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3).unwrap(),
     );
@@ -49,13 +45,13 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
 
 #[tokio::test]
 async fn a_missing_parameter_fails_naming_the_parameter() {
-    let mut env = aws_env(&[("VP_CONSOLE_JWT_SECRET_PARAMETER", "/vp-test/does-not-exist")]);
+    let mut env = aws_env(&[("VP_PLAYGROUND_SIGNING_KEY_PARAMETER", "/vp-test/does-not-exist")]);
     let err = common::secrets::resolve(&mut env, &ssm_client())
         .await
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("/vp-test/does-not-exist") && err.contains("VP_CONSOLE_JWT_SECRET"),
+        err.contains("/vp-test/does-not-exist") && err.contains("VP_PLAYGROUND_SIGNING_KEY"),
         "{err}"
     );
 }
@@ -80,7 +76,7 @@ fn each_function_starts_with_only_the_secret_it_needs() {
         .expect("must not start")
         .to_string();
     assert!(
-        err.contains("VP_CONSOLE_JWT_SECRET (or VP_CONSOLE_JWT_SECRET_PARAMETER) is required"),
+        err.contains("VP_CONSOLE_JWKS_URL (the console identity provider's JWK set) is required"),
         "{err}"
     );
     assert!(!err.contains("BEGIN"), "no key material in the message");

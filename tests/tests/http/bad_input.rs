@@ -13,11 +13,7 @@ fn every_bad_request_gets_its_documented_4xx_over_http() {
     let created = server.create_key(&console, "target");
     assert_eq!(created.status, 201, "{}", created.raw);
     let config = tests::local_config(server.data_dir.path(), &[]);
-    let credentials = Credentials {
-        console: config.console().unwrap().clone(),
-        account: "acct_hostile".into(),
-        api_key: created.body["key"].as_str().unwrap().into(),
-    };
+    let credentials = Credentials::for_config(&config, "acct_hostile", created.body["key"].as_str().unwrap());
     let state = || {
         (
             server.vpctl(&["credits", "show", "--account", "acct_hostile"]),

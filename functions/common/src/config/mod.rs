@@ -1,18 +1,13 @@
 //! Configuration, read once per cold start from the environment into typed settings.
 //!
 //! A malformed setting fails the cold start with a message naming the variable, never the first
-//! request. Local runs get working defaults (a documented development console secret, a signing
-//! key generated once under the data directory, the embedded store). In AWS nothing falls back
+//! request. Local runs get working defaults (console and playground signing keys generated once
+//! under the data directory, the embedded store). In AWS nothing falls back
 //! to a development default: a secret that is not configured is `None` here, and a function
 //! that needs it refuses to start (see `App::from_env`), so each function can be given only the
 //! secrets it uses. In AWS, secrets arrive through SSM Parameter Store (see [`crate::secrets`]).
 
 use std::path::PathBuf;
-
-/// Console-token secret used when nothing is configured locally. Public by design: it is in the
-/// README and only ever accepted outside AWS.
-pub const LOCAL_CONSOLE_SECRET: &str = "visionpipe-local-development-console-secret";
-const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -50,10 +45,19 @@ pub enum StoreConfig {
     DynamoDb { table: String },
 }
 
+/// Where the console's identity provider publishes the public keys its tokens verify with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleKeySource {
+    /// A JWK set document (`https://` in AWS; `http://` too in local runs).
+    Url(String),
+    /// Local runs: the set of the local console signing key at this path (what `vpctl token`
+    /// signs with), created on first use.
+    LocalKey(PathBuf),
+}
+
 #[derive(Debug, Clone)]
 pub struct ConsoleAuthConfig {
-    /// HS256 secret shared with the console's sign-in.
-    pub secret: Secret,
+    pub keys: ConsoleKeySource,
     pub issuer: String,
     pub audience: String,
 }
@@ -74,13 +78,17 @@ pub struct PlaygroundConfig {
     pub issuer: String,
     pub audience: String,
     pub token_ttl_secs: u64,
+    /// Public keys (PEM `PUBLIC KEY` blocks) that `/.well-known/jwks.json` publishes: the
+    /// current signing key's and, during a rotation, the previous one's. Locally, when unset,
+    /// the local signing key's.
+    pub public_keys: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub environment: Environment,
     pub store: StoreConfig,
-    /// `None` only in AWS when no console secret is configured.
+    /// `None` only in AWS when no console key set is configured.
     pub console: Option<ConsoleAuthConfig>,
     pub playground: PlaygroundConfig,
     /// Credits granted once to every new account.
@@ -116,12 +124,12 @@ pub mod vars {
     pub const TABLE_NAME: &str = "VP_TABLE_NAME";
     pub const DATA_DIR: &str = "VP_DATA_DIR";
     pub const SQLITE_PATH: &str = "VP_SQLITE_PATH";
-    pub const CONSOLE_SECRET: &str = "VP_CONSOLE_JWT_SECRET";
-    pub const CONSOLE_SECRET_PARAMETER: &str = "VP_CONSOLE_JWT_SECRET_PARAMETER";
+    pub const CONSOLE_JWKS_URL: &str = "VP_CONSOLE_JWKS_URL";
     pub const SIGNING_KEY_PARAMETER: &str = "VP_PLAYGROUND_SIGNING_KEY_PARAMETER";
     pub const CONSOLE_ISSUER: &str = "VP_CONSOLE_JWT_ISSUER";
     pub const CONSOLE_AUDIENCE: &str = "VP_CONSOLE_JWT_AUDIENCE";
     pub const SIGNING_KEY: &str = "VP_PLAYGROUND_SIGNING_KEY";
+    pub const PUBLIC_KEYS: &str = "VP_PLAYGROUND_PUBLIC_KEYS";
     pub const PLAYGROUND_BASE_URL: &str = "VP_PLAYGROUND_BASE_URL";
     pub const PLAYGROUND_ISSUER: &str = "VP_PLAYGROUND_TOKEN_ISSUER";
     pub const PLAYGROUND_AUDIENCE: &str = "VP_PLAYGROUND_TOKEN_AUDIENCE";
@@ -150,9 +158,8 @@ impl Config {
     pub fn console(&self) -> Result<&ConsoleAuthConfig, ConfigError> {
         self.console.as_ref().ok_or_else(|| {
             ConfigError(format!(
-                "{} (or {}) is required when running in AWS",
-                vars::CONSOLE_SECRET,
-                vars::CONSOLE_SECRET_PARAMETER
+                "{} (the console identity provider's JWK set) is required when running in AWS",
+                vars::CONSOLE_JWKS_URL
             ))
         })
     }
@@ -218,17 +225,22 @@ impl Config {
             }
         };
 
-        let secret = match get(vars::CONSOLE_SECRET) {
-            Some(secret) => Some(secret),
-            None if local => Some(LOCAL_CONSOLE_SECRET.to_string()),
+        let console_keys = match get(vars::CONSOLE_JWKS_URL) {
+            Some(url) if url.starts_with("https://") || (local && url.starts_with("http://")) => {
+                Some(ConsoleKeySource::Url(url))
+            }
+            Some(_) => {
+                return Err(ConfigError(format!(
+                    "{} must be an https:// URL{}",
+                    vars::CONSOLE_JWKS_URL,
+                    if local { " (or http:// in local runs)" } else { "" }
+                )));
+            }
+            None if local => Some(ConsoleKeySource::LocalKey(
+                data_dir.join(crate::console_auth::signer::LOCAL_KEY_FILE),
+            )),
             None => None,
         };
-        if secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_BYTES) {
-            return Err(ConfigError(format!(
-                "{} must be at least {MIN_SECRET_BYTES} bytes",
-                vars::CONSOLE_SECRET
-            )));
-        }
 
         let signing_key = match get(vars::SIGNING_KEY) {
             Some(pem) => Some(SigningKeySource::Pem(Secret::new(pem))),
@@ -249,8 +261,8 @@ impl Config {
         Ok(Config {
             environment,
             store,
-            console: secret.map(|secret| ConsoleAuthConfig {
-                secret: Secret::new(secret),
+            console: console_keys.map(|keys| ConsoleAuthConfig {
+                keys,
                 issuer: get(vars::CONSOLE_ISSUER).unwrap_or_else(|| DEFAULT_CONSOLE_ISSUER.into()),
                 audience: get(vars::CONSOLE_AUDIENCE).unwrap_or_else(|| DEFAULT_CONSOLE_AUDIENCE.into()),
             }),
@@ -261,6 +273,7 @@ impl Config {
                 audience: get(vars::PLAYGROUND_AUDIENCE)
                     .unwrap_or_else(|| DEFAULT_PLAYGROUND_AUDIENCE.into()),
                 token_ttl_secs: number(&get, vars::TOKEN_TTL, DEFAULT_TOKEN_TTL_SECS, 60..=7 * 86_400)?,
+                public_keys: get(vars::PUBLIC_KEYS),
             },
             free_credits: number(&get, vars::FREE_CREDITS, DEFAULT_FREE_CREDITS, 0..=1_000_000)?,
             request_deadline: std::time::Duration::from_millis(number(

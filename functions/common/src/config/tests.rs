@@ -11,7 +11,10 @@ fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
 fn local_defaults_work_out_of_the_box() {
     let c = config(&[]).unwrap();
     assert_eq!(c.environment, Environment::Local);
-    assert_eq!(c.console().unwrap().secret.expose(), LOCAL_CONSOLE_SECRET);
+    assert_eq!(
+        c.console().unwrap().keys,
+        ConsoleKeySource::LocalKey(PathBuf::from(".visionpipe/console-signing-key.pem"))
+    );
     assert_eq!(c.playground.token_ttl_secs, 86_400);
     assert_eq!(c.free_credits, 3);
     assert!(matches!(c.signing_key(), Ok(SigningKeySource::LocalFile(_))));
@@ -25,7 +28,7 @@ fn inside_lambda_there_are_no_development_secrets() {
     let err = c.console().unwrap_err().to_string();
     assert!(
         err.contains(
-            "VP_CONSOLE_JWT_SECRET (or VP_CONSOLE_JWT_SECRET_PARAMETER) is required when running in AWS"
+            "VP_CONSOLE_JWKS_URL (the console identity provider's JWK set) is required when running in AWS"
         ),
         "{err}"
     );
@@ -37,10 +40,23 @@ fn inside_lambda_there_are_no_development_secrets() {
     let c = config(&[
         ("VP_ENV", "aws"),
         ("VP_TABLE_NAME", "prod"),
-        ("VP_CONSOLE_JWT_SECRET", &"s".repeat(40)),
+        ("VP_CONSOLE_JWKS_URL", "https://visionpipe.com/.well-known/jwks.json"),
     ])
     .unwrap();
-    assert_eq!(c.console().unwrap().secret.expose(), "s".repeat(40));
+    assert_eq!(
+        c.console().unwrap().keys,
+        ConsoleKeySource::Url("https://visionpipe.com/.well-known/jwks.json".into())
+    );
+    // In AWS the key set is never fetched in the clear; locally a test server may serve it.
+    let err = config(&[
+        ("VP_ENV", "aws"),
+        ("VP_TABLE_NAME", "prod"),
+        ("VP_CONSOLE_JWKS_URL", "http://visionpipe.com/.well-known/jwks.json"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("VP_CONSOLE_JWKS_URL must be an https:// URL"), "{err}");
+    assert!(config(&[("VP_CONSOLE_JWKS_URL", "http://127.0.0.1:1/jwks.json")]).is_ok());
 }
 
 #[test]
@@ -85,7 +101,7 @@ fn bad_values_name_the_variable() {
         ("VP_SESSION_TOKEN_TTL_SECONDS", "soon"),
         ("VP_SESSION_TOKEN_TTL_SECONDS", "0"),
         ("VP_FREE_CREDITS", "-1"),
-        ("VP_CONSOLE_JWT_SECRET", "short"),
+        ("VP_CONSOLE_JWKS_URL", "file:///etc/passwd"),
         ("VP_ENV", "prod"),
         ("VP_PLAYGROUND_BASE_URL", "ftp://x"),
     ] {
@@ -96,6 +112,7 @@ fn bad_values_name_the_variable() {
 
 #[test]
 fn secrets_do_not_debug_print() {
-    let c = config(&[]).unwrap();
-    assert!(!format!("{c:?}").contains(LOCAL_CONSOLE_SECRET));
+    let pem = "-----BEGIN PRIVATE KEY-----\nsecret-bytes\n-----END PRIVATE KEY-----";
+    let c = config(&[("VP_PLAYGROUND_SIGNING_KEY", pem)]).unwrap();
+    assert!(!format!("{c:?}").contains("secret-bytes"));
 }

@@ -40,7 +40,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     routes::expect(req, Route::CreateKey)?;
-    let account = console_account(app, req)?;
+    let account = console_account(app, req).await?;
     let body: CreateKeyBody = json_body(req, EXPECTED)?
         .ok_or_else(|| ApiError::BadRequest(format!("Request body must be {EXPECTED}")))?;
     let name =

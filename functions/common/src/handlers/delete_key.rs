@@ -17,7 +17,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn delete_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     routes::expect(req, Route::DeleteKey)?;
-    let account = console_account(app, req)?;
+    let account = console_account(app, req).await?;
     // Anything that is not a well-formed key id cannot name a key: the same 404 as a key that
     // does not exist, is someone else's, or is already deleted, so nothing can be probed.
     let id = key_id(req).ok_or(ApiError::KeyNotFound)?;

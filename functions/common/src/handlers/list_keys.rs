@@ -32,7 +32,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn list_keys(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     routes::expect(req, Route::ListKeys)?;
-    let account = console_account(app, req)?;
+    let account = console_account(app, req).await?;
     let keys = app
         .store
         .list_keys(&account)

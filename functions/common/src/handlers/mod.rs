@@ -3,6 +3,7 @@
 
 use crate::App;
 use crate::api_key::bearer_token;
+use crate::console_auth::ConsoleAuthError;
 use crate::error::ApiError;
 use crate::ids::AccountId;
 use crate::store::StoreError;
@@ -53,8 +54,14 @@ async fn within_deadline(
 }
 
 /// The console account behind `Authorization: Bearer <console JWT>`.
-fn console_account(app: &App, req: &Request) -> Result<AccountId, ApiError> {
+async fn console_account(app: &App, req: &Request) -> Result<AccountId, ApiError> {
     let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
     let verifier = app.console.as_ref().ok_or(ApiError::Internal)?;
-    verifier.verify(token).map_err(|_| ApiError::InvalidConsoleToken)
+    verifier.verify(token).await.map_err(|e| match e {
+        ConsoleAuthError::Invalid => ApiError::InvalidConsoleToken,
+        ConsoleAuthError::KeysUnavailable => {
+            tracing::error!("console token not checked: the identity provider's key set is unavailable");
+            ApiError::Unavailable
+        }
+    })
 }
