@@ -79,7 +79,9 @@ pub async fn dispatch(
     app: &common::App,
     req: lambda_http::Request,
 ) -> lambda_http::Response<lambda_http::Body> {
-    use common::handlers::{create_key, create_session, delete_key, fallback, list_keys};
+    use common::handlers::{
+        audit, console_page, create_key, create_session, credits, delete_key, fallback, jwks, list_keys,
+    };
     use common::routes::Route;
     use lambda_http::RequestExt;
     let (method, path) = (req.method().to_string(), req.raw_http_path().to_string());
@@ -88,6 +90,13 @@ pub async fn dispatch(
         Some(Route::ListKeys) => list_keys::handle(app, req).await,
         Some(Route::DeleteKey) => delete_key::handle(app, req).await,
         Some(Route::CreateSession) => create_session::handle(app, req).await,
+        Some(Route::Credits) => credits::handle(app, req).await,
+        Some(Route::Audit) => audit::handle(app, req).await,
+        Some(Route::Jwks) => {
+            let keys = jwks::PublishedKeys::from_config(&app.config).expect("local key set");
+            jwks::handle(&keys, req).await
+        }
+        Some(Route::ConsolePage | Route::ConsoleAsset) => console_page::handle(req).await,
         None => fallback::handle(req).await,
     }
 }

@@ -225,6 +225,16 @@ impl Store for Settled {
         self.caught_up(account).await;
         self.0.audit_events(account, now).await
     }
+    async fn audit_page(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.caught_up(account).await;
+        self.0.audit_page(account, now, before, limit).await
+    }
 }
 
 /// An SSM client for the same local server (moto serves every AWS protocol on one port).

@@ -15,6 +15,9 @@ pub enum Auth {
     ConsoleToken,
     /// `Authorization: Bearer vp_live_…` (a customer's server).
     ApiKey,
+    /// Nothing: public documents (the key set that verifies session tokens, the console page,
+    /// which signs in in the browser).
+    Public,
 }
 
 /// Every endpoint of the API, each served by its own Lambda function.
@@ -24,6 +27,11 @@ pub enum Route {
     ListKeys,
     DeleteKey,
     CreateSession,
+    Credits,
+    Audit,
+    Jwks,
+    ConsolePage,
+    ConsoleAsset,
 }
 
 /// One row of the route table.
@@ -31,7 +39,7 @@ pub enum Route {
 pub struct RouteSpec {
     pub route: Route,
     pub method: &'static str,
-    /// `{id}` stands for one non-empty path segment.
+    /// `{name}` stands for one non-empty path segment.
     pub path: &'static str,
     /// The function (package, binary and `template.yaml` CodeUri) that serves it.
     pub function: &'static str,
@@ -41,7 +49,7 @@ pub struct RouteSpec {
 /// The one route table. `Cargo.toml`'s local router, `template.yaml`'s events,
 /// `infra/openapi.yaml` and the Makefile's function list are checked against it
 /// (`tests/tests/api/routes.rs`).
-pub const ROUTES: [RouteSpec; 4] = [
+pub const ROUTES: [RouteSpec; 9] = [
     RouteSpec {
         route: Route::CreateKey,
         method: "POST",
@@ -70,6 +78,41 @@ pub const ROUTES: [RouteSpec; 4] = [
         function: "create-session",
         auth: Auth::ApiKey,
     },
+    RouteSpec {
+        route: Route::Credits,
+        method: "GET",
+        path: "/api/v1/credits",
+        function: "credits",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::Audit,
+        method: "GET",
+        path: "/api/v1/audit",
+        function: "audit",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::Jwks,
+        method: "GET",
+        path: "/.well-known/jwks.json",
+        function: "jwks",
+        auth: Auth::Public,
+    },
+    RouteSpec {
+        route: Route::ConsolePage,
+        method: "GET",
+        path: "/console",
+        function: "console",
+        auth: Auth::Public,
+    },
+    RouteSpec {
+        route: Route::ConsoleAsset,
+        method: "GET",
+        path: "/console/{asset}",
+        function: "console",
+        auth: Auth::Public,
+    },
 ];
 
 /// The function that answers everything no route matches (API Gateway's `$default` route).
@@ -93,7 +136,7 @@ fn path_matches(pattern: &str, path: &str) -> bool {
     loop {
         match (want.next(), got.next()) {
             (None, None) => return true,
-            (Some("{id}"), Some(segment)) if !segment.is_empty() => {}
+            (Some(w), Some(segment)) if w.starts_with('{') && !segment.is_empty() => {}
             (Some(w), Some(g)) if w == g => {}
             _ => return false,
         }
@@ -142,7 +185,7 @@ mod tests {
     #[test]
     fn every_route_is_found_by_its_own_method_and_path() {
         for spec in ROUTES {
-            let path = spec.path.replace("{id}", "key_1");
+            let path = spec.path.replace("{id}", "key_1").replace("{asset}", "app.js");
             assert_eq!(route_for(spec.method, &path), Some(spec.route), "{spec:?}");
             assert_eq!(spec.route.spec(), &spec);
         }

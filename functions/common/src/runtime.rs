@@ -124,6 +124,25 @@ where
     run_loop(name, handler).await
 }
 
+/// Runs the `/.well-known/jwks.json` function: the published key set is built once from the
+/// configuration; no store, no secret.
+pub async fn serve_jwks(name: &'static str) -> Result<(), lambda_http::Error> {
+    use crate::handlers::jwks::{self, PublishedKeys};
+    init_logging();
+    let keys = match crate::app::load_config()
+        .await
+        .and_then(|(config, _)| Ok(PublishedKeys::from_config(&config)?))
+    {
+        Ok(keys) => &*Box::leak(Box::new(keys)),
+        Err(e) => {
+            tracing::error!(function = name, error = %crate::error::error_chain(&e), "cold start failed");
+            return Err(e.into());
+        }
+    };
+    tracing::info!(function = name, pid = std::process::id(), kids = ?keys.kids, "cold start complete");
+    run_loop(name, move |req| jwks::handle(keys, req)).await
+}
+
 /// Runs the ledger function: the table's stream in, ledger and audit items out
 /// ([`crate::ledger_stream`]). DynamoDB only: the embedded store writes its ledger itself.
 pub async fn serve_ledger(name: &'static str) -> Result<(), lambda_http::Error> {

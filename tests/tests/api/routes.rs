@@ -128,10 +128,18 @@ fn the_openapi_document_describes_exactly_the_table_with_each_routes_credential(
                 .and_then(|m| m.keys().next())
                 .and_then(Value::as_str);
             let want = match spec.auth {
-                Auth::ConsoleToken => "consoleToken",
-                Auth::ApiKey => "apiKey",
+                Auth::ConsoleToken => Some("consoleToken"),
+                Auth::ApiKey => Some("apiKey"),
+                // `security: []`: no credential at all.
+                Auth::Public => None,
             };
-            assert_eq!(scheme, Some(want), "{method} {path}: security");
+            assert_eq!(scheme, want, "{method} {path}: security");
+            if spec.auth == Auth::Public {
+                assert!(
+                    operation["security"].as_sequence().is_some_and(|s| s.is_empty()),
+                    "{method} {path}: a public route says so with security: []"
+                );
+            }
             described.insert((method, path.to_string(), spec.function.to_string()));
         }
     }

@@ -1,4 +1,4 @@
-//! The four endpoints. Each `handle` never fails: expected failures become JSON error
+//! The endpoints. Each `handle` never fails: expected failures become JSON error
 //! responses through [`ApiError::into_response`], so Lambda never sees an invocation error.
 
 use crate::App;
@@ -10,10 +10,14 @@ use crate::store::StoreError;
 use lambda_http::{Body, Request, Response};
 use std::future::Future;
 
+pub mod audit;
+pub mod console_page;
 pub mod create_key;
 pub mod create_session;
+pub mod credits;
 pub mod delete_key;
 pub mod fallback;
+pub mod jwks;
 pub mod list_keys;
 
 /// Store failures at the boundary between the store and HTTP: the detail (with its whole

@@ -132,4 +132,15 @@ pub trait Store: Send + Sync {
         account: &AccountId,
         now: OffsetDateTime,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// One page of the audit trail, as the console reads it: events not yet expired at `now`
+    /// and older than the event with id `before` (from the newest when `None`), newest first,
+    /// at most `limit`. Event ids are ULIDs, so their order is the order of events.
+    async fn audit_page(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 }

@@ -70,6 +70,64 @@ impl DynamoStore {
         items.into_iter().map(from_item).collect()
     }
 
+    /// Up to `limit` items of one account partition whose sort key is `prefix` + something
+    /// below `prefix` + `before` (all of the prefix when `None`), newest (highest) first, that
+    /// `keep` accepts. Strongly consistent; reads page by page only as far as it needs.
+    pub(super) async fn query_before<T: DeserializeOwned>(
+        &self,
+        account: &str,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", AttributeValue::S(account_pk(account)))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+            .consistent_read(true)
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1000) as i32);
+        query = match before {
+            // `sk < :before` alone would run into the partition's other item kinds.
+            Some(before) => query
+                .key_condition_expression("pk = :pk AND sk BETWEEN :prefix AND :before")
+                .expression_attribute_values(":before", AttributeValue::S(format!("{prefix}{before}"))),
+            None => query.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)"),
+        };
+        let before_sk = before.map(|b| format!("{prefix}{b}"));
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = query
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                // BETWEEN includes its upper bound: the cursor's own item is not "before" it.
+                let is_cursor = matches!((&before_sk, item.get("sk")), (Some(b), Some(AttributeValue::S(sk))) if sk == b);
+                if is_cursor {
+                    continue;
+                }
+                let value: T = from_item(item)?;
+                if keep(&value) {
+                    found.push(value);
+                    if found.len() == limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(found),
+            }
+        }
+    }
+
     /// Items of one account partition by sort key, strongly consistent, in batches of 100,
     /// asking again for whatever DynamoDB leaves unprocessed.
     pub(super) async fn batch_get<T: DeserializeOwned>(

@@ -40,21 +40,38 @@ impl DynamoStore {
         items
             .into_iter()
             .filter(|i| i.ttl > now.unix_timestamp())
-            .map(|i| {
-                Ok(AuditEvent {
-                    event: i.action,
-                    at: parse_time(&i.at)?,
-                    expires_at: i.ttl,
-                    id: i.id,
-                    account_id: i.account_id,
-                    key_id: i.key_id,
-                    session_id: i.session_id,
-                    ip_address: i.ip_address,
-                    user_agent: i.user_agent,
-                })
-            })
+            .map(audit_event)
             .collect()
     }
+
+    pub(super) async fn read_audit_page(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let items: Vec<AuditItem> = self
+            .query_before(account.as_str(), AUDIT_PREFIX, before, limit, |item: &AuditItem| {
+                item.ttl > now.unix_timestamp()
+            })
+            .await?;
+        items.into_iter().map(audit_event).collect()
+    }
+}
+
+fn audit_event(i: AuditItem) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        event: i.action,
+        at: parse_time(&i.at)?,
+        expires_at: i.ttl,
+        id: i.id,
+        account_id: i.account_id,
+        key_id: i.key_id,
+        session_id: i.session_id,
+        ip_address: i.ip_address,
+        user_agent: i.user_agent,
+    })
 }
 
 pub(super) fn audit_item(

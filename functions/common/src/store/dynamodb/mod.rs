@@ -325,4 +325,14 @@ impl Store for DynamoStore {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         self.read_audit_events(account, now).await
     }
+
+    async fn audit_page(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.read_audit_page(account, now, before, limit).await
+    }
 }

@@ -310,21 +310,45 @@ impl Store for SqliteStore {
                 "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl FROM audit_events
                  WHERE account_id = ?1 AND ttl > ?2 ORDER BY rowid",
             )?;
-            stmt.query_map(params![account.as_str(), now.unix_timestamp()], |row| {
-                Ok(AuditEvent {
-                    id: row.get(0)?,
-                    event: id_col(row, 1, AuditAction::parse)?,
-                    account_id: row.get(2)?,
-                    key_id: row.get(3)?,
-                    session_id: row.get(4)?,
-                    ip_address: row.get(5)?,
-                    user_agent: row.get(6)?,
-                    at: time_col(row, 7)?,
-                    expires_at: row.get(8)?,
-                })
-            })?
+            stmt.query_map(params![account.as_str(), now.unix_timestamp()], audit_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn audit_page(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let (account, before) = (account.clone(), before.map(str::to_string));
+        self.blocking(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl FROM audit_events
+                 WHERE account_id = ?1 AND ttl > ?2 AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
+            )?;
+            stmt.query_map(
+                params![account.as_str(), now.unix_timestamp(), before, limit as i64],
+                audit_row,
+            )?
             .collect()
         })
         .await
     }
+}
+
+fn audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: row.get(0)?,
+        event: id_col(row, 1, AuditAction::parse)?,
+        account_id: row.get(2)?,
+        key_id: row.get(3)?,
+        session_id: row.get(4)?,
+        ip_address: row.get(5)?,
+        user_agent: row.get(6)?,
+        at: time_col(row, 7)?,
+        expires_at: row.get(8)?,
+    })
 }
