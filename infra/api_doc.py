@@ -92,6 +92,10 @@ def render(doc):
             security = [next(iter(s)) for s in op.get("security", [])]
             if security:
                 out += [f"Credential: **{', '.join(security)}**.", ""]
+            elif op.get("security") == []:
+                out += ["Public: no credential.", ""]
+            if "description" in op:
+                out += [" ".join(op["description"].split()), ""]
             for param in op.get("parameters", []):
                 desc = " ".join(param.get("description", "").split())
                 out += [f"- {param['in']} `{param['name']}` ({'required' if param.get('required') else 'optional'}):"
@@ -109,7 +113,11 @@ def render(doc):
                     out += [f"**{status}** — {' '.join(resolved['description'].split())}", ""]
                     for header, spec in resolved.get("headers", {}).items():
                         out += [f"- header `{header}`: {spec['description']}", ""]
-                    out += fields(doc, content["schema"]) + [""]
+                    if "schema" in content:
+                        out += fields(doc, content["schema"]) + [""]
+                    else:
+                        types = ", ".join(f"`{t}`" for t in resolved.get("content", {}))
+                        out += [f"Body: {types}.", ""]
                 for example in content.get("examples", {}).values():
                     value = example["value"]
                     if value.get("success") is False:

@@ -125,6 +125,12 @@ EVENTS = {
     "create-session-idempotent-other-body": event("POST", *sessions, {**bearer(KEY_OK), **JSON, "idempotency-key": "order-4711"}, "{}"),
     "create-session-bad-idempotency-key": event("POST", *sessions, {**bearer(KEY_OK), **JSON, "idempotency-key": "k" * 256}),
     "unmatched-path": event("GET", "/api/v1/nothing", "$default"),
+    "credits": event("GET", "/api/v1/credits", "/api/v1/credits", bearer(console_token())),
+    "audit": event("GET", "/api/v1/audit", "/api/v1/audit", bearer(console_token())),
+    "audit-bad-limit": {**event("GET", "/api/v1/audit", "/api/v1/audit", bearer(console_token())),
+                        "rawQueryString": "limit=0", "queryStringParameters": {"limit": "0"}},
+    "jwks": event("GET", "/.well-known/jwks.json", "/.well-known/jwks.json"),
+    "console": event("GET", "/console", "/console"),
     "unmatched-method": event("PUT", *keys, bearer(console_token())),
 }
 

@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 91;
-pub const CASES_OVER_HTTP: usize = 87;
+pub const CASES: usize = 105;
+pub const CASES_OVER_HTTP: usize = 101;
 
 pub struct Case {
     pub name: &'static str,
@@ -45,15 +45,25 @@ impl Case {
                 headers.insert(name.to_string(), json!(value));
             }
         }
-        let segments: Vec<&str> = case.path.split('/').collect();
+        let (path, query) = case.path.split_once('?').unwrap_or((&case.path, ""));
+        // API Gateway (payload 2.0) joins a repeated parameter's values with commas.
+        let mut parameters = serde_json::Map::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match parameters.get_mut(name) {
+                Some(serde_json::Value::String(joined)) => *joined = format!("{joined},{value}"),
+                _ => drop(parameters.insert(name.to_string(), json!(value))),
+            }
+        }
+        let segments: Vec<&str> = path.split('/').collect();
         let mut e = json!({
             "version": "2.0",
             "routeKey": "$default",
-            "rawPath": case.path,
-            "rawQueryString": "",
+            "rawPath": path,
+            "rawQueryString": query,
             "headers": headers,
             "requestContext": {
-                "http": {"method": case.method, "path": case.path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "bad-input"},
+                "http": {"method": case.method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "bad-input"},
                 "requestId": "bad-input", "routeKey": "$default", "stage": "$default", "accountId": "1", "apiId": "t",
                 "domainName": "t", "domainPrefix": "t", "time": "27/Nov/2026:02:00:00 +0000", "timeEpoch": 0
             },
@@ -62,8 +72,11 @@ impl Case {
         if !case.body.is_empty() {
             e["body"] = json!(body);
         }
-        if segments.len() == 5 && case.path.starts_with("/api/v1/keys/") {
+        if segments.len() == 5 && path.starts_with("/api/v1/keys/") {
             e["pathParameters"] = json!({"id": segments[4]});
+        }
+        if !parameters.is_empty() {
+            e["queryStringParameters"] = serde_json::Value::Object(parameters);
         }
         let mut req = lambda_http::request::from_str(&e.to_string()).expect("valid event");
         for (name, value) in repeated {
@@ -118,6 +131,10 @@ const CONSOLE: &str = "Invalid or expired console token";
 const FORMAT: &str = "Invalid API key format";
 const NAME_SHAPE: &str = r#"Request body must be a JSON object {"name": "<1-64 characters>"}"#;
 const NOT_JSON: &str = "Request body is not valid JSON";
+const AUDIT_LIMIT: &str = "limit must be a whole number from 1 to 100";
+const AUDIT_CURSOR: &str = "cursor is not one this API issued";
+const AUDIT_TWICE: &str = "Query parameters limit and cursor may be given once each";
+const AUDIT_UNKNOWN: &str = "Unknown query parameter: expected limit or cursor";
 const SESSION_BODY: &str = "Request body must be empty or an empty JSON object {}";
 
 fn now() -> i64 {
@@ -165,7 +182,9 @@ impl Credentials {
         let kid = self.console.kid();
         let unsigned = format!(
             "{}.{}.",
-            b64(json!({"alg": "none", "typ": "JWT", "kid": kid}).to_string().as_bytes()),
+            b64(json!({"alg": "none", "typ": "JWT", "kid": kid})
+                .to_string()
+                .as_bytes()),
             b64(self.claims().to_string().as_bytes())
         );
         let stranger = ConsoleSigner::from_pem(
@@ -184,10 +203,7 @@ impl Credentials {
                 "HS256 naming our key",
                 console_jwt(Algorithm::HS256, kid, kid.as_bytes(), self.claims()),
             ),
-            (
-                "signed by another key",
-                stranger.sign(&self.claims()),
-            ),
+            ("signed by another key", stranger.sign(&self.claims())),
             ("expired", self.with(|c| c["exp"] = json!(now() - 3600))),
             ("not yet valid", self.with(|c| c["nbf"] = json!(now() + 3600))),
             (
@@ -791,6 +807,57 @@ impl Credentials {
         );
         twice.over_http = false;
         cases.push(twice);
+        // The console's read-only endpoints: credentials, methods and the audit page's query.
+        for path in ["/api/v1/credits", "/api/v1/audit"] {
+            let path = path.to_string();
+            cases.push(case(
+                "console read: no credential",
+                "GET",
+                &path,
+                vec![],
+                b"",
+                401,
+                MISSING,
+            ));
+            cases.push(case(
+                "console read: an API key instead",
+                "GET",
+                &path,
+                vec![("authorization", key.clone())],
+                b"",
+                401,
+                CONSOLE,
+            ));
+            cases.push(case(
+                "console read: POST",
+                "POST",
+                &path,
+                vec![("authorization", console.clone())],
+                b"",
+                405,
+                "Method not allowed",
+            ));
+        }
+        for (name, query, error) in [
+            ("audit: limit 0", "limit=0", AUDIT_LIMIT),
+            ("audit: limit 101", "limit=101", AUDIT_LIMIT),
+            ("audit: limit not a number", "limit=ten", AUDIT_LIMIT),
+            ("audit: negative limit", "limit=-1", AUDIT_LIMIT),
+            ("audit: cursor not issued by us", "cursor=AUDIT%23x", AUDIT_CURSOR),
+            ("audit: cursor empty", "cursor=", AUDIT_CURSOR),
+            ("audit: limit twice", "limit=1&limit=2", AUDIT_TWICE),
+            ("audit: unknown parameter", "order=asc", AUDIT_UNKNOWN),
+        ] {
+            cases.push(case(
+                name,
+                "GET",
+                &format!("/api/v1/audit?{query}"),
+                vec![("authorization", console.clone())],
+                b"",
+                400,
+                error,
+            ));
+        }
         for (name, token) in self.bad_console_tokens() {
             let mut c = case(
                 "console token",

@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             grants_add_credits_and_create_accounts,
             the_ledger_explains_the_balance,
             audit_events_carry_origin_and_expire_after_90_days,
+            the_audit_trail_pages_newest_first_without_gaps_or_repeats,
             money_records_outlive_the_audit_window,
             a_key_deleted_between_lookup_and_debit_is_refused,
             an_account_holds_at_most_its_cap_of_live_keys,
@@ -367,6 +368,55 @@ pub async fn audit_events_carry_origin_and_expire_after_90_days(store: Arc<dyn S
         store.audit_events(&account("acct_a"), now).await.unwrap().len(),
         1
     );
+}
+
+pub async fn the_audit_trail_pages_newest_first_without_gaps_or_repeats(store: Arc<dyn Store>) {
+    // GIVEN an account with a created key, three sessions and a second key deleted (6 events),
+    // and another account's event beside them
+    let (plaintext, _) = create(store.as_ref(), "acct_a", "used").await;
+    for _ in 0..3 {
+        let outcome = store.open_session(&plaintext.hash(), debit()).await.unwrap();
+        assert!(matches!(outcome, SessionOutcome::Opened { .. }), "{outcome:?}");
+    }
+    let (_, doomed) = create(store.as_ref(), "acct_a", "doomed").await;
+    assert!(
+        store
+            .delete_key(&account("acct_a"), &doomed, clock::now(), origin())
+            .await
+            .unwrap()
+    );
+    create(store.as_ref(), "acct_b", "theirs").await;
+    let now = clock::now();
+    let mut all = store.audit_events(&account("acct_a"), now).await.unwrap();
+    assert_eq!(all.len(), 6, "{all:?}");
+    all.reverse();
+
+    // WHEN the console reads it two at a time, each page after the last event of the previous
+    let mut paged = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = store
+            .audit_page(&account("acct_a"), now, before.as_deref(), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        before = Some(last.id.clone());
+        paged.extend(page);
+    }
+
+    // THEN it sees every event once, newest first — exactly the trail, reversed
+    assert_eq!(paged, all);
+    assert_eq!(paged[0].event, AuditAction::KeyDeleted);
+    assert_eq!(paged[5].event, AuditAction::KeyCreated);
+    // AND a page never reaches past the audit window, nor into another account
+    let later = store
+        .audit_page(&account("acct_a"), now + Duration::days(91), None, 10)
+        .await
+        .unwrap();
+    assert!(later.is_empty(), "{later:?}");
+    let theirs = store.audit_page(&account("acct_b"), now, None, 10).await.unwrap();
+    assert_eq!(theirs.len(), 1);
 }
 
 pub async fn money_records_outlive_the_audit_window(store: Arc<dyn Store>) {

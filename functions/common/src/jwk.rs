@@ -60,6 +60,9 @@ mod tests {
         assert_eq!(jwk.kid, URL_SAFE_NO_PAD.encode(Sha256::digest(input.as_bytes())));
         assert_eq!(URL_SAFE_NO_PAD.decode(&jwk.x).unwrap().len(), 32);
         let other = p256::SecretKey::from_slice(&[8u8; 32]).unwrap();
-        assert_ne!(EcPublicJwk::of(&VerifyingKey::from(other.public_key())).kid, jwk.kid);
+        assert_ne!(
+            EcPublicJwk::of(&VerifyingKey::from(other.public_key())).kid,
+            jwk.kid
+        );
     }
 }

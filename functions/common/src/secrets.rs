@@ -10,7 +10,11 @@ use crate::config::{ConfigError, vars};
 use std::collections::HashMap;
 
 /// (variable that holds the value, variable that names the parameter holding it)
-pub const FROM_PARAMETERS: [(&str, &str); 1] = [(vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER)];
+pub const FROM_PARAMETERS: [(&str, &str); 2] = [
+    (vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER),
+    // Not secret, but configured the same way: the jwks function reads its parameter.
+    (vars::PUBLIC_KEYS, vars::PUBLIC_KEYS_PARAMETER),
+];
 
 /// Parameter names still to be fetched: named by a `*_PARAMETER` variable whose value variable
 /// is not set directly.

@@ -2,5 +2,10 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve("credits", common::Needs::CONSOLE, common::handlers::credits::handle).await
+    common::runtime::serve(
+        "credits",
+        common::Needs::CONSOLE,
+        common::handlers::credits::handle,
+    )
+    .await
 }

@@ -27,7 +27,16 @@ async fn token_prints_only_a_console_jwt_the_api_accepts() {
 #[tokio::test]
 async fn console_prints_the_page_url_signed_in_through_the_fragment() {
     let dir = tempfile::tempdir().unwrap();
-    let out = vpctl(dir.path(), &["console", "--account", "acct_ops", "--url", "http://127.0.0.1:9000/"]);
+    let out = vpctl(
+        dir.path(),
+        &[
+            "console",
+            "--account",
+            "acct_ops",
+            "--url",
+            "http://127.0.0.1:9000/",
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let line = stdout.strip_suffix('\n').expect("one line");

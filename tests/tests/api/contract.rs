@@ -67,8 +67,11 @@ fn every_bad_input_answer_is_documented_for_its_endpoint_and_every_documented_40
     let by_operation = documented_by_operation();
     let all = documented();
     let dir = tests::fixture_data_dir();
-    let credentials =
-        Credentials::for_config(&tests::local_config(dir.path(), &[]), tests::FIXTURE_ACCOUNT, tests::KEY_OK);
+    let credentials = Credentials::for_config(
+        &tests::local_config(dir.path(), &[]),
+        tests::FIXTURE_ACCOUNT,
+        tests::KEY_OK,
+    );
     let mut provoked = BTreeSet::new();
     for case in credentials.cases() {
         let answer = (case.status, case.error.to_string());

@@ -6,6 +6,8 @@
 //! `local-stack` feature, which `make test` turns on after starting what they need.
 
 mod bad_input;
+mod console;
+mod console_tokens;
 mod contract;
 mod handlers;
 mod idempotency;

@@ -4,8 +4,8 @@
 //! (`make iam-shapes`) and the policy is shown to allow it; a shape no longer made fails too, so
 //! the file can never go stale.
 
+use common::App;
 use common::routes::route_for;
-use common::{App, Needs};
 use lambda_http::RequestExt;
 use tests::dynamo::{
     CallCounter, Fault, FaultInjector, config_at, endpoint, fresh_table_unfollowed, ssm_config,
@@ -17,17 +17,30 @@ const SHAPES_FILE: &str = "infra/iam/requests.json";
 /// Set to re-record the file instead of comparing with it.
 const RECORD_VAR: &str = "VP_RECORD_IAM_SHAPES";
 
-/// Each function with the secrets it is given in the template.
-const FUNCTIONS: [(&str, Needs); 4] = [
-    ("create-key", Needs::CONSOLE),
-    ("list-keys", Needs::CONSOLE),
-    ("delete-key", Needs::CONSOLE),
-    ("create-session", Needs::PLAYGROUND),
+/// Every function that reaches DynamoDB on a request.
+const STORE_FUNCTIONS: [&str; 6] = [
+    "create-key",
+    "list-keys",
+    "delete-key",
+    "create-session",
+    "credits",
+    "audit",
 ];
 
-/// template.yaml's default parameter names.
-const CONSOLE_PARAMETER: &str = "/visionpipe/console-jwt-secret";
-const SIGNING_KEY_PARAMETER: &str = "/visionpipe/playground-signing-key";
+/// Each function's one SSM parameter (variable, template.yaml's default name), read at cold
+/// start. The console endpoints have none: console tokens verify with public keys.
+const PARAMETERS: [(&str, &str, &str); 2] = [
+    (
+        "create-session",
+        "VP_PLAYGROUND_SIGNING_KEY_PARAMETER",
+        "/visionpipe/playground-signing-key",
+    ),
+    (
+        "jwks",
+        "VP_PLAYGROUND_PUBLIC_KEYS_PARAMETER",
+        "/visionpipe/playground-public-keys",
+    ),
+];
 
 struct Rig {
     recorder: ShapeRecorder,
@@ -52,7 +65,8 @@ async fn rig() -> Rig {
     recorder.acting_as("setup");
     // Nobody follows the stream: the ledger function's turn is recorded at the end.
     let table = fresh_table_unfollowed(&client).await;
-    let dir = tempfile::tempdir().unwrap();
+    // The fixtures' console tokens verify against this directory's (fixture) console key.
+    let dir = fixture_data_dir();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
     let store = dynamo::settled(client.clone(), table.clone(), config.free_credits);
     Rig {
@@ -105,6 +119,8 @@ async fn record() -> Vec<RequestShape> {
         ("create-key", None, 201),
         ("create-key", lost("TransactWriteItems", 1), 201),
         ("list-keys", None, 200),
+        ("credits", None, 200),
+        ("audit", None, 200),
     ] {
         rig.step(name, fault, want).await;
     }
@@ -156,31 +172,11 @@ async fn record() -> Vec<RequestShape> {
     );
     rig.recorder.acting_as("setup");
 
-    // Secrets: each function's one GetParameters call at cold start.
+    // Parameters: each function's one GetParameters call at cold start.
     let ssm = aws_sdk_ssm::Client::from_conf(ssm_config().interceptor(rig.recorder.clone()).build());
-    for (name, value) in [
-        (
-            CONSOLE_PARAMETER,
-            "console-secret-for-the-iam-shape-test-0123456789",
-        ),
-        (SIGNING_KEY_PARAMETER, "pem"),
-    ] {
-        dynamo::put_secure_parameter(&ssm, name, value).await;
-    }
-    for (function, needs) in FUNCTIONS {
-        let mut env = std::collections::HashMap::new();
-        if needs.console {
-            env.insert(
-                "VP_CONSOLE_JWT_SECRET_PARAMETER".to_string(),
-                CONSOLE_PARAMETER.to_string(),
-            );
-        }
-        if needs.playground {
-            env.insert(
-                "VP_PLAYGROUND_SIGNING_KEY_PARAMETER".to_string(),
-                SIGNING_KEY_PARAMETER.to_string(),
-            );
-        }
+    for (function, variable, name) in PARAMETERS {
+        dynamo::put_secure_parameter(&ssm, name, "pem").await;
+        let mut env = std::collections::HashMap::from([(variable.to_string(), name.to_string())]);
         rig.recorder.acting_as(function);
         common::secrets::resolve(&mut env, &ssm).await.unwrap();
     }
@@ -222,22 +218,22 @@ async fn every_aws_request_matches_the_committed_iam_shapes() {
             .any(|s| s.function == "ledger" && s.action == "dynamodb:BatchWriteItem"),
         "the ledger function writes the ledger"
     );
-    // Every function reaches AWS, and each reads only its own secret.
-    for (function, _) in FUNCTIONS {
+    // Every store function reaches DynamoDB, and each reads at most its own one parameter.
+    for function in STORE_FUNCTIONS {
         assert!(
             recorded
                 .iter()
                 .any(|s| s.function == function && s.action.starts_with("dynamodb:")),
             "{function}"
         );
-        assert_eq!(
-            recorded
-                .iter()
-                .filter(|s| s.function == function && s.action == "ssm:GetParameters")
-                .count(),
-            1,
-            "{function}"
-        );
+    }
+    for function in STORE_FUNCTIONS.iter().chain(&["jwks"]) {
+        let reads = recorded
+            .iter()
+            .filter(|s| s.function == *function && s.action == "ssm:GetParameters")
+            .count();
+        let want = PARAMETERS.iter().filter(|(f, _, _)| f == function).count();
+        assert_eq!(reads, want, "{function}");
     }
 }
 

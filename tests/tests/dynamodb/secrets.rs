@@ -28,14 +28,19 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
 
     // WHEN the environment names it (and the console's public key set)
     let mut env = aws_env(&[
-        ("VP_CONSOLE_JWKS_URL", "https://visionpipe.com/.well-known/jwks.json"),
+        (
+            "VP_CONSOLE_JWKS_URL",
+            "https://visionpipe.com/.well-known/jwks.json",
+        ),
         ("VP_PLAYGROUND_SIGNING_KEY_PARAMETER", &key_param),
     ]);
     common::secrets::resolve(&mut env, &client).await.unwrap();
 
     // THEN the configuration holds its value, and a full app builds from it
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    assert!(matches!(config.signing_key(), Ok(common::config::SigningKeySource::Pem(p)) if p.expose() == pem));
+    assert!(
+        matches!(config.signing_key(), Ok(common::config::SigningKeySource::Pem(p)) if p.expose() == pem)
+    );
     let store = Arc::new(
         common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3).unwrap(),
     );

@@ -40,7 +40,10 @@ fn inside_lambda_there_are_no_development_secrets() {
     let c = config(&[
         ("VP_ENV", "aws"),
         ("VP_TABLE_NAME", "prod"),
-        ("VP_CONSOLE_JWKS_URL", "https://visionpipe.com/.well-known/jwks.json"),
+        (
+            "VP_CONSOLE_JWKS_URL",
+            "https://visionpipe.com/.well-known/jwks.json",
+        ),
     ])
     .unwrap();
     assert_eq!(
@@ -51,11 +54,17 @@ fn inside_lambda_there_are_no_development_secrets() {
     let err = config(&[
         ("VP_ENV", "aws"),
         ("VP_TABLE_NAME", "prod"),
-        ("VP_CONSOLE_JWKS_URL", "http://visionpipe.com/.well-known/jwks.json"),
+        (
+            "VP_CONSOLE_JWKS_URL",
+            "http://visionpipe.com/.well-known/jwks.json",
+        ),
     ])
     .unwrap_err()
     .to_string();
-    assert!(err.contains("VP_CONSOLE_JWKS_URL must be an https:// URL"), "{err}");
+    assert!(
+        err.contains("VP_CONSOLE_JWKS_URL must be an https:// URL"),
+        "{err}"
+    );
     assert!(config(&[("VP_CONSOLE_JWKS_URL", "http://127.0.0.1:1/jwks.json")]).is_ok());
 }
 

@@ -28,7 +28,8 @@ type Keys = HashMap<String, Arc<TrustedKey>>;
 pub struct KeyCache {
     source: ConsoleKeySource,
     keys: RwLock<Arc<Keys>>,
-    /// When the last refresh was attempted; the lock also makes concurrent misses share one.
+    /// When an unknown `kid` last caused a refresh; the lock also makes concurrent misses
+    /// share one fetch.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
     fetcher: std::sync::OnceLock<fetch::Fetcher>,
 }
@@ -54,7 +55,10 @@ impl KeyCache {
     }
 
     fn cached(&self) -> Arc<Keys> {
-        self.keys.read().expect("the key map is never left half-written").clone()
+        self.keys
+            .read()
+            .expect("the key map is never left half-written")
+            .clone()
     }
 
     /// The key named `kid`, refreshing the set once if it is not held.
@@ -87,10 +91,10 @@ impl KeyCache {
         }
     }
 
-    /// Fetches the set now and replaces the held keys with it.
+    /// Fetches the set now and replaces the held keys with it (cold start). Not counted
+    /// against the interval, which limits refreshes that unknown `kid`s cause.
     pub async fn refresh(&self) -> Result<usize, RefreshError> {
-        let mut last = self.last_refresh.lock().await;
-        *last = Some(Instant::now());
+        let _one_at_a_time = self.last_refresh.lock().await;
         self.load().await
     }
 

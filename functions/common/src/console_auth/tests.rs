@@ -42,26 +42,43 @@ async fn another_key_issuer_audience_or_an_expired_token_is_refused() {
         Err(ConsoleAuthError::Invalid),
         "signed by a key the set does not hold"
     );
-    let claims = |iss: &str, aud: &str, exp: i64| json!({"sub": "acct_1", "iss": iss, "aud": aud, "exp": exp});
+    let claims =
+        |iss: &str, aud: &str, exp: i64| json!({"sub": "acct_1", "iss": iss, "aud": aud, "exp": exp});
     for (why, token) in [
-        ("issuer", signer.sign(&claims("https://evil.test", "api.test", now() + 60))),
-        ("audience", signer.sign(&claims("https://console.test", "other", now() + 60))),
+        (
+            "issuer",
+            signer.sign(&claims("https://evil.test", "api.test", now() + 60)),
+        ),
+        (
+            "audience",
+            signer.sign(&claims("https://console.test", "other", now() + 60)),
+        ),
         ("expired", signer.mint(&acct(), -120)),
         ("garbage", "not.a.jwt".into()),
     ] {
-        assert_eq!(verifier.verify(&token).await, Err(ConsoleAuthError::Invalid), "{why}");
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(ConsoleAuthError::Invalid),
+            "{why}"
+        );
     }
 }
 
 #[tokio::test]
 async fn hs256_and_none_are_refused_whatever_they_are_signed_with() {
     let (_dir, verifier, signer) = setup();
-    let claims = json!({"sub": "acct_1", "iss": "https://console.test", "aud": "api.test", "exp": now() + 60});
+    let claims =
+        json!({"sub": "acct_1", "iss": "https://console.test", "aud": "api.test", "exp": now() + 60});
     // An attacker who knows our public key might try it as an HMAC secret (the classic
     // algorithm-confusion attack); the kid is ours, the algorithm is not allowed.
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(signer.kid().to_string());
-    let hs256 = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(signer.kid().as_bytes())).unwrap();
+    let hs256 = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(signer.kid().as_bytes()),
+    )
+    .unwrap();
     assert_eq!(verifier.verify(&hs256).await, Err(ConsoleAuthError::Invalid));
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     let none = format!(
@@ -74,24 +91,35 @@ async fn hs256_and_none_are_refused_whatever_they_are_signed_with() {
     let no_kid = jsonwebtoken::encode(
         &Header::new(Algorithm::ES256),
         &claims,
-        &EncodingKey::from_ec_pem(std::fs::read(_dir.path().join("console.pem")).unwrap().as_slice()).unwrap(),
+        &EncodingKey::from_ec_pem(std::fs::read(_dir.path().join("console.pem")).unwrap().as_slice())
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(verifier.verify(&no_kid).await, Err(ConsoleAuthError::Invalid));
-    assert!(verifier.verify(&signer.sign(&claims)).await.is_ok(), "the same claims, properly signed");
+    assert!(
+        verifier.verify(&signer.sign(&claims)).await.is_ok(),
+        "the same claims, properly signed"
+    );
 }
 
 #[tokio::test]
 async fn an_audience_array_and_a_missing_iat_are_accepted_when_otherwise_valid() {
     let (_dir, verifier, signer) = setup();
     let exp = now() + 60;
-    let array = signer.sign(&json!({"sub": "acct_1", "iss": "https://console.test", "aud": ["other", "api.test"], "exp": exp}));
+    let array = signer.sign(
+        &json!({"sub": "acct_1", "iss": "https://console.test", "aud": ["other", "api.test"], "exp": exp}),
+    );
     assert_eq!(verifier.verify(&array).await, Ok(acct()));
-    let wrong = signer.sign(&json!({"sub": "acct_1", "iss": "https://console.test", "aud": ["other"], "exp": exp}));
-    assert!(verifier.verify(&wrong).await.is_err(), "an array without our audience");
+    let wrong =
+        signer.sign(&json!({"sub": "acct_1", "iss": "https://console.test", "aud": ["other"], "exp": exp}));
+    assert!(
+        verifier.verify(&wrong).await.is_err(),
+        "an array without our audience"
+    );
     let no_exp = signer.sign(&json!({"sub": "acct_1", "iss": "https://console.test", "aud": "api.test"}));
     assert!(verifier.verify(&no_exp).await.is_err(), "exp stays required");
-    let not_an_account = signer.sign(&json!({"sub": "a b#c", "iss": "https://console.test", "aud": "api.test", "exp": exp}));
+    let not_an_account =
+        signer.sign(&json!({"sub": "a b#c", "iss": "https://console.test", "aud": "api.test", "exp": exp}));
     assert!(verifier.verify(&not_an_account).await.is_err());
 }
 
@@ -113,10 +141,17 @@ fn minted_tokens_expire_ttl_seconds_after_they_are_issued_and_name_their_key() {
     let (_dir, _verifier, signer) = setup();
     let token = signer.mint(&acct(), 600);
     let header = jsonwebtoken::decode_header(&token).unwrap();
-    assert_eq!((header.alg, header.kid.as_deref()), (Algorithm::ES256, Some(signer.kid())));
+    assert_eq!(
+        (header.alg, header.kid.as_deref()),
+        (Algorithm::ES256, Some(signer.kid()))
+    );
     let payload = token.split('.').nth(1).unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
 }
 
 #[test]

@@ -60,7 +60,9 @@ fn page_request(req: &Request) -> Result<(usize, Option<String>), ApiError> {
     for (name, _) in params.iter() {
         let values = params.all(name).unwrap_or_default();
         if values.len() > 1 {
-            return Err(bad("Query parameters limit and cursor may be given once each".into()));
+            return Err(bad(
+                "Query parameters limit and cursor may be given once each".into()
+            ));
         }
         let value = values[0];
         match name {

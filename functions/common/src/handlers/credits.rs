@@ -22,5 +22,8 @@ async fn credits(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         Some(balance) => balance.credits,
         None => app.config.free_credits,
     };
-    Ok(json_response(StatusCode::OK, &json!({"success": true, "credits": credits})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"success": true, "credits": credits}),
+    ))
 }

@@ -109,7 +109,8 @@ impl DynamoStore {
                 .map_err(classify)?;
             for item in out.items.unwrap_or_default() {
                 // BETWEEN includes its upper bound: the cursor's own item is not "before" it.
-                let is_cursor = matches!((&before_sk, item.get("sk")), (Some(b), Some(AttributeValue::S(sk))) if sk == b);
+                let is_cursor =
+                    matches!((&before_sk, item.get("sk")), (Some(b), Some(AttributeValue::S(sk))) if sk == b);
                 if is_cursor {
                     continue;
                 }

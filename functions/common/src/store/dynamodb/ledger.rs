@@ -52,9 +52,13 @@ impl DynamoStore {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let items: Vec<AuditItem> = self
-            .query_before(account.as_str(), AUDIT_PREFIX, before, limit, |item: &AuditItem| {
-                item.ttl > now.unix_timestamp()
-            })
+            .query_before(
+                account.as_str(),
+                AUDIT_PREFIX,
+                before,
+                limit,
+                |item: &AuditItem| item.ttl > now.unix_timestamp(),
+            )
             .await?;
         items.into_iter().map(audit_event).collect()
     }
