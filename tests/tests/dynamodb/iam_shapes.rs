@@ -179,6 +179,7 @@ async fn record() -> Vec<RequestShape> {
         let mut env = std::collections::HashMap::from([(variable.to_string(), name.to_string())]);
         rig.recorder.acting_as(function);
         common::secrets::resolve(&mut env, &ssm).await.unwrap();
+        rig.recorder.acting_as("setup");
     }
     rig.recorder
         .shapes()
