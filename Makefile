@@ -28,7 +28,7 @@ export SAM_CLI_TELEMETRY := 0
 
 PIP_INSTALL = python3 -m pip install --disable-pip-version-check -q
 
-.PHONY: bench help dev test tools sam-tools test-tools build lint-template iam-check iam-shapes mutants local-dynamodb stop-local-dynamodb package
+.PHONY: bench help dev test tools sam-tools test-tools browser-tools build lint-template iam-check iam-shapes mutants local-dynamodb stop-local-dynamodb package
 
 help:
 	@echo "make dev                    serve the API on 127.0.0.1:$(PORT) (embedded store)"
@@ -58,6 +58,16 @@ test-tools: sam-tools
 	@command -v schemathesis >/dev/null 2>&1 || { \
 	  echo "installing schemathesis $(SCHEMATHESIS_VERSION) from PyPI"; \
 	  $(PIP_INSTALL) "schemathesis==$(SCHEMATHESIS_VERSION)" || $(PIP_INSTALL) --user "schemathesis==$(SCHEMATHESIS_VERSION)"; }
+
+## The console page's browser test: Debian's Chromium (no browser download) and playwright-core
+## (pinned in tests/browser/package-lock.json), which drives it over the DevTools protocol.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-tools:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -d tests/browser/node_modules/playwright-core || npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@chromium --version
 
 build:
 	cargo build --workspace --bins
@@ -121,7 +131,7 @@ local-dynamodb: build
 stop-local-dynamodb:
 	@if [ -f .visionpipe/local-dynamodb.pid ]; then kill "$$(cat .visionpipe/local-dynamodb.pid)" 2>/dev/null || true; rm -f .visionpipe/local-dynamodb.pid; fi
 
-test: tools test-tools build lint-template iam-check
+test: tools test-tools browser-tools build lint-template iam-check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --features tests/local-stack -- -D warnings
 	cargo check $(addprefix -p ,$(LAMBDA_FUNCTIONS))

@@ -184,7 +184,8 @@ function showCreated(key) {
   $("copy-key").focus();
 }
 
-// The plaintext key leaves the page when its dialog closes, however it is closed.
+// The plaintext key leaves the page when its dialog closes, however it is closed (Done clears
+// it at once; Escape through the dialog's close event).
 function forgetCreated() {
   $("created-key").textContent = "";
   $("copy-status").textContent = "";
@@ -336,7 +337,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("create-form").addEventListener("submit", createKey);
   $("create-cancel").addEventListener("click", () => $("create-dialog").close());
   $("copy-key").addEventListener("click", copyKey);
-  $("created-done").addEventListener("click", () => $("created-dialog").close());
+  $("created-done").addEventListener("click", () => {
+    forgetCreated();
+    $("created-dialog").close();
+  });
   $("created-dialog").addEventListener("close", forgetCreated);
   $("delete-cancel").addEventListener("click", () => $("delete-dialog").close());
   $("delete-confirm").addEventListener("click", confirmDelete);

@@ -3,6 +3,7 @@
 //! schemathesis against the OpenAPI file.
 
 mod bad_input;
+mod browser;
 mod end_to_end;
 mod end_to_end_dynamodb;
 mod schemathesis;

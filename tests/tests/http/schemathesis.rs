@@ -112,5 +112,11 @@ fn the_api_is_exactly_as_its_openapi_document_says() {
             "examples,fuzzing,stateful",
         ],
     );
-    eprintln!("schemathesis keys: {keys}\nschemathesis sessions: {sessions}");
+    // The console's reads, and the public documents (the key set, the page and its assets).
+    let console_reads = schemathesis(&server, &console, "^/api/v1/(credits|audit)", "50", &[]);
+    let public = schemathesis(&server, &console, "^/(\\.well-known|console)", "20", &[]);
+    eprintln!(
+        "schemathesis keys: {keys}\nschemathesis sessions: {sessions}\n\
+         schemathesis console reads: {console_reads}\nschemathesis public: {public}"
+    );
 }

@@ -73,10 +73,11 @@ fn page_request(req: &Request) -> Result<(usize, Option<String>), ApiError> {
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
                     .ok_or_else(|| bad(format!("limit must be a whole number from 1 to {MAX_LIMIT}")))?;
             }
-            // Cursors are event ids (ULIDs); anything else was not issued by this API.
+            // Cursors are event ids: ULIDs in their canonical (upper-case) form. Anything else
+            // was not issued by this API.
             "cursor" => match ulid::Ulid::from_string(value) {
-                Ok(id) => cursor = Some(id.to_string()),
-                Err(_) => return Err(bad("cursor is not one this API issued".into())),
+                Ok(id) if id.to_string() == value => cursor = Some(value.to_string()),
+                _ => return Err(bad("cursor is not one this API issued".into())),
             },
             // Not echoed: the name is the caller's text.
             _ => return Err(bad("Unknown query parameter: expected limit or cursor".into())),

@@ -1,0 +1,249 @@
+// The Cloud Console's API Keys page in a real browser (Debian's headless Chromium, driven by
+// playwright-core), against the running local stack, following the product docs step by step.
+//
+// Run by `tests/tests/http/browser.rs` (part of `make test`), which starts the stack and passes:
+//   VP_BASE_URL      the stack, e.g. http://127.0.0.1:9000
+//   VP_CONSOLE_URL   the page signed in (what `vpctl console --account …` prints)
+//   VP_EXPIRED_URL   the page with an expired console token in its fragment
+//   VP_SHOTS         where each step's screenshot goes (a test artefact)
+//   CHROMIUM         the browser binary (default /usr/bin/chromium)
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+
+const BASE = process.env.VP_BASE_URL
+const SIGNED_IN = process.env.VP_CONSOLE_URL
+const EXPIRED = process.env.VP_EXPIRED_URL
+const SHOTS = process.env.VP_SHOTS
+for (const [name, value] of Object.entries({ VP_BASE_URL: BASE, VP_CONSOLE_URL: SIGNED_IN, VP_EXPIRED_URL: EXPIRED, VP_SHOTS: SHOTS })) {
+  if (!value) throw new Error(`${name} is not set: run this through tests/tests/http/browser.rs`)
+}
+mkdirSync(SHOTS, { recursive: true })
+
+let browser
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--headless=new'],
+  })
+})
+after(async () => browser?.close())
+
+/** A fresh tab that fails the test on any script error, CSP violation or alert(). */
+async function openPage(url, { width = 1100, height = 800 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true })
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE })
+  const page = await context.newPage()
+  page.problems = []
+  page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`))
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/401|Failed to load resource/.test(m.text())) page.problems.push(`console: ${m.text()}`)
+  })
+  page.on('dialog', async (d) => {
+    page.problems.push(`a script opened a ${d.type()} dialog: ${d.message()}`)
+    await d.dismiss()
+  })
+  await page.goto(url)
+  return page
+}
+
+const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
+
+async function openSession(key) {
+  const response = await fetch(`${BASE}/api/v1/sessions`, { method: 'POST', headers: { Authorization: `Bearer ${key}` } })
+  return { status: response.status, body: await response.json() }
+}
+
+// By the Name cell's own text (on phones each cell also shows its column label).
+function row(page, name) {
+  return page.locator('#keys tr').filter({ has: page.locator('td[data-label="Name"]').getByText(name, { exact: true }) })
+}
+
+async function createKey(page, name) {
+  await page.getByRole('button', { name: 'Add Key' }).click()
+  const dialog = page.getByRole('dialog', { name: 'Add Key' })
+  await dialog.getByLabel('Name').fill(name)
+  await dialog.getByRole('button', { name: 'Create Key' }).click()
+  const created = page.getByRole('dialog', { name: 'Your new API key' })
+  await created.waitFor()
+  return (await created.locator('#created-key').textContent()).trim()
+}
+
+test('the docs walk-through: add, copy, use, see last used, delete, revoked at once', async () => {
+  // Sign in with the URL vpctl console printed; the token leaves the address bar at once.
+  const page = await openPage(SIGNED_IN)
+  await page.getByRole('heading', { name: 'API Keys' }).waitFor()
+  assert.ok(!page.url().includes('token='), `the token stays out of the address bar: ${page.url()}`)
+  assert.ok(await page.evaluate(() => sessionStorage.getItem('visionpipe.consoleToken')), 'kept in sessionStorage')
+  await page.locator('#credits', { hasText: /^\d+$/ }).waitFor()
+  const creditsBefore = Number(await page.locator('#credits').textContent())
+  await shot(page, '01-signed-in')
+
+  // Add Key → a dialog with a field labelled Name and a button Create Key.
+  await page.getByRole('button', { name: 'Add Key' }).click()
+  const dialog = page.getByRole('dialog', { name: 'Add Key' })
+  await dialog.getByLabel('Name').fill('Production')
+  await shot(page, '02-add-key-dialog')
+  await dialog.getByRole('button', { name: 'Create Key' }).click()
+
+  // The key, shown once, with Copy and the warning.
+  const created = page.getByRole('dialog', { name: 'Your new API key' })
+  await created.waitFor()
+  const key = (await created.locator('#created-key').textContent()).trim()
+  assert.match(key, /^vp_live_[0-9a-f]{64}$/)
+  assert.match(await created.textContent(), /won't be able to see it again/)
+  await created.getByRole('button', { name: 'Copy' }).click()
+  await created.getByText('Copied to the clipboard.').waitFor()
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), key, 'Copy put the key on the clipboard')
+  await shot(page, '03-key-shown-once')
+  await created.getByRole('button', { name: 'Done' }).click()
+  assert.ok(!(await page.content()).includes(key), 'the plaintext key left the DOM with its dialog')
+
+  // The table: Name, Key prefix (first 12 characters), Last used "Never", Created.
+  const production = row(page, 'Production')
+  await production.waitFor()
+  const cells = await production.locator('td').allTextContents()
+  assert.equal(cells[1], key.slice(0, 12))
+  assert.equal(cells[2], 'Never')
+  assert.ok(cells[3].length > 0 && cells[3] !== 'Never', `created date: ${cells[3]}`)
+
+  // A session with the key, over HTTP as a customer's server would; then reload.
+  const session = await openSession(key)
+  assert.equal(session.status, 200, JSON.stringify(session.body))
+  await page.reload()
+  await row(page, 'Production').waitFor()
+  const used = await row(page, 'Production').locator('td').nth(2).textContent()
+  assert.notEqual(used, 'Never', 'Last used is filled in after a session')
+  await page.locator('#credits', { hasText: String(creditsBefore - 1) }).waitFor()
+  await shot(page, '04-last-used')
+
+  // Delete asks first, then revokes: the key answers 401 at once.
+  await page.getByRole('button', { name: 'Delete Production' }).click()
+  const confirm = page.getByRole('dialog', { name: 'Delete key?' })
+  await confirm.waitFor()
+  assert.match(await confirm.textContent(), /Production/)
+  await shot(page, '05-delete-confirmation')
+  await confirm.getByRole('button', { name: 'Delete', exact: true }).click()
+  await page.getByText('Key "Production" deleted').waitFor()
+  assert.equal(await row(page, 'Production').count(), 0)
+  const refused = await openSession(key)
+  assert.deepEqual([refused.status, refused.body.error], [401, 'Invalid API key'])
+  await shot(page, '06-deleted')
+  assert.deepEqual(page.problems, [])
+  await page.context().close()
+})
+
+test('a key name is shown as text, never run as HTML', async () => {
+  const page = await openPage(SIGNED_IN)
+  const name = '<img src=x onerror=alert(1)>'
+  await createKey(page, name)
+  await page.getByRole('button', { name: 'Done' }).click()
+  const cell = page.locator('#keys td').filter({ hasText: name })
+  await cell.waitFor()
+  assert.equal(await cell.textContent(), name)
+  assert.equal(await page.locator('#keys img').count(), 0, 'no element was made from the name')
+  await shot(page, '07-xss-name-as-text')
+  assert.deepEqual(page.problems, [], 'no alert, no script error')
+  await page.context().close()
+})
+
+test('the audit log shows the last 90 days and downloads the export as JSON lines and CSV', async () => {
+  const page = await openPage(SIGNED_IN)
+  await page.getByRole('link', { name: 'Audit log' }).click()
+  await page.getByRole('heading', { name: 'Audit log' }).waitFor()
+  const table = page.locator('#audit')
+  await table.locator('tr').first().waitFor()
+  const text = await table.textContent()
+  for (const event of ['Key created', 'Key used', 'Key deleted']) assert.ok(text.includes(event), `${event} in the log`)
+  assert.match(text, /127\.0\.0\.1/, 'with the IP address')
+  await shot(page, '08-audit-log')
+
+  const [jsonl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download JSON Lines' }).click()])
+  const lines = readFileSync(await jsonl.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  assert.equal(lines.length, await table.locator('tr').count())
+  assert.ok(lines.every((e) => e.accountId && e.at && e.event))
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()])
+  const rows = readFileSync(await csv.path(), 'utf8').trim().split('\r\n')
+  assert.equal(rows[0], 'at,event,accountId,keyId,sessionId,ipAddress,userAgent,id')
+  assert.equal(rows.length, lines.length + 1)
+  assert.deepEqual(page.problems, [])
+  await page.context().close()
+})
+
+test('every control works from the keyboard', async () => {
+  const page = await openPage(SIGNED_IN)
+  await page.getByRole('button', { name: 'Add Key' }).waitFor()
+  // Tab from the top of the page to Add Key, open it with Enter.
+  let focused = ''
+  for (let i = 0; i < 10 && focused !== 'add-key'; i++) {
+    await page.keyboard.press('Tab')
+    focused = await page.evaluate(() => document.activeElement?.id)
+  }
+  assert.equal(focused, 'add-key', 'Add Key is reachable with Tab')
+  await page.keyboard.press('Enter')
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'key-name', 'the dialog focuses Name')
+  await page.keyboard.type('Keyboard')
+  await page.keyboard.press('Enter')
+  const created = page.getByRole('dialog', { name: 'Your new API key' })
+  await created.waitFor()
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'copy-key', 'Copy has the focus')
+  await page.keyboard.press('Escape')
+  await created.waitFor({ state: 'hidden' })
+  assert.equal(await page.locator('#created-key').textContent(), '', 'Escape also removes the key')
+  // Delete by keyboard: focus the row's button, Enter, then confirm with Tab + Enter.
+  await page.getByRole('button', { name: 'Delete Keyboard' }).focus()
+  await page.keyboard.press('Enter')
+  await page.getByRole('dialog', { name: 'Delete key?' }).waitFor()
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'delete-cancel', 'Cancel is the safe default')
+  await page.keyboard.press('Tab')
+  await page.keyboard.press('Enter')
+  await page.getByText('Key "Keyboard" deleted').waitFor()
+  assert.deepEqual(page.problems, [])
+  await page.context().close()
+})
+
+test('at 375 px wide everything fits and still works', async () => {
+  const page = await openPage(SIGNED_IN, { width: 375, height: 740 })
+  const name = await createKey(page, 'Phone')
+  assert.match(name, /^vp_live_/)
+  await shot(page, '09-375px-key-dialog')
+  await page.getByRole('button', { name: 'Done' }).click()
+  await row(page, 'Phone').waitFor()
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  assert.ok(overflow <= 0, `no sideways scrolling (overflow ${overflow}px)`)
+  assert.ok(await page.getByRole('button', { name: 'Delete Phone' }).isVisible())
+  await shot(page, '10-375px')
+  await page.context().close()
+})
+
+test('API failures are shown in words, and a bad or expired token is a clear signed-out page', async () => {
+  // The network is down.
+  const page = await openPage(SIGNED_IN)
+  await page.getByRole('button', { name: 'Add Key' }).waitFor()
+  await page.route('**/api/v1/keys', (route) => route.abort('internetdisconnected'))
+  await page.reload()
+  await page.getByRole('alert').filter({ hasText: 'Cannot reach the VisionPipe API' }).waitFor()
+  // The service fails.
+  await page.unroute('**/api/v1/keys')
+  await page.route('**/api/v1/keys', (route) =>
+    route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ success: false, error: 'Service temporarily unavailable, please retry', code: 'service_unavailable' }) }),
+  )
+  await page.reload()
+  await page.getByRole('alert').filter({ hasText: 'Service temporarily unavailable, please retry' }).waitFor()
+  await shot(page, '11-service-unavailable')
+  await page.context().close()
+
+  // An expired token and a garbage one: the signed-out state, not a broken page.
+  for (const [url, name] of [[EXPIRED, '12-expired-token'], [`${BASE}/console#token=not-a-token`, '13-invalid-token']]) {
+    const signedOut = await openPage(url)
+    await signedOut.getByRole('heading', { name: 'You are signed out' }).waitFor()
+    assert.ok(await signedOut.getByRole('link', { name: 'Sign in to the Cloud Console' }).isVisible())
+    assert.ok(!(await signedOut.getByRole('button', { name: 'Add Key' }).isVisible()))
+    assert.equal(await signedOut.evaluate(() => sessionStorage.getItem('visionpipe.consoleToken')), null, 'the dead token is dropped')
+    await shot(signedOut, name)
+    assert.deepEqual(signedOut.problems, [])
+    await signedOut.context().close()
+  }
+})

@@ -1,0 +1,51 @@
+//! The Cloud Console page in headless Chromium against the running local stack: the docs'
+//! whole flow, the XSS name, keyboard use, 375 px, API failures and an expired token
+//! (`tests/browser/console.test.mjs`). `make test` installs Debian's chromium and the pinned
+//! playwright-core first; a missing browser fails this test, it is never skipped.
+
+use std::process::Command;
+use tests::server::Server;
+
+#[test]
+fn the_console_page_works_in_a_real_browser_as_the_docs_describe() {
+    // GIVEN the local stack, and the page's URL signed in as a fresh account
+    let server = Server::start(2, &[]);
+    let signed_in = server.vpctl(&["console", "--account", "acct_browser", "--url", &server.base_url]);
+    let signed_in = signed_in.trim();
+    assert!(
+        signed_in.starts_with(&format!("{}/console#token=", server.base_url)),
+        "{signed_in}"
+    );
+    // An expired token, signed by the very key the stack trusts (expiry is the only fault).
+    let config = tests::local_config(server.data_dir.path(), &[]);
+    let expired = tests::console_signer(&config).mint(&tests::account("acct_browser"), -3600);
+    let shots = tests::workspace_root().join("target/browser-artifacts");
+
+    // WHEN the browser test drives it
+    let browser_dir = tests::workspace_root().join("tests/browser");
+    let output = Command::new("node")
+        .current_dir(&browser_dir)
+        .args(["--test", "--test-reporter=spec", "console.test.mjs"])
+        .env("VP_BASE_URL", &server.base_url)
+        .env("VP_CONSOLE_URL", signed_in)
+        .env(
+            "VP_EXPIRED_URL",
+            format!("{}/console#token={expired}", server.base_url),
+        )
+        .env("VP_SHOTS", &shots)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node ({e})"));
+
+    // THEN every step passed (screenshots of each step are in target/browser-artifacts/)
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{report}\n{}",
+        server.logs()
+    );
+    eprintln!("{report}\nscreenshots: {}", shots.display());
+}
