@@ -173,7 +173,7 @@ async fn the_jwks_publishes_the_signing_key_and_both_keys_during_a_rotation() {
         jsonwebtoken::decode::<serde_json::Value>(&issued.token, &key, &validation).expect("verifies");
     }
     // AND a set that is not P-256 public keys fails the cold start, naming the variable
-    let broken = tests::local_config(t.dir.path(), &[("VP_PLAYGROUND_PUBLIC_KEYS", "not a key")]);
+    let broken = local_config(t.dir.path(), &[("VP_PLAYGROUND_PUBLIC_KEYS", "not a key")]);
     let err = jwks::PublishedKeys::from_config(&broken)
         .err()
         .unwrap()
