@@ -19,7 +19,7 @@ const CREDITS: u64 = 100;
 async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
     // GIVEN a key whose account holds 100 credits, and eight instances sharing one table
     let table = fresh_table(&client(None)).await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = fixture_data_dir();
     let counter = CallCounter::default();
     let instances: Vec<Arc<App>> = (0..INSTANCES)
         .map(|_| {

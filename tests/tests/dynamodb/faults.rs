@@ -21,7 +21,7 @@ struct Rig {
 async fn rig() -> Rig {
     let table = fresh_table(&client(None)).await;
     let injector = FaultInjector::default();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = fixture_data_dir();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
     let store = dynamo::settled(
         faulty_client(injector.clone(), CallCounter::default()),
@@ -248,7 +248,7 @@ async fn create_key_is_all_or_nothing() {
 #[tokio::test]
 async fn a_store_that_is_down_gives_503_with_retry_after_everywhere() {
     // GIVEN a DynamoDB endpoint where nothing listens
-    let dir = tempfile::tempdir().unwrap();
+    let dir = fixture_data_dir();
     let app_config = local_config(dir.path(), &[("VP_TABLE_NAME", "down")]);
     let store = Arc::new(DynamoStore::new(dynamo::unreachable_client(), "down", 3));
     let app = App::new(app_config, store).unwrap();
@@ -287,7 +287,7 @@ async fn erring_rig() -> (App, dynamo::ErrorInjector, CallCounter, tempfile::Tem
     let table = fresh_table(&client(None)).await;
     let errors = dynamo::ErrorInjector::default();
     let counter = CallCounter::default();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = fixture_data_dir();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
     let store = dynamo::settled(
         dynamo::erring_client(errors.clone(), counter.clone()),

@@ -17,7 +17,7 @@ const SESSIONS: usize = 30;
 /// A table whose stream nobody follows, holding a key that has opened `SESSIONS` sessions.
 async fn unwritten_ledger() -> (String, std::sync::Arc<dyn Store>, tempfile::TempDir) {
     let table = fresh_table_unfollowed(&client(None)).await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = fixture_data_dir();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
     let store: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(DynamoStore::new(client(None), table.clone(), config.free_credits));

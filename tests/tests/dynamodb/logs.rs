@@ -122,9 +122,9 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     let value = format!("ssm-secret-value-{}", common::ids::new_ulid());
     dynamo::put_secure_parameter(&ssm, &parameter, &value).await;
     let mut env =
-        std::collections::HashMap::from([("VP_CONSOLE_JWT_SECRET_PARAMETER".to_string(), parameter)]);
+        std::collections::HashMap::from([("VP_PLAYGROUND_SIGNING_KEY_PARAMETER".to_string(), parameter)]);
     common::secrets::resolve(&mut env, &ssm).await.unwrap();
-    assert_eq!(env["VP_CONSOLE_JWT_SECRET"], value);
+    assert_eq!(env["VP_PLAYGROUND_SIGNING_KEY"], value);
     secrets.push(value);
 
     // What the Lambda runtime and the SDK would print at their most verbose.

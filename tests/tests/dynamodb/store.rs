@@ -18,7 +18,7 @@ tests::conformance_tests!(dynamodb);
 
 /// An instance (an App) whose DynamoDB requests are counted.
 async fn counted_instance(table: &str, counter: &CallCounter) -> (common::App, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tests::fixture_data_dir();
     let config = tests::local_config(dir.path(), &[("VP_TABLE_NAME", table)]);
     let store = tests::dynamo::settled(client(Some(counter.clone())), table, config.free_credits);
     (common::App::new(config, store).unwrap(), dir)
@@ -174,7 +174,7 @@ async fn the_idempotency_record_holds_no_live_token_and_the_replay_keeps_the_rec
     // GIVEN an idempotent session, another session, and the retry, on DynamoDB
     let client = client(None);
     let table = fresh_table(&client).await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tests::fixture_data_dir();
     let config = tests::local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
     let store = tests::dynamo::settled(client.clone(), table.clone(), config.free_credits);
     let app = common::App::new(config, store.clone()).unwrap();

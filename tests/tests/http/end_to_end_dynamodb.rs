@@ -82,3 +82,47 @@ fn a_deleted_key_fails_on_the_very_next_request_over_http() {
     let listed = server.request("GET", "/api/v1/keys", &[("authorization", &auth)], None);
     assert_eq!(listed.body["keys"], serde_json::json!([]));
 }
+
+/// What the console page reads, over HTTP on DynamoDB: the balance at once, and the audit trail
+/// (creation and deletion at once; key use once the ledger function has written it).
+#[test]
+fn the_console_reads_credits_and_the_audit_trail_over_http() {
+    let server = start_on_dynamodb(2);
+    let (console, key, key_id) = create_key(&server, "acct_console");
+    let auth = format!("Bearer {console}");
+    assert_eq!(server.open_session(&key).status, 200);
+    let credits = server.request("GET", "/api/v1/credits", &[("authorization", &auth)], None);
+    assert_eq!(
+        credits.body,
+        serde_json::json!({"success": true, "credits": 2}),
+        "{}",
+        credits.raw
+    );
+    let deleted = server.request(
+        "DELETE",
+        &format!("/api/v1/keys/{key_id}"),
+        &[("authorization", &auth)],
+        None,
+    );
+    assert_eq!(deleted.status, 200);
+    // The ledger function writes key.used from the stream: once caught up, three events.
+    server.vpctl_settled(&["credits", "verify", "--account", "acct_console"]);
+    let mut events = Vec::new();
+    let mut path = "/api/v1/audit?limit=1".to_string();
+    loop {
+        let page = server.request("GET", &path, &[("authorization", &auth)], None);
+        assert_eq!(page.status, 200, "{}", page.raw);
+        events.extend(
+            page.body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["event"].clone()),
+        );
+        match page.body["nextCursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/audit?limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(events, ["key.deleted", "key.used", "key.created"]);
+}
