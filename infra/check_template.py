@@ -38,6 +38,13 @@ def main() -> int:
     create, delete = routes["POST /api/v1/keys"], routes["DELETE /api/v1/keys/{id}"]
     if delete["ThrottlingRateLimit"] < 5 * create["ThrottlingRateLimit"]:
         failures.append("DELETE /api/v1/keys/{id} must be throttled far above key creation: revocation may not be starved")
+    # CORS admits the configured console origin and nothing else (the page the stack serves at
+    # /console is same-origin and needs none).
+    cors = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+    if json.loads(json.dumps(cors.get("AllowOrigins"), default=str)) != [{"Ref": "ConsoleOrigin"}]:
+        failures.append(f"HttpApi CORS must allow exactly the ConsoleOrigin parameter, not {cors.get('AllowOrigins')}")
+    if cors.get("AllowCredentials"):
+        failures.append("HttpApi CORS must not allow credentials: the console sends its token as a header")
     alarms = {
         (r["Properties"].get("MetricName"), json.dumps(r["Properties"].get("Dimensions"), default=str))
         for r in template["Resources"].values()
@@ -53,7 +60,7 @@ def main() -> int:
     for failure in failures:
         print("MISMATCH", failure)
     if not failures:
-        print("template.yaml: table as infra/table.json, deletion protection, throttles and alarms in place")
+        print("template.yaml: table as infra/table.json, deletion protection, throttles, CORS and alarms in place")
     return 1 if failures else 0
 
 

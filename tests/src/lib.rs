@@ -128,7 +128,7 @@ pub fn local_config(dir: &Path, overrides: &[(&str, &str)]) -> Config {
 pub fn fixture_data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
-        dir.path().join(common::console_auth::signer::LOCAL_KEY_FILE),
+        dir.path().join(common::config::LOCAL_CONSOLE_KEY_FILE),
         fixture_console_key_pem(),
     )
     .expect("write the fixture console key");

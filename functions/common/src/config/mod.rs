@@ -140,6 +140,8 @@ pub mod vars {
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".visionpipe";
+/// Local runs: the console signing key `vpctl token` signs with, under the data directory.
+pub const LOCAL_CONSOLE_KEY_FILE: &str = "console-signing-key.pem";
 pub const DEFAULT_CONSOLE_ISSUER: &str = "https://visionpipe.com";
 pub const DEFAULT_CONSOLE_AUDIENCE: &str = "visionpipe-cloud-api";
 pub const DEFAULT_PLAYGROUND_BASE_URL: &str = "https://visionpipe3d.quochuy.dev";
@@ -237,9 +239,7 @@ impl Config {
                     if local { " (or http:// in local runs)" } else { "" }
                 )));
             }
-            None if local => Some(ConsoleKeySource::LocalKey(
-                data_dir.join(crate::console_auth::signer::LOCAL_KEY_FILE),
-            )),
+            None if local => Some(ConsoleKeySource::LocalKey(data_dir.join(LOCAL_CONSOLE_KEY_FILE))),
             None => None,
         };
 

@@ -16,9 +16,6 @@ use p256::pkcs8::DecodePrivateKey;
 use serde::Serialize;
 use std::path::Path;
 
-/// The local console signing key's file name under the data directory.
-pub const LOCAL_KEY_FILE: &str = "console-signing-key.pem";
-
 #[derive(Debug, Serialize)]
 pub struct ConsoleClaims {
     pub sub: String,
