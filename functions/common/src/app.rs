@@ -5,6 +5,7 @@ use crate::console_auth::ConsoleVerifier;
 use crate::key_cache::KeyCache;
 use crate::playground::{PlaygroundSigner, SigningKeyError};
 use crate::store::{Store, StoreError, dynamodb::DynamoStore};
+use std::future::Future;
 use std::sync::Arc;
 
 pub struct App {
@@ -54,11 +55,16 @@ pub enum StartupError {
 }
 
 impl App {
-    /// Reads the environment (and the SSM parameters it names), builds the store and the keys
-    /// `needs` asks for; any problem fails the cold start.
-    pub async fn from_env(needs: Needs) -> Result<Self, StartupError> {
+    /// Reads the configuration with `load` ([`load_config`] or
+    /// [`load_config_without_parameters`]), builds the store and the keys `needs` asks for; any
+    /// problem fails the cold start.
+    pub async fn from_env<L, LF>(needs: Needs, load: L) -> Result<Self, StartupError>
+    where
+        L: FnOnce() -> LF,
+        LF: Future<Output = Result<Loaded, StartupError>>,
+    {
         let started = std::time::Instant::now();
-        let (config, sdk) = load_config().await?;
+        let (config, sdk) = load().await?;
         let configured = started.elapsed();
         let store = open_store(&config, sdk.as_ref()).await?;
         let stored = started.elapsed();
@@ -136,14 +142,37 @@ fn amazon_trust_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
         .build_https()
 }
 
+/// Configuration and, when one was needed, the AWS SDK configuration (loaded only once).
+pub type Loaded = (Config, Option<aws_config::SdkConfig>);
+
 /// The configuration from the environment, with secrets named by `*_PARAMETER` variables read
-/// from SSM. Also returns the AWS SDK configuration when one was needed (loaded only once).
-pub async fn load_config() -> Result<(Config, Option<aws_config::SdkConfig>), StartupError> {
-    let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let needs_sdk =
-        !crate::secrets::wanted(&env).is_empty() || env.contains_key(crate::config::vars::TABLE_NAME);
+/// from SSM (create-session, jwks, vpctl).
+pub async fn load_config() -> Result<Loaded, StartupError> {
+    load::<true>(std::env::vars().collect()).await
+}
+
+/// The configuration from the environment, for functions given no SSM parameter (the console
+/// endpoints, the ledger): a `*_PARAMETER` variable fails the cold start. The SSM client is then
+/// not in their binaries at all.
+pub async fn load_config_without_parameters() -> Result<Loaded, StartupError> {
+    load::<false>(std::env::vars().collect()).await
+}
+
+/// Loads from `env`. `PARAMETERS` is a compile-time switch, so that each function's binary
+/// links the SSM client only if it reads parameters.
+pub async fn load<const PARAMETERS: bool>(
+    mut env: std::collections::HashMap<String, String>,
+) -> Result<Loaded, StartupError> {
+    let wanted = crate::secrets::wanted(&env);
+    if !PARAMETERS && let Some((variable, name)) = wanted.first() {
+        return Err(ConfigError(format!(
+            "this function reads no SSM parameter, but {variable} is to come from {name}"
+        ))
+        .into());
+    }
+    let needs_sdk = !wanted.is_empty() || env.contains_key(crate::config::vars::TABLE_NAME);
     let sdk = if needs_sdk { Some(sdk_config().await) } else { None };
-    if let Some(sdk) = &sdk {
+    if PARAMETERS && let Some(sdk) = &sdk {
         crate::secrets::resolve(&mut env, &aws_sdk_ssm::Client::new(sdk)).await?;
     }
     Ok((Config::from_lookup(|name| env.get(name).cloned())?, sdk))
@@ -176,7 +205,7 @@ pub async fn open_store(
 
 /// The configured DynamoDB store, for the ledger function (which has no use for any other).
 pub async fn dynamodb_store() -> Result<DynamoStore, StartupError> {
-    let (config, sdk) = load_config().await?;
+    let (config, sdk) = load_config_without_parameters().await?;
     match &config.store {
         StoreConfig::DynamoDb { table } => Ok(DynamoStore::new(
             dynamodb_client(&config, sdk.as_ref()).await,

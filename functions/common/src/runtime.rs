@@ -87,15 +87,44 @@ where
         .finish()
 }
 
-/// Runs one function: builds the [`App`] with what the function `needs` once (failing the cold
-/// start loudly on bad configuration) and serves every invocation with `handler`.
+/// Runs one function that reads no SSM parameter: builds the [`App`] with what the function
+/// `needs` once (failing the cold start loudly on bad configuration) and serves every
+/// invocation with `handler`.
 pub async fn serve<F, Fut>(name: &'static str, needs: Needs, handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
+    serve_loading(name, needs, crate::app::load_config_without_parameters, handler).await
+}
+
+/// [`serve`] for a function whose secrets come from SSM parameters (create-session).
+pub async fn serve_with_parameters<F, Fut>(
+    name: &'static str,
+    needs: Needs,
+    handler: F,
+) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    serve_loading(name, needs, crate::app::load_config, handler).await
+}
+
+async fn serve_loading<L, LF, F, Fut>(
+    name: &'static str,
+    needs: Needs,
+    load: L,
+    handler: F,
+) -> Result<(), lambda_http::Error>
+where
+    L: FnOnce() -> LF,
+    LF: Future<Output = Result<crate::app::Loaded, crate::app::StartupError>>,
+    F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send,
+{
     init_logging();
-    let app: &'static App = match App::from_env(needs).await {
+    let app: &'static App = match App::from_env(needs, load).await {
         // Lives as long as the process, which is exactly the life of a Lambda instance.
         Ok(app) => Box::leak(Box::new(app)),
         Err(e) => {

@@ -2,7 +2,7 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve(
+    common::runtime::serve_with_parameters(
         "create-session",
         common::Needs::PLAYGROUND,
         common::handlers::create_session::handle,

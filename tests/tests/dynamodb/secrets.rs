@@ -86,3 +86,28 @@ fn each_function_starts_with_only_the_secret_it_needs() {
     );
     assert!(!err.contains("BEGIN"), "no key material in the message");
 }
+
+#[tokio::test]
+async fn a_function_built_without_parameters_refuses_one_naming_what_it_was_given() {
+    // The console endpoints and the ledger read no SSM parameter (their binaries hold no SSM
+    // client); configuring one for them is a mistake the cold start names.
+    let env = aws_env(&[(
+        "VP_PLAYGROUND_SIGNING_KEY_PARAMETER",
+        "/visionpipe/playground-signing-key",
+    )]);
+    let err = common::app::load::<false>(env.clone())
+        .await
+        .expect_err("must not start")
+        .to_string();
+    assert!(
+        err.contains("reads no SSM parameter") && err.contains("/visionpipe/playground-signing-key"),
+        "{err}"
+    );
+    // Without one, the same function loads its configuration.
+    let plain = aws_env(&[(
+        "VP_CONSOLE_JWKS_URL",
+        "https://visionpipe.com/.well-known/jwks.json",
+    )]);
+    let (config, _) = common::app::load::<false>(plain).await.unwrap();
+    assert!(config.console().is_ok());
+}
