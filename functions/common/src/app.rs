@@ -69,9 +69,6 @@ impl App {
         let store = open_store(&config, sdk.as_ref()).await?;
         let stored = started.elapsed();
         let app = Self::with_needs(config, store, needs)?;
-        if let (true, Some(console)) = (needs.console, &app.console) {
-            console.prefetch().await;
-        }
         // Where a cold start's time goes (the bench and CloudWatch both read this line).
         tracing::info!(
             config_us = configured.as_micros() as u64,

@@ -95,7 +95,7 @@ where
     F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    serve_loading(name, needs, crate::app::load_config_without_parameters, handler).await
+    serve_loading::<true, _, _, _, _>(name, needs, crate::app::load_config_without_parameters, handler).await
 }
 
 /// [`serve`] for a function whose secrets come from SSM parameters (create-session).
@@ -108,10 +108,13 @@ where
     F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    serve_loading(name, needs, crate::app::load_config, handler).await
+    serve_loading::<false, _, _, _, _>(name, needs, crate::app::load_config, handler).await
 }
 
-async fn serve_loading<L, LF, F, Fut>(
+/// `PREFETCH`: load the console identity provider's key set at cold start. A compile-time
+/// switch: create-session verifies no console token, and its binary then holds no HTTPS
+/// fetching code of its own.
+async fn serve_loading<const PREFETCH: bool, L, LF, F, Fut>(
     name: &'static str,
     needs: Needs,
     load: L,
@@ -132,6 +135,12 @@ where
             return Err(e.into());
         }
     };
+    if PREFETCH
+        && needs.console
+        && let Some(console) = &app.console
+    {
+        console.prefetch().await;
+    }
     let kid = app.playground.as_ref().map(|p| p.kid());
     tracing::info!(
         function = name,
