@@ -19,6 +19,10 @@ LOCAL_DYNAMODB_PORT := 8000
 LAMBDA_FUNCTIONS := create-key list-keys delete-key create-session credits audit jwks console fallback ledger
 # The local stack runs the functions on the embedded store; Lambda builds leave it out.
 LOCAL_FEATURES := common/embedded
+# cargo lambda watch would otherwise answer CORS for any origin. The console page it serves is
+# same-origin (http://127.0.0.1:$(PORT)), so locally no other origin is answered; in AWS the
+# template's CorsConfiguration admits the console origin only.
+WATCH_FLAGS := --features $(LOCAL_FEATURES) --disable-cors --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY)
 
 # pip puts console scripts in the interpreter's scripts dir (or the user base with --user).
 PY_SCRIPTS := $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
@@ -111,9 +115,9 @@ ifeq ($(VP_STORE),dynamodb)
 	@set -a && . infra/local-dynamodb.env && set +a && \
 	  { cargo run -q -p vpctl -- stream relay --invoke-url http://127.0.0.1:$(PORT) & relay=$$!; \
 	    trap 'kill $$relay 2>/dev/null' EXIT INT TERM; \
-	    cargo lambda watch --features $(LOCAL_FEATURES) --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY) --env-file infra/local-dynamodb.env; }
+	    cargo lambda watch $(WATCH_FLAGS) --env-file infra/local-dynamodb.env; }
 else
-	cargo lambda watch --features $(LOCAL_FEATURES) --invoke-address 127.0.0.1 --invoke-port $(PORT) --concurrency $(CONCURRENCY)
+	cargo lambda watch $(WATCH_FLAGS)
 endif
 
 ## Starts moto on the fixed local port (unless something already listens there) and creates

@@ -44,6 +44,8 @@ impl Server {
                 "--features",
                 "common/embedded",
                 "--ignore-changes",
+                // As `make dev`: no CORS answers of the emulator's own (see the Makefile).
+                "--disable-cors",
                 "--invoke-address",
                 "127.0.0.1",
             ])
@@ -175,6 +177,25 @@ impl Server {
         };
         let body = serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null);
         Ok(Reply { status, body, raw })
+    }
+
+    /// The `Access-Control-Allow-Origin` the stack answers `origin` with on `path`, for a
+    /// preflight or for the request itself (`None`: that origin is not admitted).
+    pub fn cors_origin(&self, path: &str, origin: &str) -> Option<String> {
+        ["OPTIONS", "GET"].iter().find_map(|method| {
+            let mut request = ureq::http::Request::builder()
+                .method(*method)
+                .uri(format!("{}{path}", self.base_url))
+                .header("origin", origin);
+            if *method == "OPTIONS" {
+                request = request.header("access-control-request-method", "GET");
+            }
+            let response = self.agent.run(request.body(Vec::new()).expect("request")).ok()?;
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap_or_default().to_string())
+        })
     }
 
     /// A console token for `account`, minted by the operator CLI.

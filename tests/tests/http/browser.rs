@@ -20,6 +20,10 @@ fn the_console_page_works_in_a_real_browser_as_the_docs_describe() {
     let config = tests::local_config(server.data_dir.path(), &[]);
     let expired = tests::console_signer(&config).mint(&tests::account("acct_browser"), -3600);
     let shots = tests::workspace_root().join("target/browser-artifacts");
+    // The page is same-origin with the API; another origin gets no CORS answer at all.
+    for path in ["/api/v1/credits", "/api/v1/keys"] {
+        assert_eq!(server.cors_origin(path, "http://evil.example"), None, "{path}");
+    }
 
     // WHEN the browser test drives it
     let browser_dir = tests::workspace_root().join("tests/browser");
