@@ -10,7 +10,7 @@ apps trust it as their local console key, and nothing else does. They expire in 
 stay valid. API keys in them are test vectors too: the tests seed exactly these into a throw-away
 store; no real key is in the repo. Needs the `cryptography` package (pip) for ECDSA.
 """
-import base64, hashlib, json, pathlib
+import base64, hashlib, json, pathlib, zlib
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,9 +20,16 @@ FIXTURE_KEY = ec.derive_private_key(
     int.from_bytes(hashlib.sha256(b"visionpipe fixture console key").digest(), "big"), ec.SECP256R1())
 ISSUER, AUDIENCE = "https://visionpipe.com", "visionpipe-cloud-api"
 ACCOUNT = "acct_fixture"
-KEY_OK = "vp_live_" + "0123456789abcdef" * 4        # seeded on an account with credits
-KEY_EMPTY = "vp_live_" + "fedcba9876543210" * 4     # seeded on an account with 0 credits
-KEY_UNKNOWN = "vp_live_" + "0" * 64                  # well-formed, never seeded
+def with_checksum(random_hex):
+    """A key: `vp_live_` + 56 hex, then the CRC-32 (zlib) of that text as 8 lowercase hex."""
+    body = "vp_live_" + random_hex
+    return body + format(zlib.crc32(body.encode()), "08x")
+
+
+KEY_OK = with_checksum(("0123456789abcdef" * 4)[:56])     # seeded on an account with credits
+KEY_EMPTY = with_checksum(("fedcba9876543210" * 4)[:56])  # seeded on an account with 0 credits
+KEY_UNKNOWN = with_checksum("0" * 56)                     # well-formed and checksummed, never seeded
+KEY_BAD_CHECKSUM = KEY_OK[:-8] + "00000000"               # well-formed, but never issued
 KEY_ID = "key_01JF0000000000000000000000"            # the key delete-key.json deletes
 NEVER_EXPIRES = 4102444800                           # 2100-01-01
 
@@ -48,7 +55,8 @@ def console_token(sub=ACCOUNT, exp=NEVER_EXPIRES, key=FIXTURE_KEY):
     header = b64(json.dumps({"alg": "ES256", "typ": "JWT", "kid": fixture_kid()}, separators=(",", ":")).encode())
     claims = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": 1795744800, "exp": exp}
     payload = b64(json.dumps(claims, separators=(",", ":")).encode())
-    der = key.sign(f"{header}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
+    # RFC 6979 nonces: regenerating the files changes nothing that did not change.
+    der = key.sign(f"{header}.{payload}".encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     r, s = decode_dss_signature(der)
     return f"{header}.{payload}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
@@ -118,6 +126,7 @@ EVENTS = {
     "create-session-not-bearer": event("POST", *sessions, {"authorization": f"Basic {KEY_OK}", **JSON}),
     "create-session-invalid-format": event("POST", *sessions, {**bearer(KEY_OK[:-1]), **JSON}),
     "create-session-invalid-key": event("POST", *sessions, {**bearer(KEY_UNKNOWN), **JSON}),
+    "create-session-bad-checksum": event("POST", *sessions, {**bearer(KEY_BAD_CHECKSUM), **JSON}),
     "create-session-insufficient-credits": event("POST", *sessions, {**bearer(KEY_EMPTY), **JSON}),
     "create-session-unexpected-body": event("POST", *sessions, {**bearer(KEY_OK), **JSON}, '{"credits":100}'),
     "create-session-wrong-method": event("GET", *sessions, bearer(KEY_OK)),

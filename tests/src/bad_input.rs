@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 105;
-pub const CASES_OVER_HTTP: usize = 101;
+pub const CASES: usize = 106;
+pub const CASES_OVER_HTTP: usize = 102;
 
 pub struct Case {
     pub name: &'static str,
@@ -690,7 +690,17 @@ impl Credentials {
             ),
             session(
                 "sessions: unknown key",
-                vec![("authorization", format!("Bearer vp_live_{}", "0".repeat(64)))],
+                vec![(
+                    "authorization",
+                    format!("Bearer {}", common::api_key::PlaintextKey::generate().expose()),
+                )],
+                b"",
+                401,
+                "Invalid API key",
+            ),
+            session(
+                "sessions: checksum does not match",
+                vec![("authorization", format!("Bearer {}", crate::KEY_BAD_CHECKSUM))],
                 b"",
                 401,
                 "Invalid API key",

@@ -57,8 +57,11 @@ impl<T: Store + ?Sized> OpenSession for T {
 
 /// Test vectors, the same as `infra/make_events.py` writes into `events/`.
 pub const FIXTURE_ACCOUNT: &str = "acct_fixture";
-pub const KEY_OK: &str = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-pub const KEY_EMPTY: &str = "vp_live_fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+/// Checksummed like every issued key (`common::api_key`): 56 hex, then their CRC-32.
+pub const KEY_OK: &str = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef012345670ff3c212";
+pub const KEY_EMPTY: &str = "vp_live_fedcba9876543210fedcba9876543210fedcba9876543210fedcba989ec28274";
+/// `KEY_OK` with its checksum zeroed: well-formed, never issued.
+pub const KEY_BAD_CHECKSUM: &str = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef0123456700000000";
 pub const FIXTURE_KEY_ID: &str = "key_01JF0000000000000000000000";
 
 /// The P-256 key the console tokens in `events/` are signed with: a test vector derived from a

@@ -1,8 +1,11 @@
-//! API keys: generation, the `Authorization` header, the format check and hashing.
+//! API keys: generation, the `Authorization` header, the format and checksum checks, hashing.
 //!
-//! A key is `vp_live_` + 64 lowercase hex characters (32 bytes from the OS CSPRNG). Only its
-//! SHA-256 ([`KeyHash`]) is ever stored; the plaintext lives in a [`PlaintextKey`] whose `Debug`
-//! is redacted so that it cannot reach a log by accident.
+//! A key is `vp_live_` + 64 lowercase hex characters: 56 random (28 bytes from the OS CSPRNG),
+//! then 8 that are the CRC-32 (IEEE, as zlib's `crc32`) of the text before them. The checksum
+//! lets anyone — a secret scanner, `vpctl keys check`, create-session before any store request —
+//! tell a real key from a look-alike offline. Only a key's SHA-256 ([`KeyHash`]) is ever stored;
+//! the plaintext lives in a [`PlaintextKey`] whose `Debug` is redacted so that it cannot reach a
+//! log by accident.
 
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
@@ -11,6 +14,13 @@ use std::fmt;
 pub const KEY_PREFIX: &str = "vp_live_";
 const HEX_LEN: usize = 64;
 pub const KEY_LEN: usize = KEY_PREFIX.len() + HEX_LEN;
+/// Random bytes in a key (224 bits), written as the first 56 hex characters.
+const RANDOM_BYTES: usize = 28;
+/// Where the checksum starts: everything before it is what it covers.
+const CHECKSUM_AT: usize = KEY_LEN - 8;
+/// The secret-scanning pattern the README publishes (matches the format; the checksum then
+/// tells real keys from look-alikes).
+pub const SCANNING_PATTERN: &str = r"\bvp_live_[0-9a-f]{64}\b";
 /// How many leading characters of a key the console shows (`vp_live_1a2b`).
 pub const DISPLAY_PREFIX_LEN: usize = 12;
 
@@ -19,9 +29,11 @@ pub struct PlaintextKey(String);
 
 impl PlaintextKey {
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
+        let mut bytes = [0u8; RANDOM_BYTES];
         OsRng.fill_bytes(&mut bytes);
-        PlaintextKey(format!("{KEY_PREFIX}{}", hex::encode(bytes)))
+        let body = format!("{KEY_PREFIX}{}", hex::encode(bytes));
+        let checksum = checksum(&body);
+        PlaintextKey(body + &checksum)
     }
 
     pub fn expose(&self) -> &str {
@@ -93,6 +105,17 @@ pub fn parse_bearer(value: &str) -> Result<&str, AuthHeaderError> {
     Ok(token)
 }
 
+/// The 8 lowercase hex characters that end a key whose text before them is `body`.
+pub fn checksum(body: &str) -> String {
+    format!("{:08x}", crc32fast::hash(body.as_bytes()))
+}
+
+/// Whether a well-formed key's last 8 characters are the checksum of the rest. A key that is
+/// well-formed but fails this was never issued: it is refused without asking the store.
+pub fn has_valid_checksum(token: &str) -> bool {
+    is_well_formed(token) && token[CHECKSUM_AT..] == checksum(&token[..CHECKSUM_AT])
+}
+
 /// True when `token` is `vp_live_` followed by exactly 64 lowercase hex characters.
 pub fn is_well_formed(token: &str) -> bool {
     token.len() == KEY_LEN
@@ -118,6 +141,38 @@ mod tests {
         assert_eq!(a.hash().as_str().len(), 64);
         assert_eq!(a.display_prefix(), &a.expose()[..12]);
         assert!(a.display_prefix().starts_with("vp_live_"));
+    }
+
+    #[test]
+    fn the_checksum_is_zlibs_crc32_in_lowercase_hex() {
+        // The CRC-32/IEEE check value: crc32(b"123456789") = 0xcbf43926.
+        assert_eq!(checksum("123456789"), "cbf43926");
+        // A key from the README, computed independently with Python's zlib.crc32.
+        let key = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef012345670ff3c212";
+        assert!(has_valid_checksum(key));
+        assert_eq!(checksum(&key[..64]), "0ff3c212");
+    }
+
+    #[test]
+    fn every_generated_key_carries_its_checksum_and_any_changed_character_breaks_it() {
+        let key = PlaintextKey::generate();
+        assert!(has_valid_checksum(key.expose()));
+        let text = key.expose();
+        for at in KEY_PREFIX.len()..KEY_LEN {
+            let original = text.as_bytes()[at];
+            let replacement = if original == b'0' { b'1' } else { b'0' };
+            let mut changed = text.as_bytes().to_vec();
+            changed[at] = replacement;
+            let changed = String::from_utf8(changed).unwrap();
+            assert!(is_well_formed(&changed));
+            assert!(!has_valid_checksum(&changed), "position {at}");
+        }
+        assert!(!has_valid_checksum("vp_live_"), "not well-formed at all");
+    }
+
+    #[test]
+    fn the_published_scanning_pattern_is_the_format() {
+        assert_eq!(SCANNING_PATTERN, r"\bvp_live_[0-9a-f]{64}\b");
     }
 
     #[test]

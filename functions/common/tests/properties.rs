@@ -36,8 +36,21 @@ proptest! {
     }
 
     #[test]
+    fn a_look_alike_fails_the_checksum(bytes in proptest::array::uniform32(any::<u8>())) {
+        // Random 64 hex: well-formed, and its last 8 match the CRC of the rest only by a
+        // 1-in-4-billion accident.
+        let key = format!("vp_live_{}", hex::encode(bytes));
+        prop_assert!(is_well_formed(&key));
+        prop_assert_eq!(
+            common::api_key::has_valid_checksum(&key),
+            key[64..] == common::api_key::checksum(&key[..64])
+        );
+    }
+
+    #[test]
     fn generated_keys_are_always_well_formed(_ in 0u8..8) {
         let key = PlaintextKey::generate();
+        prop_assert!(common::api_key::has_valid_checksum(key.expose()));
         prop_assert!(is_well_formed(key.expose()));
         prop_assert_eq!(key.display_prefix(), key.expose()[..12].to_string());
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 const EVENT: &str = include_str!("../../../events/create-session.json");
 /// The key the fixture event carries.
-const KEY: &str = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const KEY: &str = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef012345670ff3c212";
 
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();

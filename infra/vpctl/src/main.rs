@@ -49,6 +49,9 @@ enum Command {
     /// Grant, show or verify an account's credits.
     #[command(subcommand)]
     Credits(CreditsCommand),
+    /// API keys, offline.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Audit trail exports.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -73,6 +76,14 @@ enum StreamCommand {
         #[arg(long, default_value = "ledger")]
         function: String,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Whether a string is a key VisionPipe could have issued: the format and the checksum,
+    /// offline (no store is asked). Exit 0 if so, 1 if not. Reads the key from stdin when it is
+    /// not given, so that it stays out of the shell's history.
+    Check { key: Option<String> },
 }
 
 #[derive(Subcommand)]
@@ -193,7 +204,33 @@ fn console_signer(config: &common::config::Config) -> Result<console_auth::Conso
     }
 }
 
+/// `vpctl keys check`: the verdict on stdout, the exit status from it. Never echoes the key.
+fn check_key(key: Option<String>) -> Result<(), String> {
+    let key = match key {
+        Some(key) => key,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+            line
+        }
+    };
+    let key = key.trim();
+    if !common::api_key::is_well_formed(key) {
+        return Err("not a VisionPipe key: expected vp_live_ followed by 64 lowercase hex characters".into());
+    }
+    if !common::api_key::has_valid_checksum(key) {
+        return Err("checksum mismatch: never issued by VisionPipe (mistyped, truncated or made up)".into());
+    }
+    println!(
+        "ok: a well-formed VisionPipe key with a valid checksum (whether it is live only the API can say)"
+    );
+    Ok(())
+}
+
 async fn run(command: Command) -> Result<(), String> {
+    if let Command::Keys(KeysCommand::Check { key }) = command {
+        return check_key(key);
+    }
     let (config, sdk) = app::load_config().await.map_err(|e| e.to_string())?;
     let store = || async {
         app::open_store(&config, sdk.as_ref())
@@ -218,6 +255,7 @@ async fn run(command: Command) -> Result<(), String> {
                 PlaygroundSigner::from_config(source, &config.playground).map_err(|e| e.to_string())?;
             println!("{}", signer.jwks());
         }
+        Command::Keys(_) => unreachable!("answered offline above"),
         Command::Table(TableCommand::Create) => {
             let StoreConfig::DynamoDb { table } = &config.store else {
                 return Err(

@@ -180,3 +180,27 @@ async fn verify_fails_with_exit_1_when_one_entry_is_corrupted() {
     assert_eq!(check["ok"], false, "{check}");
     assert_eq!(code, Some(1));
 }
+
+#[test]
+fn keys_check_tells_an_issued_key_from_a_look_alike_offline_without_echoing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let issued = common::api_key::PlaintextKey::generate();
+    let ok = vpctl(dir.path(), &["keys", "check", issued.expose()]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let look_alike = format!("{}00000000", &issued.expose()[..64]);
+    for (key, why) in [
+        (look_alike.as_str(), "checksum mismatch"),
+        ("vp_live_123", "not a VisionPipe key"),
+    ] {
+        let out = vpctl(dir.path(), &["keys", "check", key]);
+        assert_eq!(out.status.code(), Some(1), "{key}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{stderr}");
+    }
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(!said.contains(&issued.expose()[8..]), "the key is not printed back");
+}

@@ -435,6 +435,7 @@ async fn every_documented_session_error_and_nothing_is_debited() {
         ("create-session-not-bearer", 401, MISSING_AUTH),
         ("create-session-invalid-format", 401, "Invalid API key format"),
         ("create-session-invalid-key", 401, "Invalid API key"),
+        ("create-session-bad-checksum", 401, "Invalid API key"),
         ("create-session-insufficient-credits", 402, "Insufficient credits"),
         (
             "create-session-unexpected-body",

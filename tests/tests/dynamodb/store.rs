@@ -70,8 +70,13 @@ async fn a_warm_session_is_one_request_a_first_seen_key_two_an_idempotent_one_tw
     assert_eq!(session(&app, tests::KEY_EMPTY, None).await, 401);
     assert_eq!(session(&app, tests::KEY_EMPTY, None).await, 401);
     assert_eq!(counter.take(), ["GetItem", "GetItem"]);
+    // WHEN a well-formed key's checksum does not match THEN none: it was never issued
+    let (status, body, _) =
+        tests::parts(create_session::handle(&app, tests::fixture("create-session-bad-checksum")).await);
+    assert_eq!((status, body["error"].as_str()), (401, Some("Invalid API key")));
+    assert!(counter.take().is_empty(), "a look-alike costs no store request");
     eprintln!(
-        "create-session DynamoDB requests: warm 1, first seen 2, idempotent 2, replay 2, 402 1, unknown 1"
+        "create-session DynamoDB requests: warm 1, first seen 2, idempotent 2, replay 2, 402 1, unknown 1, bad checksum 0"
     );
 }
 

@@ -1,7 +1,7 @@
 //! `POST /api/v1/sessions`: an API consumer opens a playground session for one credit.
 
 use super::{finish, within_deadline};
-use crate::api_key::{KeyHash, bearer_token, is_well_formed};
+use crate::api_key::{KeyHash, bearer_token, has_valid_checksum, is_well_formed};
 use crate::error::ApiError;
 use crate::ids::SessionId;
 use crate::playground::IssuedSession;
@@ -36,6 +36,10 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
     if !is_well_formed(token) {
         return Err(ApiError::InvalidKeyFormat);
+    }
+    // A look-alike that was never issued costs no store request.
+    if !has_valid_checksum(token) {
+        return Err(ApiError::InvalidKey);
     }
     let idempotency_key =
         idempotency::from_headers(req.headers()).map_err(|m| ApiError::BadRequest(m.to_string()))?;
