@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 106;
-pub const CASES_OVER_HTTP: usize = 102;
+pub const CASES: usize = 111;
+pub const CASES_OVER_HTTP: usize = 107;
 
 pub struct Case {
     pub name: &'static str,
@@ -129,8 +129,11 @@ pub struct Credentials {
 const MISSING: &str = "Missing or invalid Authorization header";
 const CONSOLE: &str = "Invalid or expired console token";
 const FORMAT: &str = "Invalid API key format";
-const NAME_SHAPE: &str = r#"Request body must be a JSON object {"name": "<1-64 characters>"}"#;
+const NAME_SHAPE: &str = r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>"}"#;
 const NOT_JSON: &str = "Request body is not valid JSON";
+const EXPIRY_FORMAT: &str = "expiresAt must be an RFC 3339 date-time, e.g. 2027-01-31T00:00:00Z";
+const EXPIRY_PAST: &str = "expiresAt must be in the future";
+const EXPIRY_FAR: &str = "expiresAt must be at most one year ahead";
 const AUDIT_LIMIT: &str = "limit must be a whole number from 1 to 100";
 const AUDIT_CURSOR: &str = "cursor is not one this API issued";
 const AUDIT_TWICE: &str = "Query parameters limit and cursor may be given once each";
@@ -817,6 +820,45 @@ impl Credentials {
         );
         twice.over_http = false;
         cases.push(twice);
+        // Key expiry: wrong type, not a date, in the past, too far ahead.
+        let in_two_years = time::OffsetDateTime::now_utc() + time::Duration::days(730);
+        for (name, body, error) in [
+            (
+                "keys: expiresAt a number",
+                json!({"name": "k", "expiresAt": 1893456000}).to_string(),
+                NAME_SHAPE,
+            ),
+            (
+                "keys: expiresAt not a date",
+                json!({"name": "k", "expiresAt": "next tuesday"}).to_string(),
+                EXPIRY_FORMAT,
+            ),
+            (
+                "keys: expiresAt without a zone",
+                json!({"name": "k", "expiresAt": "2030-01-01T00:00:00"}).to_string(),
+                EXPIRY_FORMAT,
+            ),
+            (
+                "keys: expiresAt in the past",
+                json!({"name": "k", "expiresAt": "2020-01-01T00:00:00Z"}).to_string(),
+                EXPIRY_PAST,
+            ),
+            (
+                "keys: expiresAt over a year ahead",
+                json!({"name": "k", "expiresAt": common::clock::rfc3339(in_two_years)}).to_string(),
+                EXPIRY_FAR,
+            ),
+        ] {
+            cases.push(case(
+                name,
+                "POST",
+                &keys,
+                vec![("authorization", console.clone()), json_ct.clone()],
+                body.as_bytes(),
+                400,
+                error,
+            ));
+        }
         // The console's read-only endpoints: credentials, methods and the audit page's query.
         for path in ["/api/v1/credits", "/api/v1/audit"] {
             let path = path.to_string();

@@ -40,6 +40,7 @@ macro_rules! conformance_tests {
             the_ledger_explains_the_balance,
             audit_events_carry_origin_and_expire_after_90_days,
             the_audit_trail_pages_newest_first_without_gaps_or_repeats,
+            a_key_past_its_expiry_is_refused_by_the_debit_itself,
             money_records_outlive_the_audit_window,
             a_key_deleted_between_lookup_and_debit_is_refused,
             an_account_holds_at_most_its_cap_of_live_keys,
@@ -72,6 +73,7 @@ fn new_key(account_id: &str, name: &str, at: OffsetDateTime) -> (PlaintextKey, N
         prefix: plaintext.display_prefix(),
         hash: plaintext.hash(),
         created_at: at,
+        expires_at: None,
     };
     (plaintext, key)
 }
@@ -417,6 +419,54 @@ pub async fn the_audit_trail_pages_newest_first_without_gaps_or_repeats(store: A
     assert!(later.is_empty(), "{later:?}");
     let theirs = store.audit_page(&account("acct_b"), now, None, 10).await.unwrap();
     assert_eq!(theirs.len(), 1);
+}
+
+pub async fn a_key_past_its_expiry_is_refused_by_the_debit_itself(store: Arc<dyn Store>) {
+    // GIVEN a key that expires in a minute, and one that never does, on one account
+    let now = clock::now();
+    let (expiring, mut key) = new_key("acct_a", "expiring", now);
+    key.expires_at = Some(now + Duration::seconds(60));
+    let expiring_id = key.id.clone();
+    store.create_key(key, origin()).await.unwrap();
+    let (forever, _) = create(store.as_ref(), "acct_a", "forever").await;
+    // THEN the list shows each key's expiry
+    let listed = store.list_keys(&account("acct_a")).await.unwrap();
+    let expiry = |id: &KeyId| listed.iter().find(|k| &k.id == id).unwrap().expires_at;
+    assert_eq!(expiry(&expiring_id), Some(now + Duration::seconds(60)));
+    assert_eq!(listed.iter().filter(|k| k.expires_at.is_none()).count(), 1);
+    // AND before its expiry the key spends; from that second on, the debit's own write refuses
+    // it, even for an instance that resolved it while it was valid
+    let resolved = store
+        .resolve_key(&expiring.hash())
+        .await
+        .unwrap()
+        .expect("resolves");
+    let before = store
+        .debit_session(&resolved, debit_at(now + Duration::seconds(59)), None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(before, DebitOutcome::Debited { balance } if balance == FREE_CREDITS - 1),
+        "{before:?}"
+    );
+    for at in [60, 61, 3600] {
+        let after = store
+            .debit_session(&resolved, debit_at(now + Duration::seconds(at)), None)
+            .await
+            .unwrap();
+        assert_eq!(after, DebitOutcome::InvalidKey, "{at} s after creation");
+    }
+    assert_eq!(
+        credits(store.as_ref(), "acct_a").await,
+        FREE_CREDITS - 1,
+        "nothing taken"
+    );
+    // AND the account's other key is untouched by it
+    let outcome = store
+        .open_session(&forever.hash(), debit_at(now + Duration::seconds(3600)))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, SessionOutcome::Opened { .. }), "{outcome:?}");
 }
 
 pub async fn money_records_outlive_the_audit_window(store: Arc<dyn Store>) {

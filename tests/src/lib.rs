@@ -201,6 +201,7 @@ pub async fn seed_key(store: &dyn Store, account_id: &str, id: &str, plaintext: 
         prefix: plaintext[..12].to_string(),
         hash: KeyHash::of(plaintext),
         created_at: common::clock::now(),
+        expires_at: None,
     };
     store.create_key(key, Origin::default()).await.expect("seed key");
 }

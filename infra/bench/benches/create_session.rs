@@ -35,6 +35,7 @@ fn bench(c: &mut Criterion) {
             prefix: KEY[..12].to_string(),
             hash: KeyHash::of(KEY),
             created_at: common::clock::now(),
+            expires_at: None,
         };
         store.create_key(key, Origin::default()).await.unwrap();
         store

@@ -202,5 +202,8 @@ fn keys_check_tells_an_issued_key_from_a_look_alike_offline_without_echoing_it()
         String::from_utf8_lossy(&ok.stdout),
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(!said.contains(&issued.expose()[8..]), "the key is not printed back");
+    assert!(
+        !said.contains(&issued.expose()[8..]),
+        "the key is not printed back"
+    );
 }

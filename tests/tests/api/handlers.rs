@@ -122,12 +122,12 @@ async fn create_key_rejects_bad_requests_and_changes_nothing() {
         (
             "create-key-unknown-field",
             400,
-            r#"Request body must be a JSON object {"name": "<1-64 characters>"}"#,
+            r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>"}"#,
         ),
         (
             "create-key-no-body",
             400,
-            r#"Request body must be a JSON object {"name": "<1-64 characters>"}"#,
+            r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>"}"#,
         ),
         (
             "create-key-wrong-content-type",
@@ -217,8 +217,9 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
     for key in keys {
         assert_eq!(
             field_names(key),
-            ["createdAt", "id", "lastUsedAt", "name", "prefix"]
+            ["createdAt", "expiresAt", "id", "lastUsedAt", "name", "prefix"]
         );
+        assert_eq!(key["expiresAt"], Value::Null, "neither key expires");
     }
     assert_eq!(keys[0]["id"], newer["id"]);
     assert_eq!(keys[0]["prefix"], newer["prefix"]);
@@ -588,4 +589,61 @@ async fn a_full_account_gets_409_too_many_keys_and_nothing_is_created() {
             .len(),
         common::store::MAX_LIVE_KEYS
     );
+}
+
+// ---------------------------------------------------------------- key expiry
+
+fn create_key_with(body: &str) -> lambda_http::Request {
+    let mut req = fixture("create-key");
+    *req.body_mut() = lambda_http::Body::Text(body.to_string());
+    req
+}
+
+#[tokio::test]
+async fn a_key_created_with_an_expiry_lists_it_and_expired_keys_answer_401_without_paying() {
+    // GIVEN a key created to expire in a week
+    let t = TestApp::new();
+    let week = common::clock::now() + time::Duration::days(7);
+    let body =
+        serde_json::json!({"name": "Temporary", "expiresAt": common::clock::rfc3339(week)}).to_string();
+    let (status, created, _) = parts(create_key::handle(&t.app, create_key_with(&body)).await);
+    assert_eq!(status, 201, "{created}");
+    // THEN the list shows when it expires
+    let (_, list, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
+    assert_eq!(list["keys"][0]["id"], created["id"]);
+    assert_eq!(list["keys"][0]["expiresAt"], common::clock::rfc3339(week));
+    // AND it opens sessions until then
+    let bearer = format!("Bearer {}", created["key"].as_str().unwrap());
+    let mut req = fixture("create-session");
+    req.headers_mut().insert("authorization", bearer.parse().unwrap());
+    assert_eq!(create_session::handle(&t.app, req).await.status(), 200);
+
+    // GIVEN a key whose expiry has passed (written to the store as it was created a year ago)
+    let expired = common::api_key::PlaintextKey::generate();
+    let yesterday = common::clock::now() - time::Duration::days(1);
+    t.store()
+        .create_key(
+            common::store::NewKey {
+                id: common::ids::KeyId::generate(),
+                account: account(FIXTURE_ACCOUNT),
+                name: common::key_name::KeyName::parse("Expired").unwrap(),
+                prefix: expired.display_prefix(),
+                hash: expired.hash(),
+                created_at: yesterday - time::Duration::days(364),
+                expires_at: Some(yesterday),
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let before = credits(t.store(), FIXTURE_ACCOUNT).await;
+    // WHEN it is used THEN 401 Invalid API key, and nothing is taken
+    let mut req = fixture("create-session");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", expired.expose()).parse().unwrap(),
+    );
+    let (status, body, _) = parts(create_session::handle(&t.app, req).await);
+    assert_error(status, &body, 401, "Invalid API key");
+    assert_eq!(credits(t.store(), FIXTURE_ACCOUNT).await, before);
 }

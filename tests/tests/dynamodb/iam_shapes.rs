@@ -83,7 +83,10 @@ impl Rig {
     /// Sends the `events/` fixture `name` to the function its route names (the recorder labels
     /// the requests with that function), optionally with one fault armed, and checks the status.
     async fn step(&self, name: &str, fault: Option<Fault>, want: u16) {
-        let req = fixture(name);
+        self.send(fixture(name), name, fault, want).await;
+    }
+
+    async fn send(&self, req: lambda_http::Request, name: &str, fault: Option<Fault>, want: u16) {
         let route = route_for(req.method().as_str(), req.raw_http_path()).expect("the fixture of a route");
         let function = route.spec().function;
         self.recorder.acting_as(function);
@@ -116,7 +119,6 @@ async fn record() -> Vec<RequestShape> {
     // list-keys.
     for (name, fault, want) in [
         ("create-key", None, 201),
-        ("create-key", None, 201),
         ("create-key", lost("TransactWriteItems", 1), 201),
         ("list-keys", None, 200),
         ("credits", None, 200),
@@ -124,6 +126,13 @@ async fn record() -> Vec<RequestShape> {
     ] {
         rig.step(name, fault, want).await;
     }
+
+    // A key that expires (its expiry joins the account item and the key item).
+    let mut expiring = fixture("create-key");
+    let expiry = common::clock::rfc3339(common::clock::now() + time::Duration::days(30));
+    *expiring.body_mut() =
+        lambda_http::Body::Text(serde_json::json!({"name": "Expiring", "expiresAt": expiry}).to_string());
+    rig.send(expiring, "create-key (expiring)", None, 201).await;
 
     // create-session: paid, idempotent (answer lost) then replayed, another body, a lost debit
     // response, refused.

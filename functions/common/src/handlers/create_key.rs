@@ -18,6 +18,28 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 struct CreateKeyBody {
     name: String,
+    #[serde(default, rename = "expiresAt")]
+    expires_at: Option<String>,
+}
+
+/// The longest a key may be set to live.
+pub const MAX_LIFETIME: time::Duration = time::Duration::days(365);
+
+/// `expiresAt`: an RFC 3339 time in the future, at most [`MAX_LIFETIME`] ahead of `now`.
+fn expiry(raw: Option<&str>, now: time::OffsetDateTime) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let at = clock::parse_rfc3339(raw).map_err(|_| {
+        ApiError::BadRequest("expiresAt must be an RFC 3339 date-time, e.g. 2027-01-31T00:00:00Z".into())
+    })?;
+    if at <= now {
+        return Err(ApiError::BadRequest("expiresAt must be in the future".into()));
+    }
+    if at > now + MAX_LIFETIME {
+        return Err(ApiError::BadRequest(
+            "expiresAt must be at most one year ahead".into(),
+        ));
+    }
+    Ok(Some(clock::truncate(at)))
 }
 
 #[derive(Serialize)]
@@ -32,7 +54,8 @@ struct CreatedKey<'a> {
     created_at: String,
 }
 
-const EXPECTED: &str = r#"a JSON object {"name": "<1-64 characters>"}"#;
+const EXPECTED: &str =
+    r#"a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>"}"#;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     finish(&req, within_deadline(app, create_key(app, &req)).await)
@@ -46,6 +69,9 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     let name =
         KeyName::parse(&body.name).map_err(|e| ApiError::BadRequest(format!("Invalid key name: {e}")))?;
 
+    let now = clock::now();
+    let expires_at = expiry(body.expires_at.as_deref(), now)?;
+
     let key = PlaintextKey::generate();
     let record = NewKey {
         id: KeyId::generate(),
@@ -53,7 +79,8 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         name,
         prefix: key.display_prefix(),
         hash: key.hash(),
-        created_at: clock::now(),
+        created_at: now,
+        expires_at,
     };
     if app.store.create_key(record.clone(), origin(req)).await? == KeyCreation::TooManyKeys {
         return Err(ApiError::TooManyKeys);

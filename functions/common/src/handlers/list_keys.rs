@@ -24,6 +24,8 @@ struct KeySummary {
     created_at: String,
     /// `null` until the key opens its first session.
     last_used_at: Option<String>,
+    /// `null` for a key that does not expire.
+    expires_at: Option<String>,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -44,6 +46,7 @@ async fn list_keys(app: &App, req: &Request) -> Result<Response<Body>, ApiError>
             prefix: k.prefix,
             created_at: clock::rfc3339(k.created_at),
             last_used_at: k.last_used_at.map(clock::rfc3339),
+            expires_at: k.expires_at.map(clock::rfc3339),
         })
         .collect();
     Ok(json_response(StatusCode::OK, &KeyList { success: true, keys }))

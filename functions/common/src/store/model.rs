@@ -22,6 +22,8 @@ pub struct NewKey {
     pub prefix: String,
     pub hash: KeyHash,
     pub created_at: OffsetDateTime,
+    /// After this the key answers `401 Invalid API key`, decided by the debit's own write.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// How many live keys an account may hold. Bounds what listing reads and what the account
@@ -42,6 +44,7 @@ pub struct KeyRecord {
     pub prefix: String,
     pub created_at: OffsetDateTime,
     pub last_used_at: Option<OffsetDateTime>,
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone)]

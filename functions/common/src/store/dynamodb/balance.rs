@@ -30,7 +30,7 @@ impl DynamoStore {
         &self,
         account: &str,
         at: OffsetDateTime,
-        first_key: Option<&KeyId>,
+        first_key: Option<(&KeyId, Option<i64>)>,
     ) -> Result<TransactWriteItem, StoreError> {
         let free = self.free_credits;
         let grant = (free > 0).then(|| Change::grant(free, FREE_CREDITS_REASON, at));
@@ -42,7 +42,11 @@ impl DynamoStore {
             debited: 0,
             created_at: clock::rfc3339(at),
             live_keys: first_key
-                .map(|k| (k.to_string(), NEVER_USED.to_string()))
+                .map(|(k, _)| (k.to_string(), NEVER_USED.to_string()))
+                .into_iter()
+                .collect(),
+            key_expiries: first_key
+                .and_then(|(k, expiry)| Some((k.to_string(), expiry?)))
                 .into_iter()
                 .collect(),
             version: u64::from(grant.is_some()),
@@ -166,17 +170,30 @@ impl DynamoStore {
         }
     }
 
-    /// Adds a key to an existing account's live keys, if the account has room for it.
-    pub(super) fn add_live_key(&self, account: &str, key: &KeyId) -> Result<TransactWriteItem, StoreError> {
+    /// Adds a key (and its expiry) to an existing account's live keys, if the account has room.
+    pub(super) fn add_live_key(
+        &self,
+        account: &str,
+        key: &KeyId,
+        expiry: Option<i64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut values = vec![
+            (":never", AttributeValue::S(NEVER_USED.into())),
+            (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string())),
+        ];
+        let update = match expiry {
+            Some(at) => {
+                values.push((":expiry", AttributeValue::N(at.to_string())));
+                "SET liveKeys.#key = :never, keyExpiries.#key = :expiry"
+            }
+            None => "SET liveKeys.#key = :never",
+        };
         self.update(
             (account_pk(account), ACCOUNT_SK.into()),
-            "SET liveKeys.#key = :never",
+            update,
             "attribute_exists(pk) AND size(liveKeys) < :cap",
             &[("#key", key.as_str())],
-            vec![
-                (":never", AttributeValue::S(NEVER_USED.into())),
-                (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string())),
-            ],
+            values,
         )
     }
 
@@ -184,7 +201,7 @@ impl DynamoStore {
     pub(super) fn drop_live_key(&self, account: &str, key: &KeyId) -> Result<TransactWriteItem, StoreError> {
         self.update(
             (account_pk(account), ACCOUNT_SK.into()),
-            "REMOVE liveKeys.#key",
+            "REMOVE liveKeys.#key, keyExpiries.#key",
             "attribute_exists(pk)",
             &[("#key", key.as_str())],
             Vec::new(),
@@ -210,8 +227,12 @@ pub(super) enum Refusal {
 impl Refusal {
     /// Reads the reason off the item as it was when the condition failed.
     pub(super) fn of(old: &AccountItem, change: &Change) -> Self {
+        let expired = |key: &String| {
+            let at = clock::parse_rfc3339(&change.at).map(|t| t.unix_timestamp());
+            matches!((old.key_expiries.get(key), at), (Some(expiry), Ok(at)) if *expiry <= at)
+        };
         match &change.key_id {
-            Some(key) if !old.live_keys.contains_key(key) => Refusal::KeyRevoked,
+            Some(key) if !old.live_keys.contains_key(key) || expired(key) => Refusal::KeyRevoked,
             _ if change.kind == LedgerKind::Debit => Refusal::InsufficientCredits,
             _ => Refusal::NoAccount,
         }
@@ -257,11 +278,17 @@ impl BalanceChange {
         let mut condition = guard.to_string();
         if let Some(key) = &change.key_id {
             update.push_str(", liveKeys.#key = :at");
-            // The key must still be live: a key deleted after it was resolved (or remembered)
-            // is refused by the very write that would spend.
-            condition.push_str(" AND attribute_exists(liveKeys.#key)");
+            // The key must still be live and unexpired: a key deleted (or expired) after it was
+            // resolved (or remembered) is refused by the very write that would spend.
+            condition.push_str(
+                " AND attribute_exists(liveKeys.#key) AND (attribute_not_exists(keyExpiries.#key) OR keyExpiries.#key > :now)",
+            );
             names.insert("#key".into(), key.clone());
             values.insert(":at".into(), AttributeValue::S(change.at.clone()));
+            let now = clock::parse_rfc3339(&change.at)
+                .map_err(|_| internal("a change's time is RFC 3339"))?
+                .unix_timestamp();
+            values.insert(":now".into(), AttributeValue::N(now.to_string()));
         }
         Ok(BalanceChange {
             update,

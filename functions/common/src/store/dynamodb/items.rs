@@ -54,6 +54,11 @@ pub struct AccountItem {
     /// this item (about 60 bytes per key).
     #[serde(default)]
     pub live_keys: HashMap<String, String>,
+    /// Key id → epoch seconds after which it is refused, for live keys that expire. Always
+    /// present (created empty with the account): nested paths can only be set in a map that
+    /// exists. The debit's condition reads it, so an expired key never spends.
+    #[serde(default)]
+    pub key_expiries: HashMap<String, i64>,
     /// How many balance changes there have been: the number of ledger entries there must be.
     #[serde(default)]
     pub version: u64,
@@ -108,6 +113,9 @@ pub struct KeyItem {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// Epoch seconds (as in the account's `keyExpiries`), for listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -79,6 +79,7 @@ impl Store for DynamoStore {
             key_hash: key.hash.clone(),
             created_at: created_at.clone(),
             deleted_at: None,
+            expires_at: key.expires_at.map(OffsetDateTime::unix_timestamp),
         };
         let lookup = LookupItem {
             pk: lookup_pk(key.hash.as_str()),
@@ -108,8 +109,10 @@ impl Store for DynamoStore {
             // Item 0 either creates the account with this key live, or adds the key to the
             // account's live keys if there is still room (its condition re-checks the cap).
             let mut writes = match existing {
-                Some(_) => vec![self.add_live_key(account, &key.id)?],
-                None => vec![self.new_account(account, key.created_at, Some(&key.id))?],
+                Some(_) => vec![self.add_live_key(account, &key.id, key_item.expires_at)?],
+                None => {
+                    vec![self.new_account(account, key.created_at, Some((&key.id, key_item.expires_at)))?]
+                }
             };
             writes.push(self.put(&key_item, Some("attribute_not_exists(pk)"))?);
             writes.push(self.put(&lookup, Some("attribute_not_exists(pk)"))?);
@@ -160,6 +163,9 @@ impl Store for DynamoStore {
                         .filter(|t| t.as_str() != NEVER_USED)
                         .map(|t| parse_time(t))
                         .transpose()?,
+                    expires_at: k
+                        .expires_at
+                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
                     name: k.name,
                     prefix: k.prefix,
                 })

@@ -88,25 +88,36 @@ impl Store for SqliteStore {
         self.write(move |tx, free| {
             ensure_account(tx, &key.account, free, key.created_at)?;
             // Counted inside the write transaction, so racing creations cannot pass the cap.
-            let live: i64 =
-                tx.query_row("SELECT count(*) FROM api_keys WHERE account_id = ?1 AND deleted_at IS NULL", [key.account.as_str()], |r| {
-                    r.get(0)
-                })?;
+            let live: i64 = tx.query_row(
+                "SELECT count(*) FROM api_keys WHERE account_id = ?1 AND deleted_at IS NULL",
+                [key.account.as_str()],
+                |r| r.get(0),
+            )?;
             if live as usize >= MAX_LIVE_KEYS {
                 return Ok(KeyCreation::TooManyKeys);
             }
             tx.execute(
-                "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     key.id.as_str(),
                     key.account.as_str(),
                     key.name.as_str(),
                     key.prefix,
                     key.hash.as_str(),
-                    clock::rfc3339(key.created_at)
+                    clock::rfc3339(key.created_at),
+                    key.expires_at.map(OffsetDateTime::unix_timestamp)
                 ],
             )?;
-            insert_audit(tx, key.account.as_str(), AuditAction::KeyCreated, key.id.as_str(), None, &origin, key.created_at)?;
+            insert_audit(
+                tx,
+                key.account.as_str(),
+                AuditAction::KeyCreated,
+                key.id.as_str(),
+                None,
+                &origin,
+                key.created_at,
+            )?;
             Ok(KeyCreation::Created)
         })
         .await
@@ -116,7 +127,7 @@ impl Store for SqliteStore {
         let account = account.clone();
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, name, prefix, created_at, last_used_at FROM api_keys
+                "SELECT id, name, prefix, created_at, last_used_at, expires_at FROM api_keys
                  WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC",
             )?;
             stmt.query_map([account.as_str()], |row| {
@@ -126,6 +137,9 @@ impl Store for SqliteStore {
                     prefix: row.get(2)?,
                     created_at: time_col(row, 3)?,
                     last_used_at: opt_time_col(row, 4)?,
+                    expires_at: row
+                        .get::<_, Option<i64>>(5)?
+                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
                 })
             })?
             .collect()
@@ -180,10 +194,14 @@ impl Store for SqliteStore {
     ) -> Result<DebitOutcome, StoreError> {
         let ResolvedKey { account, key } = key.clone();
         self.write(move |tx, _| {
-            // The key may have been deleted since it was resolved; inside this transaction the
-            // answer is final.
+            // The key may have been deleted (or have expired) since it was resolved; inside this
+            // transaction the answer is final.
             let live: Option<i64> = tx
-                .query_row("SELECT 1 FROM api_keys WHERE id = ?1 AND deleted_at IS NULL", [key.as_str()], |row| row.get(0))
+                .query_row(
+                    "SELECT 1 FROM api_keys WHERE id = ?1 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
+                    params![key.as_str(), debit.at.unix_timestamp()],
+                    |row| row.get(0),
+                )
                 .optional()?;
             if live.is_none() {
                 return Ok(DebitOutcome::InvalidKey);

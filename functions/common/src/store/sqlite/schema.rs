@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
     key_hash      TEXT NOT NULL UNIQUE,
     created_at    TEXT NOT NULL,
     last_used_at  TEXT,
-    deleted_at    TEXT
+    deleted_at    TEXT,
+    -- Epoch seconds; NULL: never expires.
+    expires_at    INTEGER
 );
 CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys (account_id, created_at);
 -- Listing and the live-key cap read live keys only, however many were deleted.
@@ -79,6 +81,15 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     )?;
     if ledger_expires {
         tx.execute_batch("ALTER TABLE ledger DROP COLUMN ttl")?;
+    }
+    // ... and keys from before keys could expire.
+    let keys_expire: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('api_keys') WHERE name = 'expires_at'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !keys_expire {
+        tx.execute_batch("ALTER TABLE api_keys ADD COLUMN expires_at INTEGER")?;
     }
     // ... and idempotency records that held the session token itself. They live 24 hours
     // and only locally, so they are dropped rather than converted.
