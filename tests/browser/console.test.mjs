@@ -108,6 +108,7 @@ test('the docs walk-through: add, copy, use, see last used, delete, revoked at o
   assert.equal(cells[1], key.slice(0, 12))
   assert.equal(cells[2], 'Never')
   assert.ok(cells[3].length > 0 && cells[3] !== 'Never', `created date: ${cells[3]}`)
+  assert.equal(cells[4], 'Never', 'a key made without an expiry never expires')
 
   // A session with the key, over HTTP as a customer's server would; then reload.
   const session = await openSession(key)

@@ -134,6 +134,7 @@ async function loadKeys() {
     prefix.append(code);
     cell(row, formatDate(key.lastUsedAt), "Last used");
     cell(row, formatDate(key.createdAt), "Created");
+    cell(row, formatDate(key.expiresAt), "Expires");
     const actions = cell(row, "", "");
     const del = document.createElement("button");
     del.type = "button";
