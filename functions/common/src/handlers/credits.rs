@@ -7,7 +7,13 @@ use crate::response::json_response;
 use crate::routes::{self, Route};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Credits {
+    success: bool,
+    credits: u64,
+}
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     finish(&req, within_deadline(app, credits(app, &req)).await)
@@ -24,6 +30,9 @@ async fn credits(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     };
     Ok(json_response(
         StatusCode::OK,
-        &json!({"success": true, "credits": credits}),
+        &Credits {
+            success: true,
+            credits,
+        },
     ))
 }
