@@ -134,6 +134,8 @@ EVENTS = {
     "create-session-idempotent-other-body": event("POST", *sessions, {**bearer(KEY_OK), **JSON, "idempotency-key": "order-4711"}, "{}"),
     "create-session-bad-idempotency-key": event("POST", *sessions, {**bearer(KEY_OK), **JSON, "idempotency-key": "k" * 256}),
     "unmatched-path": event("GET", "/api/v1/nothing", "$default"),
+    "roll-key": event("POST", f"/api/v1/keys/{KEY_ID}/roll", "/api/v1/keys/{id}/roll",
+                      {**bearer(console_token()), **JSON}, '{"expiresInSeconds":3600}', path_params={"id": KEY_ID}),
     "credits": event("GET", "/api/v1/credits", "/api/v1/credits", bearer(console_token())),
     "audit": event("GET", "/api/v1/audit", "/api/v1/audit", bearer(console_token())),
     "audit-bad-limit": {**event("GET", "/api/v1/audit", "/api/v1/audit", bearer(console_token())),

@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 111;
-pub const CASES_OVER_HTTP: usize = 107;
+pub const CASES: usize = 121;
+pub const CASES_OVER_HTTP: usize = 117;
 
 pub struct Case {
     pub name: &'static str,
@@ -94,6 +94,7 @@ pub async fn dispatch(
 ) -> lambda_http::Response<lambda_http::Body> {
     use common::handlers::{
         audit, console_page, create_key, create_session, credits, delete_key, fallback, jwks, list_keys,
+        roll_key,
     };
     use common::routes::Route;
     use lambda_http::RequestExt;
@@ -102,6 +103,7 @@ pub async fn dispatch(
         Some(Route::CreateKey) => create_key::handle(app, req).await,
         Some(Route::ListKeys) => list_keys::handle(app, req).await,
         Some(Route::DeleteKey) => delete_key::handle(app, req).await,
+        Some(Route::RollKey) => roll_key::handle(app, req).await,
         Some(Route::CreateSession) => create_session::handle(app, req).await,
         Some(Route::Credits) => credits::handle(app, req).await,
         Some(Route::Audit) => audit::handle(app, req).await,
@@ -131,6 +133,8 @@ const CONSOLE: &str = "Invalid or expired console token";
 const FORMAT: &str = "Invalid API key format";
 const NAME_SHAPE: &str = r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>"}"#;
 const NOT_JSON: &str = "Request body is not valid JSON";
+const ROLL_GRACE: &str = "expiresInSeconds must be a whole number from 0 to 604800";
+const ROLL_SHAPE: &str = r#"Request body must be empty or a JSON object {"expiresInSeconds": <0-604800>}"#;
 const EXPIRY_FORMAT: &str = "expiresAt must be an RFC 3339 date-time, e.g. 2027-01-31T00:00:00Z";
 const EXPIRY_PAST: &str = "expiresAt must be in the future";
 const EXPIRY_FAR: &str = "expiresAt must be at most one year ahead";
@@ -820,6 +824,75 @@ impl Credentials {
         );
         twice.over_http = false;
         cases.push(twice);
+        // Rolling a key: the grace period's range and type, the body's shape, the credential,
+        // an unknown key, the method.
+        let roll = format!("{known_key}/roll");
+        for (name, body, status, error) in [
+            (
+                "roll: grace negative",
+                r#"{"expiresInSeconds":-1}"#,
+                400,
+                ROLL_GRACE,
+            ),
+            (
+                "roll: grace over a week",
+                r#"{"expiresInSeconds":604801}"#,
+                400,
+                ROLL_GRACE,
+            ),
+            (
+                "roll: grace a string",
+                r#"{"expiresInSeconds":"3600"}"#,
+                400,
+                ROLL_GRACE,
+            ),
+            (
+                "roll: grace a fraction",
+                r#"{"expiresInSeconds":1.5}"#,
+                400,
+                ROLL_GRACE,
+            ),
+            ("roll: unknown field", r#"{"expiresIn":60}"#, 400, ROLL_SHAPE),
+            ("roll: not an object", "[]", 400, ROLL_SHAPE),
+            ("roll: not JSON", "{", 400, NOT_JSON),
+        ] {
+            cases.push(case(
+                name,
+                "POST",
+                &roll,
+                vec![("authorization", console.clone()), json_ct.clone()],
+                body.as_bytes(),
+                status,
+                error,
+            ));
+        }
+        cases.push(case(
+            "roll: no credential",
+            "POST",
+            &roll,
+            vec![],
+            b"",
+            401,
+            MISSING,
+        ));
+        cases.push(case(
+            "roll: unknown key",
+            "POST",
+            &"/api/v1/keys/key_01JF0000000000000000000009/roll".to_string(),
+            vec![("authorization", console.clone())],
+            b"",
+            404,
+            "API key not found",
+        ));
+        cases.push(case(
+            "roll: GET",
+            "GET",
+            &roll,
+            vec![("authorization", console.clone())],
+            b"",
+            405,
+            "Method not allowed",
+        ));
         // Key expiry: wrong type, not a date, in the past, too far ahead.
         let in_two_years = time::OffsetDateTime::now_utc() + time::Duration::days(730);
         for (name, body, error) in [

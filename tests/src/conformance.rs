@@ -9,7 +9,7 @@ use common::api_key::{KeyHash, PlaintextKey};
 use common::clock;
 use common::ids::{KeyId, SessionId};
 use common::store::{
-    AuditAction, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, LedgerKind,
+    AuditAction, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, KeyRoll, LedgerKind,
     MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, SessionGrant, Store,
 };
 use std::sync::Arc;
@@ -41,6 +41,7 @@ macro_rules! conformance_tests {
             audit_events_carry_origin_and_expire_after_90_days,
             the_audit_trail_pages_newest_first_without_gaps_or_repeats,
             a_key_past_its_expiry_is_refused_by_the_debit_itself,
+            a_rolled_key_works_through_its_grace_and_its_successor_from_the_start,
             money_records_outlive_the_audit_window,
             a_key_deleted_between_lookup_and_debit_is_refused,
             an_account_holds_at_most_its_cap_of_live_keys,
@@ -467,6 +468,101 @@ pub async fn a_key_past_its_expiry_is_refused_by_the_debit_itself(store: Arc<dyn
         .await
         .unwrap();
     assert!(matches!(outcome, SessionOutcome::Opened { .. }), "{outcome:?}");
+}
+
+pub async fn a_rolled_key_works_through_its_grace_and_its_successor_from_the_start(store: Arc<dyn Store>) {
+    // GIVEN a live key
+    let now = clock::now();
+    let (old_plain, old_id) = create(store.as_ref(), "acct_a", "Production").await;
+    let old = store.resolve_key(&old_plain.hash()).await.unwrap().unwrap();
+    // WHEN it is rolled with an hour's grace
+    let (new_plain, mut successor) = new_key("acct_a", "Production", now);
+    successor.created_at = now;
+    let new_id = successor.id.clone();
+    let rolled = store
+        .roll_key(&old_id, successor, now + Duration::hours(1), origin())
+        .await
+        .unwrap();
+    assert_eq!(
+        rolled,
+        KeyRoll::Rolled {
+            previous_expires_at: now + Duration::hours(1)
+        }
+    );
+    // THEN both keys are listed, the old one with its expiry, the new one with none
+    let listed = store.list_keys(&account("acct_a")).await.unwrap();
+    let find = |id: &KeyId| listed.iter().find(|k| &k.id == id).cloned().expect("listed");
+    assert_eq!(find(&old_id).expires_at, Some(now + Duration::hours(1)));
+    assert_eq!(find(&new_id).expires_at, None);
+    assert_eq!(find(&new_id).name.as_str(), "Production");
+    // AND the old key spends until its grace ends, and not a second after
+    let within = store
+        .debit_session(&old, debit_at(now + Duration::minutes(59)), None)
+        .await
+        .unwrap();
+    assert!(matches!(within, DebitOutcome::Debited { .. }), "{within:?}");
+    let after = store
+        .debit_session(&old, debit_at(now + Duration::hours(1)), None)
+        .await
+        .unwrap();
+    assert_eq!(after, DebitOutcome::InvalidKey);
+    // AND the successor spends from the start
+    let outcome = store
+        .open_session(&new_plain.hash(), debit_at(now + Duration::hours(2)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, SessionOutcome::Opened { ref key, .. } if *key == new_id),
+        "{outcome:?}"
+    );
+    // AND key.rolled links both ids
+    let audit = store
+        .audit_events(&account("acct_a"), clock::now())
+        .await
+        .unwrap();
+    let roll = audit
+        .iter()
+        .find(|e| e.event == AuditAction::KeyRolled)
+        .expect("key.rolled");
+    assert_eq!(
+        (roll.key_id.as_str(), roll.previous_key_id.as_deref()),
+        (new_id.as_str(), Some(old_id.as_str()))
+    );
+    // AND a second roll of the old key (already due to expire) keeps the earlier expiry; a
+    // deleted or unknown key cannot be rolled, and nothing is written for it
+    let (_, again) = new_key("acct_a", "Production", now);
+    let again = store
+        .roll_key(&old_id, again, now + Duration::days(7), origin())
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        KeyRoll::Rolled {
+            previous_expires_at: now + Duration::hours(1)
+        }
+    );
+    assert!(
+        store
+            .delete_key(&account("acct_a"), &new_id, now, origin())
+            .await
+            .unwrap()
+    );
+    let (_, ghost) = new_key("acct_a", "Ghost", now);
+    assert_eq!(
+        store.roll_key(&new_id, ghost, now, origin()).await.unwrap(),
+        KeyRoll::NotFound
+    );
+    let (_, theirs) = new_key("acct_b", "Theirs", now);
+    assert_eq!(
+        store.roll_key(&old_id, theirs, now, origin()).await.unwrap(),
+        KeyRoll::NotFound,
+        "another account's key"
+    );
+    assert_eq!(
+        store.list_keys(&account("acct_a")).await.unwrap().len(),
+        2,
+        "old + the second successor"
+    );
 }
 
 pub async fn money_records_outlive_the_audit_window(store: Arc<dyn Store>) {

@@ -181,6 +181,15 @@ impl Store for Settled {
     async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError> {
         self.0.list_keys(account).await
     }
+    async fn roll_key(
+        &self,
+        old: &KeyId,
+        new: NewKey,
+        old_expires_at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<KeyRoll, StoreError> {
+        self.0.roll_key(old, new, old_expires_at, origin).await
+    }
     async fn delete_key(
         &self,
         account: &AccountId,

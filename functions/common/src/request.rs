@@ -84,10 +84,17 @@ pub fn json_body<T: DeserializeOwned>(req: &Request, expected: &str) -> Result<O
             return Err(ApiError::UnsupportedMediaType);
         }
     }
-    serde_json::from_slice(bytes).map(Some).map_err(|e| {
+    let parsed = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::BadRequest(match e.classify() {
             serde_json::error::Category::Data => format!("Request body must be {expected}"),
             _ => "Request body is not valid JSON".to_string(),
         })
-    })
+    })?;
+    // Every body we take is an object: serde would also read a struct from an array of its
+    // fields in order (`["Production"]`), which no documented body is. (Parsed first, so
+    // that a body that is not JSON at all still says so.)
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(format!("Request body must be {expected}")));
+    }
+    Ok(Some(parsed))
 }

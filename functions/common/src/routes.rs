@@ -26,6 +26,7 @@ pub enum Route {
     CreateKey,
     ListKeys,
     DeleteKey,
+    RollKey,
     CreateSession,
     Credits,
     Audit,
@@ -49,7 +50,7 @@ pub struct RouteSpec {
 /// The one route table. `Cargo.toml`'s local router, `template.yaml`'s events,
 /// `infra/openapi.yaml` and the Makefile's function list are checked against it
 /// (`tests/tests/api/routes.rs`).
-pub const ROUTES: [RouteSpec; 9] = [
+pub const ROUTES: [RouteSpec; 10] = [
     RouteSpec {
         route: Route::CreateKey,
         method: "POST",
@@ -69,6 +70,13 @@ pub const ROUTES: [RouteSpec; 9] = [
         method: "DELETE",
         path: "/api/v1/keys/{id}",
         function: "delete-key",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::RollKey,
+        method: "POST",
+        path: "/api/v1/keys/{id}/roll",
+        function: "roll-key",
         auth: Auth::ConsoleToken,
     },
     RouteSpec {

@@ -18,10 +18,11 @@ const SHAPES_FILE: &str = "infra/iam/requests.json";
 const RECORD_VAR: &str = "VP_RECORD_IAM_SHAPES";
 
 /// Every function that reaches DynamoDB on a request.
-const STORE_FUNCTIONS: [&str; 6] = [
+const STORE_FUNCTIONS: [&str; 7] = [
     "create-key",
     "list-keys",
     "delete-key",
+    "roll-key",
     "create-session",
     "credits",
     "audit",
@@ -153,6 +154,9 @@ async fn record() -> Vec<RequestShape> {
     }
     drain(app.store.as_ref(), KEY_OK).await;
     rig.step("create-session", None, 402).await;
+
+    // roll-key: the fixture key rolls, keeping an hour's grace.
+    rig.step("roll-key", None, 201).await;
 
     // delete-key: the key, again (gone), and another whose response is lost.
     rig.step("delete-key", None, 200).await;

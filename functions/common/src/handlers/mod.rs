@@ -19,6 +19,7 @@ pub mod delete_key;
 pub mod fallback;
 pub mod jwks;
 pub mod list_keys;
+pub mod roll_key;
 
 /// Store failures at the boundary between the store and HTTP: the detail (with its whole
 /// chain of causes) goes to the log for operators; the client learns only the category.

@@ -83,6 +83,17 @@ pub trait Store: Send + Sync {
     /// the store's free balance granted once, however many first keys race.
     async fn create_key(&self, key: NewKey, origin: Origin) -> Result<KeyCreation, StoreError>;
 
+    /// Replaces a live, unexpired key of this account with `new` (same account and name),
+    /// atomically: the new key goes live, the old one expires at `old_expires_at` (or its own
+    /// earlier expiry), and `key.rolled` records both ids.
+    async fn roll_key(
+        &self,
+        old: &KeyId,
+        new: NewKey,
+        old_expires_at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<KeyRoll, StoreError>;
+
     /// The account's live keys, newest first.
     async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError>;
 

@@ -30,6 +30,17 @@ pub struct NewKey {
 /// record keeps per key; documented in the OpenAPI file with its 409.
 pub const MAX_LIVE_KEYS: usize = 100;
 
+/// What rolling a key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRoll {
+    /// The new key is live; the old one works until this (and answers 401 from then on).
+    Rolled { previous_expires_at: OffsetDateTime },
+    /// No live, unexpired key with that id on this account; nothing was written.
+    NotFound,
+    /// The account holds [`MAX_LIVE_KEYS`] live keys (the old one counts until deleted).
+    TooManyKeys,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyCreation {
     Created,
@@ -192,6 +203,9 @@ pub enum AuditAction {
     KeyDeleted,
     #[serde(rename = "key.used")]
     KeyUsed,
+    /// A key rolled: `key_id` is the new key, `previous_key_id` the one it replaces.
+    #[serde(rename = "key.rolled")]
+    KeyRolled,
 }
 
 impl AuditAction {
@@ -200,6 +214,7 @@ impl AuditAction {
             AuditAction::KeyCreated => "key.created",
             AuditAction::KeyDeleted => "key.deleted",
             AuditAction::KeyUsed => "key.used",
+            AuditAction::KeyRolled => "key.rolled",
         }
     }
 
@@ -208,6 +223,7 @@ impl AuditAction {
             AuditAction::KeyCreated,
             AuditAction::KeyDeleted,
             AuditAction::KeyUsed,
+            AuditAction::KeyRolled,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -224,6 +240,9 @@ pub struct AuditEvent {
     pub session_id: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    /// For `key.rolled`: the key the new one replaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_key_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// Epoch seconds after which the event is gone (90 days after `at`).

@@ -165,6 +165,9 @@ pub struct AuditItem {
     pub ip_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// For `key.rolled`: the key the new one replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_key_id: Option<String>,
     pub at: String,
     pub ttl: i64,
 }
@@ -220,6 +223,7 @@ impl Change {
             user_agent: audit.user_agent.clone(),
             at: self.at.clone(),
             ttl: crate::clock::expiry(at),
+            previous_key_id: None,
         }))
     }
 }

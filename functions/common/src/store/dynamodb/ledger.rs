@@ -75,6 +75,7 @@ fn audit_event(i: AuditItem) -> Result<AuditEvent, StoreError> {
         session_id: i.session_id,
         ip_address: i.ip_address,
         user_agent: i.user_agent,
+        previous_key_id: i.previous_key_id,
     })
 }
 
@@ -97,6 +98,7 @@ pub(super) fn audit_item(
         session_id: session.map(SessionId::to_string),
         ip_address: origin.ip.clone(),
         user_agent: origin.user_agent.clone(),
+        previous_key_id: None,
         at: clock::rfc3339(at),
         ttl: clock::expiry(at),
     }

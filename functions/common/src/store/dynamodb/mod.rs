@@ -26,6 +26,7 @@ mod client;
 mod idempotency;
 pub mod items;
 mod ledger;
+mod roll;
 pub mod stream;
 pub mod table;
 
@@ -35,8 +36,8 @@ use crate::api_key::KeyHash;
 use crate::clock;
 use crate::ids::{AccountId, KeyId, new_ulid};
 use crate::store::{
-    AuditAction, AuditEvent, Balance, DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, LedgerEntry,
-    LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
+    AuditAction, AuditEvent, Balance, DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll,
+    LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -133,6 +134,16 @@ impl Store for DynamoStore {
                 }
             }
         }
+    }
+
+    async fn roll_key(
+        &self,
+        old: &KeyId,
+        new: NewKey,
+        old_expires_at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<KeyRoll, StoreError> {
+        self.roll(old, new, old_expires_at, origin).await
     }
 
     /// The account item names its live keys; only those key items are read (never the deleted

@@ -12,8 +12,8 @@ mod schema;
 
 use super::{
     AuditAction, AuditEvent, Balance, DebitOutcome, IDEMPOTENCY_WINDOW, IdempotentSession, KeyCreation,
-    KeyRecord, LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store,
-    StoreError,
+    KeyRecord, KeyRoll, LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit,
+    Store, StoreError,
 };
 use crate::api_key::KeyHash;
 use crate::clock;
@@ -21,7 +21,8 @@ use crate::ids::{AccountId, KeyId};
 use crate::key_name::KeyName;
 use async_trait::async_trait;
 use rows::{
-    earlier_session, ensure_account, id_col, insert_audit, insert_ledger, map_err, opt_time_col, time_col,
+    earlier_session, ensure_account, id_col, insert_audit, insert_ledger, insert_linked_audit, map_err,
+    opt_time_col, time_col,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
@@ -119,6 +120,75 @@ impl Store for SqliteStore {
                 key.created_at,
             )?;
             Ok(KeyCreation::Created)
+        })
+        .await
+    }
+
+    async fn roll_key(
+        &self,
+        old: &KeyId,
+        new: NewKey,
+        old_expires_at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<KeyRoll, StoreError> {
+        let old = old.clone();
+        self.write(move |tx, _| {
+            let now = new.created_at.unix_timestamp();
+            // Only a live, unexpired key of this account can be rolled.
+            let current: Option<Option<i64>> = tx
+                .query_row(
+                    "SELECT expires_at FROM api_keys WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL
+                     AND (expires_at IS NULL OR expires_at > ?3)",
+                    params![old.as_str(), new.account.as_str(), now],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(current) = current else {
+                return Ok(KeyRoll::NotFound);
+            };
+            let live: i64 = tx.query_row(
+                "SELECT count(*) FROM api_keys WHERE account_id = ?1 AND deleted_at IS NULL",
+                [new.account.as_str()],
+                |r| r.get(0),
+            )?;
+            if live as usize >= MAX_LIVE_KEYS {
+                return Ok(KeyRoll::TooManyKeys);
+            }
+            // A key already due to expire sooner keeps its earlier expiry.
+            let expires = current.map_or(old_expires_at.unix_timestamp(), |t| {
+                t.min(old_expires_at.unix_timestamp())
+            });
+            tx.execute(
+                "UPDATE api_keys SET expires_at = ?1 WHERE id = ?2",
+                params![expires, old.as_str()],
+            )?;
+            tx.execute(
+                "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    new.id.as_str(),
+                    new.account.as_str(),
+                    new.name.as_str(),
+                    new.prefix,
+                    new.hash.as_str(),
+                    clock::rfc3339(new.created_at),
+                    new.expires_at.map(OffsetDateTime::unix_timestamp)
+                ],
+            )?;
+            insert_linked_audit(
+                tx,
+                new.account.as_str(),
+                AuditAction::KeyRolled,
+                new.id.as_str(),
+                Some(old.as_str()),
+                None,
+                &origin,
+                new.created_at,
+            )?;
+            Ok(KeyRoll::Rolled {
+                previous_expires_at: OffsetDateTime::from_unix_timestamp(expires)
+                    .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, expires))?,
+            })
         })
         .await
     }
@@ -325,7 +395,7 @@ impl Store for SqliteStore {
         let account = account.clone();
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl FROM audit_events
+                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id FROM audit_events
                  WHERE account_id = ?1 AND ttl > ?2 ORDER BY rowid",
             )?;
             stmt.query_map(params![account.as_str(), now.unix_timestamp()], audit_row)?
@@ -344,7 +414,7 @@ impl Store for SqliteStore {
         let (account, before) = (account.clone(), before.map(str::to_string));
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl FROM audit_events
+                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id FROM audit_events
                  WHERE account_id = ?1 AND ttl > ?2 AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
             )?;
             stmt.query_map(
@@ -368,5 +438,6 @@ fn audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
         user_agent: row.get(6)?,
         at: time_col(row, 7)?,
         expires_at: row.get(8)?,
+        previous_key_id: row.get(9)?,
     })
 }

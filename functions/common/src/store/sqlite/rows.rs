@@ -90,9 +90,24 @@ pub(super) fn insert_audit(
     origin: &Origin,
     at: OffsetDateTime,
 ) -> rusqlite::Result<()> {
+    insert_linked_audit(tx, account, action, key, None, session, origin, at)
+}
+
+/// [`insert_audit`] naming a second key (`key.rolled`: the key the new one replaces).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn insert_linked_audit(
+    tx: &rusqlite::Transaction<'_>,
+    account: &str,
+    action: AuditAction,
+    key: &str,
+    previous_key: Option<&str>,
+    session: Option<&SessionId>,
+    origin: &Origin,
+    at: OffsetDateTime,
+) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO audit_events (id, account_id, action, key_id, session_id, ip_address, user_agent, at, ttl)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO audit_events (id, account_id, action, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             new_id(),
             account,
@@ -102,7 +117,8 @@ pub(super) fn insert_audit(
             origin.ip,
             origin.user_agent,
             clock::rfc3339(at),
-            clock::expiry(at)
+            clock::expiry(at),
+            previous_key
         ],
     )?;
     Ok(())

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS audit_events (
     ip_address   TEXT,
     user_agent   TEXT,
     at           TEXT NOT NULL,
-    ttl          INTEGER NOT NULL
+    ttl          INTEGER NOT NULL,
+    previous_key_id TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_account ON audit_events (account_id);
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -90,6 +91,15 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     )?;
     if !keys_expire {
         tx.execute_batch("ALTER TABLE api_keys ADD COLUMN expires_at INTEGER")?;
+    }
+    // ... and audit trails from before keys could be rolled.
+    let audit_links: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('audit_events') WHERE name = 'previous_key_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !audit_links {
+        tx.execute_batch("ALTER TABLE audit_events ADD COLUMN previous_key_id TEXT")?;
     }
     // ... and idempotency records that held the session token itself. They live 24 hours
     // and only locally, so they are dropped rather than converted.

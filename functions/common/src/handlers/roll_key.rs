@@ -1,0 +1,121 @@
+//! `POST /api/v1/keys/{id}/roll`: replace a key without downtime. The successor (same name,
+//! same account) is returned once, like a new key; the old key keeps working for the grace
+//! period asked for (`expiresInSeconds`, 0 to 7 days, default 0) and answers 401 after it.
+
+use super::{console_account, finish, within_deadline};
+use crate::api_key::PlaintextKey;
+use crate::error::ApiError;
+use crate::ids::KeyId;
+use crate::request::{json_body, origin};
+use crate::response::json_response;
+use crate::routes::{self, Route};
+use crate::store::{KeyRoll, NewKey};
+use crate::{App, clock};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::{Deserialize, Serialize};
+
+/// The longest grace period: a week.
+pub const MAX_GRACE_SECS: u64 = 604_800;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RollBody {
+    #[serde(default)]
+    expires_in_seconds: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RolledKey<'a> {
+    success: bool,
+    id: &'a str,
+    name: &'a str,
+    /// The successor's plaintext: in this response only.
+    key: &'a str,
+    prefix: &'a str,
+    created_at: String,
+    previous_key_expires_at: String,
+}
+
+const EXPECTED: &str = r#"empty or a JSON object {"expiresInSeconds": <0-604800>}"#;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    finish(&req, within_deadline(app, roll_key(app, &req)).await)
+}
+
+async fn roll_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    routes::expect(req, Route::RollKey)?;
+    let account = console_account(app, req).await?;
+    let grace = match json_body::<RollBody>(req, EXPECTED)?.and_then(|b| b.expires_in_seconds) {
+        None => 0,
+        Some(value) => value.as_u64().filter(|s| *s <= MAX_GRACE_SECS).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "expiresInSeconds must be a whole number from 0 to {MAX_GRACE_SECS}"
+            ))
+        })?,
+    };
+    // Not a key id: the same 404 as a key that does not exist (nothing can be probed).
+    let old = key_id(req).ok_or(ApiError::KeyNotFound)?;
+    let now = clock::now();
+    // The successor keeps the old key's name; its own expiry is none.
+    let name = app
+        .store
+        .list_keys(&account)
+        .await?
+        .into_iter()
+        .find(|k| k.id == old)
+        .map(|k| k.name)
+        .ok_or(ApiError::KeyNotFound)?;
+    let key = PlaintextKey::generate();
+    let record = NewKey {
+        id: KeyId::generate(),
+        account,
+        name,
+        prefix: key.display_prefix(),
+        hash: key.hash(),
+        created_at: now,
+        expires_at: None,
+    };
+    let previous_expires_at = match app
+        .store
+        .roll_key(
+            &old,
+            record.clone(),
+            now + time::Duration::seconds(grace as i64),
+            origin(req),
+        )
+        .await?
+    {
+        KeyRoll::Rolled { previous_expires_at } => previous_expires_at,
+        KeyRoll::NotFound => return Err(ApiError::KeyNotFound),
+        KeyRoll::TooManyKeys => return Err(ApiError::TooManyKeys),
+    };
+    tracing::info!(key_id = %record.id, previous_key_id = %old, "api key rolled");
+    Ok(json_response(
+        StatusCode::CREATED,
+        &RolledKey {
+            success: true,
+            id: record.id.as_str(),
+            name: record.name.as_str(),
+            key: key.expose(),
+            prefix: &record.prefix,
+            created_at: clock::rfc3339(record.created_at),
+            previous_key_expires_at: clock::rfc3339(previous_expires_at),
+        },
+    ))
+}
+
+/// The `{id}` path parameter (API Gateway and `cargo lambda watch` supply it; the raw path is
+/// the fallback for a bare invocation).
+fn key_id(req: &Request) -> Option<KeyId> {
+    let raw = match req.path_parameters_ref().and_then(|p| p.first("id")) {
+        Some(id) => id.to_string(),
+        None => req
+            .raw_http_path()
+            .strip_prefix("/api/v1/keys/")?
+            .strip_suffix("/roll")?
+            .to_string(),
+    };
+    KeyId::parse(&raw)
+}
