@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 121;
-pub const CASES_OVER_HTTP: usize = 117;
+pub const CASES: usize = 122;
+pub const CASES_OVER_HTTP: usize = 118;
 
 pub struct Case {
     pub name: &'static str,
@@ -896,6 +896,11 @@ impl Credentials {
         // Key expiry: wrong type, not a date, in the past, too far ahead.
         let in_two_years = time::OffsetDateTime::now_utc() + time::Duration::days(730);
         for (name, body, error) in [
+            (
+                "keys: the fields as an array",
+                json!(["Production"]).to_string(),
+                NAME_SHAPE,
+            ),
             (
                 "keys: expiresAt a number",
                 json!({"name": "k", "expiresAt": 1893456000}).to_string(),
