@@ -136,13 +136,21 @@ async function loadKeys() {
     cell(row, formatDate(key.createdAt), "Created");
     cell(row, formatDate(key.expiresAt), "Expires");
     const actions = cell(row, "", "");
+    const buttons = document.createElement("div");
+    buttons.className = "row-actions";
+    const roll = document.createElement("button");
+    roll.type = "button";
+    roll.textContent = "Roll";
+    roll.setAttribute("aria-label", `Roll ${key.name}`);
+    roll.addEventListener("click", () => askRoll(key));
     const del = document.createElement("button");
     del.type = "button";
     del.className = "danger";
     del.textContent = "Delete";
     del.setAttribute("aria-label", `Delete ${key.name}`);
     del.addEventListener("click", () => askDelete(key));
-    actions.append(del);
+    buttons.append(roll, del);
+    actions.append(buttons);
   }
   $("keys-table").hidden = list.keys.length === 0;
   $("no-keys").hidden = list.keys.length !== 0;
@@ -202,6 +210,32 @@ async function copyKey() {
   }
 }
 
+let pendingRoll = null;
+
+function askRoll(key) {
+  clearError();
+  pendingRoll = key;
+  $("roll-name").textContent = key.name;
+  $("roll-dialog").showModal();
+  $("roll-grace").focus();
+}
+
+async function confirmRoll(event) {
+  event.preventDefault();
+  const key = pendingRoll;
+  const grace = Number($("roll-grace").value);
+  $("roll-dialog").close();
+  if (!key) return;
+  try {
+    const rolled = await api("POST", "/api/v1/keys/" + encodeURIComponent(key.id) + "/roll", { expiresInSeconds: grace });
+    showCreated(rolled.key);
+    await loadKeys();
+    setStatus(`Key "${key.name}" rolled. The old key works until ${formatDate(rolled.previousKeyExpiresAt)}.`);
+  } catch (e) {
+    showError(e);
+  }
+}
+
 let pendingDelete = null;
 
 function askDelete(key) {
@@ -230,7 +264,7 @@ async function confirmDelete() {
 let auditCursor = null;
 
 function describe(event) {
-  return { "key.created": "Key created", "key.deleted": "Key deleted", "key.used": "Key used" }[event.event] || event.event;
+  return { "key.created": "Key created", "key.deleted": "Key deleted", "key.used": "Key used", "key.rolled": "Key rolled" }[event.event] || event.event;
 }
 
 async function loadAudit(more) {
@@ -267,7 +301,7 @@ async function allAuditEvents() {
   return events;
 }
 
-const CSV_COLUMNS = ["at", "event", "accountId", "keyId", "sessionId", "ipAddress", "userAgent", "id"];
+const CSV_COLUMNS = ["at", "event", "accountId", "keyId", "previousKeyId", "sessionId", "ipAddress", "userAgent", "id"];
 
 function csvField(value) {
   let text = value === null || value === undefined ? "" : String(value);
@@ -343,6 +377,9 @@ document.addEventListener("DOMContentLoaded", () => {
     $("created-dialog").close();
   });
   $("created-dialog").addEventListener("close", forgetCreated);
+  $("roll-form").addEventListener("submit", confirmRoll);
+  $("roll-cancel").addEventListener("click", () => $("roll-dialog").close());
+  $("roll-dialog").addEventListener("close", () => { pendingRoll = null; });
   $("delete-cancel").addEventListener("click", () => $("delete-dialog").close());
   $("delete-confirm").addEventListener("click", confirmDelete);
   $("delete-dialog").addEventListener("close", () => { pendingDelete = null; });
