@@ -37,6 +37,8 @@ def type_of(doc, schema):
     if name in ("Timestamp", "KeyId"):
         return f"`{name}`"
     kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        return " or ".join(type_of(doc, {**schema, "type": k}) for k in kind)
     if kind == "array":
         return f"array of {type_of(doc, schema['items'])}"
     if kind == "null":
