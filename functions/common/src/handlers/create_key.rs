@@ -22,6 +22,27 @@ struct CreateKeyBody {
     expires_at: Option<String>,
 }
 
+/// A fresh key (its plaintext, for the one response that shows it) and the record the store
+/// keeps of it (its hash). Create and roll both issue keys this way.
+pub(super) fn issue(
+    account: crate::ids::AccountId,
+    name: KeyName,
+    now: time::OffsetDateTime,
+    expires_at: Option<time::OffsetDateTime>,
+) -> (PlaintextKey, NewKey) {
+    let key = PlaintextKey::generate();
+    let record = NewKey {
+        id: KeyId::generate(),
+        account,
+        name,
+        prefix: key.display_prefix(),
+        hash: key.hash(),
+        created_at: now,
+        expires_at,
+    };
+    (key, record)
+}
+
 /// The longest a key may be set to live.
 pub const MAX_LIFETIME: time::Duration = time::Duration::days(365);
 
@@ -42,16 +63,17 @@ fn expiry(raw: Option<&str>, now: time::OffsetDateTime) -> Result<Option<time::O
     Ok(Some(clock::truncate(at)))
 }
 
+/// A key as the API shows it the one time its plaintext exists (create and roll).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct CreatedKey<'a> {
-    success: bool,
-    id: &'a str,
-    name: &'a str,
+pub(super) struct CreatedKey<'a> {
+    pub(super) success: bool,
+    pub(super) id: &'a str,
+    pub(super) name: &'a str,
     /// The plaintext key: in this response only, never stored or shown again.
-    key: &'a str,
-    prefix: &'a str,
-    created_at: String,
+    pub(super) key: &'a str,
+    pub(super) prefix: &'a str,
+    pub(super) created_at: String,
 }
 
 const EXPECTED: &str =
@@ -72,16 +94,7 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     let now = clock::now();
     let expires_at = expiry(body.expires_at.as_deref(), now)?;
 
-    let key = PlaintextKey::generate();
-    let record = NewKey {
-        id: KeyId::generate(),
-        account,
-        name,
-        prefix: key.display_prefix(),
-        hash: key.hash(),
-        created_at: now,
-        expires_at,
-    };
+    let (key, record) = issue(account, name, now, expires_at);
     if app.store.create_key(record.clone(), origin(req)).await? == KeyCreation::TooManyKeys {
         return Err(ApiError::TooManyKeys);
     }

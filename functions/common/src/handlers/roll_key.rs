@@ -2,14 +2,14 @@
 //! same account) is returned once, like a new key; the old key keeps working for the grace
 //! period asked for (`expiresInSeconds`, 0 to 7 days, default 0) and answers 401 after it.
 
+use super::create_key::{CreatedKey, issue};
 use super::{console_account, finish, within_deadline};
-use crate::api_key::PlaintextKey;
 use crate::error::ApiError;
 use crate::ids::KeyId;
 use crate::request::{json_body, origin};
 use crate::response::json_response;
 use crate::routes::{self, Route};
-use crate::store::{KeyRoll, NewKey};
+use crate::store::KeyRoll;
 use crate::{App, clock};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -25,16 +25,12 @@ struct RollBody {
     expires_in_seconds: Option<serde_json::Value>,
 }
 
+/// The successor as create-key shows a new key, and when the old key stops working.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RolledKey<'a> {
-    success: bool,
-    id: &'a str,
-    name: &'a str,
-    /// The successor's plaintext: in this response only.
-    key: &'a str,
-    prefix: &'a str,
-    created_at: String,
+    #[serde(flatten)]
+    successor: CreatedKey<'a>,
     previous_key_expires_at: String,
 }
 
@@ -67,16 +63,7 @@ async fn roll_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         .find(|k| k.id == old)
         .map(|k| k.name)
         .ok_or(ApiError::KeyNotFound)?;
-    let key = PlaintextKey::generate();
-    let record = NewKey {
-        id: KeyId::generate(),
-        account,
-        name,
-        prefix: key.display_prefix(),
-        hash: key.hash(),
-        created_at: now,
-        expires_at: None,
-    };
+    let (key, record) = issue(account, name, now, None);
     let previous_expires_at = match app
         .store
         .roll_key(
@@ -95,12 +82,14 @@ async fn roll_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     Ok(json_response(
         StatusCode::CREATED,
         &RolledKey {
-            success: true,
-            id: record.id.as_str(),
-            name: record.name.as_str(),
-            key: key.expose(),
-            prefix: &record.prefix,
-            created_at: clock::rfc3339(record.created_at),
+            successor: CreatedKey {
+                success: true,
+                id: record.id.as_str(),
+                name: record.name.as_str(),
+                key: key.expose(),
+                prefix: &record.prefix,
+                created_at: clock::rfc3339(record.created_at),
+            },
             previous_key_expires_at: clock::rfc3339(previous_expires_at),
         },
     ))

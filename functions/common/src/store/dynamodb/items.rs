@@ -118,6 +118,37 @@ pub struct KeyItem {
     pub expires_at: Option<i64>,
 }
 
+impl KeyItem {
+    /// A new key's item, under its account.
+    pub fn of(key: &crate::store::NewKey) -> Self {
+        KeyItem {
+            pk: account_pk(key.account.as_str()),
+            sk: format!("{KEY_PREFIX}{}", key.id),
+            key_id: key.id.to_string(),
+            account_id: key.account.to_string(),
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+            key_hash: key.hash.clone(),
+            created_at: crate::clock::rfc3339(key.created_at),
+            deleted_at: None,
+            expires_at: key.expires_at.map(time::OffsetDateTime::unix_timestamp),
+        }
+    }
+}
+
+impl LookupItem {
+    /// A new key's hash lookup: its account and id, nothing else.
+    pub fn of(key: &crate::store::NewKey) -> Self {
+        LookupItem {
+            pk: lookup_pk(key.hash.as_str()),
+            sk: LOOKUP_SK.into(),
+            account_id: key.account.to_string(),
+            key_id: key.id.to_string(),
+            deleted_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LookupItem {

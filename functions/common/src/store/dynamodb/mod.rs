@@ -69,26 +69,8 @@ impl DynamoStore {
 impl Store for DynamoStore {
     async fn create_key(&self, key: NewKey, origin: Origin) -> Result<KeyCreation, StoreError> {
         let account = key.account.as_str();
-        let created_at = clock::rfc3339(key.created_at);
-        let key_item = KeyItem {
-            pk: account_pk(account),
-            sk: format!("{KEY_PREFIX}{}", key.id),
-            key_id: key.id.to_string(),
-            account_id: account.to_string(),
-            name: key.name.clone(),
-            prefix: key.prefix.clone(),
-            key_hash: key.hash.clone(),
-            created_at: created_at.clone(),
-            deleted_at: None,
-            expires_at: key.expires_at.map(OffsetDateTime::unix_timestamp),
-        };
-        let lookup = LookupItem {
-            pk: lookup_pk(key.hash.as_str()),
-            sk: LOOKUP_SK.into(),
-            account_id: account.to_string(),
-            key_id: key.id.to_string(),
-            deleted_at: None,
-        };
+        let key_item = KeyItem::of(&key);
+        let lookup = LookupItem::of(&key);
         let audit = audit_item(
             account,
             AuditAction::KeyCreated,

@@ -5,7 +5,6 @@ use super::cancel::Retry;
 use super::client::TxError;
 use super::items::*;
 use super::ledger::audit_item;
-use crate::clock;
 use crate::ids::KeyId;
 use crate::store::{AuditAction, KeyRoll, MAX_LIVE_KEYS, NewKey, Origin, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -22,25 +21,8 @@ impl DynamoStore {
         let account = new.account.as_str();
         let now = new.created_at.unix_timestamp();
         let old_sk = format!("{KEY_PREFIX}{old}");
-        let new_item = KeyItem {
-            pk: account_pk(account),
-            sk: format!("{KEY_PREFIX}{}", new.id),
-            key_id: new.id.to_string(),
-            account_id: account.to_string(),
-            name: new.name.clone(),
-            prefix: new.prefix.clone(),
-            key_hash: new.hash.clone(),
-            created_at: clock::rfc3339(new.created_at),
-            deleted_at: None,
-            expires_at: new.expires_at.map(OffsetDateTime::unix_timestamp),
-        };
-        let lookup = LookupItem {
-            pk: lookup_pk(new.hash.as_str()),
-            sk: LOOKUP_SK.into(),
-            account_id: account.to_string(),
-            key_id: new.id.to_string(),
-            deleted_at: None,
-        };
+        let new_item = KeyItem::of(&new);
+        let lookup = LookupItem::of(&new);
         let mut audit = audit_item(
             account,
             AuditAction::KeyRolled,

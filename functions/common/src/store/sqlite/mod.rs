@@ -21,8 +21,8 @@ use crate::ids::{AccountId, KeyId};
 use crate::key_name::KeyName;
 use async_trait::async_trait;
 use rows::{
-    earlier_session, ensure_account, id_col, insert_audit, insert_ledger, insert_linked_audit, map_err,
-    opt_time_col, time_col,
+    earlier_session, ensure_account, id_col, insert_audit, insert_key, insert_ledger, insert_linked_audit,
+    map_err, opt_time_col, time_col,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
@@ -97,19 +97,7 @@ impl Store for SqliteStore {
             if live as usize >= MAX_LIVE_KEYS {
                 return Ok(KeyCreation::TooManyKeys);
             }
-            tx.execute(
-                "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    key.id.as_str(),
-                    key.account.as_str(),
-                    key.name.as_str(),
-                    key.prefix,
-                    key.hash.as_str(),
-                    clock::rfc3339(key.created_at),
-                    key.expires_at.map(OffsetDateTime::unix_timestamp)
-                ],
-            )?;
+            insert_key(tx, &key)?;
             insert_audit(
                 tx,
                 key.account.as_str(),
@@ -162,19 +150,7 @@ impl Store for SqliteStore {
                 "UPDATE api_keys SET expires_at = ?1 WHERE id = ?2",
                 params![expires, old.as_str()],
             )?;
-            tx.execute(
-                "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    new.id.as_str(),
-                    new.account.as_str(),
-                    new.name.as_str(),
-                    new.prefix,
-                    new.hash.as_str(),
-                    clock::rfc3339(new.created_at),
-                    new.expires_at.map(OffsetDateTime::unix_timestamp)
-                ],
-            )?;
+            insert_key(tx, &new)?;
             insert_linked_audit(
                 tx,
                 new.account.as_str(),

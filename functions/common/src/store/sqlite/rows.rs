@@ -2,8 +2,8 @@
 //! idempotency records, and typed columns.
 
 use super::super::{
-    AuditAction, DebitOutcome, FREE_CREDITS_REASON, IdempotentSession, LedgerKind, Origin, SessionGrant,
-    StoreError,
+    AuditAction, DebitOutcome, FREE_CREDITS_REASON, IdempotentSession, LedgerKind, NewKey, Origin,
+    SessionGrant, StoreError,
 };
 use crate::clock;
 use crate::ids::{AccountId, KeyId, SessionId};
@@ -76,6 +76,24 @@ pub(super) fn insert_ledger(
             session.map(SessionId::as_str),
             reason,
             clock::rfc3339(at)
+        ],
+    )?;
+    Ok(())
+}
+
+/// A key's row (its hash, never the key).
+pub(super) fn insert_key(tx: &rusqlite::Transaction<'_>, key: &NewKey) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            key.id.as_str(),
+            key.account.as_str(),
+            key.name.as_str(),
+            key.prefix,
+            key.hash.as_str(),
+            clock::rfc3339(key.created_at),
+            key.expires_at.map(OffsetDateTime::unix_timestamp)
         ],
     )?;
     Ok(())
