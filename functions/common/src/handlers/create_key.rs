@@ -22,6 +22,20 @@ struct CreateKeyBody {
     expires_at: Option<String>,
 }
 
+impl<'a> CreatedKey<'a> {
+    /// The body that shows `key` (its plaintext) this once, with what is stored of it.
+    pub(super) fn of(key: &'a PlaintextKey, record: &'a NewKey) -> Self {
+        CreatedKey {
+            success: true,
+            id: record.id.as_str(),
+            name: record.name.as_str(),
+            key: key.expose(),
+            prefix: &record.prefix,
+            created_at: clock::rfc3339(record.created_at),
+        }
+    }
+}
+
 /// A fresh key (its plaintext, for the one response that shows it) and the record the store
 /// keeps of it (its hash). Create and roll both issue keys this way.
 pub(super) fn issue(
@@ -99,15 +113,5 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         return Err(ApiError::TooManyKeys);
     }
     tracing::info!(key_id = %record.id, "api key created");
-    Ok(json_response(
-        StatusCode::CREATED,
-        &CreatedKey {
-            success: true,
-            id: record.id.as_str(),
-            name: record.name.as_str(),
-            key: key.expose(),
-            prefix: &record.prefix,
-            created_at: clock::rfc3339(record.created_at),
-        },
-    ))
+    Ok(json_response(StatusCode::CREATED, &CreatedKey::of(&key, &record)))
 }

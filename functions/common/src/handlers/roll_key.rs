@@ -82,14 +82,7 @@ async fn roll_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     Ok(json_response(
         StatusCode::CREATED,
         &RolledKey {
-            successor: CreatedKey {
-                success: true,
-                id: record.id.as_str(),
-                name: record.name.as_str(),
-                key: key.expose(),
-                prefix: &record.prefix,
-                created_at: clock::rfc3339(record.created_at),
-            },
+            successor: CreatedKey::of(&key, &record),
             previous_key_expires_at: clock::rfc3339(previous_expires_at),
         },
     ))

@@ -42,10 +42,14 @@ impl DynamoStore {
                 return Ok(KeyRoll::NotFound);
             }
             // A key already due to expire sooner keeps its earlier expiry.
-            let expires = old_item.expires_at.map_or(old_expires_at.unix_timestamp(), |t| {
-                t.min(old_expires_at.unix_timestamp())
-            });
-            let expires_value = || AttributeValue::N(expires.to_string());
+            let expires = match old_item
+                .expires_at
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+            {
+                Some(earlier) if earlier < old_expires_at => earlier,
+                _ => old_expires_at,
+            };
+            let expires_value = || AttributeValue::N(expires.unix_timestamp().to_string());
             let writes = vec![
                 // The account: the successor joins the live keys (room permitting) and the old
                 // key's expiry is set where the debit's condition reads it — only if the old key
@@ -76,8 +80,7 @@ impl DynamoStore {
                 self.put(&audit, None)?,
             ];
             let rolled = KeyRoll::Rolled {
-                previous_expires_at: OffsetDateTime::from_unix_timestamp(expires)
-                    .map_err(|e| StoreError::internal(format!("key expiry: {e}")))?,
+                previous_expires_at: expires,
             };
             match self.transact(writes).await {
                 Ok(()) => return Ok(rolled),

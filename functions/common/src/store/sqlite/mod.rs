@@ -143,12 +143,13 @@ impl Store for SqliteStore {
                 return Ok(KeyRoll::TooManyKeys);
             }
             // A key already due to expire sooner keeps its earlier expiry.
-            let expires = current.map_or(old_expires_at.unix_timestamp(), |t| {
-                t.min(old_expires_at.unix_timestamp())
-            });
+            let expires = match current.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()) {
+                Some(earlier) if earlier < old_expires_at => earlier,
+                _ => old_expires_at,
+            };
             tx.execute(
                 "UPDATE api_keys SET expires_at = ?1 WHERE id = ?2",
-                params![expires, old.as_str()],
+                params![expires.unix_timestamp(), old.as_str()],
             )?;
             insert_key(tx, &new)?;
             insert_linked_audit(
@@ -162,8 +163,7 @@ impl Store for SqliteStore {
                 new.created_at,
             )?;
             Ok(KeyRoll::Rolled {
-                previous_expires_at: OffsetDateTime::from_unix_timestamp(expires)
-                    .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, expires))?,
+                previous_expires_at: expires,
             })
         })
         .await
