@@ -193,8 +193,8 @@ function showCreated(key) {
   $("copy-key").focus();
 }
 
-// The plaintext key leaves the page when its dialog closes, however it is closed (Done clears
-// it at once; Escape through the dialog's close event).
+// The plaintext key leaves the page when its dialog closes, however it is closed (Done and
+// Escape clear it before the dialog is gone).
 function forgetCreated() {
   $("created-key").textContent = "";
   $("copy-status").textContent = "";
@@ -376,6 +376,9 @@ document.addEventListener("DOMContentLoaded", () => {
     forgetCreated();
     $("created-dialog").close();
   });
+  // Escape fires `cancel` before the dialog closes; `close` itself comes a task later, so the
+  // key is dropped on both (Done drops it before closing).
+  $("created-dialog").addEventListener("cancel", forgetCreated);
   $("created-dialog").addEventListener("close", forgetCreated);
   $("roll-form").addEventListener("submit", confirmRoll);
   $("roll-cancel").addEventListener("click", () => $("roll-dialog").close());
