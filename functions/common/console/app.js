@@ -252,6 +252,9 @@ async function confirmDelete() {
   if (!key) return;
   try {
     await api("DELETE", "/api/v1/keys/" + encodeURIComponent(key.id));
+    // Drop the row before saying so: the list reload is a round trip later, and the
+    // message must never sit beside a row that still looks live.
+    for (const row of [...$("keys").rows]) if (row.dataset.keyId === key.id) row.remove();
     setStatus(`Key "${key.name}" deleted. It no longer works.`);
     await loadKeys();
   } catch (e) {
