@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 122;
-pub const CASES_OVER_HTTP: usize = 118;
+pub const CASES: usize = 129;
+pub const CASES_OVER_HTTP: usize = 125;
 
 pub struct Case {
     pub name: &'static str,
@@ -131,7 +131,8 @@ pub struct Credentials {
 const MISSING: &str = "Missing or invalid Authorization header";
 const CONSOLE: &str = "Invalid or expired console token";
 const FORMAT: &str = "Invalid API key format";
-const NAME_SHAPE: &str = r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>"}"#;
+const NAME_SHAPE: &str = r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#;
+const LIMIT_RANGE: &str = "limits.sessionsPerDay must be a whole number from 1 to 1000000";
 const NOT_JSON: &str = "Request body is not valid JSON";
 const ROLL_GRACE: &str = "expiresInSeconds must be a whole number from 0 to 604800";
 const ROLL_SHAPE: &str = r#"Request body must be empty or a JSON object {"expiresInSeconds": <0-604800>}"#;
@@ -925,6 +926,42 @@ impl Credentials {
                 "keys: expiresAt over a year ahead",
                 json!({"name": "k", "expiresAt": common::clock::rfc3339(in_two_years)}).to_string(),
                 EXPIRY_FAR,
+            ),
+            // Per-key limits: not an object, an unknown limit, out of range, wrong types.
+            (
+                "keys: limits a number",
+                json!({"name": "k", "limits": 10}).to_string(),
+                NAME_SHAPE,
+            ),
+            (
+                "keys: limits an unknown member",
+                json!({"name": "k", "limits": {"sessionsPerHour": 10}}).to_string(),
+                NAME_SHAPE,
+            ),
+            (
+                "keys: sessionsPerDay zero",
+                json!({"name": "k", "limits": {"sessionsPerDay": 0}}).to_string(),
+                LIMIT_RANGE,
+            ),
+            (
+                "keys: sessionsPerDay negative",
+                json!({"name": "k", "limits": {"sessionsPerDay": -5}}).to_string(),
+                LIMIT_RANGE,
+            ),
+            (
+                "keys: sessionsPerDay over a million",
+                json!({"name": "k", "limits": {"sessionsPerDay": 1_000_001}}).to_string(),
+                LIMIT_RANGE,
+            ),
+            (
+                "keys: sessionsPerDay a fraction",
+                json!({"name": "k", "limits": {"sessionsPerDay": 2.5}}).to_string(),
+                LIMIT_RANGE,
+            ),
+            (
+                "keys: sessionsPerDay a string",
+                json!({"name": "k", "limits": {"sessionsPerDay": "10"}}).to_string(),
+                LIMIT_RANGE,
             ),
         ] {
             cases.push(case(

@@ -202,6 +202,7 @@ pub async fn seed_key(store: &dyn Store, account_id: &str, id: &str, plaintext: 
         hash: KeyHash::of(plaintext),
         created_at: common::clock::now(),
         expires_at: None,
+        sessions_per_day: None,
     };
     store.create_key(key, Origin::default()).await.expect("seed key");
 }

@@ -30,6 +30,18 @@ pub fn expiry(at: OffsetDateTime) -> i64 {
     (at + RETENTION).unix_timestamp()
 }
 
+/// The UTC day `at` falls on, as days since 1970-01-01: what per-key daily limits count in.
+pub fn utc_day(at: OffsetDateTime) -> i64 {
+    at.unix_timestamp().div_euclid(SECONDS_PER_DAY)
+}
+
+/// Whole seconds from `at` to the next UTC midnight (1 to 86 400): a daily limit's `Retry-After`.
+pub fn seconds_to_next_utc_day(at: OffsetDateTime) -> u64 {
+    (SECONDS_PER_DAY - at.unix_timestamp().rem_euclid(SECONDS_PER_DAY)) as u64
+}
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +52,22 @@ mod tests {
         assert_eq!(
             rfc3339(datetime!(2026-11-27 02:00:00.789 UTC)),
             "2026-11-27T02:00:00Z"
+        );
+    }
+
+    #[test]
+    fn a_day_ends_at_utc_midnight() {
+        let late = datetime!(2026-11-27 23:59:59 UTC);
+        assert_eq!(seconds_to_next_utc_day(late), 1);
+        assert_eq!(
+            seconds_to_next_utc_day(datetime!(2026-11-28 00:00:00 UTC)),
+            86_400
+        );
+        assert_eq!(utc_day(late) + 1, utc_day(datetime!(2026-11-28 00:00:00 UTC)));
+        // Midnight in UTC, whatever offset the time is written in.
+        assert_eq!(
+            seconds_to_next_utc_day(datetime!(2026-11-27 22:00:00 -02:00)),
+            86_400
         );
     }
 

@@ -29,6 +29,10 @@ pub enum ApiError {
     KeyNotFound,
     /// 409: the account holds the most live keys it may.
     TooManyKeys,
+    /// 429: the key has opened its daily sessions; retry when the next UTC day begins.
+    KeyLimitReached {
+        retry_after_secs: u64,
+    },
     /// 422: the Idempotency-Key was first used with another API key.
     IdempotencyKeyUsedByAnotherApiKey,
     /// 422: the Idempotency-Key was first used with a different request body.
@@ -61,6 +65,7 @@ impl ApiError {
             ApiError::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
             ApiError::KeyNotFound => StatusCode::NOT_FOUND,
             ApiError::TooManyKeys => StatusCode::CONFLICT,
+            ApiError::KeyLimitReached { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::IdempotencyKeyUsedByAnotherApiKey | ApiError::IdempotencyKeyUsedForAnotherRequest => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -86,6 +91,7 @@ impl ApiError {
             ApiError::TooManyKeys => {
                 "API key limit reached: an account can have at most 100 keys; delete one first"
             }
+            ApiError::KeyLimitReached { .. } => "Key session limit reached",
             ApiError::IdempotencyKeyUsedByAnotherApiKey => {
                 "Idempotency-Key was already used with a different API key"
             }
@@ -112,6 +118,7 @@ impl ApiError {
             ApiError::InvalidConsoleToken => "invalid_console_token",
             ApiError::KeyNotFound => "key_not_found",
             ApiError::TooManyKeys => "too_many_keys",
+            ApiError::KeyLimitReached { .. } => "key_limit_reached",
             ApiError::IdempotencyKeyUsedByAnotherApiKey | ApiError::IdempotencyKeyUsedForAnotherRequest => {
                 "idempotency_key_reused"
             }
@@ -137,6 +144,9 @@ impl ApiError {
             ApiError::InvalidConsoleToken,
             ApiError::KeyNotFound,
             ApiError::TooManyKeys,
+            ApiError::KeyLimitReached {
+                retry_after_secs: 3600,
+            },
             ApiError::IdempotencyKeyUsedByAnotherApiKey,
             ApiError::IdempotencyKeyUsedForAnotherRequest,
             ApiError::BadRequest("Request body is not valid JSON".into()),
@@ -156,6 +166,7 @@ impl ApiError {
                 | ApiError::InvalidConsoleToken
                 | ApiError::KeyNotFound
                 | ApiError::TooManyKeys
+                | ApiError::KeyLimitReached { .. }
                 | ApiError::IdempotencyKeyUsedByAnotherApiKey
                 | ApiError::IdempotencyKeyUsedForAnotherRequest
                 | ApiError::BadRequest(_)
@@ -194,6 +205,9 @@ impl ApiError {
             }
             ApiError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            ApiError::KeyLimitReached { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}
         }

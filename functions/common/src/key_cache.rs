@@ -50,6 +50,7 @@ mod tests {
         ResolvedKey {
             account: AccountId::parse("acct").unwrap(),
             key: KeyId::generate(),
+            sessions_per_day: None,
         }
     }
 

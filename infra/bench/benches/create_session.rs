@@ -36,6 +36,7 @@ fn bench(c: &mut Criterion) {
             hash: KeyHash::of(KEY),
             created_at: common::clock::now(),
             expires_at: None,
+            sessions_per_day: None,
         };
         store.create_key(key, Origin::default()).await.unwrap();
         store

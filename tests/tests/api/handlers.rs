@@ -122,12 +122,12 @@ async fn create_key_rejects_bad_requests_and_changes_nothing() {
         (
             "create-key-unknown-field",
             400,
-            r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>"}"#,
+            r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#,
         ),
         (
             "create-key-no-body",
             400,
-            r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>"}"#,
+            r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#,
         ),
         (
             "create-key-wrong-content-type",
@@ -217,9 +217,18 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
     for key in keys {
         assert_eq!(
             field_names(key),
-            ["createdAt", "expiresAt", "id", "lastUsedAt", "name", "prefix"]
+            [
+                "createdAt",
+                "expiresAt",
+                "id",
+                "lastUsedAt",
+                "limits",
+                "name",
+                "prefix"
+            ]
         );
         assert_eq!(key["expiresAt"], Value::Null, "neither key expires");
+        assert_eq!(key["limits"], Value::Null, "neither key has limits");
     }
     assert_eq!(keys[0]["id"], newer["id"]);
     assert_eq!(keys[0]["prefix"], newer["prefix"]);
@@ -631,6 +640,7 @@ async fn a_key_created_with_an_expiry_lists_it_and_expired_keys_answer_401_witho
                 hash: expired.hash(),
                 created_at: yesterday - time::Duration::days(364),
                 expires_at: Some(yesterday),
+                sessions_per_day: None,
             },
             Default::default(),
         )
@@ -646,4 +656,65 @@ async fn a_key_created_with_an_expiry_lists_it_and_expired_keys_answer_401_witho
     let (status, body, _) = parts(create_session::handle(&t.app, req).await);
     assert_error(status, &body, 401, "Invalid API key");
     assert_eq!(credits(t.store(), FIXTURE_ACCOUNT).await, before);
+}
+
+// ---------------------------------------------------------------- per-key daily limits
+
+#[tokio::test]
+async fn a_key_with_a_daily_limit_lists_it_keeps_it_when_rolled_and_answers_429_past_it() {
+    // GIVEN a key created with a limit of 2 sessions a day (the account has 3 free credits)
+    let t = TestApp::new();
+    let body = r#"{"name": "Metered", "limits": {"sessionsPerDay": 2}}"#;
+    let (status, created, _) = parts(create_key::handle(&t.app, create_key_with(body)).await);
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["limits"], serde_json::json!({"sessionsPerDay": 2}));
+    // THEN the list shows it (and null for a key without limits)
+    let (_, list, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
+    assert_eq!(
+        list["keys"][0]["limits"],
+        serde_json::json!({"sessionsPerDay": 2})
+    );
+    let session = |key: &str| {
+        let mut req = fixture("create-session");
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {key}").parse().unwrap());
+        create_session::handle(&t.app, req)
+    };
+    let key = created["key"].as_str().unwrap().to_string();
+    // WHEN it opens 2 sessions THEN the third that day is 429, says when to retry, costs nothing
+    assert_eq!(session(&key).await.status(), 200);
+    assert_eq!(session(&key).await.status(), 200);
+    let before = credits(t.store(), FIXTURE_ACCOUNT).await;
+    let (status, body, headers) = parts(session(&key).await);
+    assert_error(status, &body, 429, "Key session limit reached");
+    assert_eq!(body["code"], "key_limit_reached");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (1..=86_400).contains(&retry_after),
+        "seconds to the next UTC day: {retry_after}"
+    );
+    assert_eq!(credits(t.store(), FIXTURE_ACCOUNT).await, before);
+
+    // WHEN it is rolled THEN the successor carries the same limit
+    let mut roll = fixture("roll-key");
+    let id = created["id"].as_str().unwrap();
+    *roll.uri_mut() = format!("https://api.example.com/api/v1/keys/{id}/roll")
+        .parse()
+        .unwrap();
+    roll = lambda_http::RequestExt::with_path_parameters(
+        roll,
+        std::collections::HashMap::from([("id".to_string(), id.to_string())]),
+    );
+    let (status, rolled, _) = parts(common::handlers::roll_key::handle(&t.app, roll).await);
+    assert_eq!(status, 201, "{rolled}");
+    assert_eq!(rolled["limits"], serde_json::json!({"sessionsPerDay": 2}));
+    let (_, list, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
+    assert!(
+        list["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["limits"]["sessionsPerDay"] == 2),
+        "{list}"
+    );
 }

@@ -135,6 +135,30 @@ async fn record() -> Vec<RequestShape> {
         lambda_http::Body::Text(serde_json::json!({"name": "Expiring", "expiresAt": expiry}).to_string());
     rig.send(expiring, "create-key (expiring)", None, 201).await;
 
+    // A key with a daily limit (kept on its key and lookup items); its sessions, which count
+    // in the account item's keyUse (the day's first starts the count, the next adds to it);
+    // and its roll (the successor keeps the limit).
+    let mut limited = fixture("create-key");
+    *limited.body_mut() = lambda_http::Body::Text(
+        serde_json::json!({"name": "Limited", "limits": {"sessionsPerDay": 5}}).to_string(),
+    );
+    rig.recorder.acting_as("create-key");
+    let (status, created, _) = parts(bad_input::dispatch(app, limited).await);
+    rig.recorder.acting_as("setup");
+    assert_eq!(status, 201, "{created}");
+    for _ in 0..2 {
+        let mut session = fixture("create-session");
+        let bearer = format!("Bearer {}", created["key"].as_str().unwrap());
+        session
+            .headers_mut()
+            .insert("authorization", bearer.parse().unwrap());
+        rig.send(session, "create-session (limited key)", None, 200).await;
+    }
+    let id = created["id"].as_str().unwrap().to_string();
+    let roll =
+        fixture("roll-key").with_path_parameters(std::collections::HashMap::from([("id".to_string(), id)]));
+    rig.send(roll, "roll-key (limited key)", None, 201).await;
+
     // create-session: paid, idempotent (answer lost) then replayed, another body, a lost debit
     // response, refused.
     seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;

@@ -81,6 +81,43 @@ async fn a_warm_session_is_one_request_a_first_seen_key_two_an_idempotent_one_tw
 }
 
 #[tokio::test]
+async fn a_limited_key_counts_its_day_in_the_debits_own_write() {
+    // GIVEN a key limited to 2 sessions a day, which an instance has not seen
+    let counter = CallCounter::default();
+    let table = fresh_table(&client(None)).await;
+    let (app, _dir) = counted_instance(&table, &counter).await;
+    let plaintext = common::api_key::PlaintextKey::generate();
+    let key = common::store::NewKey {
+        id: common::ids::KeyId::generate(),
+        account: tests::account("acct_daily_calls"),
+        name: common::key_name::KeyName::parse("Limited").unwrap(),
+        prefix: plaintext.display_prefix(),
+        hash: plaintext.hash(),
+        created_at: common::clock::now(),
+        expires_at: None,
+        sessions_per_day: Some(2),
+    };
+    app.store.create_key(key, Default::default()).await.unwrap();
+    counter.take();
+    // WHEN it opens its first session of the day THEN one more request than an unlimited key:
+    // the debit assumes today's count has begun, is told it has not, and starts it
+    assert_eq!(session(&app, plaintext.expose(), None).await, 200);
+    assert_eq!(counter.take(), ["GetItem", "UpdateItem", "UpdateItem"]);
+    // WHEN it opens its second THEN one request, as for any warm key
+    assert_eq!(session(&app, plaintext.expose(), None).await, 200);
+    assert_eq!(counter.take(), ["UpdateItem"]);
+    // WHEN it is past its limit THEN 429 from that same one request, and nothing is taken
+    let before = tests::credits(app.store.as_ref(), "acct_daily_calls").await;
+    counter.take();
+    assert_eq!(session(&app, plaintext.expose(), None).await, 429);
+    assert_eq!(counter.take(), ["UpdateItem"]);
+    assert_eq!(
+        tests::credits(app.store.as_ref(), "acct_daily_calls").await,
+        before
+    );
+}
+
+#[tokio::test]
 async fn a_key_deleted_through_another_instance_is_refused_by_the_next_session_in_one_request() {
     // GIVEN an instance that has resolved and remembered a key
     let counter = CallCounter::default();

@@ -8,7 +8,7 @@ use crate::key_name::KeyName;
 use crate::request::{json_body, origin};
 use crate::response::json_response;
 use crate::routes::Route;
-use crate::store::{KeyCreation, NewKey};
+use crate::store::{KeyCreation, MAX_SESSIONS_PER_DAY, NewKey};
 use crate::{App, clock, routes};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -20,6 +20,33 @@ struct CreateKeyBody {
     name: String,
     #[serde(default, rename = "expiresAt")]
     expires_at: Option<String>,
+    #[serde(default)]
+    limits: Option<LimitsBody>,
+}
+
+/// `limits`: each member optional; an unknown one is refused rather than silently ignored
+/// (a misspelt limit would otherwise leave the key unlimited).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LimitsBody {
+    #[serde(default)]
+    sessions_per_day: Option<serde_json::Value>,
+}
+
+/// `limits.sessionsPerDay`: a whole number from 1 to [`MAX_SESSIONS_PER_DAY`].
+fn sessions_per_day(limits: Option<LimitsBody>) -> Result<Option<u32>, ApiError> {
+    let Some(value) = limits.and_then(|l| l.sessions_per_day) else {
+        return Ok(None);
+    };
+    value
+        .as_u64()
+        .filter(|n| (1..=u64::from(MAX_SESSIONS_PER_DAY)).contains(n))
+        .map(|n| Some(n as u32))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "limits.sessionsPerDay must be a whole number from 1 to {MAX_SESSIONS_PER_DAY}"
+            ))
+        })
 }
 
 impl<'a> CreatedKey<'a> {
@@ -32,6 +59,7 @@ impl<'a> CreatedKey<'a> {
             key: key.expose(),
             prefix: &record.prefix,
             created_at: clock::rfc3339(record.created_at),
+            limits: Limits::of(record.sessions_per_day),
         }
     }
 }
@@ -43,6 +71,7 @@ pub(super) fn issue(
     name: KeyName,
     now: time::OffsetDateTime,
     expires_at: Option<time::OffsetDateTime>,
+    sessions_per_day: Option<u32>,
 ) -> (PlaintextKey, NewKey) {
     let key = PlaintextKey::generate();
     let record = NewKey {
@@ -53,6 +82,7 @@ pub(super) fn issue(
         hash: key.hash(),
         created_at: now,
         expires_at,
+        sessions_per_day,
     };
     (key, record)
 }
@@ -88,10 +118,25 @@ pub(super) struct CreatedKey<'a> {
     pub(super) key: &'a str,
     pub(super) prefix: &'a str,
     pub(super) created_at: String,
+    /// Only for a key made with limits: the contract's body is unchanged for every other key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) limits: Option<Limits>,
 }
 
-const EXPECTED: &str =
-    r#"a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>"}"#;
+/// A key's limits as the API shows them (`null`: none).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Limits {
+    sessions_per_day: u32,
+}
+
+impl Limits {
+    pub(super) fn of(sessions_per_day: Option<u32>) -> Option<Self> {
+        sessions_per_day.map(|n| Limits { sessions_per_day: n })
+    }
+}
+
+const EXPECTED: &str = r#"a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     finish(&req, within_deadline(app, create_key(app, &req)).await)
@@ -107,8 +152,9 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
 
     let now = clock::now();
     let expires_at = expiry(body.expires_at.as_deref(), now)?;
+    let sessions_per_day = sessions_per_day(body.limits)?;
 
-    let (key, record) = issue(account, name, now, expires_at);
+    let (key, record) = issue(account, name, now, expires_at, sessions_per_day);
     if app.store.create_key(record.clone(), origin(req)).await? == KeyCreation::TooManyKeys {
         return Err(ApiError::TooManyKeys);
     }

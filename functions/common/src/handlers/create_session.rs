@@ -76,6 +76,7 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
             ApiError::Internal
         })?;
     let session_id = debit.session.to_string();
+    let retry_after_secs = clock::seconds_to_next_utc_day(debit.at);
     let idempotency = idempotency_key.map(|k| IdempotentSession {
         key_hash: idempotency::sha256_hex(k.as_bytes()),
         request_hash: idempotency::sha256_hex(body_bytes(req).unwrap_or_default()),
@@ -109,6 +110,7 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
             Err(ApiError::IdempotencyKeyUsedForAnotherRequest)
         }
         DebitOutcome::InsufficientCredits => Err(ApiError::InsufficientCredits),
+        DebitOutcome::KeyLimitReached => Err(ApiError::KeyLimitReached { retry_after_secs }),
         DebitOutcome::InvalidKey => {
             app.keys.forget(&hash);
             Err(ApiError::InvalidKey)

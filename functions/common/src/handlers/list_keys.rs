@@ -1,5 +1,6 @@
 //! `GET /api/v1/keys`: the signed-in account's live keys, newest first.
 
+use super::create_key::Limits;
 use super::{console_account, finish, within_deadline};
 use crate::error::ApiError;
 use crate::response::json_response;
@@ -26,6 +27,8 @@ struct KeySummary {
     last_used_at: Option<String>,
     /// `null` for a key that does not expire.
     expires_at: Option<String>,
+    /// `null` for a key without limits.
+    limits: Option<Limits>,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -47,6 +50,7 @@ async fn list_keys(app: &App, req: &Request) -> Result<Response<Body>, ApiError>
             created_at: clock::rfc3339(k.created_at),
             last_used_at: k.last_used_at.map(clock::rfc3339),
             expires_at: k.expires_at.map(clock::rfc3339),
+            limits: Limits::of(k.sessions_per_day),
         })
         .collect();
     Ok(json_response(StatusCode::OK, &KeyList { success: true, keys }))

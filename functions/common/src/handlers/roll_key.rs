@@ -1,4 +1,4 @@
-//! `POST /api/v1/keys/{id}/roll`: replace a key without downtime. The successor (same name,
+//! `POST /api/v1/keys/{id}/roll`: replace a key without downtime. The successor (same name, limits and
 //! same account) is returned once, like a new key; the old key keeps working for the grace
 //! period asked for (`expiresInSeconds`, 0 to 7 days, default 0) and answers 401 after it.
 
@@ -54,16 +54,15 @@ async fn roll_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     // Not a key id: the same 404 as a key that does not exist (nothing can be probed).
     let old = key_id(req).ok_or(ApiError::KeyNotFound)?;
     let now = clock::now();
-    // The successor keeps the old key's name; its own expiry is none.
-    let name = app
+    // The successor keeps the old key's name and limits; its own expiry is none.
+    let previous = app
         .store
         .list_keys(&account)
         .await?
         .into_iter()
         .find(|k| k.id == old)
-        .map(|k| k.name)
         .ok_or(ApiError::KeyNotFound)?;
-    let (key, record) = issue(account, name, now, None);
+    let (key, record) = issue(account, previous.name, now, None, previous.sessions_per_day);
     let previous_expires_at = match app
         .store
         .roll_key(

@@ -24,7 +24,12 @@ pub struct NewKey {
     pub created_at: OffsetDateTime,
     /// After this the key answers `401 Invalid API key`, decided by the debit's own write.
     pub expires_at: Option<OffsetDateTime>,
+    /// How many sessions the key may open per UTC day (`None`: as many as the credits allow).
+    pub sessions_per_day: Option<u32>,
 }
+
+/// The largest `limits.sessionsPerDay` a key may be given.
+pub const MAX_SESSIONS_PER_DAY: u32 = 1_000_000;
 
 /// How many live keys an account may hold. Bounds what listing reads and what the account
 /// record keeps per key; documented in the OpenAPI file with its 409.
@@ -56,6 +61,7 @@ pub struct KeyRecord {
     pub created_at: OffsetDateTime,
     pub last_used_at: Option<OffsetDateTime>,
     pub expires_at: Option<OffsetDateTime>,
+    pub sessions_per_day: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +76,9 @@ pub struct SessionDebit {
 pub struct ResolvedKey {
     pub account: AccountId,
     pub key: KeyId,
+    /// The key's daily session limit: fixed when the key is made, so an instance may remember
+    /// it with the mapping; the debit's own write counts against it.
+    pub sessions_per_day: Option<u32>,
 }
 
 /// What an idempotency record keeps of a session response so that a retry gets the very same
@@ -141,6 +150,8 @@ pub enum DebitOutcome {
     /// The idempotency key belongs to a different request; nothing was taken.
     Conflict(IdempotencyConflict),
     InsufficientCredits,
+    /// The key has opened its `sessions_per_day` sessions this UTC day; nothing was taken.
+    KeyLimitReached,
     /// The key was deleted after it was resolved; nothing was taken.
     InvalidKey,
 }

@@ -4,7 +4,9 @@
 use super::DynamoStore;
 use super::cancel::Retry;
 use super::client::{Item, TxError, from_item, internal, is_ambiguous, service_error, to_attribute};
-use super::items::{ACCOUNT_SK, AccountItem, Change, LEDGER_PREFIX, LedgerItem, NEVER_USED, account_pk};
+use super::items::{
+    ACCOUNT_SK, AccountItem, Change, KeyUse, LEDGER_PREFIX, LedgerItem, NEVER_USED, account_pk,
+};
 use crate::clock;
 use crate::ids::KeyId;
 use crate::store::{FREE_CREDITS_REASON, LedgerKind, MAX_LIVE_KEYS, StoreError};
@@ -49,6 +51,7 @@ impl DynamoStore {
                 .and_then(|(k, expiry)| Some((k.to_string(), expiry?)))
                 .into_iter()
                 .collect(),
+            key_use: HashMap::new(),
             version: u64::from(grant.is_some()),
             change: grant,
         };
@@ -82,15 +85,23 @@ impl DynamoStore {
     /// tell the two apart. We retry only rejections that certainly changed nothing (throttling,
     /// a transaction in flight on the item) and settle an ambiguous answer by looking for the
     /// change itself.
+    ///
+    /// A debit by a key with a daily limit (`sessions_per_day`) also counts the session in the
+    /// same write; the first session of a UTC day costs one more request (see [`DayCount`]).
     pub(super) async fn change_balance(
         &self,
         account: &str,
         change: &Change,
+        sessions_per_day: Option<u32>,
     ) -> Result<Result<u64, Refusal>, StoreError> {
+        let mut limit = sessions_per_day.map(|per_day| DailyLimit {
+            per_day,
+            count: DayCount::Today,
+        });
         let mut retry = Retry::new("balance change");
         loop {
             retry.next().await?;
-            let update = BalanceChange::new(change)?;
+            let update = BalanceChange::new(change, limit)?;
             let result = self
                 .client
                 .update_item()
@@ -116,7 +127,13 @@ impl DynamoStore {
                 }
                 Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                     UpdateItemError::ConditionalCheckFailedException(e) => {
-                        return Ok(Err(Refusal::of_item(e.item, change)?));
+                        match Refusal::of_item(e.item, change, limit)? {
+                            Refusal::Recount(count) => {
+                                limit = limit.map(|l| DailyLimit { count, ..l });
+                                continue;
+                            }
+                            refusal => return Ok(Err(refusal)),
+                        }
                     }
                     UpdateItemError::TransactionConflictException(_) => continue,
                     UpdateItemError::InternalServerError(_) => {
@@ -201,7 +218,7 @@ impl DynamoStore {
     pub(super) fn drop_live_key(&self, account: &str, key: &KeyId) -> Result<TransactWriteItem, StoreError> {
         self.update(
             (account_pk(account), ACCOUNT_SK.into()),
-            "REMOVE liveKeys.#key, keyExpiries.#key",
+            "REMOVE liveKeys.#key, keyExpiries.#key, keyUse.#key",
             "attribute_exists(pk)",
             &[("#key", key.as_str())],
             Vec::new(),
@@ -221,27 +238,66 @@ pub(super) enum Refusal {
     InsufficientCredits,
     /// The debit's key is no longer among the account's live keys.
     KeyRevoked,
+    /// The debit's key has opened its sessions for this UTC day.
+    KeyLimitReached,
+    /// The key's daily count was not in the state the write assumed (the day turned, or
+    /// another debit started today's count first): write again, counting this way.
+    Recount(DayCount),
     NoAccount,
 }
 
+/// A debit's daily session limit, and how this attempt counts the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DailyLimit {
+    pub(super) per_day: u32,
+    pub(super) count: DayCount,
+}
+
+/// The account item keeps, per limited key, `keyUse.<key> = {day, count}` (day: days since
+/// 1970-01-01 UTC). One entry per key, whatever the number of days, so the item stays bounded;
+/// the price is that an update cannot branch on the stored day, so a debit assumes the day's
+/// count has begun (`Today`, every session but the day's first) and the refusal, which carries
+/// the old item, says when it has not (`NewDay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DayCount {
+    /// Add one to today's count, if it is below the limit.
+    Today,
+    /// Start today's count at one, if no debit has yet today.
+    NewDay,
+}
+
 impl Refusal {
-    /// Reads the reason off the item as it was when the condition failed.
-    pub(super) fn of(old: &AccountItem, change: &Change) -> Self {
-        let expired = |key: &String| {
-            let at = clock::parse_rfc3339(&change.at).map(|t| t.unix_timestamp());
-            matches!((old.key_expiries.get(key), at), (Some(expiry), Ok(at)) if *expiry <= at)
-        };
-        match &change.key_id {
-            Some(key) if !old.live_keys.contains_key(key) || expired(key) => Refusal::KeyRevoked,
+    /// Reads the reason off the item as it was when the condition failed. A debit without
+    /// credits is refused for that before its limit (waiting for the next day would not help).
+    pub(super) fn of(old: &AccountItem, change: &Change, limit: Option<DailyLimit>) -> Self {
+        let at = clock::parse_rfc3339(&change.at).ok();
+        let expired = |key: &String| matches!((old.key_expiries.get(key), at), (Some(expiry), Some(at)) if *expiry <= at.unix_timestamp());
+        match (&change.key_id, limit) {
+            (Some(key), _) if !old.live_keys.contains_key(key) || expired(key) => Refusal::KeyRevoked,
+            _ if change.kind == LedgerKind::Debit && old.credits < change.amount => {
+                Refusal::InsufficientCredits
+            }
+            (Some(key), Some(limit)) => {
+                let today = at.map(clock::utc_day);
+                match old.key_use.get(key).filter(|u| Some(u.day) == today) {
+                    Some(used) if used.count >= limit.per_day => Refusal::KeyLimitReached,
+                    Some(_) => Refusal::Recount(DayCount::Today),
+                    None => Refusal::Recount(DayCount::NewDay),
+                }
+            }
             _ if change.kind == LedgerKind::Debit => Refusal::InsufficientCredits,
             _ => Refusal::NoAccount,
         }
     }
 
     /// The same, from an old item as DynamoDB returned it (absent: no account).
-    pub(super) fn of_item(old: Option<Item>, change: &Change) -> Result<Self, StoreError> {
+    pub(super) fn of_item(
+        old: Option<Item>,
+        change: &Change,
+        limit: Option<DailyLimit>,
+    ) -> Result<Self, StoreError> {
         Ok(match old {
-            Some(old) => Refusal::of(&from_item(old)?, change),
+            Some(old) => Refusal::of(&from_item(old)?, change, limit),
             None => Refusal::NoAccount,
         })
     }
@@ -256,7 +312,7 @@ pub(super) struct BalanceChange {
 }
 
 impl BalanceChange {
-    pub(super) fn new(change: &Change) -> Result<Self, StoreError> {
+    pub(super) fn new(change: &Change, limit: Option<DailyLimit>) -> Result<Self, StoreError> {
         let debit = change.kind == LedgerKind::Debit;
         let (sign, guard, total) = if debit {
             ("-", "credits >= :amount", "debited")
@@ -285,10 +341,28 @@ impl BalanceChange {
             );
             names.insert("#key".into(), key.clone());
             values.insert(":at".into(), AttributeValue::S(change.at.clone()));
-            let now = clock::parse_rfc3339(&change.at)
-                .map_err(|_| internal("a change's time is RFC 3339"))?
-                .unix_timestamp();
-            values.insert(":now".into(), AttributeValue::N(now.to_string()));
+            let at = clock::parse_rfc3339(&change.at).map_err(|_| internal("a change's time is RFC 3339"))?;
+            values.insert(":now".into(), AttributeValue::N(at.unix_timestamp().to_string()));
+            if let Some(limit) = limit {
+                // `day` and `count` are DynamoDB reserved words, so both go by placeholder.
+                names.insert("#day".into(), "day".into());
+                let day = clock::utc_day(at);
+                values.insert(":day".into(), AttributeValue::N(day.to_string()));
+                match limit.count {
+                    DayCount::Today => {
+                        condition.push_str(" AND keyUse.#key.#day = :day AND keyUse.#key.#count < :limit");
+                        update.push_str(", keyUse.#key.#count = keyUse.#key.#count + :one");
+                        names.insert("#count".into(), "count".into());
+                        values.insert(":limit".into(), AttributeValue::N(limit.per_day.to_string()));
+                    }
+                    DayCount::NewDay => {
+                        condition
+                            .push_str(" AND (attribute_not_exists(keyUse.#key) OR keyUse.#key.#day <> :day)");
+                        update.push_str(", keyUse.#key = :first");
+                        values.insert(":first".into(), to_attribute(&KeyUse { day, count: 1 })?);
+                    }
+                }
+            }
         }
         Ok(BalanceChange {
             update,

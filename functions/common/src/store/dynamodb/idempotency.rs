@@ -4,7 +4,7 @@
 //! else the debit's ledger entry).
 
 use super::DynamoStore;
-use super::balance::{BalanceChange, Refusal};
+use super::balance::{BalanceChange, DailyLimit, DayCount, Refusal};
 use super::cancel::Retry;
 use super::client::{TxError, from_item, internal, to_item};
 use super::items::{Change, IDEMPOTENCY_PREFIX, IdempotencyItem, account_pk};
@@ -36,7 +36,10 @@ impl DynamoStore {
             ledger_id: change.id.clone(),
             ttl: (at + IDEMPOTENCY_WINDOW).unix_timestamp(),
         };
-        let debit = BalanceChange::new(change)?.into_transaction_item(&self.table, account)?;
+        let mut limit = key.sessions_per_day.map(|per_day| DailyLimit {
+            per_day,
+            count: DayCount::Today,
+        });
         // An expired record that TTL has not removed yet may be replaced. A used one comes back
         // with the cancellation, so a replay needs no extra read to find it.
         let put = Put::builder()
@@ -52,7 +55,7 @@ impl DynamoStore {
         loop {
             retry.next().await?;
             let writes = vec![
-                debit.clone(),
+                BalanceChange::new(change, limit)?.into_transaction_item(&self.table, account)?,
                 TransactWriteItem::builder().put(put.clone()).build(),
             ];
             match self.transact(writes).await {
@@ -64,12 +67,17 @@ impl DynamoStore {
                     // Item 0 is the debit: a deleted key is refused whatever else failed, and
                     // a used idempotency key (item 1) is answered even without credits left.
                     let refusal = match c.condition_failed(0) {
-                        true => Some(Refusal::of_item(old.take(0), change)?),
+                        true => Some(Refusal::of_item(old.take(0), change, limit)?),
                         false => None,
                     };
                     return match refusal {
                         Some(Refusal::KeyRevoked | Refusal::NoAccount) => Ok(DebitOutcome::InvalidKey),
                         _ if c.condition_failed(1) => self.earlier_session(key, &idem, old.take(1), at).await,
+                        Some(Refusal::Recount(count)) => {
+                            limit = limit.map(|l| DailyLimit { count, ..l });
+                            continue;
+                        }
+                        Some(Refusal::KeyLimitReached) => Ok(DebitOutcome::KeyLimitReached),
                         _ => Ok(DebitOutcome::InsufficientCredits),
                     };
                 }

@@ -59,12 +59,23 @@ pub struct AccountItem {
     /// exists. The debit's condition reads it, so an expired key never spends.
     #[serde(default)]
     pub key_expiries: HashMap<String, i64>,
+    /// Key id → its sessions on one UTC day, for live keys with a daily limit (see
+    /// `balance::DayCount`). Always present, like `key_expiries`; about 50 bytes per key.
+    #[serde(default)]
+    pub key_use: HashMap<String, KeyUse>,
     /// How many balance changes there have been: the number of ledger entries there must be.
     #[serde(default)]
     pub version: u64,
     /// The last balance change, for the stream to carry to the ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
+}
+
+/// A limited key's sessions on `day` (days since 1970-01-01 UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUse {
+    pub day: i64,
+    pub count: u32,
 }
 
 /// What `live_keys` holds for a key that has never opened a session.
@@ -116,6 +127,8 @@ pub struct KeyItem {
     /// Epoch seconds (as in the account's `keyExpiries`), for listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_per_day: Option<u32>,
 }
 
 impl KeyItem {
@@ -132,12 +145,14 @@ impl KeyItem {
             created_at: crate::clock::rfc3339(key.created_at),
             deleted_at: None,
             expires_at: key.expires_at.map(time::OffsetDateTime::unix_timestamp),
+            sessions_per_day: key.sessions_per_day,
         }
     }
 }
 
 impl LookupItem {
-    /// A new key's hash lookup: its account and id, nothing else.
+    /// A new key's hash lookup: its account, id and daily limit (what a session needs to know
+    /// before its one write), nothing else.
     pub fn of(key: &crate::store::NewKey) -> Self {
         LookupItem {
             pk: lookup_pk(key.hash.as_str()),
@@ -145,6 +160,7 @@ impl LookupItem {
             account_id: key.account.to_string(),
             key_id: key.id.to_string(),
             deleted_at: None,
+            sessions_per_day: key.sessions_per_day,
         }
     }
 }
@@ -158,6 +174,8 @@ pub struct LookupItem {
     pub key_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_per_day: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -159,6 +159,7 @@ impl Store for DynamoStore {
                     expires_at: k
                         .expires_at
                         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+                    sessions_per_day: k.sessions_per_day,
                     name: k.name,
                     prefix: k.prefix,
                 })
@@ -252,7 +253,11 @@ impl Store for DynamoStore {
             return Ok(None);
         }
         match (AccountId::parse(&lookup.account_id), KeyId::parse(&lookup.key_id)) {
-            (Some(account), Some(key)) => Ok(Some(ResolvedKey { account, key })),
+            (Some(account), Some(key)) => Ok(Some(ResolvedKey {
+                account,
+                key,
+                sessions_per_day: lookup.sessions_per_day,
+            })),
             _ => Err(internal("bad ids in key lookup item")),
         }
     }
@@ -280,11 +285,19 @@ impl Store for DynamoStore {
         if let Some(idem) = idempotency {
             return self.debit_idempotent(key, &change, idem, debit.at).await;
         }
-        Ok(match self.change_balance(key.account.as_str(), &change).await? {
-            Ok(balance) => DebitOutcome::Debited { balance },
-            Err(Refusal::KeyRevoked | Refusal::NoAccount) => DebitOutcome::InvalidKey,
-            Err(Refusal::InsufficientCredits) => DebitOutcome::InsufficientCredits,
-        })
+        Ok(
+            match self
+                .change_balance(key.account.as_str(), &change, key.sessions_per_day)
+                .await?
+            {
+                Ok(balance) => DebitOutcome::Debited { balance },
+                Err(Refusal::KeyRevoked | Refusal::NoAccount) => DebitOutcome::InvalidKey,
+                Err(Refusal::KeyLimitReached) => DebitOutcome::KeyLimitReached,
+                Err(Refusal::InsufficientCredits) => DebitOutcome::InsufficientCredits,
+                // change_balance writes again itself; a recount never comes back from it.
+                Err(Refusal::Recount(_)) => return Err(internal("a daily count was left unsettled")),
+            },
+        )
     }
 
     async fn grant_credits(
@@ -298,7 +311,7 @@ impl Store for DynamoStore {
             return Err(internal("grant amount must be positive"));
         }
         self.ensure_account(account.as_str(), at).await?;
-        self.change_balance(account.as_str(), &Change::grant(amount, reason, at))
+        self.change_balance(account.as_str(), &Change::grant(amount, reason, at), None)
             .await?
             .map_err(|_| internal("account vanished during grant"))
     }

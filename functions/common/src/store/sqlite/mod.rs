@@ -173,7 +173,7 @@ impl Store for SqliteStore {
         let account = account.clone();
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, name, prefix, created_at, last_used_at, expires_at FROM api_keys
+                "SELECT id, name, prefix, created_at, last_used_at, expires_at, sessions_per_day FROM api_keys
                  WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC",
             )?;
             stmt.query_map([account.as_str()], |row| {
@@ -186,6 +186,7 @@ impl Store for SqliteStore {
                     expires_at: row
                         .get::<_, Option<i64>>(5)?
                         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+                    sessions_per_day: row.get(6)?,
                 })
             })?
             .collect()
@@ -218,12 +219,13 @@ impl Store for SqliteStore {
         let hash = hash.clone();
         self.blocking(move |conn| {
             conn.query_row(
-                "SELECT id, account_id FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL",
+                "SELECT id, account_id, sessions_per_day FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL",
                 [hash.as_str()],
                 |row| {
                     Ok(ResolvedKey {
                         key: id_col(row, 0, KeyId::parse)?,
                         account: id_col(row, 1, AccountId::parse)?,
+                        sessions_per_day: row.get(2)?,
                     })
                 },
             )
@@ -238,34 +240,46 @@ impl Store for SqliteStore {
         debit: SessionDebit,
         idempotency: Option<IdempotentSession>,
     ) -> Result<DebitOutcome, StoreError> {
-        let ResolvedKey { account, key } = key.clone();
+        let ResolvedKey { account, key, .. } = key.clone();
         self.write(move |tx, _| {
             // The key may have been deleted (or have expired) since it was resolved; inside this
-            // transaction the answer is final.
-            let live: Option<i64> = tx
+            // transaction the answer is final. Its limit is read here too, not taken from `key`.
+            let day = clock::utc_day(debit.at);
+            let live: Option<bool> = tx
                 .query_row(
-                    "SELECT 1 FROM api_keys WHERE id = ?1 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
-                    params![key.as_str(), debit.at.unix_timestamp()],
+                    "SELECT sessions_per_day IS NULL OR usage_day IS NOT ?3 OR usage_count < sessions_per_day
+                     FROM api_keys WHERE id = ?1 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
+                    params![key.as_str(), debit.at.unix_timestamp(), day],
                     |row| row.get(0),
                 )
                 .optional()?;
-            if live.is_none() {
-                return Ok(DebitOutcome::InvalidKey);
-            }
+            let Some(within_limit) = live else { return Ok(DebitOutcome::InvalidKey) };
             if let Some(idem) = &idempotency
                 && let Some(earlier) = earlier_session(tx, &account, &key, idem, debit.at)?
             {
                 return Ok(earlier);
             }
-            let balance: Option<i64> = tx
-                .query_row(
-                    "UPDATE accounts SET credits = credits - 1, debited = debited + 1
-                     WHERE id = ?1 AND credits >= 1 RETURNING credits",
-                    [account.as_str()],
-                    |row| row.get(0),
-                )
+            // No credits outranks the daily limit (as on DynamoDB): waiting for tomorrow
+            // would not help. Both are read before anything is written.
+            let credits: Option<i64> = tx
+                .query_row("SELECT credits FROM accounts WHERE id = ?1", [account.as_str()], |row| row.get(0))
                 .optional()?;
-            let Some(balance) = balance else { return Ok(DebitOutcome::InsufficientCredits) };
+            if credits.unwrap_or(0) < 1 {
+                return Ok(DebitOutcome::InsufficientCredits);
+            }
+            if !within_limit {
+                return Ok(DebitOutcome::KeyLimitReached);
+            }
+            let balance: i64 = tx.query_row(
+                "UPDATE accounts SET credits = credits - 1, debited = debited + 1 WHERE id = ?1 RETURNING credits",
+                [account.as_str()],
+                |row| row.get(0),
+            )?;
+            tx.execute(
+                "UPDATE api_keys SET usage_count = CASE WHEN usage_day IS ?2 THEN usage_count + 1 ELSE 1 END, usage_day = ?2
+                 WHERE id = ?1",
+                params![key.as_str(), day],
+            )?;
             let balance = balance as u64;
             insert_ledger(tx, &account, LedgerKind::Debit, 1, balance, Some(&key), Some(&debit.session), None, debit.at)?;
             tx.execute("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2", params![clock::rfc3339(debit.at), key.as_str()])?;

@@ -84,8 +84,8 @@ pub(super) fn insert_ledger(
 /// A key's row (its hash, never the key).
 pub(super) fn insert_key(tx: &rusqlite::Transaction<'_>, key: &NewKey) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at, expires_at, sessions_per_day)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             key.id.as_str(),
             key.account.as_str(),
@@ -93,7 +93,8 @@ pub(super) fn insert_key(tx: &rusqlite::Transaction<'_>, key: &NewKey) -> rusqli
             key.prefix,
             key.hash.as_str(),
             clock::rfc3339(key.created_at),
-            key.expires_at.map(OffsetDateTime::unix_timestamp)
+            key.expires_at.map(OffsetDateTime::unix_timestamp),
+            key.sessions_per_day
         ],
     )?;
     Ok(())

@@ -20,7 +20,12 @@ CREATE TABLE IF NOT EXISTS api_keys (
     last_used_at  TEXT,
     deleted_at    TEXT,
     -- Epoch seconds; NULL: never expires.
-    expires_at    INTEGER
+    expires_at    INTEGER,
+    -- Sessions allowed per UTC day (NULL: no limit), and those opened on `usage_day`
+    -- (days since 1970-01-01 UTC).
+    sessions_per_day  INTEGER,
+    usage_day         INTEGER,
+    usage_count       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys (account_id, created_at);
 -- Listing and the live-key cap read live keys only, however many were deleted.
@@ -91,6 +96,19 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     )?;
     if !keys_expire {
         tx.execute_batch("ALTER TABLE api_keys ADD COLUMN expires_at INTEGER")?;
+    }
+    // ... and keys from before keys had daily limits.
+    let keys_limited: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('api_keys') WHERE name = 'sessions_per_day'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !keys_limited {
+        tx.execute_batch(
+            "ALTER TABLE api_keys ADD COLUMN sessions_per_day INTEGER;
+             ALTER TABLE api_keys ADD COLUMN usage_day INTEGER;
+             ALTER TABLE api_keys ADD COLUMN usage_count INTEGER NOT NULL DEFAULT 0;",
+        )?;
     }
     // ... and audit trails from before keys could be rolled.
     let audit_links: bool = tx.query_row(
