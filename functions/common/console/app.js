@@ -135,6 +135,7 @@ async function loadKeys() {
     cell(row, formatDate(key.lastUsedAt), "Last used");
     cell(row, formatDate(key.createdAt), "Created");
     cell(row, formatDate(key.expiresAt), "Expires");
+    cell(row, key.limits ? `${key.limits.sessionsPerDay.toLocaleString()} / day` : "None", "Daily limit");
     const actions = cell(row, "", "");
     const buttons = document.createElement("div");
     buttons.className = "row-actions";
@@ -159,6 +160,7 @@ async function loadKeys() {
 function openCreate() {
   clearError();
   $("key-name").value = "";
+  $("key-daily-limit").value = "";
   $("create-dialog").showModal();
   $("key-name").focus();
 }
@@ -170,10 +172,19 @@ async function createKey(event) {
     $("key-name").focus();
     return;
   }
+  const body = { name };
+  const limit = $("key-daily-limit");
+  // The browser checks the range and whole number (min/max/step, and text that is no number
+  // at all); the API checks again and says why.
+  if (!limit.checkValidity()) {
+    limit.reportValidity();
+    return;
+  }
+  if (limit.value !== "") body.limits = { sessionsPerDay: Number(limit.value) };
   const submit = $("create-submit");
   submit.disabled = true;
   try {
-    const created = await api("POST", "/api/v1/keys", { name });
+    const created = await api("POST", "/api/v1/keys", body);
     $("create-dialog").close();
     showCreated(created.key);
     await loadKeys();

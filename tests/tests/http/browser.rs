@@ -1,5 +1,5 @@
 //! The Cloud Console page in headless Chromium against the running local stack: the docs'
-//! whole flow, the XSS name, keyboard use, 375 px, API failures and an expired token
+//! whole flow, the XSS name, roll, a daily limit, keyboard use, 375 px, API failures and an expired token
 //! (`tests/browser/console.test.mjs`). `make test` installs Debian's chromium and the pinned
 //! playwright-core first; a missing browser fails this test, it is never skipped.
 
@@ -16,6 +16,8 @@ fn the_console_page_works_in_a_real_browser_as_the_docs_describe() {
         signed_in.starts_with(&format!("{}/console#token=", server.base_url)),
         "{signed_in}"
     );
+    // Credits enough for every test's sessions (the free ones are 3).
+    server.vpctl(&["credits", "grant", "--account", "acct_browser", "--amount", "10"]);
     // An expired token, signed by the very key the stack trusts (expiry is the only fault).
     let config = tests::local_config(server.data_dir.path(), &[]);
     let expired = tests::console_signer(&config).mint(&tests::account("acct_browser"), -3600);
