@@ -9,8 +9,8 @@ use common::api_key::{KeyHash, PlaintextKey};
 use common::clock;
 use common::ids::{KeyId, SessionId};
 use common::store::{
-    AuditAction, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, KeyRoll, LedgerKind,
-    MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, SessionGrant, Store,
+    AuditAction, CreditEventKind, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, KeyRoll,
+    LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, SessionGrant, Store,
 };
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -54,7 +54,9 @@ macro_rules! conformance_tests {
             a_hundred_concurrent_retries_of_one_idempotency_key_debit_once,
             a_daily_limit_holds_exactly_under_a_200_way_race,
             a_daily_limit_counts_afresh_each_utc_day_and_only_its_own_key,
-            a_daily_limit_refuses_new_sessions_but_still_replays_and_no_credits_comes_first
+            a_daily_limit_refuses_new_sessions_but_still_replays_and_no_credits_comes_first,
+            low_and_exhausted_credit_events_fire_once_per_crossing_and_a_grant_rearms_them,
+            a_200_way_race_raises_exactly_one_low_and_one_exhausted_event
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1144,4 +1146,100 @@ pub async fn a_daily_limit_refuses_new_sessions_but_still_replays_and_no_credits
     assert_eq!(broke, DebitOutcome::InsufficientCredits);
     assert_eq!(debits(store.as_ref(), "acct_daily_idem").await, 3);
     assert_ledger_ok(store.as_ref(), "acct_daily_idem").await;
+}
+
+/// The account's events as (kind, balance) pairs, oldest first.
+async fn credit_events(store: &dyn Store, account_id: &str) -> Vec<(CreditEventKind, u64)> {
+    store
+        .credit_events(&account(account_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event, e.credits))
+        .collect()
+}
+
+pub async fn low_and_exhausted_credit_events_fire_once_per_crossing_and_a_grant_rearms_them(
+    store: Arc<dyn Store>,
+) {
+    use CreditEventKind::{Exhausted, Low};
+    // GIVEN an account with its 3 free credits (the default threshold is 1)
+    let (plaintext, key_id) = create(store.as_ref(), "acct_events", "k").await;
+    let key = resolved(store.as_ref(), &plaintext).await;
+    let spend = || async { store.debit_session(&key, debit(), None).await.unwrap() };
+    // WHEN the balance goes 3 → 2 THEN nothing; 2 → 1 THEN credits.low
+    spend().await;
+    assert_eq!(credit_events(store.as_ref(), "acct_events").await, []);
+    spend().await;
+    assert_eq!(credit_events(store.as_ref(), "acct_events").await, [(Low, 1)]);
+    // WHEN 1 → 0 THEN credits.exhausted; a refused session raises nothing more
+    spend().await;
+    assert_eq!(spend().await, DebitOutcome::InsufficientCredits);
+    assert_eq!(
+        credit_events(store.as_ref(), "acct_events").await,
+        [(Low, 1), (Exhausted, 0)]
+    );
+    // WHEN a grant lifts the balance above the threshold THEN both fire again on the way down
+    store
+        .grant_credits(&account("acct_events"), 2, "top-up", clock::now())
+        .await
+        .unwrap();
+    spend().await;
+    spend().await;
+    let events = store.credit_events(&account("acct_events")).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| (e.event, e.credits)).collect();
+    assert_eq!(kinds, [(Low, 1), (Exhausted, 0), (Low, 1), (Exhausted, 0)]);
+    // AND each names its account, the key whose session crossed, the threshold and a unique id
+    for event in &events {
+        assert_eq!(event.account_id, "acct_events");
+        assert_eq!(event.key_id.as_deref(), Some(key_id.as_str()));
+        assert_eq!(event.threshold, 1);
+    }
+    let mut ids: Vec<_> = events.iter().map(|e| e.id.clone()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(
+        credit_events(store.as_ref(), "acct_other").await,
+        [],
+        "events are per account"
+    );
+}
+
+pub async fn a_200_way_race_raises_exactly_one_low_and_one_exhausted_event(store: Arc<dyn Store>) {
+    const RACERS: usize = 200;
+    // GIVEN an account with 100 credits
+    let (plaintext, _) = create(store.as_ref(), "acct_events_race", "k").await;
+    store
+        .grant_credits(
+            &account("acct_events_race"),
+            100 - FREE_CREDITS,
+            "race",
+            clock::now(),
+        )
+        .await
+        .unwrap();
+    let key = resolved(store.as_ref(), &plaintext).await;
+    // WHEN 200 sessions race
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, barrier, key) = (store.clone(), barrier.clone(), key.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.debit_session(&key, debit(), None).await.unwrap()
+            })
+        })
+        .collect();
+    let mut opened = 0;
+    for racer in racers {
+        if matches!(racer.await.unwrap(), DebitOutcome::Debited { .. }) {
+            opened += 1;
+        }
+    }
+    // THEN 100 open, and exactly one event per crossing, in order
+    assert_eq!(opened, 100);
+    assert_eq!(
+        credit_events(store.as_ref(), "acct_events_race").await,
+        [(CreditEventKind::Low, 1), (CreditEventKind::Exhausted, 0)]
+    );
 }

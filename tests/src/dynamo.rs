@@ -234,6 +234,10 @@ impl Store for Settled {
         self.caught_up(account).await;
         self.0.audit_events(account, now).await
     }
+    async fn credit_events(&self, account: &AccountId) -> Result<Vec<CreditEvent>, StoreError> {
+        self.caught_up(account).await;
+        self.0.credit_events(account).await
+    }
     async fn audit_page(
         &self,
         account: &AccountId,

@@ -334,3 +334,14 @@ pub fn assert_each_balance_once(replies: &[Reply], credits: u64) {
     balances.sort();
     assert_eq!(balances, (0..credits).collect::<Vec<_>>());
 }
+
+/// The `credits.*` event names `vpctl events` prints for an account, in order.
+pub fn event_names(lines: &str) -> Vec<String> {
+    lines
+        .lines()
+        .map(|l| {
+            let event: serde_json::Value = serde_json::from_str(l).expect("one JSON object per line");
+            event["event"].as_str().expect("an event name").to_string()
+        })
+        .collect()
+}

@@ -182,10 +182,10 @@ pub async fn open_store(
 ) -> Result<Arc<dyn Store>, StartupError> {
     match &config.store {
         #[cfg(feature = "embedded")]
-        StoreConfig::Embedded { path } => Ok(Arc::new(crate::store::sqlite::SqliteStore::open(
-            path,
-            config.free_credits,
-        )?)),
+        StoreConfig::Embedded { path } => Ok(Arc::new(
+            crate::store::sqlite::SqliteStore::open(path, config.free_credits)?
+                .with_low_credit_threshold(config.low_credit_threshold),
+        )),
         #[cfg(not(feature = "embedded"))]
         StoreConfig::Embedded { .. } => Err(ConfigError(format!(
             "this build has no embedded store (built without the `embedded` feature): set {}",
@@ -208,7 +208,8 @@ pub async fn dynamodb_store() -> Result<DynamoStore, StartupError> {
             dynamodb_client(&config, sdk.as_ref()).await,
             table.clone(),
             config.free_credits,
-        )),
+        )
+        .with_low_credit_threshold(config.low_credit_threshold)),
         StoreConfig::Embedded { .. } => Err(ConfigError(format!(
             "the ledger function follows a DynamoDB stream: set {}",
             crate::config::vars::TABLE_NAME

@@ -55,6 +55,12 @@ enum Command {
     /// Audit trail exports.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print the account's low-credit events (credits.low, credits.exhausted) as JSON lines,
+    /// oldest first: what the event bus carries in AWS.
+    Events {
+        #[command(flatten)]
+        account: AccountArg,
+    },
     /// Print the JWKS that verifies playground session tokens.
     Jwks,
     /// DynamoDB table housekeeping (local servers; in AWS the SAM template owns the table).
@@ -319,6 +325,27 @@ async fn run(command: Command) -> Result<(), String> {
             {
                 return Err(format!(
                     "export incomplete: the ledger function has {} balance changes of account {} still to write (their key.used events may be missing); run again shortly",
+                    check.behind, account.id
+                ));
+            }
+        }
+        Command::Events { account } => {
+            let store = store().await?;
+            for event in store
+                .credit_events(&account.id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("{}", serde_json::to_string(&event).map_err(|e| e.to_string())?);
+            }
+            // On DynamoDB the ledger function writes events from the stream.
+            if let Some(check) = common::store::verify_ledger(store.as_ref(), &account.id)
+                .await
+                .map_err(|e| e.to_string())?
+                && check.behind > 0
+            {
+                return Err(format!(
+                    "events incomplete: the ledger function has {} balance changes of account {} still to write; run again shortly",
                     check.behind, account.id
                 ));
             }

@@ -79,6 +79,9 @@ fn credits_grant_show_verify_and_audit_export() {
     let export = vpctl(dir.path(), &["audit", "export", "--account", "acct_ops"]);
     assert!(export.status.success());
     assert!(export.stdout.is_empty(), "no key events yet");
+    let events = vpctl(dir.path(), &["events", "--account", "acct_ops"]);
+    assert!(events.status.success());
+    assert!(events.stdout.is_empty(), "a grant raises no low-credit event");
 }
 
 #[test]
@@ -108,6 +111,7 @@ fn bad_arguments_get_usage_and_a_nonzero_exit() {
         vec!["credits", "grant", "--account", "acct_ops", "--amount", "0"],
         vec!["credits", "grant", "--account", "acct_ops", "--amount", "-5"],
         vec!["audit", "export"],
+        vec!["events"],
     ] {
         let out = vpctl(dir.path(), &args);
         assert!(!out.status.success(), "{args:?} succeeded");

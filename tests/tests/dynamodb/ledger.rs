@@ -1,5 +1,5 @@
 //! The ledger function on the table's stream: every balance change becomes exactly one ledger
-//! entry (and every debit one `key.used` event), whatever fails in the middle of a batch and
+//! entry (and every debit one `key.used` event, every crossing one low-credit event), whatever fails in the middle of a batch and
 //! however often a batch is delivered again.
 
 use aws_lambda_events::event::dynamodb::Event;
@@ -21,15 +21,12 @@ async fn unwritten_ledger() -> (String, std::sync::Arc<dyn Store>, tempfile::Tem
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
     let store: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(DynamoStore::new(client(None), table.clone(), config.free_credits));
+    // Credits for exactly SESSIONS sessions, so that they cross the low-credit threshold and 0.
+    let granted = SESSIONS as u64 - config.free_credits;
     let app = common::App::new(config, store.clone()).unwrap();
     seed_key(store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     store
-        .grant_credits(
-            &account(FIXTURE_ACCOUNT),
-            SESSIONS as u64,
-            "test",
-            common::clock::now(),
-        )
+        .grant_credits(&account(FIXTURE_ACCOUNT), granted, "test", common::clock::now())
         .await
         .unwrap();
     for _ in 0..SESSIONS {
@@ -59,6 +56,18 @@ async fn assert_whole(store: &dyn Store) {
         .filter(|e| e.event == common::store::AuditAction::KeyUsed)
         .count();
     assert_eq!(used, SESSIONS, "one key.used event per debit");
+    let events: Vec<_> = store
+        .credit_events(&account)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event.as_str(), e.credits))
+        .collect();
+    assert_eq!(
+        events,
+        [("credits.low", 1), ("credits.exhausted", 0)],
+        "one low-credit event per crossing"
+    );
 }
 
 #[tokio::test]

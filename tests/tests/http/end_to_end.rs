@@ -180,6 +180,13 @@ fn fifty_concurrent_sessions_on_twenty_credits_over_several_instances() {
         ),
         (Some(true), Some(0), Some(20))
     );
+    // AND the race raised one credits.low (at 1 left) and one credits.exhausted, no more
+    let events = server.vpctl(&["events", "--account", "acct_race"]);
+    assert_eq!(
+        tests::server::event_names(&events),
+        ["credits.low", "credits.exhausted"],
+        "{events}"
+    );
     // AND several create-session processes really served the race
     let logs = server.logs();
     let instances = logs

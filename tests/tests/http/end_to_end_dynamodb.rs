@@ -59,6 +59,13 @@ fn a_hundred_concurrent_sessions_on_fifty_credits() {
     // AND the audit export holds one key.used event per session
     let audit = server.vpctl_settled(&["audit", "export", "--account", "acct_race"]);
     assert_eq!(audit.lines().filter(|l| l.contains("\"key.used\"")).count(), 50);
+    // AND the ledger function, fed by the local stream, recorded one event per crossing
+    let events = server.vpctl_settled(&["events", "--account", "acct_race"]);
+    assert_eq!(
+        tests::server::event_names(&events),
+        ["credits.low", "credits.exhausted"],
+        "{events}"
+    );
 }
 
 #[test]

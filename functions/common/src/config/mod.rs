@@ -93,6 +93,8 @@ pub struct Config {
     pub playground: PlaygroundConfig,
     /// Credits granted once to every new account.
     pub free_credits: u64,
+    /// The balance at which a debit raises `credits.low` (reaching 0 raises `credits.exhausted`).
+    pub low_credit_threshold: u64,
     /// Every request answers within this, with a 503 when a dependency stalls (the function's
     /// timeout in the template is well above it).
     pub request_deadline: std::time::Duration,
@@ -136,6 +138,8 @@ pub mod vars {
     pub const PLAYGROUND_AUDIENCE: &str = "VP_PLAYGROUND_TOKEN_AUDIENCE";
     pub const TOKEN_TTL: &str = "VP_SESSION_TOKEN_TTL_SECONDS";
     pub const FREE_CREDITS: &str = "VP_FREE_CREDITS";
+    /// The balance at which a debit raises `credits.low` (1 to 1,000,000; default 1).
+    pub const LOW_CREDIT_THRESHOLD: &str = "VP_LOW_CREDIT_THRESHOLD";
     pub const REQUEST_DEADLINE_MS: &str = "VP_REQUEST_DEADLINE_MS";
 }
 
@@ -277,6 +281,12 @@ impl Config {
                 public_keys: get(vars::PUBLIC_KEYS),
             },
             free_credits: number(&get, vars::FREE_CREDITS, DEFAULT_FREE_CREDITS, 0..=1_000_000)?,
+            low_credit_threshold: number(
+                &get,
+                vars::LOW_CREDIT_THRESHOLD,
+                crate::store::DEFAULT_LOW_CREDIT_THRESHOLD,
+                1..=1_000_000,
+            )?,
             request_deadline: std::time::Duration::from_millis(number(
                 &get,
                 vars::REQUEST_DEADLINE_MS,

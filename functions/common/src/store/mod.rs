@@ -144,6 +144,11 @@ pub trait Store: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Vec<AuditEvent>, StoreError>;
 
+    /// The account's low-credit events (`credits.low`, `credits.exhausted`), oldest first.
+    /// Recorded with the debit that raised them (embedded) or from the table's stream by the
+    /// ledger function (DynamoDB), never on a session's critical request.
+    async fn credit_events(&self, account: &AccountId) -> Result<Vec<CreditEvent>, StoreError>;
+
     /// One page of the audit trail, as the console reads it: events not yet expired at `now`
     /// and older than the event with id `before` (from the newest when `None`), newest first,
     /// at most `limit`. Event ids are ULIDs, so their order is the order of events.

@@ -259,3 +259,60 @@ pub struct AuditEvent {
     /// Epoch seconds after which the event is gone (90 days after `at`).
     pub expires_at: i64,
 }
+
+/// A low-credit event's kind: raised by the debit that takes a balance to the account's
+/// threshold, and by the one that takes it to 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CreditEventKind {
+    #[serde(rename = "credits.low")]
+    Low,
+    #[serde(rename = "credits.exhausted")]
+    Exhausted,
+}
+
+impl CreditEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreditEventKind::Low => "credits.low",
+            CreditEventKind::Exhausted => "credits.exhausted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [CreditEventKind::Low, CreditEventKind::Exhausted]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+
+    /// The event a debit raises, given the balance right after it. Debits take one credit
+    /// and each account's changes are applied one at a time, so exactly one debit lands on
+    /// each value on the way down: one event per crossing however many sessions race, and a
+    /// grant that lifts the balance above the threshold re-arms both.
+    pub fn of_debit(balance_after: u64, threshold: u64) -> Option<Self> {
+        match balance_after {
+            0 => Some(CreditEventKind::Exhausted),
+            b if b == threshold => Some(CreditEventKind::Low),
+            _ => None,
+        }
+    }
+}
+
+/// The default `VP_LOW_CREDIT_THRESHOLD`: `credits.low` when one session is left.
+pub const DEFAULT_LOW_CREDIT_THRESHOLD: u64 = 1;
+
+/// A low-credit event as recorded (and, in AWS, put on the event bus).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditEvent {
+    /// Stable across redelivery: consumers may use it to drop duplicates.
+    pub id: String,
+    pub event: CreditEventKind,
+    pub account_id: String,
+    /// The balance right after the debit that raised it.
+    pub credits: u64,
+    pub threshold: u64,
+    /// The key whose session made the debit.
+    pub key_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}

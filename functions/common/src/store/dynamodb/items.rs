@@ -7,6 +7,7 @@
 //! | hash lookup | `KEYHASH#<sha-256 hex>` | `KEYHASH` |
 //! | ledger entry | `ACCOUNT#<account>` | `LEDGER#<ulid>` (kept for the life of the account) |
 //! | audit event | `ACCOUNT#<account>` | `AUDIT#<ulid>` (with `ttl`) |
+//! | low-credit event | `ACCOUNT#<account>` | `EVENT#<change id>` (with `ttl`) |
 //!
 //! The hash lookup is its own item, read with a strongly consistent `GetItem`, rather than a
 //! GSI: GSIs are eventually consistent, so a deleted key could still pass for a moment.
@@ -17,7 +18,10 @@
 //! (`stream.rs`), which writes it out as its `LEDGER#` item (and a debit's `key.used` audit
 //! event), keyed by the change's own id so that a redelivered record rewrites the same items.
 //! `version` tells how many ledger entries there must be, so a reader can tell whether the
-//! ledger has caught up.
+//! ledger has caught up. A debit that takes the balance to the low-credit threshold or to 0
+//! also becomes an `EVENT#` item, keyed by the change's id: put once however often the record
+//! is delivered, and since rewriting an item unchanged writes no stream record, its one
+//! `INSERT` is what the template's pipe puts on the event bus.
 
 use crate::api_key::KeyHash;
 use crate::key_name::KeyName;
@@ -30,6 +34,7 @@ pub const LOOKUP_SK: &str = "KEYHASH";
 pub const KEY_PREFIX: &str = "KEY#";
 pub const LEDGER_PREFIX: &str = "LEDGER#";
 pub const AUDIT_PREFIX: &str = "AUDIT#";
+pub const EVENT_PREFIX: &str = "EVENT#";
 
 pub fn account_pk(account: &str) -> String {
     format!("ACCOUNT#{account}")
@@ -273,6 +278,60 @@ impl Change {
             at: self.at.clone(),
             ttl: crate::clock::expiry(at),
             previous_key_id: None,
+        }))
+    }
+}
+
+/// A low-credit event (`credits.low` / `credits.exhausted`), kept 90 days.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditEventItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub event: crate::store::CreditEventKind,
+    pub account_id: String,
+    pub credits: u64,
+    pub threshold: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    pub at: String,
+    pub ttl: i64,
+    /// The account's `version` right after the debit: orders events exactly (ids are ULIDs
+    /// from different instances, ordered only to the millisecond).
+    pub version: u64,
+}
+
+impl Change {
+    /// The low-credit event this change raises, if it is a debit that took the balance
+    /// (`balance_after`) to `threshold` or to 0. Its id is the change's, so redelivery rewrites it.
+    pub fn credit_event_item(
+        &self,
+        account: &str,
+        balance_after: u64,
+        version: u64,
+        threshold: u64,
+    ) -> Result<Option<CreditEventItem>, crate::store::StoreError> {
+        if self.kind != LedgerKind::Debit {
+            return Ok(None);
+        }
+        let Some(event) = crate::store::CreditEventKind::of_debit(balance_after, threshold) else {
+            return Ok(None);
+        };
+        let at = crate::clock::parse_rfc3339(&self.at)
+            .map_err(|e| crate::store::StoreError::internal(format!("change time: {e}")))?;
+        Ok(Some(CreditEventItem {
+            pk: account_pk(account),
+            sk: format!("{EVENT_PREFIX}{}", self.id),
+            id: self.id.clone(),
+            event,
+            account_id: account.to_string(),
+            credits: balance_after,
+            threshold,
+            key_id: self.key_id.clone(),
+            at: self.at.clone(),
+            ttl: crate::clock::expiry(at),
+            version,
         }))
     }
 }

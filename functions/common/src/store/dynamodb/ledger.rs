@@ -3,10 +3,12 @@
 
 use super::DynamoStore;
 use super::client::parse_time;
-use super::items::{AUDIT_PREFIX, AuditItem, LEDGER_PREFIX, LedgerItem, account_pk};
+use super::items::{
+    AUDIT_PREFIX, AuditItem, CreditEventItem, EVENT_PREFIX, LEDGER_PREFIX, LedgerItem, account_pk,
+};
 use crate::clock;
 use crate::ids::{AccountId, SessionId, new_ulid};
-use crate::store::{AuditAction, AuditEvent, LedgerEntry, Origin, StoreError};
+use crate::store::{AuditAction, AuditEvent, CreditEvent, LedgerEntry, Origin, StoreError};
 use time::OffsetDateTime;
 
 impl DynamoStore {
@@ -41,6 +43,29 @@ impl DynamoStore {
             .into_iter()
             .filter(|i| i.ttl > now.unix_timestamp())
             .map(audit_event)
+            .collect()
+    }
+
+    /// Oldest first, by the account version each event's debit produced.
+    pub(super) async fn read_credit_events(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<CreditEvent>, StoreError> {
+        let mut items: Vec<CreditEventItem> = self.query(account.as_str(), EVENT_PREFIX, false).await?;
+        items.sort_by_key(|i| i.version);
+        items
+            .into_iter()
+            .map(|i| {
+                Ok(CreditEvent {
+                    at: parse_time(&i.at)?,
+                    id: i.id,
+                    event: i.event,
+                    account_id: i.account_id,
+                    credits: i.credits,
+                    threshold: i.threshold,
+                    key_id: i.key_id,
+                })
+            })
             .collect()
     }
 

@@ -36,8 +36,9 @@ use crate::api_key::KeyHash;
 use crate::clock;
 use crate::ids::{AccountId, KeyId, new_ulid};
 use crate::store::{
-    AuditAction, AuditEvent, Balance, DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll,
-    LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
+    AuditAction, AuditEvent, Balance, CreditEvent, DEFAULT_LOW_CREDIT_THRESHOLD, DebitOutcome,
+    IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey,
+    Origin, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -53,6 +54,8 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     free_credits: u64,
+    /// Read by the ledger function only: the balance at which a debit raises `credits.low`.
+    low_credit_threshold: u64,
 }
 
 impl DynamoStore {
@@ -61,6 +64,14 @@ impl DynamoStore {
             client,
             table: table.into(),
             free_credits,
+            low_credit_threshold: DEFAULT_LOW_CREDIT_THRESHOLD,
+        }
+    }
+
+    pub fn with_low_credit_threshold(self, threshold: u64) -> Self {
+        DynamoStore {
+            low_credit_threshold: threshold,
+            ..self
         }
     }
 }
@@ -346,5 +357,9 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         self.read_audit_page(account, now, before, limit).await
+    }
+
+    async fn credit_events(&self, account: &AccountId) -> Result<Vec<CreditEvent>, StoreError> {
+        self.read_credit_events(account).await
     }
 }

@@ -1,6 +1,6 @@
 //! The ledger, written off the critical path: each balance change recorded on an account item
 //! reaches the ledger function through the table's stream, and becomes its `LEDGER#` item (and
-//! a debit's `key.used` audit event). Items are keyed by the change's own ids and hold the same
+//! a debit's `key.used` audit event, and the low-credit event it may raise). Items are keyed by the change's own ids and hold the same
 //! content however often a record is delivered, so redelivery after a crash rewrites, never
 //! duplicates.
 
@@ -51,7 +51,7 @@ pub fn change_of(old: Option<Item>, new: Option<Item>) -> Result<Option<StreamCh
     })
 }
 
-/// Puts per `BatchWriteItem` (DynamoDB's limit is 25; a change needs at most two).
+/// Puts per `BatchWriteItem` (DynamoDB's limit is 25; a change needs at most three).
 const PUTS_PER_BATCH: usize = 24;
 
 impl DynamoStore {
@@ -63,7 +63,7 @@ impl DynamoStore {
             let mut puts = Vec::new();
             let mut end = start;
             while end < changes.len() {
-                let items = items_of(&changes[end]).map_err(|e| (end, e))?;
+                let items = items_of(&changes[end], self.low_credit_threshold).map_err(|e| (end, e))?;
                 if !puts.is_empty() && puts.len() + items.len() > PUTS_PER_BATCH {
                     break;
                 }
@@ -107,12 +107,22 @@ impl DynamoStore {
     }
 }
 
-/// The items one change becomes.
-fn items_of(change: &StreamChange) -> Result<Vec<Item>, StoreError> {
+/// The items one change becomes: a low-credit event it raises (first, so that a reader who
+/// sees the ledger entry finds the event too on a server that applies a batch in order), its
+/// ledger entry, and a debit's `key.used` audit event.
+fn items_of(change: &StreamChange, threshold: u64) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    if let Some(event) =
+        change
+            .change
+            .credit_event_item(&change.account, change.credits, change.version, threshold)?
+    {
+        items.push(to_item(&event)?);
+    }
     let ledger = change
         .change
         .ledger_item(&change.account, change.credits, change.version);
-    let mut items = vec![to_item(&ledger)?];
+    items.push(to_item(&ledger)?);
     if let Some(audit) = change.change.audit_item(&change.account)? {
         items.push(to_item(&audit)?);
     }

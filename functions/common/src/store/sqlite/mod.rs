@@ -11,9 +11,9 @@ mod rows;
 mod schema;
 
 use super::{
-    AuditAction, AuditEvent, Balance, DebitOutcome, IDEMPOTENCY_WINDOW, IdempotentSession, KeyCreation,
-    KeyRecord, KeyRoll, LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit,
-    Store, StoreError,
+    AuditAction, AuditEvent, Balance, CreditEvent, CreditEventKind, DEFAULT_LOW_CREDIT_THRESHOLD,
+    DebitOutcome, IDEMPOTENCY_WINDOW, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LedgerEntry,
+    LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use crate::api_key::KeyHash;
 use crate::clock;
@@ -33,6 +33,7 @@ use time::OffsetDateTime;
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     free_credits: u64,
+    low_credit_threshold: u64,
 }
 
 impl SqliteStore {
@@ -48,7 +49,16 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             free_credits,
+            low_credit_threshold: DEFAULT_LOW_CREDIT_THRESHOLD,
         })
+    }
+
+    /// The balance at which a debit raises `credits.low` (default 1).
+    pub fn with_low_credit_threshold(self, threshold: u64) -> Self {
+        SqliteStore {
+            low_credit_threshold: threshold,
+            ..self
+        }
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the blocking pool; commits on `Ok`.
@@ -241,6 +251,7 @@ impl Store for SqliteStore {
         idempotency: Option<IdempotentSession>,
     ) -> Result<DebitOutcome, StoreError> {
         let ResolvedKey { account, key, .. } = key.clone();
+        let threshold = self.low_credit_threshold;
         self.write(move |tx, _| {
             // The key may have been deleted (or have expired) since it was resolved; inside this
             // transaction the answer is final. Its limit is read here too, not taken from `key`.
@@ -284,6 +295,13 @@ impl Store for SqliteStore {
             insert_ledger(tx, &account, LedgerKind::Debit, 1, balance, Some(&key), Some(&debit.session), None, debit.at)?;
             tx.execute("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2", params![clock::rfc3339(debit.at), key.as_str()])?;
             insert_audit(tx, account.as_str(), AuditAction::KeyUsed, key.as_str(), Some(&debit.session), &debit.origin, debit.at)?;
+            // Raised by the debit itself, in its transaction: exactly one per crossing.
+            if let Some(kind) = CreditEventKind::of_debit(balance, threshold) {
+                tx.execute(
+                    "INSERT INTO credit_events (id, account_id, event, credits, threshold, key_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![rows::new_id(), account.as_str(), kind.as_str(), balance as i64, threshold as i64, key.as_str(), clock::rfc3339(debit.at)],
+                )?;
+            }
             if let Some(idem) = &idempotency {
                 tx.execute(
                     "INSERT OR REPLACE INTO idempotency (account_id, key_hash, api_key_id, request_hash, session_id, claims, expires_in, balance_after, expires_at)
@@ -390,6 +408,29 @@ impl Store for SqliteStore {
             )?;
             stmt.query_map(params![account.as_str(), now.unix_timestamp()], audit_row)?
                 .collect()
+        })
+        .await
+    }
+
+    async fn credit_events(&self, account: &AccountId) -> Result<Vec<CreditEvent>, StoreError> {
+        let account = account.clone();
+        self.blocking(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, event, account_id, credits, threshold, key_id, at FROM credit_events
+                 WHERE account_id = ?1 ORDER BY rowid",
+            )?;
+            stmt.query_map([account.as_str()], |row| {
+                Ok(CreditEvent {
+                    id: row.get(0)?,
+                    event: id_col(row, 1, CreditEventKind::parse)?,
+                    account_id: row.get(2)?,
+                    credits: row.get::<_, i64>(3)? as u64,
+                    threshold: row.get::<_, i64>(4)? as u64,
+                    key_id: row.get(5)?,
+                    at: time_col(row, 6)?,
+                })
+            })?
+            .collect()
         })
         .await
     }

@@ -55,6 +55,17 @@ CREATE TABLE IF NOT EXISTS audit_events (
     previous_key_id TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_account ON audit_events (account_id);
+-- Low-credit events, written with the debit that raised them.
+CREATE TABLE IF NOT EXISTS credit_events (
+    id          TEXT PRIMARY KEY,
+    account_id  TEXT NOT NULL,
+    event       TEXT NOT NULL CHECK (event IN ('credits.low', 'credits.exhausted')),
+    credits     INTEGER NOT NULL,
+    threshold   INTEGER NOT NULL,
+    key_id      TEXT,
+    at          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS credit_events_by_account ON credit_events (account_id);
 CREATE TABLE IF NOT EXISTS idempotency (
     account_id      TEXT NOT NULL,
     key_hash        TEXT NOT NULL,
