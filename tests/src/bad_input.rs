@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 129;
-pub const CASES_OVER_HTTP: usize = 125;
+pub const CASES: usize = 138;
+pub const CASES_OVER_HTTP: usize = 134;
 
 pub struct Case {
     pub name: &'static str,
@@ -94,7 +94,7 @@ pub async fn dispatch(
 ) -> lambda_http::Response<lambda_http::Body> {
     use common::handlers::{
         audit, console_page, create_key, create_session, credits, delete_key, fallback, jwks, list_keys,
-        roll_key,
+        roll_key, secret_scanning,
     };
     use common::routes::Route;
     use lambda_http::RequestExt;
@@ -107,6 +107,7 @@ pub async fn dispatch(
         Some(Route::CreateSession) => create_session::handle(app, req).await,
         Some(Route::Credits) => credits::handle(app, req).await,
         Some(Route::Audit) => audit::handle(app, req).await,
+        Some(Route::SecretScanning) => secret_scanning::handle(app, req).await,
         Some(Route::Jwks) => {
             let keys = jwks::PublishedKeys::from_config(&app.config).expect("local key set");
             jwks::handle(&keys, req).await
@@ -126,6 +127,8 @@ pub struct Credentials {
     pub audience: String,
     pub account: String,
     pub api_key: String,
+    /// Signs secret-scanning reports as the reporter the app under test trusts.
+    pub reporter: common::secret_scanning::ReporterSigner,
 }
 
 const MISSING: &str = "Missing or invalid Authorization header";
@@ -144,6 +147,10 @@ const AUDIT_CURSOR: &str = "cursor is not one this API issued";
 const AUDIT_TWICE: &str = "Query parameters limit and cursor may be given once each";
 const AUDIT_UNKNOWN: &str = "Unknown query parameter: expected limit or cursor";
 const SESSION_BODY: &str = "Request body must be empty or an empty JSON object {}";
+const SIGNATURE: &str = "Missing or invalid GitHub signature";
+const REPORT_SHAPE: &str =
+    r#"Request body must be a JSON array of {"token", "type", "url", "source"} matches"#;
+const TOO_MANY_MATCHES: &str = "A report may carry at most 100 matches";
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -182,6 +189,7 @@ impl Credentials {
             audience: console.audience.clone(),
             account: account.into(),
             api_key: api_key.into(),
+            reporter: crate::reporter_signer(config),
         }
     }
 
@@ -1038,6 +1046,78 @@ impl Credentials {
             c.name = name;
             cases.push(c);
         }
+        // Secret scanning: nothing is read before the signature verifies; then the report's shape.
+        let scan = "/api/v1/secret-scanning".to_string();
+        let report = json!([{"token": self.api_key, "type": "visionpipe_api_key", "url": "https://github.com/o/r/blob/1/.env", "source": "content"}])
+            .to_string();
+        let signed = |body: &str| {
+            vec![
+                json_ct.clone(),
+                (
+                    "github-public-key-identifier",
+                    self.reporter.identifier().to_string(),
+                ),
+                ("github-public-key-signature", self.reporter.sign(body.as_bytes())),
+            ]
+        };
+        let mut over_another_body = signed("[]");
+        over_another_body.retain(|(name, _)| *name != "content-type");
+        over_another_body.push(json_ct.clone());
+        let mut unknown_reporter = signed(&report);
+        unknown_reporter[1].1 = "0".repeat(64);
+        let mut not_base64 = signed(&report);
+        not_base64[2].1 = "not a signature!".into();
+        for (name, headers) in [
+            ("scan: no signature", vec![json_ct.clone()]),
+            ("scan: a signature over another body", over_another_body),
+            ("scan: a key GitHub does not hold", unknown_reporter),
+            ("scan: a signature that is not base64", not_base64),
+        ] {
+            cases.push(case(
+                name,
+                "POST",
+                &scan,
+                headers,
+                report.as_bytes(),
+                401,
+                SIGNATURE,
+            ));
+        }
+        let many: Vec<_> = (0..101).map(|_| json!({"token": "x", "type": "t"})).collect();
+        let many = json!(many).to_string();
+        for (name, body, error) in [
+            ("scan: signed, not JSON", "[".to_string(), REPORT_SHAPE),
+            (
+                "scan: signed, an object",
+                json!({"token": self.api_key, "type": "t"}).to_string(),
+                REPORT_SHAPE,
+            ),
+            (
+                "scan: signed, a match without a token",
+                json!([{"type": "t"}]).to_string(),
+                REPORT_SHAPE,
+            ),
+            ("scan: signed, 101 matches", many, TOO_MANY_MATCHES),
+        ] {
+            cases.push(case(
+                name,
+                "POST",
+                &scan,
+                signed(&body),
+                body.as_bytes(),
+                400,
+                error,
+            ));
+        }
+        cases.push(case(
+            "scan: GET",
+            "GET",
+            &scan,
+            vec![],
+            b"",
+            405,
+            "Method not allowed",
+        ));
         cases
     }
 }

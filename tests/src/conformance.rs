@@ -10,7 +10,8 @@ use common::clock;
 use common::ids::{KeyId, SessionId};
 use common::store::{
     AuditAction, CreditEventKind, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, KeyRoll,
-    LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, SessionGrant, Store,
+    Leak, LeakRevocation, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, SessionGrant,
+    Store,
 };
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -56,7 +57,9 @@ macro_rules! conformance_tests {
             a_daily_limit_counts_afresh_each_utc_day_and_only_its_own_key,
             a_daily_limit_refuses_new_sessions_but_still_replays_and_no_credits_comes_first,
             low_and_exhausted_credit_events_fire_once_per_crossing_and_a_grant_rearms_them,
-            a_200_way_race_raises_exactly_one_low_and_one_exhausted_event
+            a_200_way_race_raises_exactly_one_low_and_one_exhausted_event,
+            a_leaked_key_is_refused_at_once_listed_as_leaked_and_audited_until_deleted,
+            leak_reports_of_unknown_or_already_revoked_keys_change_nothing
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1242,4 +1245,131 @@ pub async fn a_200_way_race_raises_exactly_one_low_and_one_exhausted_event(store
         credit_events(store.as_ref(), "acct_events_race").await,
         [(CreditEventKind::Low, 1), (CreditEventKind::Exhausted, 0)]
     );
+}
+
+fn leak() -> Leak {
+    Leak {
+        url: Some("https://github.com/octo/app/blob/4f2c/.env".into()),
+        source: Some("content".into()),
+    }
+}
+
+pub async fn a_leaked_key_is_refused_at_once_listed_as_leaked_and_audited_until_deleted(
+    store: Arc<dyn Store>,
+) {
+    // GIVEN a live key that an instance has resolved and remembered
+    let (plaintext, key_id) = create(store.as_ref(), "acct_leak", "CI").await;
+    let remembered = resolved(store.as_ref(), &plaintext).await;
+    assert!(matches!(
+        store.debit_session(&remembered, debit(), None).await.unwrap(),
+        DebitOutcome::Debited { .. }
+    ));
+    let before = credits(store.as_ref(), "acct_leak").await;
+    // WHEN secret scanning reports it
+    let at = clock::now();
+    let revoked = store
+        .revoke_leaked(&plaintext.hash(), leak(), at, origin())
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked,
+        LeakRevocation::Revoked {
+            account: account("acct_leak"),
+            key: key_id.clone()
+        }
+    );
+    // THEN the remembered key is refused by the debit itself, and it no longer resolves
+    assert_eq!(
+        store.debit_session(&remembered, debit(), None).await.unwrap(),
+        DebitOutcome::InvalidKey
+    );
+    assert_eq!(store.resolve_key(&plaintext.hash()).await.unwrap(), None);
+    assert_eq!(
+        credits(store.as_ref(), "acct_leak").await,
+        before,
+        "nothing taken"
+    );
+    // AND it cannot be rolled, but is listed as leaked so its owner sees why it stopped
+    let successor = new_key("acct_leak", "CI", clock::now()).1;
+    assert_eq!(
+        store
+            .roll_key(&key_id, successor, clock::now(), origin())
+            .await
+            .unwrap(),
+        KeyRoll::NotFound
+    );
+    let listed = store.list_keys(&account("acct_leak")).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].leaked_at, Some(at));
+    // AND the audit trail says where it was found
+    let events = store
+        .audit_events(&account("acct_leak"), clock::now())
+        .await
+        .unwrap();
+    let leaked = events
+        .iter()
+        .find(|e| e.event == AuditAction::KeyLeaked)
+        .expect("key.leaked");
+    assert_eq!(leaked.key_id, key_id.as_str());
+    assert_eq!(
+        leaked.url.as_deref(),
+        Some("https://github.com/octo/app/blob/4f2c/.env")
+    );
+    assert_eq!(leaked.source.as_deref(), Some("content"));
+    assert_eq!(
+        leaked.ip_address.as_deref(),
+        Some("198.51.100.4"),
+        "who reported it"
+    );
+    // WHEN its owner deletes it THEN it leaves the list
+    assert!(
+        store
+            .delete_key(&account("acct_leak"), &key_id, clock::now(), origin())
+            .await
+            .unwrap()
+    );
+    assert!(store.list_keys(&account("acct_leak")).await.unwrap().is_empty());
+}
+
+pub async fn leak_reports_of_unknown_or_already_revoked_keys_change_nothing(store: Arc<dyn Store>) {
+    // GIVEN a key that was deleted, and one already reported
+    let (deleted, deleted_id) = create(store.as_ref(), "acct_leak2", "Old").await;
+    assert!(
+        store
+            .delete_key(&account("acct_leak2"), &deleted_id, clock::now(), origin())
+            .await
+            .unwrap()
+    );
+    let (reported, _) = create(store.as_ref(), "acct_leak2", "Reported").await;
+    let first = store
+        .revoke_leaked(&reported.hash(), leak(), clock::now(), origin())
+        .await
+        .unwrap();
+    assert!(matches!(first, LeakRevocation::Revoked { .. }));
+    let audit_before = store
+        .audit_events(&account("acct_leak2"), clock::now())
+        .await
+        .unwrap()
+        .len();
+    // WHEN they are reported (again), and a key that was never issued is too
+    for (plaintext, want) in [
+        (&deleted, LeakRevocation::AlreadyRevoked),
+        (&reported, LeakRevocation::AlreadyRevoked),
+        (&PlaintextKey::generate(), LeakRevocation::Unknown),
+    ] {
+        assert_eq!(
+            store
+                .revoke_leaked(&plaintext.hash(), leak(), clock::now(), origin())
+                .await
+                .unwrap(),
+            want
+        );
+    }
+    // THEN nothing was written
+    let audit_after = store
+        .audit_events(&account("acct_leak2"), clock::now())
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(audit_after, audit_before);
 }

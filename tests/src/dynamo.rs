@@ -199,6 +199,15 @@ impl Store for Settled {
     ) -> Result<bool, StoreError> {
         self.0.delete_key(account, key, at, origin).await
     }
+    async fn revoke_leaked(
+        &self,
+        hash: &KeyHash,
+        leak: Leak,
+        at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<LeakRevocation, StoreError> {
+        self.0.revoke_leaked(hash, leak, at, origin).await
+    }
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
         self.0.resolve_key(hash).await
     }

@@ -78,6 +78,28 @@ pub fn fixture_console_key_pem() -> String {
         .to_string()
 }
 
+/// The fixture secret-scanning reporter key (PKCS#8 PEM): like the console key, derived from
+/// a published seed (`infra/make_events.py` derives the same one), so `events/` reports verify.
+pub fn fixture_reporter_key_pem() -> String {
+    use p256::pkcs8::EncodePrivateKey;
+    use sha2::Digest;
+    let scalar = sha2::Sha256::digest(b"visionpipe fixture secret-scanning key");
+    p256::SecretKey::from_slice(&scalar)
+        .expect("the seed's digest is a valid P-256 scalar")
+        .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+        .expect("PKCS#8 encoding cannot fail")
+        .to_string()
+}
+
+/// Signs secret-scanning reports with the local reporter key that `config` trusts (what
+/// `vpctl secret-scanning sign` does).
+pub fn reporter_signer(config: &Config) -> common::secret_scanning::ReporterSigner {
+    let Some(common::config::ReporterKeysSource::LocalKey(path)) = &config.secret_scanning else {
+        panic!("tests sign with the local reporter key")
+    };
+    common::secret_scanning::ReporterSigner::local(path).expect("local reporter key")
+}
+
 /// Signs console tokens with the local console key that `config` trusts (what `vpctl token`
 /// does), so tests can build any token the console's sign-in could issue.
 pub fn console_signer(config: &Config) -> common::console_auth::ConsoleSigner {
@@ -126,8 +148,8 @@ pub fn local_config(dir: &Path, overrides: &[(&str, &str)]) -> Config {
     .expect("test configuration is valid")
 }
 
-/// A temporary data directory whose local console key is the fixture key, so the `events/`
-/// tokens verify there.
+/// A temporary data directory whose local console and reporter keys are the fixture keys, so
+/// the `events/` tokens and reports verify there.
 pub fn fixture_data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
@@ -135,6 +157,11 @@ pub fn fixture_data_dir() -> tempfile::TempDir {
         fixture_console_key_pem(),
     )
     .expect("write the fixture console key");
+    std::fs::write(
+        dir.path().join(common::config::LOCAL_SECRET_SCANNING_KEY_FILE),
+        fixture_reporter_key_pem(),
+    )
+    .expect("write the fixture reporter key");
     dir
 }
 

@@ -17,6 +17,9 @@ pub struct App {
     pub playground: Option<PlaygroundSigner>,
     /// API keys this instance has resolved (create-session's warm path).
     pub keys: KeyCache,
+    /// Who may report leaked keys (the secret-scanning endpoint); present whenever it
+    /// [`Needs`] it.
+    pub reporters: Option<crate::secret_scanning::ReporterKeys>,
 }
 
 /// The secrets a function uses. In AWS each function is given only these, so a function must
@@ -25,6 +28,7 @@ pub struct App {
 pub struct Needs {
     pub console: bool,
     pub playground: bool,
+    pub secret_scanning: bool,
 }
 
 impl Needs {
@@ -32,15 +36,24 @@ impl Needs {
     pub const CONSOLE: Needs = Needs {
         console: true,
         playground: false,
+        secret_scanning: false,
     };
     /// The session endpoint: sign playground tokens.
     pub const PLAYGROUND: Needs = Needs {
         console: false,
         playground: true,
+        secret_scanning: false,
+    };
+    /// The secret-scanning endpoint: verify reporters' signatures.
+    pub const SECRET_SCANNING: Needs = Needs {
+        console: false,
+        playground: false,
+        secret_scanning: true,
     };
     pub const ALL: Needs = Needs {
         console: true,
         playground: true,
+        secret_scanning: true,
     };
 }
 
@@ -98,8 +111,20 @@ impl App {
             (false, Some(source)) => Some(PlaygroundSigner::from_config(source, &config.playground)?),
             (false, None) => None,
         };
+        let reporters = match (needs.secret_scanning, &config.secret_scanning) {
+            (true, Some(source)) => Some(source.keys()?),
+            (true, None) => {
+                return Err(ConfigError(format!(
+                    "{} (GitHub's secret-scanning public keys) is required when running in AWS",
+                    crate::config::vars::SECRET_SCANNING_KEYS
+                ))
+                .into());
+            }
+            (false, _) => None,
+        };
         Ok(App {
             keys: KeyCache::default(),
+            reporters,
             console,
             playground,
             store,

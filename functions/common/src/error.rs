@@ -26,6 +26,8 @@ pub enum ApiError {
     InvalidKey,
     InsufficientCredits,
     InvalidConsoleToken,
+    /// 401: a secret-scanning report without a valid signature from a configured reporter key.
+    InvalidSignature,
     KeyNotFound,
     /// 409: the account holds the most live keys it may.
     TooManyKeys,
@@ -61,7 +63,8 @@ impl ApiError {
             ApiError::MissingAuthorization
             | ApiError::InvalidKeyFormat
             | ApiError::InvalidKey
-            | ApiError::InvalidConsoleToken => StatusCode::UNAUTHORIZED,
+            | ApiError::InvalidConsoleToken
+            | ApiError::InvalidSignature => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
             ApiError::KeyNotFound => StatusCode::NOT_FOUND,
             ApiError::TooManyKeys => StatusCode::CONFLICT,
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::InvalidKey => "Invalid API key",
             ApiError::InsufficientCredits => "Insufficient credits",
             ApiError::InvalidConsoleToken => "Invalid or expired console token",
+            ApiError::InvalidSignature => "Missing or invalid GitHub signature",
             ApiError::KeyNotFound => "API key not found",
             ApiError::TooManyKeys => {
                 "API key limit reached: an account can have at most 100 keys; delete one first"
@@ -116,6 +120,7 @@ impl ApiError {
             ApiError::InvalidKey => "invalid_api_key",
             ApiError::InsufficientCredits => "insufficient_credits",
             ApiError::InvalidConsoleToken => "invalid_console_token",
+            ApiError::InvalidSignature => "invalid_signature",
             ApiError::KeyNotFound => "key_not_found",
             ApiError::TooManyKeys => "too_many_keys",
             ApiError::KeyLimitReached { .. } => "key_limit_reached",
@@ -142,6 +147,7 @@ impl ApiError {
             ApiError::InvalidKey,
             ApiError::InsufficientCredits,
             ApiError::InvalidConsoleToken,
+            ApiError::InvalidSignature,
             ApiError::KeyNotFound,
             ApiError::TooManyKeys,
             ApiError::KeyLimitReached {
@@ -164,6 +170,7 @@ impl ApiError {
                 | ApiError::InvalidKey
                 | ApiError::InsufficientCredits
                 | ApiError::InvalidConsoleToken
+                | ApiError::InvalidSignature
                 | ApiError::KeyNotFound
                 | ApiError::TooManyKeys
                 | ApiError::KeyLimitReached { .. }

@@ -30,6 +30,7 @@ pub mod request;
 pub mod response;
 pub mod routes;
 pub mod runtime;
+pub mod secret_scanning;
 pub mod secrets;
 pub mod store;
 

@@ -18,6 +18,9 @@ pub enum Auth {
     /// Nothing: public documents (the key set that verifies session tokens, the console page,
     /// which signs in in the browser).
     Public,
+    /// `Github-Public-Key-Signature` over the body, by a configured reporter key (GitHub
+    /// secret scanning).
+    ReporterSignature,
 }
 
 /// Every endpoint of the API, each served by its own Lambda function.
@@ -33,6 +36,7 @@ pub enum Route {
     Jwks,
     ConsolePage,
     ConsoleAsset,
+    SecretScanning,
 }
 
 /// One row of the route table.
@@ -50,7 +54,7 @@ pub struct RouteSpec {
 /// The one route table. `Cargo.toml`'s local router, `template.yaml`'s events,
 /// `infra/openapi.yaml` and the Makefile's function list are checked against it
 /// (`tests/tests/api/routes.rs`).
-pub const ROUTES: [RouteSpec; 10] = [
+pub const ROUTES: [RouteSpec; 11] = [
     RouteSpec {
         route: Route::CreateKey,
         method: "POST",
@@ -120,6 +124,13 @@ pub const ROUTES: [RouteSpec; 10] = [
         path: "/console/{asset}",
         function: "console",
         auth: Auth::Public,
+    },
+    RouteSpec {
+        route: Route::SecretScanning,
+        method: "POST",
+        path: "/api/v1/secret-scanning",
+        function: "secret-scanning",
+        auth: Auth::ReporterSignature,
     },
 ];
 

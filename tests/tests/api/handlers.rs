@@ -222,6 +222,7 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
                 "expiresAt",
                 "id",
                 "lastUsedAt",
+                "leakedAt",
                 "limits",
                 "name",
                 "prefix"
@@ -229,6 +230,7 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
         );
         assert_eq!(key["expiresAt"], Value::Null, "neither key expires");
         assert_eq!(key["limits"], Value::Null, "neither key has limits");
+        assert_eq!(key["leakedAt"], Value::Null, "nor was found leaked");
     }
     assert_eq!(keys[0]["id"], newer["id"]);
     assert_eq!(keys[0]["prefix"], newer["prefix"]);

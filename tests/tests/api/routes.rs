@@ -130,6 +130,7 @@ fn the_openapi_document_describes_exactly_the_table_with_each_routes_credential(
             let want = match spec.auth {
                 Auth::ConsoleToken => Some("consoleToken"),
                 Auth::ApiKey => Some("apiKey"),
+                Auth::ReporterSignature => Some("githubSignature"),
                 // `security: []`: no credential at all.
                 Auth::Public => None,
             };

@@ -95,6 +95,8 @@ pub struct Config {
     pub free_credits: u64,
     /// The balance at which a debit raises `credits.low` (reaching 0 raises `credits.exhausted`).
     pub low_credit_threshold: u64,
+    /// Who may report leaked keys: `None` only in AWS when not configured.
+    pub secret_scanning: Option<ReporterKeysSource>,
     /// Every request answers within this, with a 503 when a dependency stalls (the function's
     /// timeout in the template is well above it).
     pub request_deadline: std::time::Duration,
@@ -140,12 +142,17 @@ pub mod vars {
     pub const FREE_CREDITS: &str = "VP_FREE_CREDITS";
     /// The balance at which a debit raises `credits.low` (1 to 1,000,000; default 1).
     pub const LOW_CREDIT_THRESHOLD: &str = "VP_LOW_CREDIT_THRESHOLD";
+    /// GitHub's secret-scanning public key document (JSON), for the secret-scanning endpoint.
+    pub const SECRET_SCANNING_KEYS: &str = "VP_SECRET_SCANNING_KEYS";
     pub const REQUEST_DEADLINE_MS: &str = "VP_REQUEST_DEADLINE_MS";
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".visionpipe";
 /// Local runs: the console signing key `vpctl token` signs with, under the data directory.
 pub const LOCAL_CONSOLE_KEY_FILE: &str = "console-signing-key.pem";
+/// Local runs: the key pair that stands in for GitHub's secret-scanning key (`vpctl
+/// secret-scanning sign` signs reports with it).
+pub const LOCAL_SECRET_SCANNING_KEY_FILE: &str = "secret-scanning-signing-key.pem";
 pub const DEFAULT_CONSOLE_ISSUER: &str = "https://visionpipe.com";
 pub const DEFAULT_CONSOLE_AUDIENCE: &str = "visionpipe-cloud-api";
 pub const DEFAULT_PLAYGROUND_BASE_URL: &str = "https://visionpipe3d.quochuy.dev";
@@ -155,6 +162,29 @@ pub const DEFAULT_TOKEN_TTL_SECS: u64 = 86_400;
 pub const DEFAULT_FREE_CREDITS: u64 = 3;
 /// 4 s: a stalled store answers 503 in under 5 s; the functions' timeout is 10 s.
 pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 4_000;
+
+/// Where the secret-scanning reporters' public keys come from.
+#[derive(Debug, Clone)]
+pub enum ReporterKeysSource {
+    /// GitHub's published key document (`VP_SECRET_SCANNING_KEYS`).
+    Document(String),
+    /// Local runs: the public half of a key pair generated once at this path.
+    LocalKey(PathBuf),
+}
+
+impl ReporterKeysSource {
+    pub fn keys(&self) -> Result<crate::secret_scanning::ReporterKeys, ConfigError> {
+        match self {
+            ReporterKeysSource::Document(document) => {
+                crate::secret_scanning::ReporterKeys::from_document(document)
+                    .map_err(|e| ConfigError(format!("{}: {e}", vars::SECRET_SCANNING_KEYS)))
+            }
+            ReporterKeysSource::LocalKey(path) => crate::secret_scanning::ReporterSigner::local(path)
+                .map(|signer| signer.keys())
+                .map_err(|e| ConfigError(format!("local secret-scanning key {}: {e}", path.display()))),
+        }
+    }
+}
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -255,6 +285,14 @@ impl Config {
             None => None,
         };
 
+        let secret_scanning = match get(vars::SECRET_SCANNING_KEYS) {
+            Some(document) => Some(ReporterKeysSource::Document(document)),
+            None if local => Some(ReporterKeysSource::LocalKey(
+                data_dir.join(LOCAL_SECRET_SCANNING_KEY_FILE),
+            )),
+            None => None,
+        };
+
         let base_url = get(vars::PLAYGROUND_BASE_URL).unwrap_or_else(|| DEFAULT_PLAYGROUND_BASE_URL.into());
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
             return Err(ConfigError(format!(
@@ -281,6 +319,7 @@ impl Config {
                 public_keys: get(vars::PUBLIC_KEYS),
             },
             free_credits: number(&get, vars::FREE_CREDITS, DEFAULT_FREE_CREDITS, 0..=1_000_000)?,
+            secret_scanning,
             low_credit_threshold: number(
                 &get,
                 vars::LOW_CREDIT_THRESHOLD,

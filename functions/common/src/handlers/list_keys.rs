@@ -1,4 +1,5 @@
-//! `GET /api/v1/keys`: the signed-in account's live keys, newest first.
+//! `GET /api/v1/keys`: the signed-in account's keys, newest first: the live ones, and those
+//! revoked because they were found leaked (until deleted, so their owner sees why).
 
 use super::create_key::Limits;
 use super::{console_account, finish, within_deadline};
@@ -29,6 +30,8 @@ struct KeySummary {
     expires_at: Option<String>,
     /// `null` for a key without limits.
     limits: Option<Limits>,
+    /// When secret scanning reported the key leaked (it answers 401 since); `null` if never.
+    leaked_at: Option<String>,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -51,6 +54,7 @@ async fn list_keys(app: &App, req: &Request) -> Result<Response<Body>, ApiError>
             last_used_at: k.last_used_at.map(clock::rfc3339),
             expires_at: k.expires_at.map(clock::rfc3339),
             limits: Limits::of(k.sessions_per_day),
+            leaked_at: k.leaked_at.map(clock::rfc3339),
         })
         .collect();
     Ok(json_response(StatusCode::OK, &KeyList { success: true, keys }))

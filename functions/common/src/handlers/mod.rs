@@ -20,6 +20,7 @@ pub mod fallback;
 pub mod jwks;
 pub mod list_keys;
 pub mod roll_key;
+pub mod secret_scanning;
 
 /// Store failures at the boundary between the store and HTTP: the detail (with its whole
 /// chain of causes) goes to the log for operators; the client learns only the category.

@@ -107,6 +107,16 @@ pub trait Store: Send + Sync {
         origin: Origin,
     ) -> Result<bool, StoreError>;
 
+    /// Revokes the live key with this hash because it was found leaked, with a `key.leaked`
+    /// audit event: from then on it answers 401, and it stays listed as leaked until deleted.
+    async fn revoke_leaked(
+        &self,
+        hash: &KeyHash,
+        leak: Leak,
+        at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<LeakRevocation, StoreError>;
+
     /// The live key with this hash, read so that a deletion that has returned is always seen.
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError>;
 

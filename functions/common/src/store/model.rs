@@ -62,6 +62,27 @@ pub struct KeyRecord {
     pub last_used_at: Option<OffsetDateTime>,
     pub expires_at: Option<OffsetDateTime>,
     pub sessions_per_day: Option<u32>,
+    /// When the key was revoked because it was found leaked. It stays listed (and counts
+    /// toward [`MAX_LIVE_KEYS`]) so that its owner sees why it stopped, until they delete it.
+    pub leaked_at: Option<OffsetDateTime>,
+}
+
+/// Where a leaked key was found, as the secret-scanning report said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leak {
+    pub url: Option<String>,
+    pub source: Option<String>,
+}
+
+/// What a leak report did to the key it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeakRevocation {
+    /// The key was live; it is revoked now, with a `key.leaked` audit event.
+    Revoked { account: AccountId, key: KeyId },
+    /// A key we issued that was already deleted or revoked; nothing changed.
+    AlreadyRevoked,
+    /// No key of ours has this hash; nothing changed.
+    Unknown,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +238,9 @@ pub enum AuditAction {
     /// A key rolled: `key_id` is the new key, `previous_key_id` the one it replaces.
     #[serde(rename = "key.rolled")]
     KeyRolled,
+    /// A key revoked because secret scanning found it leaked (`url`, `source` say where).
+    #[serde(rename = "key.leaked")]
+    KeyLeaked,
 }
 
 impl AuditAction {
@@ -226,6 +250,7 @@ impl AuditAction {
             AuditAction::KeyDeleted => "key.deleted",
             AuditAction::KeyUsed => "key.used",
             AuditAction::KeyRolled => "key.rolled",
+            AuditAction::KeyLeaked => "key.leaked",
         }
     }
 
@@ -235,6 +260,7 @@ impl AuditAction {
             AuditAction::KeyDeleted,
             AuditAction::KeyUsed,
             AuditAction::KeyRolled,
+            AuditAction::KeyLeaked,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -254,6 +280,12 @@ pub struct AuditEvent {
     /// For `key.rolled`: the key the new one replaces.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_key_id: Option<String>,
+    /// For `key.leaked`: where the reporter found the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// For `key.leaked`: the reporter's kind of place (e.g. `content`, `commit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// Epoch seconds after which the event is gone (90 days after `at`).

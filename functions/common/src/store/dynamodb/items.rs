@@ -134,6 +134,9 @@ pub struct KeyItem {
     pub expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions_per_day: Option<u32>,
+    /// Set when secret scanning reported the key leaked (it stays listed until deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaked_at: Option<String>,
 }
 
 impl KeyItem {
@@ -151,6 +154,7 @@ impl KeyItem {
             deleted_at: None,
             expires_at: key.expires_at.map(time::OffsetDateTime::unix_timestamp),
             sessions_per_day: key.sessions_per_day,
+            leaked_at: None,
         }
     }
 }
@@ -222,6 +226,11 @@ pub struct AuditItem {
     /// For `key.rolled`: the key the new one replaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_key_id: Option<String>,
+    /// For `key.leaked`: where the reporter found the key, and what kind of place it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub at: String,
     pub ttl: i64,
 }
@@ -278,6 +287,8 @@ impl Change {
             at: self.at.clone(),
             ttl: crate::clock::expiry(at),
             previous_key_id: None,
+            url: None,
+            source: None,
         }))
     }
 }

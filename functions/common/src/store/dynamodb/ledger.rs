@@ -101,6 +101,8 @@ fn audit_event(i: AuditItem) -> Result<AuditEvent, StoreError> {
         ip_address: i.ip_address,
         user_agent: i.user_agent,
         previous_key_id: i.previous_key_id,
+        url: i.url,
+        source: i.source,
     })
 }
 
@@ -124,6 +126,8 @@ pub(super) fn audit_item(
         ip_address: origin.ip.clone(),
         user_agent: origin.user_agent.clone(),
         previous_key_id: None,
+        url: None,
+        source: None,
         at: clock::rfc3339(at),
         ttl: clock::expiry(at),
     }

@@ -25,6 +25,7 @@ pub mod cancel;
 mod client;
 mod idempotency;
 pub mod items;
+mod leak;
 mod ledger;
 mod roll;
 pub mod stream;
@@ -37,8 +38,8 @@ use crate::clock;
 use crate::ids::{AccountId, KeyId, new_ulid};
 use crate::store::{
     AuditAction, AuditEvent, Balance, CreditEvent, DEFAULT_LOW_CREDIT_THRESHOLD, DebitOutcome,
-    IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey,
-    Origin, ResolvedKey, SessionDebit, Store, StoreError,
+    IdempotentSession, KeyCreation, KeyRecord, KeyRoll, Leak, LeakRevocation, LedgerEntry, LedgerKind,
+    MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -171,6 +172,7 @@ impl Store for DynamoStore {
                         .expires_at
                         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
                     sessions_per_day: k.sessions_per_day,
+                    leaked_at: k.leaked_at.as_deref().map(parse_time).transpose()?,
                     name: k.name,
                     prefix: k.prefix,
                 })
@@ -251,6 +253,16 @@ impl Store for DynamoStore {
                 }
             }
         }
+    }
+
+    async fn revoke_leaked(
+        &self,
+        hash: &KeyHash,
+        leak: Leak,
+        at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<LeakRevocation, StoreError> {
+        self.revoke_leak(hash, leak, at, origin).await
     }
 
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {

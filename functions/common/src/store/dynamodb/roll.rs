@@ -38,7 +38,10 @@ impl DynamoStore {
             let Some(old_item) = self.get::<KeyItem>(account_pk(account), &old_sk).await? else {
                 return Ok(KeyRoll::NotFound);
             };
-            if old_item.deleted_at.is_some() || old_item.expires_at.is_some_and(|t| t <= now) {
+            if old_item.deleted_at.is_some()
+                || old_item.leaked_at.is_some()
+                || old_item.expires_at.is_some_and(|t| t <= now)
+            {
                 return Ok(KeyRoll::NotFound);
             }
             // A key already due to expire sooner keeps its earlier expiry.

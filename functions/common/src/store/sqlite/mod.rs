@@ -12,8 +12,9 @@ mod schema;
 
 use super::{
     AuditAction, AuditEvent, Balance, CreditEvent, CreditEventKind, DEFAULT_LOW_CREDIT_THRESHOLD,
-    DebitOutcome, IDEMPOTENCY_WINDOW, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LedgerEntry,
-    LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
+    DebitOutcome, IDEMPOTENCY_WINDOW, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, Leak,
+    LeakRevocation, LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store,
+    StoreError,
 };
 use crate::api_key::KeyHash;
 use crate::clock;
@@ -21,8 +22,8 @@ use crate::ids::{AccountId, KeyId};
 use crate::key_name::KeyName;
 use async_trait::async_trait;
 use rows::{
-    earlier_session, ensure_account, id_col, insert_audit, insert_key, insert_ledger, insert_linked_audit,
-    map_err, opt_time_col, time_col,
+    earlier_session, ensure_account, id_col, insert_audit, insert_key, insert_leak_audit, insert_ledger,
+    insert_linked_audit, map_err, opt_time_col, time_col,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
@@ -136,7 +137,7 @@ impl Store for SqliteStore {
             let current: Option<Option<i64>> = tx
                 .query_row(
                     "SELECT expires_at FROM api_keys WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL
-                     AND (expires_at IS NULL OR expires_at > ?3)",
+                     AND leaked_at IS NULL AND (expires_at IS NULL OR expires_at > ?3)",
                     params![old.as_str(), new.account.as_str(), now],
                     |row| row.get(0),
                 )
@@ -183,7 +184,7 @@ impl Store for SqliteStore {
         let account = account.clone();
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, name, prefix, created_at, last_used_at, expires_at, sessions_per_day FROM api_keys
+                "SELECT id, name, prefix, created_at, last_used_at, expires_at, sessions_per_day, leaked_at FROM api_keys
                  WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC",
             )?;
             stmt.query_map([account.as_str()], |row| {
@@ -197,6 +198,7 @@ impl Store for SqliteStore {
                         .get::<_, Option<i64>>(5)?
                         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
                     sessions_per_day: row.get(6)?,
+                    leaked_at: opt_time_col(row, 7)?,
                 })
             })?
             .collect()
@@ -225,11 +227,41 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn revoke_leaked(
+        &self,
+        hash: &KeyHash,
+        leak: Leak,
+        at: OffsetDateTime,
+        origin: Origin,
+    ) -> Result<LeakRevocation, StoreError> {
+        let hash = hash.clone();
+        self.write(move |tx, _| {
+            let found: Option<(KeyId, AccountId, bool)> = tx
+                .query_row(
+                    "SELECT id, account_id, deleted_at IS NOT NULL OR leaked_at IS NOT NULL FROM api_keys WHERE key_hash = ?1",
+                    [hash.as_str()],
+                    |row| Ok((id_col(row, 0, KeyId::parse)?, id_col(row, 1, AccountId::parse)?, row.get(2)?)),
+                )
+                .optional()?;
+            let Some((key, account, revoked)) = found else { return Ok(LeakRevocation::Unknown) };
+            if revoked {
+                return Ok(LeakRevocation::AlreadyRevoked);
+            }
+            tx.execute(
+                "UPDATE api_keys SET leaked_at = ?1 WHERE id = ?2",
+                params![clock::rfc3339(at), key.as_str()],
+            )?;
+            insert_leak_audit(tx, account.as_str(), key.as_str(), &leak, &origin, at)?;
+            Ok(LeakRevocation::Revoked { account, key })
+        })
+        .await
+    }
+
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
         let hash = hash.clone();
         self.blocking(move |conn| {
             conn.query_row(
-                "SELECT id, account_id, sessions_per_day FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL",
+                "SELECT id, account_id, sessions_per_day FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL AND leaked_at IS NULL",
                 [hash.as_str()],
                 |row| {
                     Ok(ResolvedKey {
@@ -259,7 +291,7 @@ impl Store for SqliteStore {
             let live: Option<bool> = tx
                 .query_row(
                     "SELECT sessions_per_day IS NULL OR usage_day IS NOT ?3 OR usage_count < sessions_per_day
-                     FROM api_keys WHERE id = ?1 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
+                     FROM api_keys WHERE id = ?1 AND deleted_at IS NULL AND leaked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
                     params![key.as_str(), debit.at.unix_timestamp(), day],
                     |row| row.get(0),
                 )
@@ -403,7 +435,7 @@ impl Store for SqliteStore {
         let account = account.clone();
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id FROM audit_events
+                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id, url, source FROM audit_events
                  WHERE account_id = ?1 AND ttl > ?2 ORDER BY rowid",
             )?;
             stmt.query_map(params![account.as_str(), now.unix_timestamp()], audit_row)?
@@ -445,7 +477,7 @@ impl Store for SqliteStore {
         let (account, before) = (account.clone(), before.map(str::to_string));
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id FROM audit_events
+                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id, url, source FROM audit_events
                  WHERE account_id = ?1 AND ttl > ?2 AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
             )?;
             stmt.query_map(
@@ -470,5 +502,7 @@ fn audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
         at: time_col(row, 7)?,
         expires_at: row.get(8)?,
         previous_key_id: row.get(9)?,
+        url: row.get(10)?,
+        source: row.get(11)?,
     })
 }

@@ -2,7 +2,7 @@
 //! idempotency records, and typed columns.
 
 use super::super::{
-    AuditAction, DebitOutcome, FREE_CREDITS_REASON, IdempotentSession, LedgerKind, NewKey, Origin,
+    AuditAction, DebitOutcome, FREE_CREDITS_REASON, IdempotentSession, Leak, LedgerKind, NewKey, Origin,
     SessionGrant, StoreError,
 };
 use crate::clock;
@@ -110,6 +110,23 @@ pub(super) fn insert_audit(
     at: OffsetDateTime,
 ) -> rusqlite::Result<()> {
     insert_linked_audit(tx, account, action, key, None, session, origin, at)
+}
+
+/// The `key.leaked` event: where the key was found, and who reported it.
+pub(super) fn insert_leak_audit(
+    tx: &rusqlite::Transaction<'_>,
+    account: &str,
+    key: &str,
+    leak: &Leak,
+    origin: &Origin,
+    at: OffsetDateTime,
+) -> rusqlite::Result<()> {
+    insert_linked_audit(tx, account, AuditAction::KeyLeaked, key, None, None, origin, at)?;
+    tx.execute(
+        "UPDATE audit_events SET url = ?1, source = ?2 WHERE rowid = last_insert_rowid()",
+        params![leak.url, leak.source],
+    )?;
+    Ok(())
 }
 
 /// [`insert_audit`] naming a second key (`key.rolled`: the key the new one replaces).

@@ -25,7 +25,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
     -- (days since 1970-01-01 UTC).
     sessions_per_day  INTEGER,
     usage_day         INTEGER,
-    usage_count       INTEGER NOT NULL DEFAULT 0
+    usage_count       INTEGER NOT NULL DEFAULT 0,
+    -- Set when secret scanning reported the key leaked: it is refused from then on, and
+    -- listed as leaked until its owner deletes it.
+    leaked_at         TEXT
 );
 CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys (account_id, created_at);
 -- Listing and the live-key cap read live keys only, however many were deleted.
@@ -52,7 +55,10 @@ CREATE TABLE IF NOT EXISTS audit_events (
     user_agent   TEXT,
     at           TEXT NOT NULL,
     ttl          INTEGER NOT NULL,
-    previous_key_id TEXT
+    previous_key_id TEXT,
+    -- key.leaked: where the reporter found the key.
+    url          TEXT,
+    source       TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_account ON audit_events (account_id);
 -- Low-credit events, written with the debit that raised them.
@@ -121,6 +127,15 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
              ALTER TABLE api_keys ADD COLUMN usage_count INTEGER NOT NULL DEFAULT 0;",
         )?;
     }
+    // ... and keys (and audit trails) from before leaked keys revoked themselves.
+    let leaks_known: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('api_keys') WHERE name = 'leaked_at'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !leaks_known {
+        tx.execute_batch("ALTER TABLE api_keys ADD COLUMN leaked_at TEXT;")?;
+    }
     // ... and audit trails from before keys could be rolled.
     let audit_links: bool = tx.query_row(
         "SELECT count(*) FROM pragma_table_info('audit_events') WHERE name = 'previous_key_id'",
@@ -129,6 +144,16 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     )?;
     if !audit_links {
         tx.execute_batch("ALTER TABLE audit_events ADD COLUMN previous_key_id TEXT")?;
+    }
+    let audit_leaks: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('audit_events') WHERE name = 'url'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !audit_leaks {
+        tx.execute_batch(
+            "ALTER TABLE audit_events ADD COLUMN url TEXT; ALTER TABLE audit_events ADD COLUMN source TEXT;",
+        )?;
     }
     // ... and idempotency records that held the session token itself. They live 24 hours
     // and only locally, so they are dropped rather than converted.

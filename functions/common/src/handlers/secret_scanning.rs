@@ -1,0 +1,95 @@
+//! `POST /api/v1/secret-scanning`: GitHub's secret-scanning partner endpoint. GitHub reports
+//! strings matching our key format that it found in public places; each one that is a live
+//! key of ours is revoked at once (`key.leaked` in its account's audit trail), and every match
+//! gets a `true_positive` / `false_positive` label back.
+
+use super::{finish, within_deadline};
+use crate::api_key::{KeyHash, has_valid_checksum, is_well_formed};
+use crate::error::ApiError;
+use crate::request::{body_bytes, origin};
+use crate::response::json_response;
+use crate::routes::{self, Route};
+use crate::secret_scanning::{Label, ReportedToken, Verdict};
+use crate::store::{Leak, LeakRevocation};
+use crate::{App, clock};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+/// The most matches one report may carry: each costs up to two store requests, and the
+/// answer must come within the request deadline. GitHub sends matches in small batches.
+pub const MAX_TOKENS_PER_REPORT: usize = 100;
+
+const IDENTIFIER_HEADER: &str = "github-public-key-identifier";
+const SIGNATURE_HEADER: &str = "github-public-key-signature";
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    finish(&req, within_deadline(app, scan(app, &req)).await)
+}
+
+async fn scan(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    routes::expect(req, Route::SecretScanning)?;
+    // Checked at cold start; never missing here.
+    let reporters = app.reporters.as_ref().ok_or(ApiError::Internal)?;
+    let body = body_bytes(req)?;
+    // The signature is checked over the raw bytes before anything is parsed: nobody but a
+    // configured reporter can make this function read the store.
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    match (header(IDENTIFIER_HEADER), header(SIGNATURE_HEADER)) {
+        (Some(identifier), Some(signature)) if reporters.verify(identifier, signature, body) => {}
+        _ => return Err(ApiError::InvalidSignature),
+    }
+    let reported: Vec<ReportedToken> = serde_json::from_slice(body).map_err(|_| {
+        ApiError::BadRequest(
+            r#"Request body must be a JSON array of {"token", "type", "url", "source"} matches"#.into(),
+        )
+    })?;
+    if reported.len() > MAX_TOKENS_PER_REPORT {
+        return Err(ApiError::BadRequest(format!(
+            "A report may carry at most {MAX_TOKENS_PER_REPORT} matches"
+        )));
+    }
+    let (at, from) = (clock::now(), origin(req));
+    let mut verdicts = Vec::with_capacity(reported.len());
+    for match_ in reported {
+        let label = label(app, &match_, at, &from).await?;
+        verdicts.push(Verdict {
+            token_hash: KeyHash::of(&match_.token).as_str().to_string(),
+            token_type: match_.token_type,
+            label,
+        });
+    }
+    Ok(json_response(StatusCode::OK, &verdicts))
+}
+
+/// Ours or not, revoking it if it is a live key. A string that is not a key we could have
+/// issued (format, checksum) costs no store request; one we issued that is already deleted or
+/// revoked is still ours (`true_positive`) and changes nothing.
+async fn label(
+    app: &App,
+    reported: &ReportedToken,
+    at: time::OffsetDateTime,
+    from: &crate::store::Origin,
+) -> Result<Label, ApiError> {
+    if !is_well_formed(&reported.token) || !has_valid_checksum(&reported.token) {
+        return Ok(Label::FalsePositive);
+    }
+    let leak = Leak {
+        url: reported.url.clone(),
+        source: reported.source.clone(),
+    };
+    Ok(
+        match app
+            .store
+            .revoke_leaked(&KeyHash::of(&reported.token), leak, at, from.clone())
+            .await?
+        {
+            LeakRevocation::Revoked { account, key } => {
+                // Never the token; the key id and account are what an operator needs.
+                tracing::warn!(account = %account, key_id = %key, "leaked api key revoked");
+                Label::TruePositive
+            }
+            LeakRevocation::AlreadyRevoked => Label::TruePositive,
+            LeakRevocation::Unknown => Label::FalsePositive,
+        },
+    )
+}
