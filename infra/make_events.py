@@ -51,6 +51,31 @@ STRANGER_KEY = ec.derive_private_key(
     int.from_bytes(hashlib.sha256(b"visionpipe stranger console key").digest(), "big"), ec.SECP256R1())
 
 
+# Signs the secret-scanning fixtures as GitHub would (tests/src/lib.rs derives the same key).
+REPORTER_KEY = ec.derive_private_key(
+    int.from_bytes(hashlib.sha256(b"visionpipe fixture secret-scanning key").digest(), "big"), ec.SECP256R1())
+
+
+def reporter_headers(body):
+    """GitHub's two headers for `body`: the key's identifier (SHA-256 of its SubjectPublicKeyInfo,
+    hex, as common::secret_scanning names keys) and the DER signature in base64."""
+    from cryptography.hazmat.primitives import serialization
+    spki = REPORTER_KEY.public_key().public_bytes(serialization.Encoding.DER,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = REPORTER_KEY.sign(body.encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    return {"github-public-key-identifier": hashlib.sha256(spki).hexdigest(),
+            "github-public-key-signature": base64.b64encode(der).decode()}
+
+
+def report(*tokens):
+    return json.dumps([{"token": t, "type": "visionpipe_api_key",
+                        "url": "https://github.com/octo/app/blob/4f2c9e1/.env", "source": "content"}
+                       for t in tokens], separators=(",", ":"))
+
+
+SCAN_REPORT = report(KEY_OK, KEY_UNKNOWN, KEY_BAD_CHECKSUM)
+
+
 def console_token(sub=ACCOUNT, exp=NEVER_EXPIRES, key=FIXTURE_KEY):
     header = b64(json.dumps({"alg": "ES256", "typ": "JWT", "kid": fixture_kid()}, separators=(",", ":")).encode())
     claims = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": 1795744800, "exp": exp}
@@ -143,6 +168,12 @@ EVENTS = {
     "jwks": event("GET", "/.well-known/jwks.json", "/.well-known/jwks.json"),
     "console": event("GET", "/console", "/console"),
     "unmatched-method": event("PUT", *keys, bearer(console_token())),
+    # GitHub reports KEY_OK (ours, live), KEY_UNKNOWN (well-formed, never issued) and
+    # KEY_BAD_CHECKSUM (a look-alike).
+    "secret-scanning": event("POST", "/api/v1/secret-scanning", "/api/v1/secret-scanning",
+                             {**JSON, **reporter_headers(SCAN_REPORT)}, SCAN_REPORT),
+    "secret-scanning-bad-signature": event("POST", "/api/v1/secret-scanning", "/api/v1/secret-scanning",
+                                           {**JSON, **reporter_headers(report(KEY_EMPTY))}, SCAN_REPORT),
 }
 
 if __name__ == "__main__":

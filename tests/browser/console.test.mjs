@@ -10,6 +10,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, mkdirSync } from 'node:fs'
+import { createHash, createPublicKey, createSign } from 'node:crypto'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 
@@ -160,6 +161,48 @@ test('a key made with a daily limit shows it, and past it the key is refused wit
   await page.context().close()
 })
 
+// Reports `key` leaked as GitHub's secret scanning would: the body signed with the key the
+// stack trusts (ECDSA P-256 / SHA-256, DER, base64), named by the SHA-256 of its public key.
+async function reportLeaked(key, url) {
+  const pem = readFileSync(process.env.VP_REPORTER_KEY, 'utf8')
+  const spki = createPublicKey(pem).export({ type: 'spki', format: 'der' })
+  const body = JSON.stringify([{ token: key, type: 'visionpipe_api_key', url, source: 'content' }])
+  const response = await fetch(`${BASE}/api/v1/secret-scanning`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      'Github-Public-Key-Identifier': createHash('sha256').update(spki).digest('hex'),
+      'Github-Public-Key-Signature': createSign('SHA256').update(body).sign(pem, 'base64'),
+    },
+    body,
+  })
+  return { status: response.status, body: await response.json() }
+}
+
+test('a key found leaked shows as revoked, offers no Roll, and the audit log says where', async () => {
+  const page = await openPage(SIGNED_IN)
+  const key = await createKey(page, 'Committed by mistake')
+  await page.getByRole('button', { name: 'Done' }).click()
+  await row(page, 'Committed by mistake').waitFor()
+  const url = 'https://github.com/octo/app/blob/4f2c9e1/.env'
+  const reported = await reportLeaked(key, url)
+  assert.equal(reported.status, 200, JSON.stringify(reported.body))
+  assert.equal(reported.body[0].label, 'true_positive')
+  assert.equal((await openSession(key)).status, 401, 'revoked at once')
+  await page.reload()
+  const leaked = row(page, 'Committed by mistake')
+  await leaked.waitFor()
+  assert.match(await leaked.locator('td[data-label="Expires"]').textContent(), /^Revoked: found leaked /)
+  assert.equal(await page.getByRole('button', { name: 'Roll Committed by mistake' }).count(), 0)
+  assert.ok(await page.getByRole('button', { name: 'Delete Committed by mistake' }).isVisible())
+  await shot(page, '18-leaked-key')
+  await page.getByRole('link', { name: 'Audit log' }).click()
+  await page.locator('#audit').getByText(`Key found leaked and revoked: ${url}`).waitFor()
+  await shot(page, '19-leaked-audit')
+  assert.deepEqual(page.problems, [])
+  await page.context().close()
+})
+
 test('a key name is shown as text, never run as HTML', async () => {
   const page = await openPage(SIGNED_IN)
   const name = '<img src=x onerror=alert(1)>'
@@ -191,7 +234,7 @@ test('the audit log shows the last 90 days and downloads the export as JSON line
   assert.ok(lines.every((e) => e.accountId && e.at && e.event))
   const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()])
   const rows = readFileSync(await csv.path(), 'utf8').trim().split('\r\n')
-  assert.equal(rows[0], 'at,event,accountId,keyId,previousKeyId,sessionId,ipAddress,userAgent,id')
+  assert.equal(rows[0], 'at,event,accountId,keyId,previousKeyId,sessionId,ipAddress,userAgent,url,source,id')
   assert.equal(rows.length, lines.length + 1)
   assert.deepEqual(page.problems, [])
   await page.context().close()

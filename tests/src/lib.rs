@@ -61,6 +61,8 @@ pub const FIXTURE_ACCOUNT: &str = "acct_fixture";
 pub const KEY_OK: &str = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef012345670ff3c212";
 pub const KEY_EMPTY: &str = "vp_live_fedcba9876543210fedcba9876543210fedcba9876543210fedcba989ec28274";
 /// `KEY_OK` with its checksum zeroed: well-formed, never issued.
+/// Well-formed and checksummed, but never issued (never seeded anywhere).
+pub const KEY_UNKNOWN: &str = "vp_live_00000000000000000000000000000000000000000000000000000000d8f197b5";
 pub const KEY_BAD_CHECKSUM: &str = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef0123456700000000";
 pub const FIXTURE_KEY_ID: &str = "key_01JF0000000000000000000000";
 

@@ -134,7 +134,10 @@ async function loadKeys() {
     prefix.append(code);
     cell(row, formatDate(key.lastUsedAt), "Last used");
     cell(row, formatDate(key.createdAt), "Created");
-    cell(row, formatDate(key.expiresAt), "Expires");
+    // A key secret scanning found leaked was revoked then; it stays listed (until deleted)
+    // so that its owner learns why it stopped working.
+    cell(row, key.leakedAt ? `Revoked: found leaked ${formatDate(key.leakedAt)}` : formatDate(key.expiresAt), "Expires");
+    if (key.leakedAt) row.classList.add("leaked");
     cell(row, key.limits ? `${key.limits.sessionsPerDay.toLocaleString()} / day` : "None", "Daily limit");
     const actions = cell(row, "", "");
     const buttons = document.createElement("div");
@@ -150,7 +153,9 @@ async function loadKeys() {
     del.textContent = "Delete";
     del.setAttribute("aria-label", `Delete ${key.name}`);
     del.addEventListener("click", () => askDelete(key));
-    buttons.append(roll, del);
+    // A leaked key cannot be rolled (it no longer works); Add Key makes its replacement.
+    if (key.leakedAt) buttons.append(del);
+    else buttons.append(roll, del);
     actions.append(buttons);
   }
   $("keys-table").hidden = list.keys.length === 0;
@@ -278,7 +283,8 @@ async function confirmDelete() {
 let auditCursor = null;
 
 function describe(event) {
-  return { "key.created": "Key created", "key.deleted": "Key deleted", "key.used": "Key used", "key.rolled": "Key rolled" }[event.event] || event.event;
+  const text = { "key.created": "Key created", "key.deleted": "Key deleted", "key.used": "Key used", "key.rolled": "Key rolled", "key.leaked": "Key found leaked and revoked" }[event.event] || event.event;
+  return event.url ? `${text}: ${event.url}` : text;
 }
 
 async function loadAudit(more) {
@@ -315,7 +321,7 @@ async function allAuditEvents() {
   return events;
 }
 
-const CSV_COLUMNS = ["at", "event", "accountId", "keyId", "previousKeyId", "sessionId", "ipAddress", "userAgent", "id"];
+const CSV_COLUMNS = ["at", "event", "accountId", "keyId", "previousKeyId", "sessionId", "ipAddress", "userAgent", "url", "source", "id"];
 
 function csvField(value) {
   let text = value === null || value === undefined ? "" : String(value);

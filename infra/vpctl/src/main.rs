@@ -61,6 +61,9 @@ enum Command {
         #[command(flatten)]
         account: AccountArg,
     },
+    /// Stand in for GitHub's secret scanning locally.
+    #[command(subcommand)]
+    SecretScanning(SecretScanningCommand),
     /// Print the JWKS that verifies playground session tokens.
     Jwks,
     /// DynamoDB table housekeeping (local servers; in AWS the SAM template owns the table).
@@ -82,6 +85,13 @@ enum StreamCommand {
         #[arg(long, default_value = "ledger")]
         function: String,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretScanningCommand {
+    /// Sign a report (the body, read from stdin) with the local reporter key the stack
+    /// trusts; prints the two headers GitHub would send, one per line, for `curl -H @file`.
+    Sign,
 }
 
 #[derive(Subcommand)]
@@ -254,6 +264,19 @@ async fn run(command: Command) -> Result<(), String> {
         } => {
             let token = console_signer(&config)?.mint(&account.id, ttl_seconds);
             println!("{}/console#token={token}", url.trim_end_matches('/'));
+        }
+        Command::SecretScanning(SecretScanningCommand::Sign) => {
+            let Some(common::config::ReporterKeysSource::LocalKey(path)) = &config.secret_scanning else {
+                return Err(
+                    "signing reports needs the local reporter key (VP_ENV=local, no VP_SECRET_SCANNING_KEYS)"
+                        .into(),
+                );
+            };
+            let signer = common::secret_scanning::ReporterSigner::local(path).map_err(|e| e.to_string())?;
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut body).map_err(|e| e.to_string())?;
+            println!("Github-Public-Key-Identifier: {}", signer.identifier());
+            println!("Github-Public-Key-Signature: {}", signer.sign(&body));
         }
         Command::Jwks => {
             let source = config.signing_key().map_err(|e| e.to_string())?;

@@ -13,4 +13,5 @@ mod handlers;
 mod idempotency;
 mod racing_processes;
 mod routes;
+mod secret_scanning;
 mod store_embedded;

@@ -18,7 +18,7 @@ const SHAPES_FILE: &str = "infra/iam/requests.json";
 const RECORD_VAR: &str = "VP_RECORD_IAM_SHAPES";
 
 /// Every function that reaches DynamoDB on a request.
-const STORE_FUNCTIONS: [&str; 7] = [
+const STORE_FUNCTIONS: [&str; 8] = [
     "create-key",
     "list-keys",
     "delete-key",
@@ -26,6 +26,7 @@ const STORE_FUNCTIONS: [&str; 7] = [
     "create-session",
     "credits",
     "audit",
+    "secret-scanning",
 ];
 
 /// Each function's one SSM parameter (variable, template.yaml's default name), read at cold
@@ -181,6 +182,11 @@ async fn record() -> Vec<RequestShape> {
 
     // roll-key: the fixture key rolls, keeping an hour's grace.
     rig.step("roll-key", None, 201).await;
+
+    // secret-scanning: GitHub reports the fixture key (revoked, with the answer lost: the key
+    // item is read back), a never-issued key (its lookup only) and a look-alike (nothing).
+    rig.step("secret-scanning", lost("TransactWriteItems", 1), 200)
+        .await;
 
     // delete-key: the key, again (gone), and another whose response is lost.
     rig.step("delete-key", None, 200).await;

@@ -1,5 +1,5 @@
 //! The Cloud Console page in headless Chromium against the running local stack: the docs'
-//! whole flow, the XSS name, roll, a daily limit, keyboard use, 375 px, API failures and an expired token
+//! whole flow, the XSS name, roll, a daily limit, a leaked key, keyboard use, 375 px, API failures and an expired token
 //! (`tests/browser/console.test.mjs`). `make test` installs Debian's chromium and the pinned
 //! playwright-core first; a missing browser fails this test, it is never skipped.
 
@@ -21,6 +21,12 @@ fn the_console_page_works_in_a_real_browser_as_the_docs_describe() {
     // An expired token, signed by the very key the stack trusts (expiry is the only fault).
     let config = tests::local_config(server.data_dir.path(), &[]);
     let expired = tests::console_signer(&config).mint(&tests::account("acct_browser"), -3600);
+    // The key the stack trusts for secret-scanning reports (the test signs one as GitHub would).
+    let reporter_key = server
+        .data_dir
+        .path()
+        .join(common::config::LOCAL_SECRET_SCANNING_KEY_FILE);
+    tests::reporter_signer(&config);
     let shots = tests::workspace_root().join("target/browser-artifacts");
     // The page is same-origin with the API; another origin gets no CORS answer at all.
     for path in ["/api/v1/credits", "/api/v1/keys"] {
@@ -39,6 +45,7 @@ fn the_console_page_works_in_a_real_browser_as_the_docs_describe() {
             format!("{}/console#token={expired}", server.base_url),
         )
         .env("VP_SHOTS", &shots)
+        .env("VP_REPORTER_KEY", &reporter_key)
         .output()
         .unwrap_or_else(|e| panic!("cannot run node ({e})"));
 

@@ -1,0 +1,118 @@
+//! GitHub secret scanning's partner endpoint with the `events/` reports, signed by the fixture
+//! reporter key as GitHub signs (`infra/make_events.py`, in Python: the signature format is
+//! checked across implementations, not only against our own signer).
+
+use common::handlers::{create_session, list_keys, secret_scanning};
+use common::store::AuditAction;
+use tests::*;
+
+fn sha256_hex(s: &str) -> String {
+    common::api_key::KeyHash::of(s).as_str().to_string()
+}
+
+#[tokio::test]
+async fn a_signed_report_revokes_our_live_key_and_labels_every_match() {
+    // GIVEN KEY_OK is a live key with credits
+    let t = TestApp::new();
+    seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    assert_eq!(
+        create_session::handle(&t.app, fixture("create-session"))
+            .await
+            .status(),
+        200
+    );
+    let before = credits(t.store(), FIXTURE_ACCOUNT).await;
+
+    // WHEN GitHub reports it, with a never-issued key and a look-alike
+    let (status, body, _) = parts(secret_scanning::handle(&t.app, fixture("secret-scanning")).await);
+
+    // THEN each match is labelled, by its hash (the tokens are never echoed back)
+    assert_eq!(status, 200, "{body}");
+    let labels: Vec<(&str, &str)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["token_hash"].as_str().unwrap(), v["label"].as_str().unwrap()))
+        .collect();
+    let (ok, unknown, look_alike) = (
+        sha256_hex(KEY_OK),
+        sha256_hex(KEY_UNKNOWN),
+        sha256_hex(KEY_BAD_CHECKSUM),
+    );
+    assert_eq!(
+        labels,
+        [
+            (ok.as_str(), "true_positive"),
+            (unknown.as_str(), "false_positive"),
+            (look_alike.as_str(), "false_positive")
+        ]
+    );
+    assert!(
+        body.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["token_type"] == "visionpipe_api_key")
+    );
+    assert!(
+        !body.to_string().contains(&KEY_OK[8..]),
+        "no key material in the answer"
+    );
+    // AND the key is refused at once, nothing taken
+    let (status, refused, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("Invalid API key"))
+    );
+    assert_eq!(credits(t.store(), FIXTURE_ACCOUNT).await, before);
+    // AND the list shows it leaked, the audit trail where
+    let (_, list, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
+    assert!(list["keys"][0]["leakedAt"].is_string(), "{list}");
+    let audit = t
+        .store()
+        .audit_events(&account(FIXTURE_ACCOUNT), common::clock::now())
+        .await
+        .unwrap();
+    let leaked = audit
+        .iter()
+        .find(|e| e.event == AuditAction::KeyLeaked)
+        .expect("key.leaked");
+    assert_eq!(
+        leaked.url.as_deref(),
+        Some("https://github.com/octo/app/blob/4f2c9e1/.env")
+    );
+    assert_eq!(leaked.source.as_deref(), Some("content"));
+
+    // WHEN the same report comes again THEN the key is still ours and nothing more is written
+    let (status, again, _) = parts(secret_scanning::handle(&t.app, fixture("secret-scanning")).await);
+    assert_eq!((status, again[0]["label"].as_str()), (200, Some("true_positive")));
+    let after = t
+        .store()
+        .audit_events(&account(FIXTURE_ACCOUNT), common::clock::now())
+        .await
+        .unwrap();
+    assert_eq!(after.len(), audit.len());
+}
+
+#[tokio::test]
+async fn a_report_whose_signature_does_not_match_its_body_is_refused_and_reads_nothing() {
+    // GIVEN a live key, and a report of it signed over a different body
+    let t = TestApp::new();
+    seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    // WHEN it arrives THEN 401, and the key still works
+    let (status, body, _) =
+        parts(secret_scanning::handle(&t.app, fixture("secret-scanning-bad-signature")).await);
+    assert_eq!(
+        (status, body["error"].as_str(), body["code"].as_str()),
+        (
+            401,
+            Some("Missing or invalid GitHub signature"),
+            Some("invalid_signature")
+        )
+    );
+    assert_eq!(
+        create_session::handle(&t.app, fixture("create-session"))
+            .await
+            .status(),
+        200
+    );
+}
