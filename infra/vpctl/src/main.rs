@@ -148,6 +148,33 @@ struct AccountArg {
     id: AccountId,
 }
 
+fn print_json_lines<T: serde::Serialize>(items: Vec<T>) -> Result<(), String> {
+    for item in items {
+        println!("{}", serde_json::to_string(&item).map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
+
+/// An error (exit 1) while the ledger function has balance changes of the account still to
+/// write: what it writes from them (key.used, low-credit events) may be missing from a read.
+async fn written_out(
+    store: &dyn Store,
+    account: &AccountId,
+    what: &str,
+    missing: &str,
+) -> Result<(), String> {
+    match common::store::verify_ledger(store, account)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(check) if check.behind > 0 => Err(format!(
+            "{what}: the ledger function has {} balance changes of account {account} still to write ({missing}); run again shortly",
+            check.behind
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn parse_account(raw: &str) -> Result<AccountId, String> {
     AccountId::parse(raw).ok_or_else(|| "1-128 characters of A-Z a-z 0-9 - _ . : @ | +".to_string())
 }
@@ -333,45 +360,33 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Audit(AuditCommand::Export { account }) => {
             let store = store().await?;
-            for event in store
-                .audit_events(&account.id, clock::now())
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                println!("{}", serde_json::to_string(&event).map_err(|e| e.to_string())?);
-            }
+            let events = store.audit_events(&account.id, clock::now()).await;
+            print_json_lines(events.map_err(|e| e.to_string())?)?;
             // key.used events are written with the ledger, from the stream.
-            if let Some(check) = common::store::verify_ledger(store.as_ref(), &account.id)
-                .await
-                .map_err(|e| e.to_string())?
-                && check.behind > 0
-            {
-                return Err(format!(
-                    "export incomplete: the ledger function has {} balance changes of account {} still to write (their key.used events may be missing); run again shortly",
-                    check.behind, account.id
-                ));
-            }
+            written_out(
+                store.as_ref(),
+                &account.id,
+                "export incomplete",
+                "their key.used events may be missing",
+            )
+            .await?;
         }
         Command::Events { account } => {
             let store = store().await?;
-            for event in store
-                .credit_events(&account.id)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                println!("{}", serde_json::to_string(&event).map_err(|e| e.to_string())?);
-            }
+            print_json_lines(
+                store
+                    .credit_events(&account.id)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )?;
             // On DynamoDB the ledger function writes events from the stream.
-            if let Some(check) = common::store::verify_ledger(store.as_ref(), &account.id)
-                .await
-                .map_err(|e| e.to_string())?
-                && check.behind > 0
-            {
-                return Err(format!(
-                    "events incomplete: the ledger function has {} balance changes of account {} still to write; run again shortly",
-                    check.behind, account.id
-                ));
-            }
+            written_out(
+                store.as_ref(),
+                &account.id,
+                "events incomplete",
+                "their low-credit events may be missing",
+            )
+            .await?;
         }
         Command::Stream(StreamCommand::Relay { invoke_url, function }) => {
             let StoreConfig::DynamoDb { table } = &config.store else {
