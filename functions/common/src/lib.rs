@@ -23,6 +23,7 @@ pub mod jwk;
 pub mod key_cache;
 pub mod key_name;
 pub mod ledger_stream;
+pub mod local_key;
 #[cfg(feature = "local-stream")]
 pub mod local_stream;
 pub mod playground;

@@ -6,14 +6,14 @@
 use crate::config::{PlaygroundConfig, SigningKeySource};
 use crate::ids::{AccountId, SessionId};
 use crate::jwk::EcPublicJwk;
+pub use crate::local_key::{SigningKeyError, generate_pem, load_or_create_local_key};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use p256::SecretKey;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use p256::pkcs8::DecodePrivateKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::path::Path;
 use time::OffsetDateTime;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -35,14 +35,6 @@ pub struct IssuedSession {
     pub expires_in: u64,
     /// The token's claims as JSON: what an idempotency record keeps instead of the token.
     pub claims: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SigningKeyError {
-    #[error("signing key is not a P-256 PKCS#8 PEM key")]
-    Invalid,
-    #[error("cannot read or create the local signing key at {path}: {source}")]
-    Io { path: String, source: std::io::Error },
 }
 
 pub struct PlaygroundSigner {
@@ -155,55 +147,6 @@ impl PlaygroundSigner {
     pub fn jwks(&self) -> Value {
         crate::jwk::key_set([&self.jwk])
     }
-}
-
-/// A fresh P-256 key as PKCS#8 PEM.
-pub fn generate_pem() -> String {
-    SecretKey::random(&mut rand_core::OsRng)
-        .to_pkcs8_pem(LineEnding::LF)
-        .expect("PKCS#8 encoding of a valid P-256 key cannot fail")
-        .to_string()
-}
-
-/// Reads the local development key, creating it on first use.
-///
-/// Several function processes may start at once, so the key is written to a private temporary
-/// file and hard-linked into place: linking fails if another process won the race, and then
-/// everyone reads the winner's complete file.
-pub fn load_or_create_local_key(path: &Path) -> Result<String, SigningKeyError> {
-    let io = |source| SigningKeyError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    if let Ok(pem) = std::fs::read_to_string(path) {
-        return Ok(pem);
-    }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(".signing-key-{}.tmp", crate::ids::new_ulid()));
-    write_private(&tmp, generate_pem().as_bytes()).map_err(io)?;
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io(e)),
-    }
-    std::fs::read_to_string(path).map_err(io)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! time. Locally, a key pair generated once in the data directory stands in for GitHub's, and
 //! `vpctl secret-scanning sign` signs a report with it.
 
-use crate::playground::{SigningKeyError, load_or_create_local_key};
+use crate::local_key::{SigningKeyError, load_or_create_local_key};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::signature::{Signer, Verifier};
@@ -162,7 +162,7 @@ mod tests {
     use super::*;
 
     fn signer() -> ReporterSigner {
-        ReporterSigner::from_pem(&crate::playground::generate_pem()).unwrap()
+        ReporterSigner::from_pem(&crate::local_key::generate_pem()).unwrap()
     }
 
     #[test]

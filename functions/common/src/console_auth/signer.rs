@@ -8,7 +8,7 @@
 use crate::config::ConsoleAuthConfig;
 use crate::ids::AccountId;
 use crate::jwk::EcPublicJwk;
-use crate::playground::{SigningKeyError, load_or_create_local_key};
+use crate::local_key::{SigningKeyError, load_or_create_local_key};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::SecretKey;
 use p256::ecdsa::SigningKey;

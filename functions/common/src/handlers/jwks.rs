@@ -8,7 +8,7 @@ use super::finish;
 use crate::config::{Config, ConfigError, SigningKeySource, vars};
 use crate::error::ApiError;
 use crate::jwk::EcPublicJwk;
-use crate::playground::load_or_create_local_key;
+use crate::local_key::load_or_create_local_key;
 use crate::routes::{self, Route};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
