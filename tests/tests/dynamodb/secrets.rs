@@ -26,13 +26,17 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
     let pem = common::playground::generate_pem();
     tests::dynamo::put_secure_parameter(&client, &key_param, &pem).await;
 
-    // WHEN the environment names it (and the console's public key set)
+    // WHEN the environment names it (and the console's and GitHub's public keys)
+    let github = common::secret_scanning::ReporterSigner::from_pem(&common::playground::generate_pem())
+        .unwrap()
+        .document();
     let mut env = aws_env(&[
         (
             "VP_CONSOLE_JWKS_URL",
             "https://visionpipe.com/.well-known/jwks.json",
         ),
         ("VP_PLAYGROUND_SIGNING_KEY_PARAMETER", &key_param),
+        ("VP_SECRET_SCANNING_KEYS", &github),
     ]);
     common::secrets::resolve(&mut env, &client).await.unwrap();
 
@@ -45,7 +49,7 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
         common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3).unwrap(),
     );
     let app = App::with_needs(config, store, Needs::ALL).unwrap();
-    assert!(app.console.is_some() && app.playground.is_some());
+    assert!(app.console.is_some() && app.playground.is_some() && app.reporters.is_some());
 }
 
 #[tokio::test]
@@ -85,6 +89,28 @@ fn each_function_starts_with_only_the_secret_it_needs() {
         "{err}"
     );
     assert!(!err.contains("BEGIN"), "no key material in the message");
+    // The secret-scanning endpoint needs GitHub's key document, and nothing else.
+    let github = common::secret_scanning::ReporterSigner::from_pem(&common::playground::generate_pem())
+        .unwrap()
+        .document();
+    let env = aws_env(&[("VP_SECRET_SCANNING_KEYS", &github)]);
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let app = App::with_needs(config, store(), Needs::SECRET_SCANNING).unwrap();
+    assert!(app.reporters.is_some() && app.console.is_none() && app.playground.is_none());
+    let bare = Config::from_lookup(|k| aws_env(&[]).get(k).cloned()).unwrap();
+    let err = App::with_needs(bare, store(), Needs::SECRET_SCANNING)
+        .err()
+        .expect("must not start")
+        .to_string();
+    assert!(err.contains("VP_SECRET_SCANNING_KEYS"), "{err}");
+    // A document that is not GitHub's form fails the cold start, naming the variable.
+    let env = aws_env(&[("VP_SECRET_SCANNING_KEYS", "{}")]);
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let err = App::with_needs(config, store(), Needs::SECRET_SCANNING)
+        .err()
+        .expect("must not start")
+        .to_string();
+    assert!(err.contains("VP_SECRET_SCANNING_KEYS"), "{err}");
 }
 
 #[tokio::test]
