@@ -1060,9 +1060,7 @@ impl Credentials {
                 ("github-public-key-signature", self.reporter.sign(body.as_bytes())),
             ]
         };
-        let mut over_another_body = signed("[]");
-        over_another_body.retain(|(name, _)| *name != "content-type");
-        over_another_body.push(json_ct.clone());
+        let over_another_body = signed("[]");
         let mut unknown_reporter = signed(&report);
         unknown_reporter[1].1 = "0".repeat(64);
         let mut not_base64 = signed(&report);
