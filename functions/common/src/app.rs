@@ -17,8 +17,8 @@ pub struct App {
     pub playground: Option<PlaygroundSigner>,
     /// API keys this instance has resolved (create-session's warm path).
     pub keys: KeyCache,
-    /// Who may report leaked keys (the secret-scanning endpoint); present whenever it
-    /// [`Needs`] it.
+    /// Who may report leaked keys: present in the secret-scanning function
+    /// ([`App::with_reporters`]).
     pub reporters: Option<crate::secret_scanning::ReporterKeys>,
 }
 
@@ -28,7 +28,6 @@ pub struct App {
 pub struct Needs {
     pub console: bool,
     pub playground: bool,
-    pub secret_scanning: bool,
 }
 
 impl Needs {
@@ -36,24 +35,21 @@ impl Needs {
     pub const CONSOLE: Needs = Needs {
         console: true,
         playground: false,
-        secret_scanning: false,
     };
     /// The session endpoint: sign playground tokens.
     pub const PLAYGROUND: Needs = Needs {
         console: false,
         playground: true,
-        secret_scanning: false,
     };
-    /// The secret-scanning endpoint: verify reporters' signatures.
-    pub const SECRET_SCANNING: Needs = Needs {
+    /// Neither (the secret-scanning endpoint, which verifies reporters' signatures instead:
+    /// see [`App::with_reporters`]).
+    pub const NEITHER: Needs = Needs {
         console: false,
         playground: false,
-        secret_scanning: true,
     };
     pub const ALL: Needs = Needs {
         console: true,
         playground: true,
-        secret_scanning: true,
     };
 }
 
@@ -94,7 +90,22 @@ impl App {
 
     /// Builds the app around a given store with every capability (tests inject stores here).
     pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Self, StartupError> {
-        Self::with_needs(config, store, Needs::ALL)
+        Self::with_needs(config, store, Needs::ALL)?.with_reporters()
+    }
+
+    /// The same app, also holding the secret-scanning reporters' keys (or failing the cold start
+    /// naming what to configure). A step of its own rather than a [`Needs`] flag: only the
+    /// secret-scanning function calls it, so only its binary links the key parsing and the
+    /// ECDSA verification (each other function's zip stays ~25 KB smaller).
+    pub fn with_reporters(mut self) -> Result<Self, StartupError> {
+        let source = self.config.secret_scanning.as_ref().ok_or_else(|| {
+            ConfigError(format!(
+                "{} (GitHub's secret-scanning public keys) is required when running in AWS",
+                crate::config::vars::SECRET_SCANNING_KEYS
+            ))
+        })?;
+        self.reporters = Some(source.keys()?);
+        Ok(self)
     }
 
     pub fn with_needs(config: Config, store: Arc<dyn Store>, needs: Needs) -> Result<Self, StartupError> {
@@ -111,20 +122,9 @@ impl App {
             (false, Some(source)) => Some(PlaygroundSigner::from_config(source, &config.playground)?),
             (false, None) => None,
         };
-        let reporters = match (needs.secret_scanning, &config.secret_scanning) {
-            (true, Some(source)) => Some(source.keys()?),
-            (true, None) => {
-                return Err(ConfigError(format!(
-                    "{} (GitHub's secret-scanning public keys) is required when running in AWS",
-                    crate::config::vars::SECRET_SCANNING_KEYS
-                ))
-                .into());
-            }
-            (false, _) => None,
-        };
         Ok(App {
             keys: KeyCache::default(),
-            reporters,
+            reporters: None,
             console,
             playground,
             store,

@@ -95,7 +95,31 @@ where
     F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    serve_loading::<true, _, _, _, _>(name, needs, crate::app::load_config_without_parameters, handler).await
+    serve_loading::<true, _, _, _, _, _>(
+        name,
+        needs,
+        crate::app::load_config_without_parameters,
+        Ok,
+        handler,
+    )
+    .await
+}
+
+/// [`serve`] for the secret-scanning function: no console token or playground key, but the
+/// reporters' keys, loaded at cold start.
+pub async fn serve_secret_scanning<F, Fut>(name: &'static str, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    serve_loading::<false, _, _, _, _, _>(
+        name,
+        Needs::NEITHER,
+        crate::app::load_config_without_parameters,
+        App::with_reporters,
+        handler,
+    )
+    .await
 }
 
 /// [`serve`] for a function whose secrets come from SSM parameters (create-session).
@@ -108,26 +132,31 @@ where
     F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    serve_loading::<false, _, _, _, _>(name, needs, crate::app::load_config, handler).await
+    serve_loading::<false, _, _, _, _, _>(name, needs, crate::app::load_config, Ok, handler).await
 }
 
 /// `PREFETCH`: load the console identity provider's key set at cold start. A compile-time
 /// switch: create-session verifies no console token, and its binary then holds no HTTPS
 /// fetching code of its own.
-async fn serve_loading<const PREFETCH: bool, L, LF, F, Fut>(
+///
+/// `prepare` finishes the app (a function's own cold-start step, e.g. [`App::with_reporters`]);
+/// generic, so that a step only one function takes is linked into that function alone.
+async fn serve_loading<const PREFETCH: bool, L, LF, P, F, Fut>(
     name: &'static str,
     needs: Needs,
     load: L,
+    prepare: P,
     handler: F,
 ) -> Result<(), lambda_http::Error>
 where
     L: FnOnce() -> LF,
     LF: Future<Output = Result<crate::app::Loaded, crate::app::StartupError>>,
+    P: FnOnce(App) -> Result<App, crate::app::StartupError>,
     F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
     init_logging();
-    let app: &'static App = match App::from_env(needs, load).await {
+    let app: &'static App = match App::from_env(needs, load).await.and_then(prepare) {
         // Lives as long as the process, which is exactly the life of a Lambda instance.
         Ok(app) => Box::leak(Box::new(app)),
         Err(e) => {

@@ -3,10 +3,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve(
-        "secret-scanning",
-        common::Needs::SECRET_SCANNING,
-        common::handlers::secret_scanning::handle,
-    )
-    .await
+    common::runtime::serve_secret_scanning("secret-scanning", common::handlers::secret_scanning::handle).await
 }

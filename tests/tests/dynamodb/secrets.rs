@@ -48,7 +48,9 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
     let store = Arc::new(
         common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3).unwrap(),
     );
-    let app = App::with_needs(config, store, Needs::ALL).unwrap();
+    let app = App::with_needs(config, store, Needs::ALL)
+        .and_then(App::with_reporters)
+        .unwrap();
     assert!(app.console.is_some() && app.playground.is_some() && app.reporters.is_some());
 }
 
@@ -95,10 +97,13 @@ fn each_function_starts_with_only_the_secret_it_needs() {
         .document();
     let env = aws_env(&[("VP_SECRET_SCANNING_KEYS", &github)]);
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let app = App::with_needs(config, store(), Needs::SECRET_SCANNING).unwrap();
+    let app = App::with_needs(config, store(), Needs::NEITHER)
+        .and_then(App::with_reporters)
+        .unwrap();
     assert!(app.reporters.is_some() && app.console.is_none() && app.playground.is_none());
     let bare = Config::from_lookup(|k| aws_env(&[]).get(k).cloned()).unwrap();
-    let err = App::with_needs(bare, store(), Needs::SECRET_SCANNING)
+    let err = App::with_needs(bare, store(), Needs::NEITHER)
+        .and_then(App::with_reporters)
         .err()
         .expect("must not start")
         .to_string();
@@ -106,7 +111,8 @@ fn each_function_starts_with_only_the_secret_it_needs() {
     // A document that is not GitHub's form fails the cold start, naming the variable.
     let env = aws_env(&[("VP_SECRET_SCANNING_KEYS", "{}")]);
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let err = App::with_needs(config, store(), Needs::SECRET_SCANNING)
+    let err = App::with_needs(config, store(), Needs::NEITHER)
+        .and_then(App::with_reporters)
         .err()
         .expect("must not start")
         .to_string();
