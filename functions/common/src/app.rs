@@ -23,7 +23,8 @@ pub struct App {
 }
 
 /// The secrets a function uses. In AWS each function is given only these, so a function must
-/// not insist on the others; what it does need must be there before the first request.
+/// not insist on the others; what it does need must be there before the first request. Each
+/// function holds exactly what it needs, nothing it merely could build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Needs {
     pub console: bool,
@@ -65,19 +66,22 @@ pub enum StartupError {
 
 impl App {
     /// Reads the configuration with `load` ([`load_config`] or
-    /// [`load_config_without_parameters`]), builds the store and the keys `needs` asks for; any
-    /// problem fails the cold start.
-    pub async fn from_env<L, LF>(needs: Needs, load: L) -> Result<Self, StartupError>
+    /// [`load_config_without_parameters`]), builds the store and the console verifier if
+    /// `console`, then lets `prepare` add what only this function uses ([`App::with_playground`],
+    /// [`App::with_reporters`]); any problem fails the cold start. `prepare` is a generic step,
+    /// not a flag, so that each binary links only the key handling it takes.
+    pub async fn from_env<L, LF, P>(console: bool, load: L, prepare: P) -> Result<Self, StartupError>
     where
         L: FnOnce() -> LF,
         LF: Future<Output = Result<Loaded, StartupError>>,
+        P: FnOnce(App) -> Result<App, StartupError>,
     {
         let started = std::time::Instant::now();
         let (config, sdk) = load().await?;
         let configured = started.elapsed();
         let store = open_store(&config, sdk.as_ref()).await?;
         let stored = started.elapsed();
-        let app = Self::with_needs(config, store, needs)?;
+        let app = prepare(Self::with_console(config, store, console)?)?;
         // Where a cold start's time goes (the bench and CloudWatch both read this line).
         tracing::info!(
             config_us = configured.as_micros() as u64,
@@ -108,28 +112,42 @@ impl App {
         Ok(self)
     }
 
+    /// The app with what `needs` asks for (tests and the bench; the functions start through
+    /// [`App::from_env`]).
     pub fn with_needs(config: Config, store: Arc<dyn Store>, needs: Needs) -> Result<Self, StartupError> {
-        let console = match (needs.console, &config.console) {
-            (true, _) => Some(ConsoleVerifier::new(config.console()?)),
-            (false, Some(console)) => Some(ConsoleVerifier::new(console)),
-            (false, None) => None,
-        };
-        let playground = match (needs.playground, &config.playground.signing_key) {
-            (true, _) => Some(PlaygroundSigner::from_config(
-                config.signing_key()?,
-                &config.playground,
-            )?),
-            (false, Some(source)) => Some(PlaygroundSigner::from_config(source, &config.playground)?),
-            (false, None) => None,
+        let app = Self::with_console(config, store, needs.console)?;
+        if needs.playground {
+            app.with_playground()
+        } else {
+            Ok(app)
+        }
+    }
+
+    /// The app with its store and, if `console`, the console token verifier (failing when no
+    /// key set is configured); nothing else.
+    fn with_console(config: Config, store: Arc<dyn Store>, console: bool) -> Result<Self, StartupError> {
+        let console = match console {
+            true => Some(ConsoleVerifier::new(config.console()?)),
+            false => None,
         };
         Ok(App {
             keys: KeyCache::default(),
             reporters: None,
             console,
-            playground,
+            playground: None,
             store,
             config,
         })
+    }
+
+    /// The same app, also signing session tokens (create-session), or failing the cold start
+    /// naming the missing key.
+    pub fn with_playground(mut self) -> Result<Self, StartupError> {
+        self.playground = Some(PlaygroundSigner::from_config(
+            self.config.signing_key()?,
+            &self.config.playground,
+        )?);
+        Ok(self)
     }
 }
 

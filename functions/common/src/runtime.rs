@@ -95,6 +95,13 @@ where
     F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
+    if needs.playground {
+        // Only create-session signs session tokens, and it starts through serve_with_parameters.
+        return Err(format!(
+            "{name}: a function that signs session tokens starts with serve_with_parameters"
+        )
+        .into());
+    }
     serve_loading::<true, _, _, _, _, _>(
         name,
         needs,
@@ -122,7 +129,8 @@ where
     .await
 }
 
-/// [`serve`] for a function whose secrets come from SSM parameters (create-session).
+/// [`serve`] for a function whose secrets come from SSM parameters, and the one that signs
+/// session tokens (create-session): only its binary links the signer's setup.
 pub async fn serve_with_parameters<F, Fut>(
     name: &'static str,
     needs: Needs,
@@ -132,7 +140,14 @@ where
     F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    serve_loading::<false, _, _, _, _, _>(name, needs, crate::app::load_config, Ok, handler).await
+    let prepare = move |app: App| {
+        if needs.playground {
+            app.with_playground()
+        } else {
+            Ok(app)
+        }
+    };
+    serve_loading::<false, _, _, _, _, _>(name, needs, crate::app::load_config, prepare, handler).await
 }
 
 /// `PREFETCH`: load the console identity provider's key set at cold start. A compile-time
@@ -156,7 +171,7 @@ where
     Fut: Future<Output = Response<Body>> + Send,
 {
     init_logging();
-    let app: &'static App = match App::from_env(needs, load).await.and_then(prepare) {
+    let app: &'static App = match App::from_env(needs.console, load, prepare).await {
         // Lives as long as the process, which is exactly the life of a Lambda instance.
         Ok(app) => Box::leak(Box::new(app)),
         Err(e) => {

@@ -104,8 +104,17 @@ impl KeyCache {
                 let fetcher = self.fetcher.get_or_init(fetch::Fetcher::new);
                 fetcher.get(url).await.map_err(RefreshError::Fetch)?
             }
+            #[cfg(feature = "embedded")]
             ConsoleKeySource::LocalKey(path) => super::signer::ConsoleSigner::local_key_set(path)
                 .map_err(|e| RefreshError::Local(e.to_string()))?,
+            // Lambda builds leave local runs out (AWS configuration never names a local key),
+            // and with them the local signer's key parsing and generation.
+            #[cfg(not(feature = "embedded"))]
+            ConsoleKeySource::LocalKey(_) => {
+                return Err(RefreshError::Local(
+                    "a local console key needs a local build (the `embedded` feature)".into(),
+                ));
+            }
         };
         let keys = parse_key_set(&document)?;
         let count = keys.len();
