@@ -50,11 +50,12 @@ async fn scan(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     }
     let (at, from) = (clock::now(), origin(req));
     let mut verdicts = Vec::with_capacity(reported.len());
-    for match_ in reported {
-        let label = label(app, &match_, at, &from).await?;
+    for found in reported {
+        let hash = KeyHash::of(&found.token);
+        let label = label(app, &found, &hash, at, &from).await?;
         verdicts.push(Verdict {
-            token_hash: KeyHash::of(&match_.token).as_str().to_string(),
-            token_type: match_.token_type,
+            token_hash: hash.as_str().to_string(),
+            token_type: found.token_type,
             label,
         });
     }
@@ -67,6 +68,7 @@ async fn scan(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 async fn label(
     app: &App,
     reported: &ReportedToken,
+    hash: &KeyHash,
     at: time::OffsetDateTime,
     from: &crate::store::Origin,
 ) -> Result<Label, ApiError> {
@@ -78,11 +80,7 @@ async fn label(
         source: reported.source.clone(),
     };
     Ok(
-        match app
-            .store
-            .revoke_leaked(&KeyHash::of(&reported.token), leak, at, from.clone())
-            .await?
-        {
+        match app.store.revoke_leaked(hash, leak, at, from.clone()).await? {
             LeakRevocation::Revoked { account, key } => {
                 // Never the token; the key id and account are what an operator needs.
                 tracing::warn!(account = %account, key_id = %key, "leaked api key revoked");
