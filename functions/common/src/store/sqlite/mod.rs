@@ -22,7 +22,7 @@ use crate::ids::{AccountId, KeyId};
 use crate::key_name::KeyName;
 use async_trait::async_trait;
 use rows::{
-    earlier_session, ensure_account, id_col, insert_audit, insert_key, insert_leak_audit, insert_ledger,
+    Linked, earlier_session, ensure_account, id_col, insert_audit, insert_key, insert_ledger,
     insert_linked_audit, map_err, opt_time_col, time_col,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -168,7 +168,7 @@ impl Store for SqliteStore {
                 new.account.as_str(),
                 AuditAction::KeyRolled,
                 new.id.as_str(),
-                Some(old.as_str()),
+                Linked::PreviousKey(old.as_str()),
                 None,
                 &origin,
                 new.created_at,
@@ -251,7 +251,16 @@ impl Store for SqliteStore {
                 "UPDATE api_keys SET leaked_at = ?1 WHERE id = ?2",
                 params![clock::rfc3339(at), key.as_str()],
             )?;
-            insert_leak_audit(tx, account.as_str(), key.as_str(), &leak, &origin, at)?;
+            insert_linked_audit(
+                tx,
+                account.as_str(),
+                AuditAction::KeyLeaked,
+                key.as_str(),
+                Linked::Leak(&leak),
+                None,
+                &origin,
+                at,
+            )?;
             Ok(LeakRevocation::Revoked { account, key })
         })
         .await

@@ -109,41 +109,38 @@ pub(super) fn insert_audit(
     origin: &Origin,
     at: OffsetDateTime,
 ) -> rusqlite::Result<()> {
-    insert_linked_audit(tx, account, action, key, None, session, origin, at)
+    insert_linked_audit(tx, account, action, key, Linked::Nothing, session, origin, at)
 }
 
-/// The `key.leaked` event: where the key was found, and who reported it.
-pub(super) fn insert_leak_audit(
-    tx: &rusqlite::Transaction<'_>,
-    account: &str,
-    key: &str,
-    leak: &Leak,
-    origin: &Origin,
-    at: OffsetDateTime,
-) -> rusqlite::Result<()> {
-    insert_linked_audit(tx, account, AuditAction::KeyLeaked, key, None, None, origin, at)?;
-    tx.execute(
-        "UPDATE audit_events SET url = ?1, source = ?2 WHERE rowid = last_insert_rowid()",
-        params![leak.url, leak.source],
-    )?;
-    Ok(())
+/// What an audit event names beside its key.
+pub(super) enum Linked<'a> {
+    Nothing,
+    /// `key.rolled`: the key the new one replaces.
+    PreviousKey(&'a str),
+    /// `key.leaked`: where the reporter found the key.
+    Leak(&'a Leak),
 }
 
-/// [`insert_audit`] naming a second key (`key.rolled`: the key the new one replaces).
+/// [`insert_audit`] with what the event names beside its key ([`Linked`]), in the one insert.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn insert_linked_audit(
     tx: &rusqlite::Transaction<'_>,
     account: &str,
     action: AuditAction,
     key: &str,
-    previous_key: Option<&str>,
+    linked: Linked<'_>,
     session: Option<&SessionId>,
     origin: &Origin,
     at: OffsetDateTime,
 ) -> rusqlite::Result<()> {
+    let (previous_key, leak) = match linked {
+        Linked::Nothing => (None, None),
+        Linked::PreviousKey(key) => (Some(key), None),
+        Linked::Leak(leak) => (None, Some(leak)),
+    };
     tx.execute(
-        "INSERT INTO audit_events (id, account_id, action, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO audit_events (id, account_id, action, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id, url, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             new_id(),
             account,
@@ -154,7 +151,9 @@ pub(super) fn insert_linked_audit(
             origin.user_agent,
             clock::rfc3339(at),
             clock::expiry(at),
-            previous_key
+            previous_key,
+            leak.and_then(|l| l.url.as_deref()),
+            leak.and_then(|l| l.source.as_deref())
         ],
     )?;
     Ok(())
