@@ -151,16 +151,27 @@ impl App {
     }
 }
 
-/// The AWS SDK configuration every function uses: the standard chain (environment, profile,
-/// container/instance credentials), with an HTTPS client that trusts Amazon Trust Services'
-/// roots only. Every endpoint we call (DynamoDB, SSM, STS) presents an ATS certificate, and
-/// the SDK's default client would instead read and parse the whole system CA store (about 150
+/// The AWS SDK configuration every function uses, with an HTTPS client that trusts Amazon Trust
+/// Services' roots only. Every endpoint we call (DynamoDB, SSM, STS) presents an ATS certificate,
+/// and the SDK's default client would instead read and parse the whole system CA store (about 150
 /// files here) at every cold start: that was most of create-session's cold start and memory.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(amazon_trust_client())
-        .load()
-        .await
+/// Lambda functions read region and credentials from their environment ([`crate::aws_env`]);
+/// with the `aws-config` feature (vpctl) the SDK's standard chain is used.
+pub async fn sdk_config(
+    env: &std::collections::HashMap<String, String>,
+) -> Result<aws_types::SdkConfig, StartupError> {
+    #[cfg(feature = "aws-config")]
+    {
+        let _ = env;
+        Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(amazon_trust_client())
+            .load()
+            .await)
+    }
+    #[cfg(not(feature = "aws-config"))]
+    {
+        crate::aws_env::sdk_config(env, amazon_trust_client()).map_err(|e| ConfigError(e.to_string()).into())
+    }
 }
 
 /// Amazon Root CA 1–4 and the Starfield Services root that cross-signs them (PEM, as shipped
@@ -183,7 +194,7 @@ fn amazon_trust_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 }
 
 /// Configuration and, when one was needed, the AWS SDK configuration (loaded only once).
-pub type Loaded = (Config, Option<aws_config::SdkConfig>);
+pub type Loaded = (Config, Option<aws_types::SdkConfig>);
 
 /// The configuration from the environment, with secrets named by `*_PARAMETER` variables read
 /// from SSM (create-session, jwks, vpctl).
@@ -211,7 +222,11 @@ pub async fn load<const PARAMETERS: bool>(
         .into());
     }
     let needs_sdk = !wanted.is_empty() || env.contains_key(crate::config::vars::TABLE_NAME);
-    let sdk = if needs_sdk { Some(sdk_config().await) } else { None };
+    let sdk = if needs_sdk {
+        Some(sdk_config(&env).await?)
+    } else {
+        None
+    };
     if PARAMETERS && let Some(sdk) = &sdk {
         crate::secrets::resolve(&mut env, &aws_sdk_ssm::Client::new(sdk)).await?;
     }
@@ -221,7 +236,7 @@ pub async fn load<const PARAMETERS: bool>(
 /// The store the configuration selects.
 pub async fn open_store(
     config: &Config,
-    sdk: Option<&aws_config::SdkConfig>,
+    sdk: Option<&aws_types::SdkConfig>,
 ) -> Result<Arc<dyn Store>, StartupError> {
     match &config.store {
         #[cfg(feature = "embedded")]
@@ -236,7 +251,7 @@ pub async fn open_store(
         ))
         .into()),
         StoreConfig::DynamoDb { table } => Ok(Arc::new(DynamoStore::new(
-            dynamodb_client(config, sdk).await,
+            dynamodb_client(config, sdk).await?,
             table.clone(),
             config.free_credits,
         ))),
@@ -248,7 +263,7 @@ pub async fn dynamodb_store() -> Result<DynamoStore, StartupError> {
     let (config, sdk) = load_config_without_parameters().await?;
     match &config.store {
         StoreConfig::DynamoDb { table } => Ok(DynamoStore::new(
-            dynamodb_client(&config, sdk.as_ref()).await,
+            dynamodb_client(&config, sdk.as_ref()).await?,
             table.clone(),
             config.free_credits,
         )
@@ -264,13 +279,13 @@ pub async fn dynamodb_store() -> Result<DynamoStore, StartupError> {
 /// The DynamoDB client every function uses, with the configured timeouts.
 pub async fn dynamodb_client(
     config: &Config,
-    sdk: Option<&aws_config::SdkConfig>,
-) -> aws_sdk_dynamodb::Client {
+    sdk: Option<&aws_types::SdkConfig>,
+) -> Result<aws_sdk_dynamodb::Client, StartupError> {
     let loaded;
     let sdk = match sdk {
         Some(sdk) => sdk,
         None => {
-            loaded = sdk_config().await;
+            loaded = sdk_config(&std::env::vars().collect()).await?;
             &loaded
         }
     };
@@ -282,9 +297,9 @@ pub async fn dynamodb_client(
         .operation_attempt_timeout(attempt)
         .operation_timeout(operation)
         .build();
-    aws_sdk_dynamodb::Client::from_conf(
+    Ok(aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(sdk)
             .timeout_config(timeouts)
             .build(),
-    )
+    ))
 }

@@ -12,10 +12,12 @@
 
 pub mod api_key;
 pub mod app;
+pub mod aws_env;
 pub mod clock;
 pub mod config;
 pub mod console_auth;
 pub mod error;
+pub mod es256;
 pub mod handlers;
 pub mod idempotency;
 pub mod ids;

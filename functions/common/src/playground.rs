@@ -4,14 +4,11 @@
 //! public key, so rotating the key changes the `kid` and verifiers can hold old and new keys.
 
 use crate::config::{PlaygroundConfig, SigningKeySource};
+use crate::es256::{Es256Error, Es256Key};
 use crate::ids::{AccountId, SessionId};
 use crate::jwk::EcPublicJwk;
 pub use crate::local_key::{SigningKeyError, generate_pem, load_or_create_local_key};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use p256::SecretKey;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::DecodePrivateKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -37,10 +34,19 @@ pub struct IssuedSession {
     pub claims: String,
 }
 
+/// Why a session token could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("session claims: {0}")]
+    Claims(#[from] serde_json::Error),
+    #[error(transparent)]
+    Signing(#[from] Es256Error),
+}
+
 pub struct PlaygroundSigner {
-    /// Held parsed: `jsonwebtoken::encode` takes the key as DER and parses it again (a scalar
-    /// multiplication for the public key) on every token, which was most of a session's CPU.
-    key: SigningKey,
+    /// Held parsed (parsing derives the public key, a scalar multiplication), and signing with
+    /// aws-lc's base-point tables: see `es256`.
+    key: Es256Key,
     /// The JWS header, base64url-encoded once: `{"typ":"JWT","alg":"ES256","kid":…}`.
     header: String,
     /// The public key, as the JWKS publishes it.
@@ -64,10 +70,7 @@ impl PlaygroundSigner {
     }
 
     pub fn from_pem(pem: &str, config: &PlaygroundConfig) -> Result<Self, SigningKeyError> {
-        let secret = SecretKey::from_pkcs8_pem(pem).map_err(|_| SigningKeyError::Invalid)?;
-        // The signing key computes its public point once; reading it from there saves a second
-        // scalar multiplication at every cold start.
-        let key = SigningKey::from(&secret);
+        let key = Es256Key::from_pkcs8_pem(pem).map_err(|_| SigningKeyError::Invalid)?;
         let jwk = EcPublicJwk::of(key.verifying_key());
         let header = URL_SAFE_NO_PAD.encode(
             json!({"typ": "JWT", "alg": "ES256", "kid": jwk.kid})
@@ -98,7 +101,7 @@ impl PlaygroundSigner {
         account: &AccountId,
         session: &SessionId,
         now: OffsetDateTime,
-    ) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
+    ) -> Result<IssuedSession, IssueError> {
         let iat = now.unix_timestamp();
         let claims = SessionClaims {
             iss: self.issuer.clone(),
@@ -114,32 +117,23 @@ impl PlaygroundSigner {
 
     /// Signs recorded claims again, for an idempotent replay. ES256 signing here is
     /// deterministic (RFC 6979 nonces), so the same claims and key give the same token bytes.
-    pub fn reissue(
-        &self,
-        claims_json: &str,
-        expires_in: u64,
-    ) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
-        let claims: SessionClaims =
-            serde_json::from_str(claims_json).map_err(jsonwebtoken::errors::Error::from)?;
+    pub fn reissue(&self, claims_json: &str, expires_in: u64) -> Result<IssuedSession, IssueError> {
+        let claims: SessionClaims = serde_json::from_str(claims_json)?;
         self.sign(&claims, expires_in)
     }
 
-    fn sign(
-        &self,
-        claims: &SessionClaims,
-        expires_in: u64,
-    ) -> Result<IssuedSession, jsonwebtoken::errors::Error> {
+    fn sign(&self, claims: &SessionClaims, expires_in: u64) -> Result<IssuedSession, IssueError> {
         // JWS compact serialization (RFC 7515): header.claims.signature, each base64url; the
         // ES256 signature is r || s, 64 bytes (RFC 7518 §3.4), with RFC 6979 nonces.
-        let claims_json = serde_json::to_vec(claims).map_err(jsonwebtoken::errors::Error::from)?;
+        let claims_json = serde_json::to_vec(claims)?;
         let signing_input = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(claims_json));
-        let signature: Signature = self.key.sign(signing_input.as_bytes());
+        let signature = self.key.sign(signing_input.as_bytes())?;
         let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
         Ok(IssuedSession {
             playground_url: format!("{}/playground?token={token}", self.base_url),
             token,
             expires_in,
-            claims: serde_json::to_string(claims).map_err(jsonwebtoken::errors::Error::from)?,
+            claims: serde_json::to_string(claims)?,
         })
     }
 
