@@ -23,7 +23,8 @@ pub fn endpoint() -> String {
     })
 }
 
-/// The environment a function needs to reach the test server through the standard SDK chain.
+/// The environment a function needs to reach the test server: region and credentials as Lambda
+/// sets them, and the SDK's endpoint variables pointing at the local server.
 pub fn sdk_env(table: &str) -> Vec<(&'static str, String)> {
     vec![
         ("VP_TABLE_NAME", table.to_string()),

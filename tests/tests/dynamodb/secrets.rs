@@ -8,11 +8,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tests::dynamo::ssm_client;
 
+/// A function's environment in AWS: ours, and the region and role credentials Lambda sets.
 fn aws_env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = [("VP_ENV", "aws"), ("VP_TABLE_NAME", "visionpipe")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let mut env: HashMap<String, String> = [
+        ("VP_ENV", "aws"),
+        ("VP_TABLE_NAME", "visionpipe"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "example"),
+        ("AWS_SESSION_TOKEN", "example"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     env.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env
 }
