@@ -4,6 +4,8 @@ use crate::app::{App, Needs};
 use lambda_http::{Body, Request, Response, service_fn};
 use std::future::Future;
 use std::time::Instant;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
 
 /// Structured JSON logs on stdout (CloudWatch picks them up). `RUST_LOG` filters; default `info`.
 /// Nothing of ours logs headers or bodies, and [`log_filter`] keeps the dependencies that would
@@ -53,38 +55,55 @@ macro_rules! as_slice {
 /// parameter values included). They are held at `info` whatever `RUST_LOG` says.
 pub const CAPPED_TARGETS: &[&str] = crate::with_capped_targets!(as_slice);
 
-/// The filter for `RUST_LOG`'s value (`None` or unparsable: `info`), with [`CAPPED_TARGETS`] capped.
-pub fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
-    let mut filter = spec
-        .and_then(|s| tracing_subscriber::EnvFilter::builder().parse(s).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+/// The filter for `RUST_LOG`'s value (`target=level` pairs and a default level, e.g.
+/// `debug,common=trace`; `None` or unparsable: `info`), with [`CAPPED_TARGETS`] and everything
+/// under them at `info` or quieter. A `Targets` filter, not an `EnvFilter`: the same syntax
+/// without span and field filters, and without the regex engine those need in every binary.
+pub fn log_filter(spec: Option<&str>) -> Targets {
+    let asked: Targets = spec
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let default = asked.default_level().unwrap_or(LevelFilter::INFO);
+    let capped = |target: &str| {
+        CAPPED_TARGETS
+            .iter()
+            .any(|c| target == *c || target.starts_with(&format!("{c}::")))
+    };
+    // A level asked for a capped target, or for a module inside one, would escape the cap: only
+    // the quieter of it and `info` is kept, for the capped target as a whole.
+    let level_asked = |target: &str| {
+        asked
+            .iter()
+            .filter(|(t, _)| *t == target || t.starts_with(&format!("{target}::")))
+            .map(|(_, level)| level)
+            .max()
+            .unwrap_or(default)
+    };
+    let mut filter = Targets::new().with_default(default);
+    for (target, level) in asked.iter().filter(|(t, _)| !capped(t)) {
+        filter = filter.with_target(target, level);
+    }
     for target in CAPPED_TARGETS {
-        filter = filter.add_directive(
-            format!("{target}=info")
-                .parse()
-                .expect("a target name is a valid directive"),
-        );
+        filter = filter.with_target(*target, level_asked(target).min(LevelFilter::INFO));
     }
     filter
 }
 
 /// The functions' log format with `filter`, writing to `writer` (tests capture it to inspect
 /// every line).
-pub fn log_subscriber<W>(
-    filter: tracing_subscriber::EnvFilter,
-    writer: W,
-) -> impl tracing::Subscriber + Send + Sync
+pub fn log_subscriber<W>(filter: Targets, writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .with_writer(writer)
-        .finish()
+    tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_target(false)
+            .without_time()
+            .with_writer(writer)
+            .with_filter(filter),
+    )
 }
 
 /// Runs one function that reads no SSM parameter: builds the [`App`] with what the function
@@ -268,4 +287,49 @@ where
         Ok::<_, std::convert::Infallible>(response)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    /// Would an event at `level` from `target` be logged under `RUST_LOG=spec`?
+    fn logs(spec: Option<&str>, target: &str, level: Level) -> bool {
+        let filter = log_filter(spec);
+        filter.would_enable(target, &level)
+    }
+
+    #[test]
+    fn the_default_is_info_and_a_spec_is_honoured_outside_the_capped_targets() {
+        assert!(logs(None, "common", Level::INFO));
+        assert!(!logs(None, "common", Level::DEBUG));
+        assert!(!logs(Some("not a [valid spec"), "common", Level::DEBUG));
+        assert!(logs(Some("debug"), "common", Level::DEBUG));
+        assert!(logs(Some("warn,common=trace"), "common::store", Level::TRACE));
+        assert!(!logs(Some("warn,common=trace"), "tokio", Level::INFO));
+    }
+
+    #[test]
+    fn capped_targets_and_their_modules_never_go_past_info() {
+        for spec in [
+            "trace",
+            "trace,aws_smithy_runtime=trace",
+            "aws_smithy_runtime::client::orchestrator=trace",
+            "hyper_util=trace,lambda_runtime::layers=trace",
+        ] {
+            for target in [
+                "aws_smithy_runtime",
+                "aws_smithy_runtime::client::orchestrator",
+                "hyper_util",
+                "lambda_runtime::layers",
+            ] {
+                assert!(!logs(Some(spec), target, Level::DEBUG), "{spec}: {target}");
+            }
+        }
+        assert!(logs(Some("trace"), "aws_smithy_runtime", Level::INFO));
+        // Quieter than info stays quieter.
+        assert!(!logs(Some("warn"), "aws_sdk_dynamodb", Level::INFO));
+        assert!(logs(Some("warn"), "aws_sdk_dynamodb", Level::WARN));
+    }
 }
