@@ -10,10 +10,9 @@
 //! arithmetic and RFC 6979 HMAC-DRBG) and only k×G is asked of aws-lc — through its ECDH
 //! "public key from private key" call, which is exactly scalar × generator, constant-time.
 //!
-//! Measured (`make bench`, x86-64): a token took 229 µs with `SigningKey`, 163 µs here. Our
-//! size-optimised release profile makes aws-lc-sys build its OPENSSL_SMALL variant, whose k×G
-//! has no precomputed tables (~125 µs); with the tables (`AWS_LC_SYS_SMALL=0`) k×G is ~25 µs
-//! and a token 55 µs, but every function's zip grows ~140 KB, over the 3 MB budget — not taken.
+//! Measured (`make bench`, x86-64): a token took 229 µs with `SigningKey`, 49 µs here. That needs
+//! aws-lc's full build (`.cargo/config.toml`): its size-optimised variant, which our
+//! `opt-level = "z"` would otherwise select, has no P-256 tables (k×G ~125 µs, a token ~160 µs).
 
 use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
 use p256::ecdsa::{Signature, VerifyingKey};
