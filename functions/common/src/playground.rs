@@ -125,15 +125,16 @@ impl PlaygroundSigner {
     fn sign(&self, claims: &SessionClaims, expires_in: u64) -> Result<IssuedSession, IssueError> {
         // JWS compact serialization (RFC 7515): header.claims.signature, each base64url; the
         // ES256 signature is r || s, 64 bytes (RFC 7518 §3.4), with RFC 6979 nonces.
-        let claims_json = serde_json::to_vec(claims)?;
-        let signing_input = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(claims_json));
+        // Serialised once: the token carries these bytes and an idempotency record keeps them.
+        let claims_json = serde_json::to_string(claims)?;
+        let signing_input = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(&claims_json));
         let signature = self.key.sign(signing_input.as_bytes())?;
         let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
         Ok(IssuedSession {
             playground_url: format!("{}/playground?token={token}", self.base_url),
             token,
             expires_in,
-            claims: serde_json::to_string(claims)?,
+            claims: claims_json,
         })
     }
 
