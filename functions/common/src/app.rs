@@ -115,11 +115,15 @@ impl App {
     /// The app with what `needs` asks for (tests and the bench; the functions start through
     /// [`App::from_env`]).
     pub fn with_needs(config: Config, store: Arc<dyn Store>, needs: Needs) -> Result<Self, StartupError> {
-        let app = Self::with_console(config, store, needs.console)?;
+        Self::with_console(config, store, needs.console)?.with_playground_if(needs)
+    }
+
+    /// [`App::with_playground`] when `needs` asks for it, else the app as it is.
+    pub fn with_playground_if(self, needs: Needs) -> Result<Self, StartupError> {
         if needs.playground {
-            app.with_playground()
+            self.with_playground()
         } else {
-            Ok(app)
+            Ok(self)
         }
     }
 

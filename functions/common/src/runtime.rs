@@ -64,23 +64,25 @@ pub fn log_filter(spec: Option<&str>) -> Targets {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
     let default = asked.default_level().unwrap_or(LevelFilter::INFO);
-    let capped = |target: &str| {
-        CAPPED_TARGETS
-            .iter()
-            .any(|c| target == *c || target.starts_with(&format!("{c}::")))
+    // `target` is `parent` or a module inside it.
+    let within = |target: &str, parent: &str| {
+        target
+            .strip_prefix(parent)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
     };
     // A level asked for a capped target, or for a module inside one, would escape the cap: only
     // the quieter of it and `info` is kept, for the capped target as a whole.
-    let level_asked = |target: &str| {
+    let level_asked = |capped: &str| {
         asked
             .iter()
-            .filter(|(t, _)| *t == target || t.starts_with(&format!("{target}::")))
+            .filter(|(t, _)| within(t, capped))
             .map(|(_, level)| level)
             .max()
             .unwrap_or(default)
     };
     let mut filter = Targets::new().with_default(default);
-    for (target, level) in asked.iter().filter(|(t, _)| !capped(t)) {
+    let uncapped = |target: &str| !CAPPED_TARGETS.iter().any(|c| within(target, c));
+    for (target, level) in asked.iter().filter(|(t, _)| uncapped(t)) {
         filter = filter.with_target(target, level);
     }
     for target in CAPPED_TARGETS {
@@ -159,13 +161,7 @@ where
     F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    let prepare = move |app: App| {
-        if needs.playground {
-            app.with_playground()
-        } else {
-            Ok(app)
-        }
-    };
+    let prepare = move |app: App| app.with_playground_if(needs);
     serve_loading::<false, _, _, _, _, _>(name, needs, crate::app::load_config, prepare, handler).await
 }
 
