@@ -1,4 +1,4 @@
-//! Everything the four VisionPipe Lambda functions share.
+//! Everything the VisionPipe Lambda functions share.
 //!
 //! Layers, from the inside out:
 //! - domain, pure and I/O-free: [`api_key`], [`key_name`], [`ids`], [`clock`];
@@ -25,6 +25,7 @@ pub mod jwk;
 pub mod key_cache;
 pub mod key_name;
 pub mod ledger_stream;
+pub mod libm_pow;
 pub mod local_key;
 #[cfg(feature = "local-stream")]
 pub mod local_stream;
