@@ -16,6 +16,8 @@ SCHEMATHESIS_VERSION := 4.32.5
 LOCAL_DYNAMODB_PORT := 8000
 # Every Lambda function: one per route of common::routes::ROUTES, the fallback, and the ledger
 # function the table's stream feeds (tests/tests/api/routes.rs checks this list).
+# Where cargo builds (CARGO_TARGET_DIR or ./target); computed only by the recipes that use it.
+TARGET_DIR = $(shell cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 LAMBDA_FUNCTIONS := create-key list-keys delete-key roll-key create-session credits audit secret-scanning jwks console fallback ledger
 # The local stack runs the functions on the embedded store; Lambda builds leave it out.
 LOCAL_FEATURES := common/embedded
@@ -32,7 +34,7 @@ export SAM_CLI_TELEMETRY := 0
 
 PIP_INSTALL = python3 -m pip install --disable-pip-version-check -q
 
-.PHONY: bench help dev test tools sam-tools test-tools browser-tools build lint-template iam-check iam-shapes mutants local-dynamodb stop-local-dynamodb package
+.PHONY: bench coldstart-order help dev test tools sam-tools test-tools browser-tools build lint-template iam-check iam-shapes mutants local-dynamodb stop-local-dynamodb package
 
 help:
 	@echo "make dev                    serve the API on 127.0.0.1:$(PORT) (embedded store)"
@@ -43,6 +45,7 @@ help:
 	@echo "make iam-shapes             re-record infra/iam/requests.json from the functions' real requests"
 	@echo "make mutants                mutation-test the pure modules with cargo-mutants (slow; not in make test)"
 	@echo "make bench                  cold start vs a bare lambda_http function, peak RSS, handler CPU (release builds)"
+	@echo "make coldstart-order        regenerate functions/coldstart.ld, the code a cold start runs (needs valgrind)"
 
 ## cargo-lambda (with zig) from PyPI when missing.
 tools:
@@ -139,6 +142,8 @@ test: tools test-tools browser-tools build lint-template iam-check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --features tests/local-stack -- -D warnings
 	cargo check $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	cargo build --release -p create-session
+	python3 infra/bench/check_bootstrap.py $(TARGET_DIR)/release/create-session
 	infra/with-moto.sh cargo test --workspace --no-fail-fast --features tests/local-stack
 
 ## Benchmarks, not timed tests: the numbers in the README's Performance section.
@@ -151,17 +156,23 @@ BENCH_ENV := VP_ENV=local VP_DATA_DIR=$(CURDIR)/.visionpipe/bench VP_TABLE_NAME=
   AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
 bench:
 	cargo build --release -p create-session -p bench --bins
-	@target=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'); \
+	@target=$(TARGET_DIR); \
 	$$target/release/coldstart --rounds 40 --baseline $$target/release/bare --function $$target/release/create-session \
 	  --event events/create-session-invalid-format.json $(addprefix --env ,$(BENCH_ENV)); \
 	ls -l $$target/release/create-session $$target/release/bare | awk '{print $$5, $$9}'
 	cargo bench -p bench --bench create_session -- --noplot
 
+## The code a cold start runs, placed first in every release bootstrap (functions/coldstart.ld;
+## why in functions/bootstrap_link.rs). Rerun after upgrading dependencies; needs valgrind.
+coldstart-order:
+	python3 infra/bench/coldstart_order.py
+
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size, raw and zipped (the
 ## deployment package Lambda stores).
 package: tools
 	cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_FUNCTIONS))
-	@target=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'); \
+	@target=$(TARGET_DIR); \
 	for f in $(LAMBDA_FUNCTIONS); do \
 	  zipped=$$(python3 -c 'import io, sys, zipfile; b = io.BytesIO(); zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED, compresslevel=9).write(sys.argv[1], "bootstrap"); print(len(b.getvalue()))' $$target/lambda/$$f/bootstrap); \
 	  printf '%-16s %9s bytes, %9s zipped  %s\n' "$$f" "$$(stat -c %s $$target/lambda/$$f/bootstrap)" "$$zipped" "$$target/lambda/$$f/bootstrap"; done
+	python3 infra/bench/check_bootstrap.py $(foreach f,$(LAMBDA_FUNCTIONS),$(TARGET_DIR)/lambda/$(f)/bootstrap)

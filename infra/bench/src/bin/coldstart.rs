@@ -126,8 +126,8 @@ fn cold_start(bootstrap: &PathBuf, event: &str, env: &[(String, String)]) -> Run
             let peak_rss_kib = status_kib(child.id(), "VmHWM:");
             let anon_kib = status_kib(child.id(), "RssAnon:");
             let file_kib = status_kib(child.id(), "RssFile:");
-            if std::env::var_os("COLDSTART_SMAPS").is_some() {
-                print_big_mappings(child.id());
+            if let Ok(threshold) = std::env::var("COLDSTART_SMAPS") {
+                print_big_mappings(child.id(), threshold.parse().unwrap_or(256));
             }
             let _ = request.respond(Response::empty(202));
             break Run {
@@ -160,8 +160,9 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Each mapping resident for more than 256 KiB (set COLDSTART_SMAPS to see where RSS goes).
-fn print_big_mappings(pid: u32) {
+/// Each mapping resident for more than `threshold_kib` (set COLDSTART_SMAPS to see where RSS
+/// goes: `COLDSTART_SMAPS=16` lists those over 16 KiB; a value that is not a number, over 256).
+fn print_big_mappings(pid: u32, threshold_kib: u64) {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
     let mut mapping = "";
     for line in smaps.lines() {
@@ -169,7 +170,7 @@ fn print_big_mappings(pid: u32) {
             mapping = line;
         } else if let Some(rss) = line.strip_prefix("Rss:") {
             let kib: u64 = rss.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
-            if kib > 256 {
+            if kib > threshold_kib {
                 eprintln!("{kib:>6} KiB  {mapping}");
             }
         }
