@@ -150,8 +150,9 @@ test: tools test-tools browser-tools build lint-template iam-check
 ##  1. cold start: release create-session against the bare lambda_http baseline, A/B alternating,
 ##     through a Lambda Runtime API emulator (spawn -> first answer, peak RSS). The event is a
 ##     session with a malformed key, answered without a network call, so what differs from the
-##     baseline is our init and request path, not a DynamoDB server's latency. Then peak RSS
-##     when the first request goes on to the store (refused at a closed port: a 503 after retries).
+##     baseline is our init and request path, not a DynamoDB server's latency. Then the same for
+##     a first request that goes on to the store over TLS (infra/bench/with_tls_endpoint.sh: the
+##     handshake runs, the certificate is refused, a 503 after the SDK's retries).
 ##  2. create-session's handler on an in-memory store and on the embedded store in memory, and
 ##     the ES256 token alone (criterion; median = p50).
 BENCH_ENV := VP_ENV=local VP_DATA_DIR=$(CURDIR)/.visionpipe/bench VP_TABLE_NAME=visionpipe-bench \
@@ -161,16 +162,17 @@ bench:
 	@target=$(TARGET_DIR); \
 	$$target/release/coldstart --rounds 40 --baseline $$target/release/bare --function $$target/release/create-session \
 	  --event events/create-session-invalid-format.json $(addprefix --env ,$(BENCH_ENV)); \
-	echo "-- a well-formed key, its lookup refused at a closed port (the SDK's request path, with retries):"; \
-	$$target/release/coldstart --rounds 10 --baseline $$target/release/bare --function $$target/release/create-session \
-	  --event events/create-session.json $(addprefix --env ,$(BENCH_ENV)) --env AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:9; \
+	echo "-- a well-formed key, looked up over TLS at an endpoint whose certificate is refused (SDK, TLS handshake, retries, 503):"; \
+	infra/bench/with_tls_endpoint.sh sh -c '"$$0" --rounds 10 "$$@" --env AWS_ENDPOINT_URL_DYNAMODB=$$TLS_ENDPOINT' \
+	  $$target/release/coldstart --baseline $$target/release/bare --function $$target/release/create-session \
+	  --event events/create-session.json $(addprefix --env ,$(BENCH_ENV)); \
 	ls -l $$target/release/create-session $$target/release/bare | awk '{print $$5, $$9}'
 	cargo bench -p bench --bench create_session -- --noplot
 
 ## The code a cold start runs, placed first in every release bootstrap (functions/coldstart.ld;
 ## why in functions/bootstrap_link.rs). Rerun after upgrading dependencies; needs valgrind.
 coldstart-order:
-	python3 infra/bench/coldstart_order.py
+	infra/bench/with_tls_endpoint.sh python3 infra/bench/coldstart_order.py
 
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size, raw and zipped (the
 ## deployment package Lambda stores).
