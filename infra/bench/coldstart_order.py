@@ -39,7 +39,8 @@ PROFILE = "coldstart-order"
 # request path, the connection and the TLS handshake up to the certificate check, which fails
 # (the functions trust Amazon's roots only), so the session ends in a 503. Each phase's code follows the one before it, so a cold
 # start that stops earlier maps less.
-PHASES = ["events/create-session-invalid-format.json", "events/create-session.json"]
+# Each with the status it must end in, or the profile would be of some other path.
+PHASES = [("events/create-session-invalid-format.json", 401), ("events/create-session.json", 503)]
 ENV = {
     "VP_ENV": "local",
     "VP_TABLE_NAME": "visionpipe-bench",
@@ -75,16 +76,21 @@ def build(map_path: Path) -> Path:
 class RuntimeApi(http.server.BaseHTTPRequestHandler):
     """Lambda's Runtime API, as far as one instance's first few invocations need it."""
 
-    events: list = []
+    phases: list = []
     served = 0
     done = threading.Event()
+    released = threading.Event()
+    error = None
 
     def do_GET(self):
         cls = type(self)
-        if cls.served == len(cls.events):
-            cls.done.set()  # asks for more: the instance would be frozen here
+        if cls.served == len(cls.phases):
+            # Asks for more: Lambda would freeze the instance here. Hold the request until the
+            # profile is written, so that nothing after this point (a closed connection) is in it.
+            cls.done.set()
+            cls.released.wait(timeout=60)
             return
-        body = cls.events[cls.served].encode()
+        body = (ROOT / cls.phases[cls.served][0]).read_bytes()
         cls.served += 1
         self.send_response(200)
         self.send_header("Lambda-Runtime-Aws-Request-Id", f"order-{cls.served}")
@@ -99,11 +105,13 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self):
+        cls = type(self)
         answer = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if "/error" in self.path:
-            sys.exit(f"{FUNCTION} reported an error: {answer!r}")
-        status = json.loads(answer).get("statusCode")
-        print(f"answer {type(self).served}: {status}", file=sys.stderr)
+        event, expected = cls.phases[cls.served - 1]
+        status = None if "/error" in self.path else json.loads(answer).get("statusCode")
+        if status != expected:
+            cls.error = f"{event}: expected {expected}, got {status or 'an error'}: {answer[:300]!r}"
+            cls.done.set()
         self.send_response(202)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -112,12 +120,12 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def executed_functions(binary: Path, out_dir: Path, endpoint: str, events: list) -> set:
-    RuntimeApi.events = [(ROOT / e).read_text() for e in events]
-    RuntimeApi.served, RuntimeApi.done = 0, threading.Event()
+def executed_functions(binary: Path, out_dir: Path, endpoint: str, phases: list) -> set:
+    RuntimeApi.phases, RuntimeApi.served, RuntimeApi.error = phases, 0, None
+    RuntimeApi.done, RuntimeApi.released = threading.Event(), threading.Event()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    out = out_dir / f"callgrind.out.{len(events)}"
+    out = out_dir / f"callgrind.out.{len(phases)}"
     env = dict(os.environ, **ENV, VP_DATA_DIR=str(out_dir),
                AWS_ENDPOINT_URL_DYNAMODB=endpoint,
                AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
@@ -126,11 +134,12 @@ def executed_functions(binary: Path, out_dir: Path, endpoint: str, events: list)
          "--demangle=no", "--compress-strings=no", "--compress-pos=no", str(binary)],
         env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
     )
-    if not RuntimeApi.done.wait(timeout=600):
+    if not RuntimeApi.done.wait(timeout=600) or RuntimeApi.error:
         child.kill()
-        sys.exit("the function did not answer every event within 10 minutes")
+        sys.exit(RuntimeApi.error or "the function did not answer every event within 10 minutes")
     child.send_signal(signal.SIGTERM)  # callgrind writes its profile on the way out
     child.wait()
+    RuntimeApi.released.set()
     server.shutdown()
     names = set()
     for line in out.read_text().splitlines():
@@ -179,18 +188,19 @@ def pattern(file: str, section: str) -> str:
 
 
 def main():
+    endpoint = os.environ.get("TLS_ENDPOINT") or sys.exit(
+        "TLS_ENDPOINT is not set: run this through infra/bench/with_tls_endpoint.sh"
+    )
     script = ROOT / "functions" / "coldstart.ld"
     if not script.exists():  # release builds link with it: start from an empty one
         script.write_text("SECTIONS { .text.coldstart : { } } INSERT BEFORE .text;\n")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         binary = build(tmp / "bootstrap.map")
-        endpoint = os.environ.get("TLS_ENDPOINT") or sys.exit(
-            "TLS_ENDPOINT is not set: run this through infra/bench/with_tls_endpoint.sh"
-        )
         lines, placed, executed = [], set(), set()
         for phase in range(1, len(PHASES) + 1):
             executed = executed_functions(binary, tmp, endpoint, PHASES[:phase])
+            print(f"phase {phase}: {len(executed)} functions run", file=sys.stderr)
             for section in hot_sections(tmp / "bootstrap.map", executed):
                 line = pattern(section[1], section[2])
                 if section not in placed and line not in lines:
