@@ -255,7 +255,7 @@ pub async fn open_store(
         ))
         .into()),
         StoreConfig::DynamoDb { table } => Ok(Arc::new(DynamoStore::new(
-            dynamodb_client(config, sdk).await?,
+            dynamodb_client(config, sdk)?,
             table.clone(),
             config.free_credits,
         ))),
@@ -267,7 +267,7 @@ pub async fn dynamodb_store() -> Result<DynamoStore, StartupError> {
     let (config, sdk) = load_config_without_parameters().await?;
     match &config.store {
         StoreConfig::DynamoDb { table } => Ok(DynamoStore::new(
-            dynamodb_client(&config, sdk.as_ref()).await?,
+            dynamodb_client(&config, sdk.as_ref())?,
             table.clone(),
             config.free_credits,
         )
@@ -280,19 +280,17 @@ pub async fn dynamodb_store() -> Result<DynamoStore, StartupError> {
     }
 }
 
-/// The DynamoDB client every function uses, with the configured timeouts.
-pub async fn dynamodb_client(
+/// The DynamoDB client every function uses, with the configured timeouts. `sdk` is what
+/// [`load`] built: it builds one whenever `VP_TABLE_NAME` is set, which the DynamoDB store needs,
+/// so `None` here means a caller skipped `load` — refused rather than read a second time from
+/// the process environment, which need not be the one the configuration came from.
+pub fn dynamodb_client(
     config: &Config,
     sdk: Option<&aws_types::SdkConfig>,
 ) -> Result<aws_sdk_dynamodb::Client, StartupError> {
-    let loaded;
-    let sdk = match sdk {
-        Some(sdk) => sdk,
-        None => {
-            loaded = sdk_config(&std::env::vars().collect()).await?;
-            &loaded
-        }
-    };
+    let sdk = sdk.ok_or_else(|| {
+        ConfigError("the DynamoDB store needs the AWS SDK configuration that app::load builds".into())
+    })?;
     // Without timeouts a stalled DynamoDB holds every request until the platform kills
     // the function and the gateway answers with its own body.
     let (connect, attempt, operation) = config.store_timeouts();
