@@ -14,10 +14,10 @@ CARGO_LAMBDA_VERSION := 1.9.2
 SAM_CLI_VERSION := 1.170.0
 SCHEMATHESIS_VERSION := 4.32.5
 LOCAL_DYNAMODB_PORT := 8000
-# Every Lambda function: one per route of common::routes::ROUTES, the fallback, and the ledger
-# function the table's stream feeds (tests/tests/api/routes.rs checks this list).
 # Where cargo builds (CARGO_TARGET_DIR or ./target); computed only by the recipes that use it.
 TARGET_DIR = $(shell cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+# Every Lambda function: one per route of common::routes::ROUTES, the fallback, and the ledger
+# function the table's stream feeds (tests/tests/api/routes.rs checks this list).
 LAMBDA_FUNCTIONS := create-key list-keys delete-key roll-key create-session credits audit secret-scanning jwks console fallback ledger
 # The local stack runs the functions on the embedded store; Lambda builds leave it out.
 LOCAL_FEATURES := common/embedded
@@ -45,7 +45,7 @@ help:
 	@echo "make iam-shapes             re-record infra/iam/requests.json from the functions' real requests"
 	@echo "make mutants                mutation-test the pure modules with cargo-mutants (slow; not in make test)"
 	@echo "make bench                  cold start vs a bare lambda_http function, peak RSS, handler CPU (release builds)"
-	@echo "make coldstart-order        regenerate functions/coldstart.ld, the code a cold start runs (needs valgrind)"
+	@echo "make coldstart-order        regenerate functions/coldstart.ld, the code a cold start runs (needs valgrind, openssl)"
 
 ## cargo-lambda (with zig) from PyPI when missing.
 tools:
@@ -170,7 +170,8 @@ bench:
 	cargo bench -p bench --bench create_session -- --noplot
 
 ## The code a cold start runs, placed first in every release bootstrap (functions/coldstart.ld;
-## why in functions/bootstrap_link.rs). Rerun after upgrading dependencies; needs valgrind.
+## why in functions/bootstrap_link.rs). Rerun after upgrading dependencies; needs valgrind and
+## openssl.
 coldstart-order:
 	infra/bench/with_tls_endpoint.sh python3 infra/bench/coldstart_order.py
 
@@ -181,5 +182,5 @@ package: tools
 	@target=$(TARGET_DIR); \
 	for f in $(LAMBDA_FUNCTIONS); do \
 	  zipped=$$(python3 -c 'import io, sys, zipfile; b = io.BytesIO(); zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED, compresslevel=9).write(sys.argv[1], "bootstrap"); print(len(b.getvalue()))' $$target/lambda/$$f/bootstrap); \
-	  printf '%-16s %9s bytes, %9s zipped  %s\n' "$$f" "$$(stat -c %s $$target/lambda/$$f/bootstrap)" "$$zipped" "$$target/lambda/$$f/bootstrap"; done
-	python3 infra/bench/check_bootstrap.py $(foreach f,$(LAMBDA_FUNCTIONS),$(TARGET_DIR)/lambda/$(f)/bootstrap)
+	  printf '%-16s %9s bytes, %9s zipped  %s\n' "$$f" "$$(stat -c %s $$target/lambda/$$f/bootstrap)" "$$zipped" "$$target/lambda/$$f/bootstrap"; done; \
+	python3 infra/bench/check_bootstrap.py $(foreach f,$(LAMBDA_FUNCTIONS),$$target/lambda/$(f)/bootstrap)
