@@ -34,7 +34,7 @@ export SAM_CLI_TELEMETRY := 0
 
 PIP_INSTALL = python3 -m pip install --disable-pip-version-check -q
 
-.PHONY: bench coldstart-order help dev test tools sam-tools test-tools browser-tools build lint-template iam-check iam-shapes mutants local-dynamodb stop-local-dynamodb package
+.PHONY: bench help dev test tools sam-tools test-tools browser-tools build lint-template iam-check iam-shapes mutants local-dynamodb stop-local-dynamodb package
 
 help:
 	@echo "make dev                    serve the API on 127.0.0.1:$(PORT) (embedded store)"
@@ -45,7 +45,6 @@ help:
 	@echo "make iam-shapes             re-record infra/iam/requests.json from the functions' real requests"
 	@echo "make mutants                mutation-test the pure modules with cargo-mutants (slow; not in make test)"
 	@echo "make bench                  cold start vs a bare lambda_http function, peak RSS, handler CPU (release builds)"
-	@echo "make coldstart-order        regenerate functions/coldstart.ld, the code a cold start runs (needs valgrind, openssl)"
 
 ## cargo-lambda (with zig) from PyPI when missing.
 tools:
@@ -142,8 +141,6 @@ test: tools test-tools browser-tools build lint-template iam-check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --features tests/local-stack -- -D warnings
 	cargo check $(addprefix -p ,$(LAMBDA_FUNCTIONS))
-	cargo build --release -p create-session
-	python3 infra/bench/check_bootstrap.py $(TARGET_DIR)/release/create-session
 	infra/with-moto.sh cargo test --workspace --no-fail-fast --features tests/local-stack
 
 ## Benchmarks, not timed tests: the numbers in the README's Performance section.
@@ -169,18 +166,9 @@ bench:
 	ls -l $$target/release/create-session $$target/release/bare | awk '{print $$5, $$9}'
 	cargo bench -p bench --bench create_session -- --noplot
 
-## The code a cold start runs, placed first in every release bootstrap (functions/coldstart.ld;
-## why in functions/bootstrap_link.rs). Rerun after upgrading dependencies; needs valgrind and
-## openssl.
-coldstart-order:
-	infra/bench/with_tls_endpoint.sh python3 infra/bench/coldstart_order.py
-
 ## Release binaries for Lambda on Graviton; prints each bootstrap's size, raw and zipped (the
-## deployment package Lambda stores).
+## deployment package Lambda stores), and fails unless each is a PIE with full RELRO and a
+## non-executable stack that zips to at most 3 MB (infra/bench/check_bootstrap.py).
 package: tools
 	cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_FUNCTIONS))
-	@target=$(TARGET_DIR); \
-	for f in $(LAMBDA_FUNCTIONS); do \
-	  zipped=$$(python3 -c 'import io, sys, zipfile; b = io.BytesIO(); zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED, compresslevel=9).write(sys.argv[1], "bootstrap"); print(len(b.getvalue()))' $$target/lambda/$$f/bootstrap); \
-	  printf '%-16s %9s bytes, %9s zipped  %s\n' "$$f" "$$(stat -c %s $$target/lambda/$$f/bootstrap)" "$$zipped" "$$target/lambda/$$f/bootstrap"; done; \
-	python3 infra/bench/check_bootstrap.py $(foreach f,$(LAMBDA_FUNCTIONS),$$target/lambda/$(f)/bootstrap)
+	@target=$(TARGET_DIR); python3 infra/bench/check_bootstrap.py $(foreach f,$(LAMBDA_FUNCTIONS),$$target/lambda/$(f)/bootstrap)

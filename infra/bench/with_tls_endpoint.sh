@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command with TLS_ENDPOINT=https://127.0.0.1:<port> set: a local TLS server with a
 # throw-away self-signed certificate, which a function refuses (it trusts Amazon's roots only)
-# after the whole handshake has run. `make bench` and `make coldstart-order` point the DynamoDB
+# after the whole handshake has run. `make bench` points the DynamoDB
 # endpoint there to see a first request go through the SDK, the connection and TLS.
 set -euo pipefail
 dir=$(mktemp -d)

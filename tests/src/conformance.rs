@@ -687,7 +687,7 @@ pub async fn assert_ledger_ok(store: &dyn Store, account_id: &str) {
 fn grant(tag: &str) -> SessionGrant {
     SessionGrant {
         session_id: format!("ses_{tag}"),
-        claims: format!(r#"{{"sid":"{tag}"}}"#),
+        sealed_token: format!("sealed-{tag}"),
         expires_in: 86400,
     }
 }

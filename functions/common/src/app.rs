@@ -1,9 +1,10 @@
 //! Everything a function builds once per cold start and then shares with every request.
 
-use crate::config::{Config, ConfigError, StoreConfig};
+use crate::config::{Config, ConfigError, SealingKeySource, SigningKeySource, StoreConfig};
 use crate::console_auth::ConsoleVerifier;
 use crate::key_cache::KeyCache;
 use crate::playground::{PlaygroundSigner, SigningKeyError};
+use crate::sealed::{ReplaySeal, SealingKeyError};
 use crate::store::{Store, StoreError, dynamodb::DynamoStore};
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ pub struct App {
     pub console: Option<ConsoleVerifier>,
     /// Present whenever the function [`Needs`] it (checked at cold start).
     pub playground: Option<PlaygroundSigner>,
+    /// Present with `playground`: seals the tokens idempotency records keep.
+    pub replay_seal: Option<ReplaySeal>,
     /// API keys this instance has resolved (create-session's warm path).
     pub keys: KeyCache,
     /// Who may report leaked keys: present in the secret-scanning function
@@ -60,6 +63,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     SigningKey(#[from] SigningKeyError),
+    #[error(transparent)]
+    SealingKey(#[from] SealingKeyError),
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
 }
@@ -139,18 +144,30 @@ impl App {
             reporters: None,
             console,
             playground: None,
+            replay_seal: None,
             store,
             config,
         })
     }
 
-    /// The same app, also signing session tokens (create-session), or failing the cold start
-    /// naming the missing key.
+    /// The same app, also signing session tokens and sealing them for replays (create-session),
+    /// or failing the cold start naming the missing key. Both secrets leave the configuration
+    /// here: parsed once into key types that wipe themselves, the text they came from dropped.
     pub fn with_playground(mut self) -> Result<Self, StartupError> {
         self.playground = Some(PlaygroundSigner::from_config(
             self.config.signing_key()?,
             &self.config.playground,
         )?);
+        self.replay_seal = Some(ReplaySeal::from_source(self.config.replay_sealing_key()?)?);
+        // Key material given in the environment is dropped (and wiped); a local key file's
+        // path, which holds no secret, stays for the local key set (jwks).
+        let playground = &mut self.config.playground;
+        if let Some(SigningKeySource::Pem(_)) = playground.signing_key {
+            playground.signing_key = None;
+        }
+        if let Some(SealingKeySource::Value(_)) = playground.replay_sealing_key {
+            playground.replay_sealing_key = None;
+        }
         Ok(self)
     }
 }

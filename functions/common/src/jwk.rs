@@ -21,15 +21,24 @@ pub struct EcPublicJwk {
 
 impl EcPublicJwk {
     pub fn of(key: &VerifyingKey) -> Self {
-        let point = key.to_encoded_point(false);
-        let (Some(x), Some(y)) = (point.x(), point.y()) else {
-            unreachable!("an uncompressed encoding of a valid key has both coordinates")
+        Self::from_sec1_uncompressed(key.to_encoded_point(false).as_bytes())
+            .expect("an uncompressed encoding of a valid key has both coordinates")
+    }
+
+    /// From an uncompressed SEC 1 point (0x04 ‖ x ‖ y, 65 bytes), as aws-lc gives a public key.
+    pub fn from_sec1_uncompressed(point: &[u8]) -> Option<Self> {
+        let [0x04, coordinates @ ..] = point else {
+            return None;
         };
+        if coordinates.len() != 64 {
+            return None;
+        }
+        let (x, y) = coordinates.split_at(32);
         let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
         // RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.
         let thumbprint_input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
         let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
-        EcPublicJwk { x, y, kid }
+        Some(EcPublicJwk { x, y, kid })
     }
 
     /// The key as one member of a key set, for ES256 signatures.

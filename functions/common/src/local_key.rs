@@ -1,10 +1,12 @@
 //! P-256 private keys for local runs: generated once, kept in a file of the data directory,
 //! shared safely by several processes starting at once. Everything that signs locally (the
-//! playground, the console sign-in stand-in, the secret-scanning reporter stand-in) uses this.
+//! playground, the console sign-in stand-in, the secret-scanning reporter stand-in) uses this,
+//! and the replay sealing key is kept the same way.
 
 use p256::SecretKey;
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use std::path::Path;
+use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningKeyError {
@@ -23,33 +25,37 @@ pub fn generate_pem() -> String {
 }
 
 /// Reads the local development key, creating it on first use.
-///
-/// Several function processes may start at once, so the key is written to a private temporary
-/// file and hard-linked into place: linking fails if another process won the race, and then
-/// everyone reads the winner's complete file.
-pub fn load_or_create_local_key(path: &Path) -> Result<String, SigningKeyError> {
-    let io = |source| SigningKeyError::Io {
+pub fn load_or_create_local_key(path: &Path) -> Result<Zeroizing<String>, SigningKeyError> {
+    load_or_create(path, generate_pem).map_err(|source| SigningKeyError::Io {
         path: path.display().to_string(),
         source,
-    };
-    if let Ok(pem) = std::fs::read_to_string(path) {
-        return Ok(pem);
+    })
+}
+
+/// Reads a local secret file, creating it with `make` on first use (private to its owner).
+///
+/// Several function processes may start at once, so the secret is written to a private
+/// temporary file and hard-linked into place: linking fails if another process won the race,
+/// and then everyone reads the winner's complete file.
+pub fn load_or_create(path: &Path, make: impl FnOnce() -> String) -> std::io::Result<Zeroizing<String>> {
+    if let Ok(secret) = std::fs::read_to_string(path) {
+        return Ok(Zeroizing::new(secret));
     }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(".signing-key-{}.tmp", crate::ids::new_ulid()));
-    write_private(&tmp, generate_pem().as_bytes()).map_err(io)?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".secret-{}.tmp", crate::ids::new_ulid()));
+    write_private(&tmp, Zeroizing::new(make()).as_bytes())?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io(e)),
+        Err(e) => return Err(e),
     }
-    std::fs::read_to_string(path).map_err(io)
+    std::fs::read_to_string(path).map(Zeroizing::new)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -1,17 +1,19 @@
 //! Playground session tokens: ES256 JWTs we sign, verifiable by anyone holding our JWKS.
 //!
-//! The signing key is a P-256 key in PKCS#8 PEM. Its `kid` is the RFC 7638 thumbprint of the
-//! public key, so rotating the key changes the `kid` and verifiers can hold old and new keys.
+//! The signing key is a P-256 key in PKCS#8 PEM, signed with by aws-lc (randomised nonces). Its
+//! `kid` is the RFC 7638 thumbprint of the public key, so rotating the key changes the `kid` and
+//! verifiers can hold old and new keys.
 
 use crate::config::{PlaygroundConfig, SigningKeySource};
-use crate::es256::{Es256Error, Es256Key};
 use crate::ids::{AccountId, SessionId};
 use crate::jwk::EcPublicJwk;
 pub use crate::local_key::{SigningKeyError, generate_pem, load_or_create_local_key};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct SessionClaims {
@@ -28,10 +30,7 @@ pub struct SessionClaims {
 
 pub struct IssuedSession {
     pub token: String,
-    pub playground_url: String,
     pub expires_in: u64,
-    /// The token's claims as JSON: what an idempotency record keeps instead of the token.
-    pub claims: String,
 }
 
 /// Why a session token could not be made.
@@ -39,14 +38,14 @@ pub struct IssuedSession {
 pub enum IssueError {
     #[error("session claims: {0}")]
     Claims(#[from] serde_json::Error),
-    #[error(transparent)]
-    Signing(#[from] Es256Error),
+    #[error("ES256 signing failed")]
+    Signing,
 }
 
 pub struct PlaygroundSigner {
-    /// Held parsed (parsing derives the public key, a scalar multiplication), and signing with
-    /// aws-lc's base-point tables: see `es256`.
-    key: Es256Key,
+    /// aws-lc's ECDSA key: it signs with its own randomised nonces, and wipes the private
+    /// scalar when freed. The PEM it came from is not kept.
+    key: EcdsaKeyPair,
     /// The JWS header, base64url-encoded once: `{"typ":"JWT","alg":"ES256","kid":…}`.
     header: String,
     /// The public key, as the JWKS publishes it.
@@ -62,16 +61,25 @@ impl PlaygroundSigner {
         source: &SigningKeySource,
         config: &PlaygroundConfig,
     ) -> Result<Self, SigningKeyError> {
-        let pem = match source {
-            SigningKeySource::Pem(pem) => pem.expose().to_string(),
-            SigningKeySource::LocalFile(path) => load_or_create_local_key(path)?,
-        };
-        Self::from_pem(&pem, config)
+        match source {
+            SigningKeySource::Pem(pem) => Self::from_pem(pem.expose(), config),
+            SigningKeySource::LocalFile(path) => Self::from_pem(&load_or_create_local_key(path)?, config),
+        }
     }
 
+    /// From a P-256 private key in PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`); the decoded
+    /// document is wiped once aws-lc has parsed (and checked) it.
     pub fn from_pem(pem: &str, config: &PlaygroundConfig) -> Result<Self, SigningKeyError> {
-        let key = Es256Key::from_pkcs8_pem(pem).map_err(|_| SigningKeyError::Invalid)?;
-        let jwk = EcPublicJwk::of(key.verifying_key());
+        use p256::pkcs8::der::pem;
+        let (label, der) = pem::decode_vec(pem.trim().as_bytes()).map_err(|_| SigningKeyError::Invalid)?;
+        let der = Zeroizing::new(der);
+        if label != "PRIVATE KEY" {
+            return Err(SigningKeyError::Invalid);
+        }
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+            .map_err(|_| SigningKeyError::Invalid)?;
+        let jwk =
+            EcPublicJwk::from_sec1_uncompressed(key.public_key().as_ref()).ok_or(SigningKeyError::Invalid)?;
         let header = URL_SAFE_NO_PAD.encode(
             json!({"typ": "JWT", "alg": "ES256", "kid": jwk.kid})
                 .to_string()
@@ -96,6 +104,7 @@ impl PlaygroundSigner {
         &self.jwk
     }
 
+    /// A new token for `session`, valid for the configured lifetime from `now`.
     pub fn issue(
         &self,
         account: &AccountId,
@@ -112,30 +121,26 @@ impl PlaygroundSigner {
             exp: iat + self.ttl_secs as i64,
             jti: crate::ids::new_ulid().to_string(),
         };
-        self.sign(&claims, self.ttl_secs)
-    }
-
-    /// Signs recorded claims again, for an idempotent replay. ES256 signing here is
-    /// deterministic (RFC 6979 nonces), so the same claims and key give the same token bytes.
-    pub fn reissue(&self, claims_json: &str, expires_in: u64) -> Result<IssuedSession, IssueError> {
-        let claims: SessionClaims = serde_json::from_str(claims_json)?;
-        self.sign(&claims, expires_in)
-    }
-
-    fn sign(&self, claims: &SessionClaims, expires_in: u64) -> Result<IssuedSession, IssueError> {
         // JWS compact serialization (RFC 7515): header.claims.signature, each base64url; the
-        // ES256 signature is r || s, 64 bytes (RFC 7518 §3.4), with RFC 6979 nonces.
-        // Serialised once: the token carries these bytes and an idempotency record keeps them.
-        let claims_json = serde_json::to_string(claims)?;
-        let signing_input = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(&claims_json));
-        let signature = self.key.sign(signing_input.as_bytes())?;
-        let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        // ES256 signature is r ‖ s, 64 bytes (RFC 7518 §3.4).
+        let signing_input = format!(
+            "{}.{}",
+            self.header,
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?)
+        );
+        let signature = self
+            .key
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), signing_input.as_bytes())
+            .map_err(|_| IssueError::Signing)?;
         Ok(IssuedSession {
-            playground_url: format!("{}/playground?token={token}", self.base_url),
-            token,
-            expires_in,
-            claims: claims_json,
+            token: format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref())),
+            expires_in: self.ttl_secs,
         })
+    }
+
+    /// Where the playground opens `token`.
+    pub fn playground_url(&self, token: &str) -> String {
+        format!("{}/playground?token={token}", self.base_url)
     }
 
     /// The public key set (RFC 7517) that verifies every token this signer issues.
@@ -152,6 +157,7 @@ mod tests {
     fn config() -> PlaygroundConfig {
         PlaygroundConfig {
             signing_key: None,
+            replay_sealing_key: None,
             base_url: "https://play.test".into(),
             issuer: "iss.test".into(),
             audience: "aud.test".into(),
@@ -169,7 +175,7 @@ mod tests {
             .issue(&account, &session, OffsetDateTime::now_utc())
             .unwrap();
         assert_eq!(
-            issued.playground_url,
+            signer.playground_url(&issued.token),
             format!("https://play.test/playground?token={}", issued.token)
         );
 
@@ -225,23 +231,47 @@ mod tests {
     }
 
     #[test]
-    fn recorded_claims_re_sign_to_the_same_token_bytes() {
+    fn each_token_is_a_fresh_signature_even_over_the_same_claims() {
+        // aws-lc's nonces are random: the same key and input never sign to the same bytes, so
+        // no two signatures share a nonce however often a caller asks.
         let signer = PlaygroundSigner::from_pem(&generate_pem(), &config()).unwrap();
-        let account = AccountId::parse("acct_1").unwrap();
-        let first = signer
-            .issue(&account, &SessionId::generate(), OffsetDateTime::now_utc())
+        let input = b"header.claims";
+        let signatures: std::collections::HashSet<Vec<u8>> = (0..20)
+            .map(|_| {
+                let sig = signer
+                    .key
+                    .sign(&aws_lc_rs::rand::SystemRandom::new(), input)
+                    .unwrap();
+                sig.as_ref().to_vec()
+            })
+            .collect();
+        assert_eq!(signatures.len(), 20);
+        assert!(signatures.iter().all(|s| s.len() == 64), "r ‖ s, fixed width");
+    }
+
+    #[test]
+    fn a_pem_with_a_public_key_that_is_not_its_own_is_refused() {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let der = |seed: [u8; 32]| {
+            p256::SecretKey::from_slice(&seed)
+                .unwrap()
+                .to_pkcs8_der()
+                .unwrap()
+        };
+        let (first, second) = (der([7u8; 32]), der([200u8; 32]));
+        // Both documents have the same layout; the public key is their last 65 bytes.
+        let mut mixed = first.as_bytes().to_vec();
+        let n = mixed.len();
+        mixed[n - 65..].copy_from_slice(&second.as_bytes()[second.as_bytes().len() - 65..]);
+        let mixed = p256::pkcs8::der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &mixed).unwrap();
+        assert!(PlaygroundSigner::from_pem(&mixed, &config()).is_err());
+        let good = p256::SecretKey::from_slice(&[7u8; 32])
+            .unwrap()
+            .to_pkcs8_pem(LineEnding::LF)
             .unwrap();
-        let signature = first.token.rsplit('.').next().unwrap();
-        assert!(
-            !first.claims.contains(signature),
-            "the claims carry no signature: they are not a token"
-        );
-        let again = signer.reissue(&first.claims, first.expires_in).unwrap();
-        assert_eq!(
-            (again.token, again.playground_url),
-            (first.token, first.playground_url)
-        );
-        assert!(signer.reissue("not json", 60).is_err());
+        assert!(PlaygroundSigner::from_pem(&good, &config()).is_ok());
+        let public = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        assert!(PlaygroundSigner::from_pem(public, &config()).is_err());
     }
 
     #[test]
@@ -277,7 +307,7 @@ mod tests {
                 })
             })
             .collect();
-        let pems: Vec<String> = racers
+        let pems: Vec<Zeroizing<String>> = racers
             .into_iter()
             .map(|r| r.join().unwrap().expect("every racer gets the key"))
             .collect();

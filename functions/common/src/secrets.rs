@@ -1,7 +1,7 @@
 //! Secrets from SSM Parameter Store, fetched once per cold start.
 //!
-//! In AWS the template sets `VP_PLAYGROUND_SIGNING_KEY_PARAMETER` to the *name* of a
-//! SecureString parameter (console tokens need no secret: they verify with the identity
+//! In AWS the template sets `VP_PLAYGROUND_SIGNING_KEY_PARAMETER` and
+//! `VP_REPLAY_SEALING_KEY_PARAMETER` to the *names* of SecureString parameters (console tokens need no secret: they verify with the identity
 //! provider's public keys); this module reads it (one `GetParameters` call,
 //! decrypted) and hands the values to [`crate::config::Config`] as if they were the plain
 //! variables. The values never sit in the function's configuration, the template or a log.
@@ -10,8 +10,9 @@ use crate::config::{ConfigError, vars};
 use std::collections::HashMap;
 
 /// (variable that holds the value, variable that names the parameter holding it)
-pub const FROM_PARAMETERS: [(&str, &str); 2] = [
+pub const FROM_PARAMETERS: [(&str, &str); 3] = [
     (vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER),
+    (vars::REPLAY_SEALING_KEY, vars::REPLAY_SEALING_KEY_PARAMETER),
     // Not secret, but configured the same way: the jwks function reads its parameter.
     (vars::PUBLIC_KEYS, vars::PUBLIC_KEYS_PARAMETER),
 ];

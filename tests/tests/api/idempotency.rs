@@ -107,11 +107,75 @@ async fn the_record_holds_no_live_token_and_the_replay_keeps_the_recorded_balanc
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     let token = replay_after_another_session(&t.app).await;
-    // THEN nothing on disk (database, WAL) holds the token a copy could be used with
-    for suffix in ["", "-wal", "-shm"] {
-        let path = format!("{}{suffix}", t.db_path().display());
-        if let Ok(bytes) = std::fs::read(&path) {
-            assert_holds_no_token(&bytes, &token, &path);
+    // THEN nothing on disk (the database, and its WAL and index when present) holds the token a
+    // copy could be used with
+    let db = t.db_path();
+    let bytes = std::fs::read(&db).unwrap_or_else(|e| panic!("{}: {e}", db.display()));
+    assert_holds_no_token(&bytes, &token, "the database file");
+    for suffix in ["-wal", "-shm"] {
+        let path = format!("{}{suffix}", db.display());
+        match std::fs::read(&path) {
+            Ok(bytes) => assert_holds_no_token(&bytes, &token, &path),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{path}: {e}"),
         }
     }
+}
+
+/// `sealed` with one base64url character in its middle changed.
+fn altered(sealed: &str) -> String {
+    let mut chars: Vec<char> = sealed.chars().collect();
+    let middle = chars.len() / 2;
+    chars[middle] = if chars[middle] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+#[tokio::test]
+async fn a_tampered_or_moved_record_yields_no_token_and_takes_nothing() {
+    // GIVEN an idempotent session, whose record holds the token sealed
+    let t = TestApp::new();
+    seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    let first = create_session::handle(&t.app, fixture("create-session-idempotent")).await;
+    assert_eq!(first.status(), 200);
+    let db = rusqlite::Connection::open(t.db_path()).unwrap();
+    let (sealed, session): (String, String) = db
+        .query_row("SELECT sealed_token, session_id FROM idempotency", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let retry = || create_session::handle(&t.app, fixture("create-session-idempotent"));
+    for (what, record) in [
+        // WHEN someone who can write the table alters the sealed token
+        ("altered", (altered(&sealed), session.clone())),
+        // OR moves it to a record of another session
+        (
+            "moved",
+            (sealed.clone(), "ses_01JF0000000000000000000000".to_string()),
+        ),
+    ] {
+        db.execute(
+            "UPDATE idempotency SET sealed_token = ?1, session_id = ?2",
+            rusqlite::params![record.0, record.1],
+        )
+        .unwrap();
+        // THEN the retry is a 500 that carries no token, and takes nothing
+        let (status, body, _) = parts(retry().await);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (500, Some("internal_error")),
+            "{what}: {body}"
+        );
+        assert!(
+            body.get("token").is_none() && body.get("playgroundUrl").is_none(),
+            "{what}"
+        );
+        assert_eq!(debits(&t).await, 1, "{what}");
+    }
+    // AND the record put back answers the first response again, byte for byte
+    db.execute(
+        "UPDATE idempotency SET sealed_token = ?1, session_id = ?2",
+        rusqlite::params![sealed, session],
+    )
+    .unwrap();
+    let replay = retry().await;
+    assert_eq!(replay.body().as_ref(), first.body().as_ref());
 }

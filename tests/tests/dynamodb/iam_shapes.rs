@@ -29,18 +29,28 @@ const STORE_FUNCTIONS: [&str; 8] = [
     "secret-scanning",
 ];
 
-/// Each function's one SSM parameter (variable, template.yaml's default name), read at cold
-/// start. The console endpoints have none: console tokens verify with public keys.
-const PARAMETERS: [(&str, &str, &str); 2] = [
+/// Each function's SSM parameters (variable, template.yaml's default name), read in one request
+/// at cold start. The console endpoints have none: console tokens verify with public keys.
+const PARAMETERS: [(&str, &[(&str, &str)]); 2] = [
     (
         "create-session",
-        "VP_PLAYGROUND_SIGNING_KEY_PARAMETER",
-        "/visionpipe/playground-signing-key",
+        &[
+            (
+                "VP_PLAYGROUND_SIGNING_KEY_PARAMETER",
+                "/visionpipe/playground-signing-key",
+            ),
+            (
+                "VP_REPLAY_SEALING_KEY_PARAMETER",
+                "/visionpipe/replay-sealing-key",
+            ),
+        ],
     ),
     (
         "jwks",
-        "VP_PLAYGROUND_PUBLIC_KEYS_PARAMETER",
-        "/visionpipe/playground-public-keys",
+        &[(
+            "VP_PLAYGROUND_PUBLIC_KEYS_PARAMETER",
+            "/visionpipe/playground-public-keys",
+        )],
     ),
 ];
 
@@ -217,9 +227,12 @@ async fn record() -> Vec<RequestShape> {
 
     // Parameters: each function's one GetParameters call at cold start.
     let ssm = aws_sdk_ssm::Client::from_conf(ssm_config().interceptor(rig.recorder.clone()).build());
-    for (function, variable, name) in PARAMETERS {
-        dynamo::put_secure_parameter(&ssm, name, "pem").await;
-        let mut env = std::collections::HashMap::from([(variable.to_string(), name.to_string())]);
+    for (function, parameters) in PARAMETERS {
+        let mut env = std::collections::HashMap::new();
+        for (variable, name) in parameters {
+            dynamo::put_secure_parameter(&ssm, name, "secret").await;
+            env.insert(variable.to_string(), name.to_string());
+        }
         rig.recorder.acting_as(function);
         common::secrets::resolve(&mut env, &ssm).await.unwrap();
         rig.recorder.acting_as("setup");
@@ -262,7 +275,7 @@ async fn every_aws_request_matches_the_committed_iam_shapes() {
             .any(|s| s.function == "ledger" && s.action == "dynamodb:BatchWriteItem"),
         "the ledger function writes the ledger"
     );
-    // Every store function reaches DynamoDB, and each reads at most its own one parameter.
+    // Every store function reaches DynamoDB, and each reads its own parameters in one request.
     for function in STORE_FUNCTIONS {
         assert!(
             recorded
@@ -276,7 +289,7 @@ async fn every_aws_request_matches_the_committed_iam_shapes() {
             .iter()
             .filter(|s| s.function == *function && s.action == "ssm:GetParameters")
             .count();
-        let want = PARAMETERS.iter().filter(|(f, _, _)| f == function).count();
+        let want = PARAMETERS.iter().filter(|(f, _)| f == function).count();
         assert_eq!(reads, want, "{function}");
     }
 }

@@ -27,12 +27,15 @@ fn aws_env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 
 #[tokio::test]
 async fn parameters_named_in_the_environment_become_the_secrets() {
-    // GIVEN the signing key stored as a SecureString parameter
+    // GIVEN the signing and sealing keys stored as SecureString parameters
     let client = ssm_client();
     let run = common::ids::new_ulid().to_string();
     let key_param = format!("/vp-test/{run}/signing-key");
     let pem = common::playground::generate_pem();
     tests::dynamo::put_secure_parameter(&client, &key_param, &pem).await;
+    let seal_param = format!("/vp-test/{run}/replay-sealing-key");
+    let seal = common::sealed::generate_key();
+    tests::dynamo::put_secure_parameter(&client, &seal_param, &seal).await;
 
     // WHEN the environment names it (and the console's and GitHub's public keys)
     let github = common::secret_scanning::ReporterSigner::from_pem(&common::playground::generate_pem())
@@ -44,14 +47,18 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
             "https://visionpipe.com/.well-known/jwks.json",
         ),
         ("VP_PLAYGROUND_SIGNING_KEY_PARAMETER", &key_param),
+        ("VP_REPLAY_SEALING_KEY_PARAMETER", &seal_param),
         ("VP_SECRET_SCANNING_KEYS", &github),
     ]);
     common::secrets::resolve(&mut env, &client).await.unwrap();
 
-    // THEN the configuration holds its value, and a full app builds from it
+    // THEN the configuration holds their values, and a full app builds from it
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     assert!(
         matches!(config.signing_key(), Ok(common::config::SigningKeySource::Pem(p)) if p.expose() == pem)
+    );
+    assert!(
+        matches!(config.replay_sealing_key(), Ok(common::config::SealingKeySource::Value(k)) if k.expose() == seal)
     );
     let store = Arc::new(
         common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3).unwrap(),
@@ -83,12 +90,31 @@ fn each_function_starts_with_only_the_secret_it_needs() {
                 .unwrap(),
         )
     };
-    // create-session has the signing key only: it starts, and has no console verifier.
+    // create-session has the signing and sealing keys only: it starts, and has no console
+    // verifier; without the sealing key it refuses to start, naming it.
     let pem = common::playground::generate_pem();
-    let env = aws_env(&[("VP_PLAYGROUND_SIGNING_KEY", &pem)]);
+    let seal = common::sealed::generate_key();
+    let env = aws_env(&[
+        ("VP_PLAYGROUND_SIGNING_KEY", &pem),
+        ("VP_REPLAY_SEALING_KEY", &seal),
+    ]);
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let app = App::with_needs(config.clone(), store(), Needs::PLAYGROUND).unwrap();
-    assert!(app.console.is_none() && app.playground.is_some());
+    assert!(app.console.is_none() && app.playground.is_some() && app.replay_seal.is_some());
+    assert!(
+        app.config.signing_key().is_err() && app.config.replay_sealing_key().is_err(),
+        "the keys' text leaves the configuration once parsed"
+    );
+    let unsealed = aws_env(&[("VP_PLAYGROUND_SIGNING_KEY", &pem)]);
+    let err = App::with_needs(
+        Config::from_lookup(|k| unsealed.get(k).cloned()).unwrap(),
+        store(),
+        Needs::PLAYGROUND,
+    )
+    .err()
+    .expect("must not start")
+    .to_string();
+    assert!(err.contains("VP_REPLAY_SEALING_KEY"), "{err}");
     // A key endpoint given the same configuration refuses to start, saying what is missing.
     let err = App::with_needs(config, store(), Needs::CONSOLE)
         .err()

@@ -238,4 +238,38 @@ async fn the_idempotency_record_holds_no_live_token_and_the_replay_keeps_the_rec
         "the record exists"
     );
     tests::assert_holds_no_token(format!("{:?}", items.items()).as_bytes(), &token, "the table");
+
+    // WHEN someone who can write the table alters the record's sealed token
+    let record = items
+        .items()
+        .iter()
+        .find(|i| i["sk"].as_s().is_ok_and(|s| s.starts_with("IDEM#")))
+        .unwrap();
+    let sealed = record["sealedToken"].as_s().unwrap().clone();
+    let mut altered = sealed.into_bytes();
+    let middle = altered.len() / 2;
+    altered[middle] = if altered[middle] == b'A' { b'B' } else { b'A' };
+    client
+        .update_item()
+        .table_name(&table)
+        .key("pk", record["pk"].clone())
+        .key("sk", record["sk"].clone())
+        .update_expression("SET sealedToken = :altered")
+        .expression_attribute_values(
+            ":altered",
+            aws_sdk_dynamodb::types::AttributeValue::S(String::from_utf8(altered).unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    // THEN the retry is a 500 without a token, and takes nothing
+    let retry = create_session::handle(&app, tests::fixture("create-session-idempotent")).await;
+    let (status, body, _) = tests::parts(retry);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (500, Some("internal_error")),
+        "{body}"
+    );
+    assert!(body.get("token").is_none(), "{body}");
+    assert_eq!(tests::credits(store.as_ref(), tests::FIXTURE_ACCOUNT).await, 1);
 }

@@ -17,13 +17,13 @@ pub enum Environment {
     Aws,
 }
 
-/// A secret string whose `Debug` never shows the value.
+/// A secret string whose `Debug` never shows the value, wiped from memory when dropped.
 #[derive(Clone)]
-pub struct Secret(String);
+pub struct Secret(zeroize::Zeroizing<String>);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret(zeroize::Zeroizing::new(value.into()))
     }
     pub fn expose(&self) -> &str {
         &self.0
@@ -70,10 +70,21 @@ pub enum SigningKeySource {
     LocalFile(PathBuf),
 }
 
+/// The key that seals session tokens in idempotency records ([`crate::sealed`]).
+#[derive(Debug, Clone)]
+pub enum SealingKeySource {
+    /// 32 bytes, base64, given in the environment (from SSM in AWS).
+    Value(Secret),
+    /// Local runs only: generated on first use and persisted at this path.
+    LocalFile(PathBuf),
+}
+
 #[derive(Debug, Clone)]
 pub struct PlaygroundConfig {
     /// `None` only in AWS when no signing key is configured.
     pub signing_key: Option<SigningKeySource>,
+    /// `None` only in AWS when no sealing key is configured.
+    pub replay_sealing_key: Option<SealingKeySource>,
     pub base_url: String,
     pub issuer: String,
     pub audience: String,
@@ -133,6 +144,9 @@ pub mod vars {
     pub const CONSOLE_ISSUER: &str = "VP_CONSOLE_JWT_ISSUER";
     pub const CONSOLE_AUDIENCE: &str = "VP_CONSOLE_JWT_AUDIENCE";
     pub const SIGNING_KEY: &str = "VP_PLAYGROUND_SIGNING_KEY";
+    /// 32 random bytes, base64: seals the tokens that idempotency records keep.
+    pub const REPLAY_SEALING_KEY: &str = "VP_REPLAY_SEALING_KEY";
+    pub const REPLAY_SEALING_KEY_PARAMETER: &str = "VP_REPLAY_SEALING_KEY_PARAMETER";
     pub const PUBLIC_KEYS: &str = "VP_PLAYGROUND_PUBLIC_KEYS";
     pub const PUBLIC_KEYS_PARAMETER: &str = "VP_PLAYGROUND_PUBLIC_KEYS_PARAMETER";
     pub const PLAYGROUND_BASE_URL: &str = "VP_PLAYGROUND_BASE_URL";
@@ -153,6 +167,8 @@ pub const LOCAL_CONSOLE_KEY_FILE: &str = "console-signing-key.pem";
 /// Local runs: the key pair that stands in for GitHub's secret-scanning key (`vpctl
 /// secret-scanning sign` signs reports with it).
 pub const LOCAL_SECRET_SCANNING_KEY_FILE: &str = "secret-scanning-signing-key.pem";
+/// Local runs: the replay sealing key, under the data directory.
+pub const LOCAL_REPLAY_SEALING_KEY_FILE: &str = "replay-sealing-key";
 pub const DEFAULT_CONSOLE_ISSUER: &str = "https://visionpipe.com";
 pub const DEFAULT_CONSOLE_AUDIENCE: &str = "visionpipe-cloud-api";
 pub const DEFAULT_PLAYGROUND_BASE_URL: &str = "https://visionpipe3d.quochuy.dev";
@@ -208,6 +224,17 @@ impl Config {
                 "{} (or {}) is required when running in AWS",
                 vars::SIGNING_KEY,
                 vars::SIGNING_KEY_PARAMETER
+            ))
+        })
+    }
+
+    /// The replay sealing key source, or the error that names what to configure.
+    pub fn replay_sealing_key(&self) -> Result<&SealingKeySource, ConfigError> {
+        self.playground.replay_sealing_key.as_ref().ok_or_else(|| {
+            ConfigError(format!(
+                "{} (or {}) is required when running in AWS",
+                vars::REPLAY_SEALING_KEY,
+                vars::REPLAY_SEALING_KEY_PARAMETER
             ))
         })
     }
@@ -285,6 +312,14 @@ impl Config {
             None => None,
         };
 
+        let replay_sealing_key = match get(vars::REPLAY_SEALING_KEY) {
+            Some(key) => Some(SealingKeySource::Value(Secret::new(key))),
+            None if local => Some(SealingKeySource::LocalFile(
+                data_dir.join(LOCAL_REPLAY_SEALING_KEY_FILE),
+            )),
+            None => None,
+        };
+
         let secret_scanning = match get(vars::SECRET_SCANNING_KEYS) {
             Some(document) => Some(ReporterKeysSource::Document(document)),
             None if local => Some(ReporterKeysSource::LocalKey(
@@ -311,6 +346,7 @@ impl Config {
             }),
             playground: PlaygroundConfig {
                 signing_key,
+                replay_sealing_key,
                 base_url: base_url.trim_end_matches('/').to_string(),
                 issuer: get(vars::PLAYGROUND_ISSUER).unwrap_or_else(|| DEFAULT_PLAYGROUND_ISSUER.into()),
                 audience: get(vars::PLAYGROUND_AUDIENCE)

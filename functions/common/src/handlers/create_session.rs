@@ -4,10 +4,10 @@ use super::{finish, within_deadline};
 use crate::api_key::{KeyHash, bearer_token, has_valid_checksum, is_well_formed};
 use crate::error::ApiError;
 use crate::ids::SessionId;
-use crate::playground::IssuedSession;
 use crate::request::{body_bytes, json_body, origin};
 use crate::response::json_response;
 use crate::routes::Route;
+use crate::sealed::RecordBinding;
 use crate::store::{DebitOutcome, IdempotencyConflict, IdempotentSession, SessionDebit, SessionGrant};
 use crate::{App, clock, idempotency, routes};
 use lambda_http::http::{HeaderValue, StatusCode};
@@ -33,6 +33,7 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     routes::expect(req, Route::CreateSession)?;
     // Checked at cold start; never missing here, and looked up before any credit moves.
     let signer = app.playground.as_ref().ok_or(ApiError::Internal)?;
+    let seal = app.replay_seal.as_ref().ok_or(ApiError::Internal)?;
     let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
     if !is_well_formed(token) {
         return Err(ApiError::InvalidKeyFormat);
@@ -62,8 +63,8 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
             key
         }
     };
-    // The token is signed before the debit so that an idempotency record can hold the whole
-    // answer, written atomically with the debit. If the debit is refused it is never sent.
+    // The token is signed before the debit so that an idempotency record can hold it (sealed),
+    // written atomically with the debit. If the debit is refused it is never sent.
     let debit = SessionDebit {
         session: SessionId::generate(),
         at: clock::now(),
@@ -77,27 +78,63 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
         })?;
     let session_id = debit.session.to_string();
     let retry_after_secs = clock::seconds_to_next_utc_day(debit.at);
-    let idempotency = idempotency_key.map(|k| IdempotentSession {
-        key_hash: idempotency::sha256_hex(k.as_bytes()),
-        request_hash: idempotency::sha256_hex(body_bytes(req).unwrap_or_default()),
-        grant: SessionGrant {
-            session_id: session_id.clone(),
-            claims: issued.claims.clone(),
-            expires_in: issued.expires_in,
-        },
-    });
+    let idempotency = match idempotency_key {
+        None => None,
+        Some(k) => {
+            let key_hash = idempotency::sha256_hex(k.as_bytes());
+            let binding = RecordBinding {
+                account: key.account.as_str(),
+                idempotency_key_hash: &key_hash,
+                session_id: &session_id,
+            };
+            let sealed_token = seal.seal(binding, &issued.token).map_err(|e| {
+                tracing::error!(error = %e, "sealing a session token failed");
+                ApiError::Internal
+            })?;
+            Some(IdempotentSession {
+                request_hash: idempotency::sha256_hex(body_bytes(req).unwrap_or_default()),
+                grant: SessionGrant {
+                    session_id: session_id.clone(),
+                    sealed_token,
+                    expires_in: issued.expires_in,
+                },
+                key_hash,
+            })
+        }
+    };
     match app.store.debit_session(&key, debit, idempotency).await? {
         DebitOutcome::Debited { balance } => {
             tracing::info!(key_id = %key.key, session_id, balance, "session opened");
-            Ok(session_response(balance, &issued))
+            Ok(session_response(
+                balance,
+                &signer.playground_url(&issued.token),
+                &issued.token,
+                issued.expires_in,
+            ))
         }
         DebitOutcome::Replayed { balance, grant } => {
             tracing::info!(key_id = %key.key, session_id = %grant.session_id, "idempotent retry replayed");
-            let reissued = signer.reissue(&grant.claims, grant.expires_in).map_err(|e| {
-                tracing::error!(error = %e, "re-signing a recorded session failed");
+            let binding = RecordBinding {
+                account: key.account.as_str(),
+                idempotency_key_hash: &idempotency::sha256_hex(
+                    idempotency_key.unwrap_or_default().as_bytes(),
+                ),
+                session_id: &grant.session_id,
+            };
+            // Only a record altered (or restored under another key) fails here: never answered
+            // with a token, and logged for the alarm on this line (template.yaml).
+            let token = seal.open(binding, &grant.sealed_token).map_err(|e| {
+                tracing::error!(
+                    alarm = "sealed_replay_unopenable",
+                    key_id = %key.key,
+                    session_id = %grant.session_id,
+                    error = %e,
+                    "an idempotency record's sealed token did not open; answering 500"
+                );
                 ApiError::Internal
             })?;
-            let mut response = session_response(balance, &reissued);
+            let mut response =
+                session_response(balance, &signer.playground_url(&token), &token, grant.expires_in);
             response
                 .headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -119,15 +156,15 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
 }
 
 /// The 200 body: built the same way for a first answer and its replays, so they are identical.
-fn session_response(balance: u64, session: &IssuedSession) -> Response<Body> {
+fn session_response(balance: u64, playground_url: &str, token: &str, expires_in: u64) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &OpenedSession {
             success: true,
             credits: balance,
-            playground_url: &session.playground_url,
-            token: &session.token,
-            expires_in: session.expires_in,
+            playground_url,
+            token,
+            expires_in,
         },
     )
 }

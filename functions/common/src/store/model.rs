@@ -103,14 +103,14 @@ pub struct ResolvedKey {
 }
 
 /// What an idempotency record keeps of a session response so that a retry gets the very same
-/// answer: the token's *claims*, never the token. A copy of the table (or a backup) therefore
-/// holds no live bearer token; the replay re-signs the claims, and ES256 with RFC 6979 nonces
-/// is deterministic, so the replayed token is the same bytes.
+/// answer: the token *sealed* (AES-256-GCM under a key only create-session holds, bound to this
+/// record), never the token itself. A copy of the table (or a backup) therefore holds no usable
+/// bearer token, and a replay returns the sealed bytes, never signing again ([`crate::sealed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionGrant {
     pub session_id: String,
-    /// The signed token's claims as JSON ([`crate::playground::SessionClaims`]).
-    pub claims: String,
+    /// [`crate::sealed::ReplaySeal::seal`] of the token.
+    pub sealed_token: String,
     pub expires_in: u64,
 }
 

@@ -31,7 +31,7 @@ impl DynamoStore {
             api_key_id: key.key.to_string(),
             request_hash: idem.request_hash.clone(),
             session_id: idem.grant.session_id.clone(),
-            claims: idem.grant.claims.clone(),
+            sealed_token: idem.grant.sealed_token.clone(),
             expires_in: idem.grant.expires_in,
             ledger_id: change.id.clone(),
             ttl: (at + IDEMPOTENCY_WINDOW).unix_timestamp(),
@@ -130,7 +130,7 @@ impl DynamoStore {
             balance,
             grant: SessionGrant {
                 session_id: record.session_id,
-                claims: record.claims,
+                sealed_token: record.sealed_token,
                 expires_in: record.expires_in,
             },
         })

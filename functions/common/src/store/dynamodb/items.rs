@@ -358,8 +358,8 @@ pub struct IdempotencyItem {
     pub api_key_id: String,
     pub request_hash: String,
     pub session_id: String,
-    /// The session token's claims, not the token (see [`crate::store::SessionGrant`]).
-    pub claims: String,
+    /// The session token sealed with the replay key (see [`crate::store::SessionGrant`]).
+    pub sealed_token: String,
     pub expires_in: u64,
     /// The debit's ledger id (its change id): its balance-after is the replayed `credits`.
     pub ledger_id: String,

@@ -345,7 +345,7 @@ impl Store for SqliteStore {
             }
             if let Some(idem) = &idempotency {
                 tx.execute(
-                    "INSERT OR REPLACE INTO idempotency (account_id, key_hash, api_key_id, request_hash, session_id, claims, expires_in, balance_after, expires_at)
+                    "INSERT OR REPLACE INTO idempotency (account_id, key_hash, api_key_id, request_hash, session_id, sealed_token, expires_in, balance_after, expires_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         account.as_str(),
@@ -353,7 +353,7 @@ impl Store for SqliteStore {
                         key.as_str(),
                         idem.request_hash,
                         idem.grant.session_id,
-                        idem.grant.claims,
+                        idem.grant.sealed_token,
                         idem.grant.expires_in as i64,
                         balance as i64,
                         (debit.at + IDEMPOTENCY_WINDOW).unix_timestamp()

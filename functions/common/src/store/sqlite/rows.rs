@@ -198,7 +198,7 @@ pub(super) fn earlier_session(
 ) -> rusqlite::Result<Option<DebitOutcome>> {
     let row = tx
         .query_row(
-            "SELECT api_key_id, request_hash, session_id, claims, expires_in, balance_after FROM idempotency
+            "SELECT api_key_id, request_hash, session_id, sealed_token, expires_in, balance_after FROM idempotency
              WHERE account_id = ?1 AND key_hash = ?2 AND expires_at > ?3",
             params![account.as_str(), idem.key_hash, now.unix_timestamp()],
             |row| {
@@ -207,7 +207,7 @@ pub(super) fn earlier_session(
                     row.get::<_, String>(1)?,
                     SessionGrant {
                         session_id: row.get(2)?,
-                        claims: row.get(3)?,
+                        sealed_token: row.get(3)?,
                         expires_in: row.get::<_, i64>(4)? as u64,
                     },
                     row.get::<_, i64>(5)? as u64,

@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
     api_key_id      TEXT NOT NULL,
     request_hash    TEXT NOT NULL,
     session_id      TEXT NOT NULL,
-    claims          TEXT NOT NULL,
+    -- The session token sealed with the replay key (`crate::sealed`), never the token.
+    sealed_token    TEXT NOT NULL,
     expires_in      INTEGER NOT NULL,
     balance_after   INTEGER NOT NULL,
     expires_at      INTEGER NOT NULL,
@@ -155,10 +156,10 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
             "ALTER TABLE audit_events ADD COLUMN url TEXT; ALTER TABLE audit_events ADD COLUMN source TEXT;",
         )?;
     }
-    // ... and idempotency records that held the session token itself. They live 24 hours
-    // and only locally, so they are dropped rather than converted.
+    // ... and idempotency records that held the session token itself, or its claims to be
+    // signed again. They live 24 hours and only locally, so they are dropped, not converted.
     let records_hold_tokens: bool = tx.query_row(
-        "SELECT count(*) FROM pragma_table_info('idempotency') WHERE name = 'token'",
+        "SELECT count(*) FROM pragma_table_info('idempotency') WHERE name IN ('token', 'claims')",
         [],
         |r| r.get(0),
     )?;
