@@ -87,36 +87,6 @@ impl Case {
     }
 }
 
-/// Sends a request to the function the routes give it to (unmatched ones to `fallback`).
-pub async fn dispatch(
-    app: &common::App,
-    req: lambda_http::Request,
-) -> lambda_http::Response<lambda_http::Body> {
-    use common::handlers::{
-        audit, console_page, create_key, create_session, credits, delete_key, fallback, jwks, list_keys,
-        roll_key, secret_scanning,
-    };
-    use common::routes::Route;
-    use lambda_http::RequestExt;
-    let (method, path) = (req.method().to_string(), req.raw_http_path().to_string());
-    match common::routes::route_for(&method, &path) {
-        Some(Route::CreateKey) => create_key::handle(app, req).await,
-        Some(Route::ListKeys) => list_keys::handle(app, req).await,
-        Some(Route::DeleteKey) => delete_key::handle(app, req).await,
-        Some(Route::RollKey) => roll_key::handle(app, req).await,
-        Some(Route::CreateSession) => create_session::handle(app, req).await,
-        Some(Route::Credits) => credits::handle(app, req).await,
-        Some(Route::Audit) => audit::handle(app, req).await,
-        Some(Route::SecretScanning) => secret_scanning::handle(app, req).await,
-        Some(Route::Jwks) => {
-            let keys = jwks::PublishedKeys::from_config(&app.config).expect("local key set");
-            jwks::handle(&keys, req).await
-        }
-        Some(Route::ConsolePage | Route::ConsoleAsset) => console_page::handle(req).await,
-        None => fallback::handle(req).await,
-    }
-}
-
 /// What the cases are built from: a working console token and API key, so that each case
 /// breaks exactly one thing.
 pub struct Credentials {

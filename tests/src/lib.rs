@@ -1,7 +1,6 @@
 //! Shared support for the workspace tests: fixtures, a throw-away app on its own store, and
 //! the real `cargo lambda watch` as a child process.
 
-use common::App;
 use common::api_key::KeyHash;
 use common::config::Config;
 use common::ids::{AccountId, KeyId};
@@ -12,8 +11,11 @@ use std::sync::Arc;
 pub mod bad_input;
 pub mod conformance;
 pub mod dynamo;
+pub mod functions;
 pub mod iam;
 pub mod server;
+
+pub use functions::Functions;
 
 /// A session without an Idempotency-Key in one call: resolve, then debit, as create-session
 /// does. Only the tests want it as one step, so it lives here rather than on the trait.
@@ -167,9 +169,9 @@ pub fn fixture_data_dir() -> tempfile::TempDir {
     dir
 }
 
-/// An [`App`] on a fresh embedded store in its own temporary directory.
+/// Every function on a fresh embedded store in its own temporary directory.
 pub struct TestApp {
-    pub app: App,
+    pub app: Functions,
     pub dir: tempfile::TempDir,
 }
 
@@ -188,7 +190,7 @@ impl TestApp {
             common::store::sqlite::SqliteStore::open(path, config.free_credits).expect("store opens"),
         );
         TestApp {
-            app: App::new(config, store).expect("app builds"),
+            app: Functions::new(config, store).expect("every function starts"),
             dir,
         }
     }
@@ -197,7 +199,7 @@ impl TestApp {
         let dir = fixture_data_dir();
         let config = local_config(dir.path(), &[]);
         TestApp {
-            app: App::new(config, store).expect("app builds"),
+            app: Functions::new(config, store).expect("every function starts"),
             dir,
         }
     }
@@ -279,13 +281,12 @@ pub fn parts(
 /// An idempotent session, then another paid session, then the retry of the first. Checks the
 /// replay is the first answer byte for byte — with the balance recorded then, not the current
 /// one — and returns the session token it carried.
-pub async fn replay_after_another_session(app: &App) -> String {
-    use common::handlers::create_session;
-    let first = create_session::handle(app, fixture("create-session-idempotent")).await;
+pub async fn replay_after_another_session(app: &Functions) -> String {
+    let first = app.create_session(fixture("create-session-idempotent")).await;
     assert_eq!(first.status(), 200);
-    let (status, between, _) = parts(create_session::handle(app, fixture("create-session")).await);
+    let (status, between, _) = parts(app.create_session(fixture("create-session")).await);
     assert_eq!((status, between["credits"].as_u64()), (200, Some(1)), "{between}");
-    let replay = create_session::handle(app, fixture("create-session-idempotent")).await;
+    let replay = app.create_session(fixture("create-session-idempotent")).await;
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(
         first.body().as_ref(),

@@ -1,6 +1,9 @@
-//! `audit` Lambda: wiring only; the endpoint lives in `common::handlers::audit`.
+//! `audit` Lambda: its route, state and handler live in `common::handlers::audit`.
+
+use common::handlers::audit::handle;
+use common::routes::Route;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve("audit", common::Needs::CONSOLE, common::handlers::audit::handle).await
+    common::runtime::serve(&[Route::Audit], handle).await
 }

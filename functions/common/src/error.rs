@@ -52,6 +52,23 @@ pub enum ApiError {
     /// A dependency is down or overloaded; nothing was changed, retrying is safe.
     Unavailable,
     Internal,
+    /// The store failed: 503 if `transient` (retrying is safe), else 500. `detail` (the whole
+    /// chain of causes) is logged where the error becomes a response, inside the invocation's
+    /// span; the client learns only the category.
+    Store {
+        transient: bool,
+        detail: String,
+    },
+}
+
+/// Store failures at the boundary between the store and HTTP.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Store {
+            transient: e.is_transient(),
+            detail: error_chain(&e),
+        }
+    }
 }
 
 /// Seconds a client should wait before retrying a 503.
@@ -77,8 +94,12 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable | ApiError::Store { transient: true, .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal | ApiError::Store { transient: false, .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -107,8 +128,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "Content-Type must be application/json",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::NotFound => "Not found",
-            ApiError::Unavailable => "Service temporarily unavailable, please retry",
-            ApiError::Internal => "Internal server error",
+            ApiError::Unavailable | ApiError::Store { transient: true, .. } => {
+                "Service temporarily unavailable, please retry"
+            }
+            ApiError::Internal | ApiError::Store { transient: false, .. } => "Internal server error",
         }
     }
 
@@ -132,8 +155,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::NotFound => "not_found",
-            ApiError::Unavailable => "service_unavailable",
-            ApiError::Internal => "internal_error",
+            ApiError::Unavailable | ApiError::Store { transient: true, .. } => "service_unavailable",
+            ApiError::Internal | ApiError::Store { transient: false, .. } => "internal_error",
         }
     }
 
@@ -183,12 +206,17 @@ impl ApiError {
                 | ApiError::NotFound
                 | ApiError::Unavailable
                 | ApiError::Internal => {}
+                // Answered exactly as Unavailable or Internal.
+                ApiError::Store { .. } => {}
             }
         }
         all
     }
 
     pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
+        if let ApiError::Store { detail, .. } = &self {
+            tracing::error!(error = %detail, "store failure");
+        }
         let body = ErrorBody {
             success: false,
             error: self.message(),
@@ -210,7 +238,7 @@ impl ApiError {
                     HeaderValue::from_str(&allow).expect("methods are header-safe"),
                 );
             }
-            ApiError::Unavailable => {
+            ApiError::Unavailable | ApiError::Store { transient: true, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
             ApiError::KeyLimitReached { retry_after_secs } => {

@@ -10,6 +10,14 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
 /// Handles one batch; never fails as a whole: what could not be written is reported.
+/// The ledger function's state: the table whose stream feeds it (DynamoDB only: the embedded
+/// store writes its ledger itself).
+impl crate::runtime::State for DynamoStore {
+    fn build(startup: crate::startup::Startup) -> Result<Self, crate::startup::StartupError> {
+        startup.dynamodb_store()
+    }
+}
+
 pub async fn handle(store: &DynamoStore, event: Event) -> DynamoDbEventResponse {
     // The changes up to the first record we cannot read; that record and everything after it
     // are delivered again (and a record that never reads ends on the failure destination after

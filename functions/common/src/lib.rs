@@ -1,17 +1,22 @@
 //! Everything the VisionPipe Lambda functions share.
 //!
 //! Layers, from the inside out:
-//! - domain, pure and I/O-free: [`api_key`], [`key_name`], [`ids`], [`clock`];
-//! - tokens: [`console_auth`] (console JWTs we verify against the identity provider's key set),
-//!   [`playground`] (session JWTs we sign) and [`jwk`] (public keys as JWKs);
-//! - [`store`]: the persistence trait and its embedded (SQLite) implementation;
-//! - HTTP: [`request`] (reading requests), [`response`] (JSON responses), [`error`] (the one
-//!   error → response mapping), [`handlers`] (which also map store failures to errors);
-//! - wiring: [`config`] (read once per cold start), [`secrets`] (SSM), [`app`] (shared state),
-//!   [`runtime`] (Lambda loop).
+//! - domain, pure and I/O-free: [`api_key`], [`key_name`], [`ids`], [`clock`], [`idempotency`];
+//! - tokens and keys: [`console_auth`] (console JWTs we verify against the identity provider's
+//!   key set), [`playground`] (session JWTs we sign), [`sealed`] (session tokens sealed for
+//!   idempotent replays), [`jwk`] (public keys as JWKs), [`secret_scanning`] (reporters' signed
+//!   reports), [`local_key`] (keys generated once for local runs);
+//! - [`store`]: the persistence trait, its DynamoDB and embedded (SQLite) implementations, and
+//!   [`ledger_stream`], the ledger written from the table's stream;
+//! - HTTP: [`routes`] (the one route table), [`request`] (reading requests), [`response`] (JSON
+//!   responses), [`error`] (the one error → response mapping), [`handlers`] (one module per
+//!   endpoint: its state and its handler);
+//! - wiring: [`config`] (read once per cold start), [`secrets`] (SSM), [`aws_env`] (the SDK's
+//!   configuration from a function's environment), [`startup`] (what a cold start builds from),
+//!   [`runtime`] (logging, the cold start, and every invocation: span, route check, deadline,
+//!   error mapping).
 
 pub mod api_key;
-pub mod app;
 pub mod aws_env;
 pub mod clock;
 pub mod config;
@@ -35,6 +40,5 @@ pub mod runtime;
 pub mod sealed;
 pub mod secret_scanning;
 pub mod secrets;
+pub mod startup;
 pub mod store;
-
-pub use app::{App, Needs};

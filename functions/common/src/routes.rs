@@ -1,6 +1,6 @@
 //! The API's routes in one table, and the answer for a request that matches none of them.
 //!
-//! Every function checks its own route first, and the catch-all `fallback` function (reached
+//! The runtime checks each function's own routes first, and the catch-all `fallback` function (reached
 //! through API Gateway's `$default` route and the catch-alls of the local router) answers the
 //! rest, so an unknown path gets our JSON 404 and a known path with the wrong method our 405
 //! with `Allow`, never a gateway's or emulator's own page.
@@ -137,6 +137,23 @@ pub const ROUTES: [RouteSpec; 11] = [
 /// The function that answers everything no route matches (API Gateway's `$default` route).
 pub const FALLBACK_FUNCTION: &str = "fallback";
 
+/// The routes the fallback function serves: none, so it answers every request it is given with
+/// the 404 or 405 that [`unmatched`] decides.
+pub const UNMATCHED: &[Route] = &[];
+
+/// The function that serves `routes` (all of one function's; none: the fallback).
+pub fn function_of(routes: &[Route]) -> &'static str {
+    routes.first().map_or(FALLBACK_FUNCTION, |r| r.spec().function)
+}
+
+/// Which of `routes` the request is, if any.
+pub fn serving(routes: &[Route], req: &Request) -> Option<Route> {
+    routes.iter().copied().find(|route| {
+        let spec = route.spec();
+        req.method().as_str() == spec.method && path_matches(spec.path, req.raw_http_path())
+    })
+}
+
 /// Functions no route serves: the table's stream feeds them.
 pub const STREAM_FUNCTIONS: &[&str] = &["ledger"];
 
@@ -168,16 +185,6 @@ pub fn route_for(method: &str, path: &str) -> Option<Route> {
         .iter()
         .find(|r| r.method == method && path_matches(r.path, path))
         .map(|r| r.route)
-}
-
-/// `Ok` when `req` is `route`; otherwise the 404 or 405 it deserves.
-pub fn expect(req: &Request, route: Route) -> Result<(), ApiError> {
-    let spec = route.spec();
-    if req.method().as_str() == spec.method && path_matches(spec.path, req.raw_http_path()) {
-        Ok(())
-    } else {
-        Err(unmatched(req))
-    }
 }
 
 /// 405 with the methods the path does allow, or 404 for a path we do not serve.

@@ -1,9 +1,13 @@
-//! The Lambda side of a function: logging, cold start, and the request loop.
+//! The Lambda side of a function: logging, cold start, and the request loop — the same for
+//! every function, which declares only its routes, its [`State`] and its handler.
 
-use crate::app::{App, Needs};
+use crate::error::ApiError;
+use crate::routes::{self, Route};
+use crate::startup::{Startup, StartupError};
 use lambda_http::{Body, Request, Response, service_fn};
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
@@ -100,7 +104,10 @@ where
     tracing_subscriber::registry().with(
         tracing_subscriber::fmt::layer()
             .json()
-            .with_current_span(false)
+            // The invocation's span (request id, function, route) on every line, not the list
+            // of every enclosing span.
+            .with_current_span(true)
+            .with_span_list(false)
             .with_target(false)
             .without_time()
             .with_writer(writer)
@@ -108,180 +115,155 @@ where
     )
 }
 
-/// Runs one function that reads no SSM parameter: builds the [`App`] with what the function
-/// `needs` once (failing the cold start loudly on bad configuration) and serves every
-/// invocation with `handler`.
-pub async fn serve<F, Fut>(name: &'static str, needs: Needs, handler: F) -> Result<(), lambda_http::Error>
-where
-    F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Response<Body>> + Send,
-{
-    if needs.playground {
-        // Only create-session signs session tokens, and it starts through serve_with_parameters.
-        return Err(format!(
-            "{name}: a function that signs session tokens starts with serve_with_parameters"
-        )
-        .into());
+/// What a function's handler is given with every request: built once per cold start from the
+/// [`Startup`], holding exactly what that function uses (its store, keys, verifiers), nothing
+/// optional. Tests build it the same way.
+pub trait State: Sized + Send + Sync + 'static {
+    /// Whether the cold start reads SSM parameters (`*_PARAMETER` variables). A constant, so
+    /// that only the functions that do link the SSM client.
+    const READS_PARAMETERS: bool = false;
+
+    /// Builds the state, or fails the cold start naming what to configure.
+    fn build(startup: Startup) -> Result<Self, StartupError>;
+
+    /// Work worth doing before the first request (the console endpoints fetch the identity
+    /// provider's key set).
+    fn warm(&self) -> impl Future<Output = ()> + Send {
+        async {}
     }
-    serve_loading::<true, _, _, _, _, _>(
-        name,
-        needs,
-        crate::app::load_config_without_parameters,
-        Ok,
-        handler,
-    )
+}
+
+/// A function that needs nothing but the request (the console page, the fallback).
+impl State for () {
+    fn build(_: Startup) -> Result<Self, StartupError> {
+        Ok(())
+    }
+}
+
+/// What a handler answers: a response, or the error [`respond`] maps to one.
+pub type Outcome = Result<Response<Body>, ApiError>;
+
+/// Runs the function that serves `routes` (the fallback: [`routes::UNMATCHED`]) with `handle`:
+/// logging, the cold start (configuration, then the handler's [`State`]), and for every
+/// invocation what [`respond`] does. The only way a function starts.
+pub async fn serve<S, H, F>(routes: &'static [Route], handle: H) -> Result<(), lambda_http::Error>
+where
+    S: State,
+    H: Fn(&'static S, Request) -> F + Copy + Send + Sync + 'static,
+    F: Future<Output = Outcome> + Send,
+{
+    let function = routes::function_of(routes);
+    let (state, deadline) = cold_start::<S>(function).await?;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(respond(routes, state, deadline, req, handle).await)
+    }))
     .await
 }
 
-/// [`serve`] for the secret-scanning function: no console token or playground key, but the
-/// reporters' keys, loaded at cold start.
-pub async fn serve_secret_scanning<F, Fut>(name: &'static str, handler: F) -> Result<(), lambda_http::Error>
+/// Runs a function that the table's stream feeds (the ledger), with the same logging and cold
+/// start as [`serve`] and one span per batch.
+pub async fn serve_events<S, E, R, H, F>(function: &'static str, handle: H) -> Result<(), lambda_http::Error>
 where
-    F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Response<Body>> + Send,
+    S: State,
+    E: serde::de::DeserializeOwned + Send + 'static,
+    R: serde::Serialize + Send + 'static,
+    H: Fn(&'static S, E) -> F + Copy + Send + Sync + 'static,
+    F: Future<Output = R> + Send,
 {
-    serve_loading::<false, _, _, _, _, _>(
-        name,
-        Needs::NEITHER,
-        crate::app::load_config_without_parameters,
-        App::with_reporters,
-        handler,
-    )
+    use lambda_http::lambda_runtime::{LambdaEvent, run};
+    let (state, _) = cold_start::<S>(function).await?;
+    run(service_fn(move |event: LambdaEvent<E>| {
+        let span = tracing::info_span!("invocation", request_id = %event.context.request_id, function);
+        async move { Ok::<_, std::convert::Infallible>(handle(state, event.payload).await) }.instrument(span)
+    }))
     .await
 }
 
-/// [`serve`] for a function whose secrets come from SSM parameters, and the one that signs
-/// session tokens (create-session): only its binary links the signer's setup.
-pub async fn serve_with_parameters<F, Fut>(
-    name: &'static str,
-    needs: Needs,
-    handler: F,
-) -> Result<(), lambda_http::Error>
-where
-    F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Response<Body>> + Send,
-{
-    let prepare = move |app: App| app.with_playground_if(needs);
-    serve_loading::<false, _, _, _, _, _>(name, needs, crate::app::load_config, prepare, handler).await
-}
-
-/// `PREFETCH`: load the console identity provider's key set at cold start. A compile-time
-/// switch: create-session verifies no console token, and its binary then holds no HTTPS
-/// fetching code of its own.
-///
-/// `prepare` finishes the app (a function's own cold-start step, e.g. [`App::with_reporters`]);
-/// generic, so that a step only one function takes is linked into that function alone.
-async fn serve_loading<const PREFETCH: bool, L, LF, P, F, Fut>(
-    name: &'static str,
-    needs: Needs,
-    load: L,
-    prepare: P,
-    handler: F,
-) -> Result<(), lambda_http::Error>
-where
-    L: FnOnce() -> LF,
-    LF: Future<Output = Result<crate::app::Loaded, crate::app::StartupError>>,
-    P: FnOnce(App) -> Result<App, crate::app::StartupError>,
-    F: Fn(&'static App, Request) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Response<Body>> + Send,
-{
+/// Logging, the configuration and the function's state, once per process; a failure is logged
+/// and ends the cold start (Lambda reports it as an init error).
+async fn cold_start<S: State>(function: &'static str) -> Result<(&'static S, Duration), lambda_http::Error> {
     init_logging();
-    let app: &'static App = match App::from_env(needs.console, load, prepare).await {
+    let started = Instant::now();
+    let startup = if S::READS_PARAMETERS {
+        Startup::from_process_env::<true>().await
+    } else {
+        Startup::from_process_env::<false>().await
+    };
+    let configured = started.elapsed();
+    let built = startup.and_then(|startup| {
+        let deadline = startup.config.request_deadline;
+        S::build(startup).map(|state| (state, deadline))
+    });
+    let (state, deadline) = match built {
         // Lives as long as the process, which is exactly the life of a Lambda instance.
-        Ok(app) => Box::leak(Box::new(app)),
+        Ok((state, deadline)) => (&*Box::leak(Box::new(state)), deadline),
         Err(e) => {
-            tracing::error!(function = name, error = %crate::error::error_chain(&e), "cold start failed");
+            tracing::error!(function, error = %crate::error::error_chain(&e), "cold start failed");
             return Err(e.into());
         }
     };
-    if PREFETCH
-        && needs.console
-        && let Some(console) = &app.console
-    {
-        console.prefetch().await;
-    }
-    let kid = app.playground.as_ref().map(|p| p.kid());
+    state.warm().await;
+    // Where a cold start's time goes (the bench and CloudWatch both read this line).
     tracing::info!(
-        function = name,
+        function,
         pid = std::process::id(),
-        kid,
+        config_us = configured.as_micros() as u64,
+        state_us = (started.elapsed() - configured).as_micros() as u64,
         "cold start complete"
     );
-    run_loop(name, move |req| handler(app, req)).await
+    Ok((state, deadline))
 }
 
-/// Runs a function that needs no configuration, store or secret.
-pub async fn serve_stateless<F, Fut>(name: &'static str, handler: F) -> Result<(), lambda_http::Error>
+/// One invocation, as every function runs it: inside a span carrying the request id, function
+/// and route (so every line logged on the way joins its request), the route check, the handler
+/// within `deadline` (a stalled dependency answers the contract's 503 with `Retry-After` well
+/// before the platform would kill the function), the one mapping of errors to responses, and
+/// one log line with the outcome (never headers or bodies).
+pub async fn respond<'s, S, H, F>(
+    routes: &'static [Route],
+    state: &'s S,
+    deadline: Duration,
+    req: Request,
+    handle: H,
+) -> Response<Body>
 where
-    F: Fn(Request) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Response<Body>> + Send,
+    H: Fn(&'s S, Request) -> F,
+    F: Future<Output = Outcome>,
 {
-    init_logging();
-    tracing::info!(function = name, pid = std::process::id(), "cold start complete");
-    run_loop(name, handler).await
-}
-
-/// Runs the `/.well-known/jwks.json` function: the published key set is built once from the
-/// configuration; no store, no secret.
-pub async fn serve_jwks(name: &'static str) -> Result<(), lambda_http::Error> {
-    use crate::handlers::jwks::{self, PublishedKeys};
-    init_logging();
-    let keys = match crate::app::load_config()
-        .await
-        .and_then(|(config, _)| Ok(PublishedKeys::from_config(&config)?))
-    {
-        Ok(keys) => &*Box::leak(Box::new(keys)),
-        Err(e) => {
-            tracing::error!(function = name, error = %crate::error::error_chain(&e), "cold start failed");
-            return Err(e.into());
-        }
-    };
-    tracing::info!(function = name, pid = std::process::id(), kids = ?keys.kids, "cold start complete");
-    run_loop(name, move |req| jwks::handle(keys, req)).await
-}
-
-/// Runs the ledger function: the table's stream in, ledger and audit items out
-/// ([`crate::ledger_stream`]). DynamoDB only: the embedded store writes its ledger itself.
-pub async fn serve_ledger(name: &'static str) -> Result<(), lambda_http::Error> {
-    use lambda_http::lambda_runtime::{LambdaEvent, run};
-    init_logging();
-    let store = match crate::app::dynamodb_store().await {
-        Ok(store) => &*Box::leak(Box::new(store)),
-        Err(e) => {
-            tracing::error!(function = name, error = %crate::error::error_chain(&e), "cold start failed");
-            return Err(e.into());
-        }
-    };
-    tracing::info!(function = name, pid = std::process::id(), "cold start complete");
-    run(service_fn(
-        move |event: LambdaEvent<aws_lambda_events::event::dynamodb::Event>| async move {
-            Ok::<_, std::convert::Infallible>(crate::ledger_stream::handle(store, event.payload).await)
-        },
-    ))
-    .await
-}
-
-/// The request loop, with one structured log line per request (never headers or bodies).
-async fn run_loop<F, Fut>(name: &'static str, handler: F) -> Result<(), lambda_http::Error>
-where
-    F: Fn(Request) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Response<Body>> + Send,
-{
-    lambda_http::run(service_fn(move |req: Request| async move {
-        let started = Instant::now();
-        let method = req.method().to_string();
-        let request_id = crate::request::request_id(&req);
-        let response = handler(req).await;
+    let started = Instant::now();
+    let request_id = crate::request::request_id(&req);
+    let method = req.method().to_string();
+    let route = routes::serving(routes, &req);
+    let span = tracing::info_span!(
+        "invocation",
+        request_id = request_id.as_deref().unwrap_or("-"),
+        function = routes::function_of(routes),
+        route = route.map_or("unmatched", |r| r.spec().path),
+    );
+    async move {
+        let outcome = match route {
+            Some(_) => match tokio::time::timeout(deadline, handle(state, req)).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::error!(
+                        deadline_ms = deadline.as_millis() as u64,
+                        "request deadline passed; answering 503"
+                    );
+                    Err(ApiError::Unavailable)
+                }
+            },
+            None => Err(routes::unmatched(&req)),
+        };
+        let response = outcome.unwrap_or_else(|e| e.into_response(request_id.as_deref()));
         tracing::info!(
-            function = name,
             method,
             status = response.status().as_u16(),
-            request_id,
             elapsed_us = started.elapsed().as_micros() as u64,
             "request"
         );
-        Ok::<_, std::convert::Infallible>(response)
-    }))
+        response
+    }
+    .instrument(span)
     .await
 }
 

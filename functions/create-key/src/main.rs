@@ -1,11 +1,9 @@
-//! `create-key` Lambda: wiring only; the endpoint lives in `common::handlers::create_key`.
+//! `create-key` Lambda: its route, state and handler live in `common::handlers::create_key`.
+
+use common::handlers::create_key::handle;
+use common::routes::Route;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve(
-        "create-key",
-        common::Needs::CONSOLE,
-        common::handlers::create_key::handle,
-    )
-    .await
+    common::runtime::serve(&[Route::CreateKey], handle).await
 }

@@ -1,11 +1,9 @@
-//! `create-session` Lambda: wiring only; the endpoint lives in `common::handlers::create_session`.
+//! `create-session` Lambda: its route, state and handler live in `common::handlers::create_session`.
+
+use common::handlers::create_session::handle;
+use common::routes::Route;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve_with_parameters(
-        "create-session",
-        common::Needs::PLAYGROUND,
-        common::handlers::create_session::handle,
-    )
-    .await
+    common::runtime::serve(&[Route::CreateSession], handle).await
 }

@@ -1,11 +1,9 @@
-//! `credits` Lambda: wiring only; the endpoint lives in `common::handlers::credits`.
+//! `credits` Lambda: its route, state and handler live in `common::handlers::credits`.
+
+use common::handlers::credits::handle;
+use common::routes::Route;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve(
-        "credits",
-        common::Needs::CONSOLE,
-        common::handlers::credits::handle,
-    )
-    .await
+    common::runtime::serve(&[Route::Credits], handle).await
 }

@@ -1,7 +1,9 @@
-//! `jwks` Lambda: publishes the key set that verifies playground session tokens. Wiring only;
-//! see `common::handlers::jwks`.
+//! `jwks` Lambda: its route, state and handler live in `common::handlers::jwks`.
+
+use common::handlers::jwks::handle;
+use common::routes::Route;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve_jwks("jwks").await
+    common::runtime::serve(&[Route::Jwks], handle).await
 }

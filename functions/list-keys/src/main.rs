@@ -1,11 +1,9 @@
-//! `list-keys` Lambda: wiring only; the endpoint lives in `common::handlers::list_keys`.
+//! `list-keys` Lambda: its route, state and handler live in `common::handlers::list_keys`.
+
+use common::handlers::list_keys::handle;
+use common::routes::Route;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve(
-        "list-keys",
-        common::Needs::CONSOLE,
-        common::handlers::list_keys::handle,
-    )
-    .await
+    common::runtime::serve(&[Route::ListKeys], handle).await
 }

@@ -1,11 +1,9 @@
-//! `roll-key` Lambda: wiring only; the endpoint lives in `common::handlers::roll_key`.
+//! `roll-key` Lambda: its route, state and handler live in `common::handlers::roll_key`.
+
+use common::handlers::roll_key::handle;
+use common::routes::Route;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve(
-        "roll-key",
-        common::Needs::CONSOLE,
-        common::handlers::roll_key::handle,
-    )
-    .await
+    common::runtime::serve(&[Route::RollKey], handle).await
 }

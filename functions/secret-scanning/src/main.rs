@@ -1,7 +1,9 @@
-//! `secret-scanning` Lambda: wiring only; the endpoint lives in
-//! `common::handlers::secret_scanning`.
+//! `secret-scanning` Lambda: its route, state and handler live in `common::handlers::secret_scanning`.
+
+use common::handlers::secret_scanning::handle;
+use common::routes::Route;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::runtime::serve_secret_scanning("secret-scanning", common::handlers::secret_scanning::handle).await
+    common::runtime::serve(&[Route::SecretScanning], handle).await
 }

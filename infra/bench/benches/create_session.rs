@@ -1,5 +1,5 @@
 //! CPU per create-session request at the handler: event in, signed session out, with no I/O,
-//! so what is measured is our code — request checks, the key hash, ES256 signing, the response.
+//! so what is measured is our code — request checks, the key hash, ES256 signing (aws-lc), the response.
 //! Two stores: an in-memory one (below: the two calls create-session makes, a balance under a
 //! mutex — in AWS the store is a network request, not CPU of ours), which is the handler's own
 //! figure, and the embedded SQLite store in memory (what `make dev` adds: its transaction and the
@@ -9,6 +9,9 @@ use async_trait::async_trait;
 use common::api_key::KeyHash;
 use common::handlers::create_session;
 use common::ids::{AccountId, KeyId};
+use common::routes::Route;
+use common::runtime::{State, respond};
+use common::startup::Startup;
 use common::store::sqlite::SqliteStore;
 use common::store::{
     AuditEvent, Balance, CreditEvent, DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, Leak,
@@ -150,9 +153,13 @@ fn bench(c: &mut Criterion) {
             .await
             .unwrap();
     });
-    let app = common::App::new(config, store.clone()).unwrap();
+    // create-session's own state, built as its cold start builds it.
+    let state = |store: Arc<dyn Store>| {
+        create_session::State::build(Startup::with_store(config.clone(), store)).unwrap()
+    };
+    let embedded = state(store.clone());
     // Its parts, to see where the time goes: signing the session token, and the debit alone.
-    let signer = app.playground.as_ref().unwrap();
+    let signer = &embedded.signer;
     let session = common::ids::SessionId::generate();
     c.bench_function("ES256 session token", |b| {
         b.iter(|| signer.issue(&account, &session, common::clock::now()).unwrap())
@@ -171,25 +178,37 @@ fn bench(c: &mut Criterion) {
             store.debit_session(&resolved, debit, None).await.unwrap()
         })
     });
-    let handler = |c: &mut Criterion, name: &str, app: &common::App| {
+    // The whole invocation as the runtime runs it: span, route check, deadline, handler.
+    let deadline = config.request_deadline;
+    let handler = |c: &mut Criterion, name: &str, state: &create_session::State| {
         c.bench_function(name, |b| {
             b.to_async(&runtime).iter_batched(
                 || lambda_http::request::from_str(EVENT).unwrap(),
                 |req| async {
-                    let response = create_session::handle(app, req).await;
+                    let response = respond(
+                        &[Route::CreateSession],
+                        state,
+                        deadline,
+                        req,
+                        create_session::handle,
+                    )
+                    .await;
                     assert_eq!(response.status(), 200);
                 },
                 BatchSize::SmallInput,
             )
         });
     };
-    handler(c, "create-session handler (embedded store in memory)", &app);
+    handler(c, "create-session handler (embedded store in memory)", &embedded);
     let memory = MemoryStore {
         key: (KeyHash::of(KEY), resolved),
         balance: Mutex::new(u64::MAX),
     };
-    let app = common::App::new(app.config.clone(), Arc::new(memory)).unwrap();
-    handler(c, "create-session handler (in-memory store)", &app);
+    handler(
+        c,
+        "create-session handler (in-memory store)",
+        &state(Arc::new(memory)),
+    );
 }
 
 criterion_group!(benches, bench);

@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use common::config::StoreConfig;
 use common::ids::AccountId;
 use common::playground::PlaygroundSigner;
+use common::startup::Startup;
 use common::store::Store;
-use common::{app, clock, console_auth};
+use common::{clock, console_auth};
 use std::process::ExitCode;
 
 mod relay;
@@ -274,22 +275,21 @@ async fn run(command: Command) -> Result<(), String> {
     if let Command::Keys(KeysCommand::Check { key }) = command {
         return check_key(key);
     }
-    let (config, sdk) = app::load_config().await.map_err(|e| e.to_string())?;
-    let store = || async {
-        app::open_store(&config, sdk.as_ref())
-            .await
-            .map_err(|e| e.to_string())
-    };
+    let startup = Startup::from_process_env::<true>()
+        .await
+        .map_err(|e| e.to_string())?;
+    let (config, sdk) = (&startup.config, startup.sdk());
+    let store = || async { startup.store().map_err(|e| e.to_string()) };
     match command {
         Command::Token { account, ttl_seconds } => {
-            println!("{}", console_signer(&config)?.mint(&account.id, ttl_seconds));
+            println!("{}", console_signer(config)?.mint(&account.id, ttl_seconds));
         }
         Command::Console {
             account,
             url,
             ttl_seconds,
         } => {
-            let token = console_signer(&config)?.mint(&account.id, ttl_seconds);
+            let token = console_signer(config)?.mint(&account.id, ttl_seconds);
             println!("{}/console#token={token}", url.trim_end_matches('/'));
         }
         Command::SecretScanning(SecretScanningCommand::Sign) => {
@@ -318,7 +318,7 @@ async fn run(command: Command) -> Result<(), String> {
                     "table create needs the DynamoDB store (VP_STORE=dynamodb or VP_TABLE_NAME)".into(),
                 );
             };
-            let sdk = sdk.as_ref().ok_or("no AWS configuration loaded")?;
+            let sdk = sdk.ok_or("no AWS configuration loaded")?;
             let created =
                 common::store::dynamodb::table::create_table(&aws_sdk_dynamodb::Client::new(sdk), table)
                     .await?;
@@ -394,7 +394,7 @@ async fn run(command: Command) -> Result<(), String> {
                     "stream relay needs the DynamoDB store (VP_STORE=dynamodb or VP_TABLE_NAME)".into(),
                 );
             };
-            let sdk = sdk.as_ref().ok_or("no AWS configuration loaded")?;
+            let sdk = sdk.ok_or("no AWS configuration loaded")?;
             relay::run(sdk, table, &invoke_url, &function).await?;
         }
     }

@@ -2,11 +2,9 @@
 //! documented 4xx in the contract's JSON form, never a 5xx, and changes nothing. Requests are
 //! dispatched the way the routes send them (unmatched ones to the fallback function).
 
-use common::handlers::{delete_key, list_keys};
 use common::store::Store;
 use serde_json::json;
 use tests::bad_input::Credentials;
-use tests::bad_input::dispatch;
 use tests::*;
 
 async fn snapshot(store: &dyn Store) -> String {
@@ -33,7 +31,7 @@ async fn every_bad_request_gets_its_documented_4xx_and_changes_nothing() {
     let mut failures = Vec::new();
     for case in &cases {
         // WHEN the request arrives at whichever function the routes give it to
-        let response = dispatch(&t.app, case.to_request()).await;
+        let response = t.app.dispatch(case.to_request()).await;
         // THEN exactly the documented status and message, in the contract's JSON form
         let (status, body, headers) = parts(response);
         let ok = status == case.status
@@ -73,9 +71,9 @@ async fn a_request_for_someone_elses_key_is_not_found_and_changes_nothing() {
         t.store().balance(&account("acct_victim")).await.unwrap()
     );
     // WHEN the fixture account lists, deletes it
-    let (_, listed, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
+    let (_, listed, _) = parts(t.app.list_keys(fixture("list-keys")).await);
     assert_eq!(listed["keys"], json!([]), "never another account's keys");
-    let (status, body, _) = parts(delete_key::handle(&t.app, fixture("delete-key")).await);
+    let (status, body, _) = parts(t.app.delete_key(fixture("delete-key")).await);
     assert_eq!((status, body["error"].as_str()), (404, Some("API key not found")));
     // THEN the victim's key and balance are untouched
     let after = format!(

@@ -2,8 +2,8 @@
 //! balance, the audit trail a page at a time, the public key set of session tokens, and the
 //! page itself with its security headers.
 
-use common::handlers::{audit, console_page, credits, jwks};
-use tests::bad_input::{Case, dispatch};
+use common::handlers::{console_page, jwks};
+use tests::bad_input::Case;
 use tests::*;
 
 /// `GET path` (query included) with `Authorization: Bearer <bearer>` when given.
@@ -39,7 +39,7 @@ async fn credits_show_the_balance_and_a_new_account_its_free_credits() {
     let t = TestApp::new();
     let token = console_signer(&t.app.config).mint(&account("acct_new"), 600);
     // THEN the console shows the credits the account starts with
-    let (status, body, headers) = parts(credits::handle(&t.app, get("/api/v1/credits", Some(&token))).await);
+    let (status, body, headers) = parts(t.app.credits(get("/api/v1/credits", Some(&token))).await);
     assert_eq!(
         (status, body.clone()),
         (200, serde_json::json!({"success": true, "credits": 3}))
@@ -47,12 +47,12 @@ async fn credits_show_the_balance_and_a_new_account_its_free_credits() {
     assert_eq!(headers["cache-control"], "no-store");
     // WHEN the fixture account spends one credit
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    let session = common::handlers::create_session::handle(&t.app, fixture("create-session")).await;
+    let session = t.app.create_session(fixture("create-session")).await;
     assert_eq!(session.status(), 200);
     // THEN its balance is 2, and only its own token reads it
-    let (status, body, _) = parts(credits::handle(&t.app, fixture("credits")).await);
+    let (status, body, _) = parts(t.app.credits(fixture("credits")).await);
     assert_eq!((status, body["credits"].as_u64()), (200, Some(2)), "{body}");
-    let (status, body, _) = parts(credits::handle(&t.app, get("/api/v1/credits", None)).await);
+    let (status, body, _) = parts(t.app.credits(get("/api/v1/credits", None)).await);
     assert_eq!(
         (status, body["code"].as_str()),
         (401, Some("missing_authorization"))
@@ -66,17 +66,17 @@ async fn the_audit_trail_pages_newest_first_with_a_cursor() {
     let token = console_signer(&t.app.config).mint(&account(FIXTURE_ACCOUNT), 600);
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     for _ in 0..3 {
-        let r = common::handlers::create_session::handle(&t.app, fixture("create-session")).await;
+        let r = t.app.create_session(fixture("create-session")).await;
         assert_eq!(r.status(), 200);
     }
-    let r = common::handlers::delete_key::handle(&t.app, fixture("delete-key")).await;
+    let r = t.app.delete_key(fixture("delete-key")).await;
     assert_eq!(r.status(), 200);
 
     // WHEN the console reads it two events at a time
     let mut seen = Vec::new();
     let mut path = "/api/v1/audit?limit=2".to_string();
     loop {
-        let (status, body, _) = parts(audit::handle(&t.app, get(&path, Some(&token))).await);
+        let (status, body, _) = parts(t.app.audit(get(&path, Some(&token))).await);
         assert_eq!(status, 200, "{body}");
         let events = body["events"].as_array().unwrap();
         assert!(events.len() <= 2);
@@ -101,16 +101,16 @@ async fn the_audit_trail_pages_newest_first_with_a_cursor() {
     ids.dedup();
     assert_eq!(ids.len(), 5);
     // AND one unpaged read (the fixture: default limit) gives the same trail
-    let (_, body, _) = parts(audit::handle(&t.app, fixture("audit")).await);
+    let (_, body, _) = parts(t.app.audit(fixture("audit")).await);
     assert_eq!(body["events"].as_array().unwrap().len(), 5);
     assert_eq!(body["nextCursor"], serde_json::Value::Null);
     assert_eq!(body["events"][0]["ipAddress"], "203.0.113.7");
     // AND another account sees none of it
     let stranger = console_signer(&t.app.config).mint(&account("acct_other"), 600);
-    let (_, body, _) = parts(audit::handle(&t.app, get("/api/v1/audit", Some(&stranger))).await);
+    let (_, body, _) = parts(t.app.audit(get("/api/v1/audit", Some(&stranger))).await);
     assert_eq!(body["events"], serde_json::json!([]));
     // AND a bad page request is a 400 that says what is wrong
-    let (status, body, _) = parts(audit::handle(&t.app, fixture("audit-bad-limit")).await);
+    let (status, body, _) = parts(t.app.audit(fixture("audit-bad-limit")).await);
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("limit must be a whole number from 1 to 100"))
@@ -130,10 +130,10 @@ fn public_pem(private_pem: &str) -> String {
 async fn the_jwks_publishes_the_signing_key_and_both_keys_during_a_rotation() {
     // GIVEN a local stack: the set is the local signing key's, and verifies its tokens
     let t = TestApp::new();
-    let (status, body, headers) = parts(dispatch(&t.app, fixture("jwks")).await);
+    let (status, body, headers) = parts(t.app.dispatch(fixture("jwks")).await);
     assert_eq!(status, 200);
     assert_eq!(headers["cache-control"], "public, max-age=300");
-    assert_eq!(body, t.app.playground.as_ref().unwrap().jwks());
+    assert_eq!(body, t.app.create_session.signer.jwks());
 
     // WHEN an operator rotates: the old and the new public keys are both published
     let (old, new) = (
@@ -142,8 +142,7 @@ async fn the_jwks_publishes_the_signing_key_and_both_keys_during_a_rotation() {
     );
     let bundle = format!("{}{}", public_pem(&new), public_pem(&old));
     let rotating = TestApp::with(&[("VP_PLAYGROUND_PUBLIC_KEYS", &bundle)]);
-    let keys = jwks::PublishedKeys::from_config(&rotating.app.config).unwrap();
-    let (_, set, _) = parts(jwks::handle(&keys, fixture("jwks")).await);
+    let (_, set, _) = parts(rotating.app.jwks(fixture("jwks")).await);
     assert_eq!(set["keys"].as_array().unwrap().len(), 2);
 
     // THEN a token signed before the switch and one signed after both verify with the set
@@ -183,7 +182,7 @@ async fn the_jwks_publishes_the_signing_key_and_both_keys_during_a_rotation() {
 
 #[tokio::test]
 async fn the_console_page_is_served_with_a_strict_policy_and_versioned_assets() {
-    let (status, html, headers) = raw(console_page::handle(fixture("console")).await);
+    let (status, html, headers) = raw(functions::console(fixture("console")).await);
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "text/html; charset=utf-8");
     assert_eq!(headers["cache-control"], "no-cache");
@@ -207,7 +206,7 @@ async fn the_console_page_is_served_with_a_strict_policy_and_versioned_assets() 
     );
     for name in console_page::asset_names() {
         assert!(html.contains(&format!("/console/{name}")), "{name}");
-        let (status, body, headers) = raw(console_page::handle(get(&format!("/console/{name}"), None)).await);
+        let (status, body, headers) = raw(functions::console(get(&format!("/console/{name}"), None)).await);
         assert_eq!(status, 200);
         assert!(!body.is_empty());
         assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
@@ -227,7 +226,7 @@ async fn the_console_page_is_served_with_a_strict_policy_and_versioned_assets() 
     ] {
         assert!(html.contains(words), "{words}");
     }
-    let (status, body, _) = parts(console_page::handle(get("/console/app.js", None)).await);
+    let (status, body, _) = parts(functions::console(get("/console/app.js", None)).await);
     assert_eq!(
         (status, body["code"].as_str()),
         (404, Some("not_found")),

@@ -3,7 +3,6 @@
 //! (and our other 4xx answers) is checked for status, exact message, and that nothing changed.
 
 use common::api_key::is_well_formed;
-use common::handlers::{create_key, create_session, delete_key, list_keys};
 use common::playground::SessionClaims;
 use common::store::{AuditAction, LedgerKind};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -44,7 +43,7 @@ async fn create_key_returns_the_plaintext_once_and_stores_only_its_hash() {
     // GIVEN a signed-in console user
     let t = TestApp::new();
     // WHEN they create a key named "Production"
-    let (status, body, headers) = parts(create_key::handle(&t.app, fixture("create-key")).await);
+    let (status, body, headers) = parts(t.app.create_key(fixture("create-key")).await);
     // THEN 201 with exactly the documented fields
     assert_eq!(status, 201, "{body}");
     assert_eq!(
@@ -85,10 +84,7 @@ async fn create_key_returns_the_plaintext_once_and_stores_only_its_hash() {
 async fn the_free_balance_is_granted_once_per_account() {
     let t = TestApp::with(&[("VP_FREE_CREDITS", "5")]);
     for _ in 0..3 {
-        assert_eq!(
-            create_key::handle(&t.app, fixture("create-key")).await.status(),
-            201
-        );
+        assert_eq!(t.app.create_key(fixture("create-key")).await.status(), 201);
     }
     let account = account(FIXTURE_ACCOUNT);
     let balance = t.store().balance(&account).await.unwrap().unwrap();
@@ -137,7 +133,7 @@ async fn create_key_rejects_bad_requests_and_changes_nothing() {
     ];
     for (name, want_status, want_error) in cases {
         let t = TestApp::new();
-        let (status, body, _) = parts(create_key::handle(&t.app, fixture(name)).await);
+        let (status, body, _) = parts(t.app.create_key(fixture(name)).await);
         assert_error(status, &body, want_status, want_error);
         assert_eq!(body["requestId"], "fixture-request-id", "{name}");
         let account = account(FIXTURE_ACCOUNT);
@@ -156,7 +152,7 @@ async fn create_key_rejects_bad_requests_and_changes_nothing() {
 #[tokio::test]
 async fn unauthenticated_errors_advertise_bearer() {
     let t = TestApp::new();
-    let (_, _, headers) = parts(create_key::handle(&t.app, fixture("create-key-missing-auth")).await);
+    let (_, _, headers) = parts(t.app.create_key(fixture("create-key-missing-auth")).await);
     assert_eq!(headers["www-authenticate"], "Bearer");
 }
 
@@ -165,7 +161,7 @@ async fn oversized_bodies_are_refused_before_parsing() {
     let t = TestApp::new();
     let mut req = fixture("create-key");
     *req.body_mut() = lambda_http::Body::Text(format!(r#"{{"name":"{}"}}"#, "a".repeat(20_000)));
-    let (status, body, _) = parts(create_key::handle(&t.app, req).await);
+    let (status, body, _) = parts(t.app.create_key(req).await);
     assert_error(status, &body, 413, "Request body too large");
 }
 
@@ -176,8 +172,8 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
     // GIVEN two keys, the older one used once, and a third key deleted
     let t = app_with_key().await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let (_, newer, _) = parts(create_key::handle(&t.app, fixture("create-key")).await);
-    let (_, gone, _) = parts(create_key::handle(&t.app, fixture("create-key")).await);
+    let (_, newer, _) = parts(t.app.create_key(fixture("create-key")).await);
+    let (_, gone, _) = parts(t.app.create_key(fixture("create-key")).await);
     let gone_id = common::ids::KeyId::parse(gone["id"].as_str().unwrap()).unwrap();
     assert!(
         t.store()
@@ -191,9 +187,7 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
             .unwrap()
     );
     assert_eq!(
-        create_session::handle(&t.app, fixture("create-session"))
-            .await
-            .status(),
+        t.app.create_session(fixture("create-session")).await.status(),
         200
     );
     // AND another account's key
@@ -206,7 +200,7 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
     .await;
 
     // WHEN the fixture account lists its keys
-    let (status, body, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
+    let (status, body, _) = parts(t.app.list_keys(fixture("list-keys")).await);
 
     // THEN only its two live keys, newest first, with exactly the documented fields
     assert_eq!(status, 200, "{body}");
@@ -247,7 +241,7 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
 #[tokio::test]
 async fn list_keys_requires_a_console_token() {
     let t = app_with_key().await;
-    let (status, body, _) = parts(list_keys::handle(&t.app, fixture("list-keys-missing-auth")).await);
+    let (status, body, _) = parts(t.app.list_keys(fixture("list-keys-missing-auth")).await);
     assert_error(status, &body, 401, MISSING_AUTH);
 }
 
@@ -258,24 +252,22 @@ async fn deleting_a_key_revokes_it_at_once_and_for_good() {
     // GIVEN a key with credits left
     let t = app_with_key().await;
     assert_eq!(
-        create_session::handle(&t.app, fixture("create-session"))
-            .await
-            .status(),
+        t.app.create_session(fixture("create-session")).await.status(),
         200
     );
     // WHEN its owner deletes it
-    let (status, body, _) = parts(delete_key::handle(&t.app, fixture("delete-key")).await);
+    let (status, body, _) = parts(t.app.delete_key(fixture("delete-key")).await);
     // THEN 200 {"success": true}
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, serde_json::json!({"success": true}));
     // AND the very next session request with it fails, taking nothing
-    let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
+    let (status, body, _) = parts(t.app.create_session(fixture("create-session")).await);
     assert_error(status, &body, 401, "Invalid API key");
     let account = account(FIXTURE_ACCOUNT);
     assert_eq!(t.store().balance(&account).await.unwrap().unwrap().credits, 2);
     // AND it is gone from the list, cannot be deleted again, and the deletion is audited
     assert!(t.store().list_keys(&account).await.unwrap().is_empty());
-    let (status, body, _) = parts(delete_key::handle(&t.app, fixture("delete-key")).await);
+    let (status, body, _) = parts(t.app.delete_key(fixture("delete-key")).await);
     assert_error(status, &body, 404, "API key not found");
     let audit = t
         .store()
@@ -298,7 +290,7 @@ async fn another_accounts_key_is_not_found_and_stays_alive() {
     let t = TestApp::new();
     seed_key(t.store(), "acct_victim", FIXTURE_KEY_ID, KEY_OK).await;
     // WHEN the fixture account tries to delete it
-    let (status, body, _) = parts(delete_key::handle(&t.app, fixture("delete-key")).await);
+    let (status, body, _) = parts(t.app.delete_key(fixture("delete-key")).await);
     // THEN the same 404 as for a key that does not exist, and the key still works
     assert_error(status, &body, 404, "API key not found");
     assert_eq!(
@@ -306,9 +298,7 @@ async fn another_accounts_key_is_not_found_and_stays_alive() {
         1
     );
     assert_eq!(
-        create_session::handle(&t.app, fixture("create-session"))
-            .await
-            .status(),
+        t.app.create_session(fixture("create-session")).await.status(),
         200
     );
 }
@@ -321,7 +311,7 @@ async fn delete_key_errors() {
         ("delete-key-missing-auth", 401, MISSING_AUTH),
     ] {
         let t = app_with_key().await;
-        let (status, body, _) = parts(delete_key::handle(&t.app, fixture(name)).await);
+        let (status, body, _) = parts(t.app.delete_key(fixture(name)).await);
         assert_error(status, &body, want_status, want_error);
         assert_eq!(
             t.store()
@@ -338,7 +328,7 @@ async fn delete_key_errors() {
 // ---------------------------------------------------------------- POST /api/v1/sessions
 
 fn verify_with_jwks(t: &TestApp, token: &str) -> SessionClaims {
-    let jwks = t.app.playground.as_ref().unwrap().jwks();
+    let jwks = t.app.create_session.signer.jwks();
     let jwk = &jwks["keys"][0];
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::ES256);
@@ -362,7 +352,7 @@ async fn a_session_costs_one_credit_and_returns_a_signed_playground_token() {
     // GIVEN a key whose account has 3 credits
     let t = app_with_key().await;
     // WHEN the customer's server opens a session
-    let (status, body, headers) = parts(create_session::handle(&t.app, fixture("create-session")).await);
+    let (status, body, headers) = parts(t.app.create_session(fixture("create-session")).await);
     // THEN 200 with exactly the documented fields
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -416,8 +406,7 @@ async fn a_session_costs_one_credit_and_returns_a_signed_playground_token() {
 #[tokio::test]
 async fn an_empty_json_object_body_is_accepted() {
     let t = app_with_key().await;
-    let (status, body, _) =
-        parts(create_session::handle(&t.app, fixture("create-session-empty-object")).await);
+    let (status, body, _) = parts(t.app.create_session(fixture("create-session-empty-object")).await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["credits"], 2);
 }
@@ -429,7 +418,7 @@ async fn token_lifetime_and_playground_url_are_configurable() {
         ("VP_PLAYGROUND_BASE_URL", "https://play.example.test/"),
     ]);
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    let (_, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
+    let (_, body, _) = parts(t.app.create_session(fixture("create-session")).await);
     assert_eq!(body["expiresIn"], 3600);
     let token = body["token"].as_str().unwrap();
     assert_eq!(
@@ -469,7 +458,7 @@ async fn every_documented_session_error_and_nothing_is_debited() {
         drain(t.store(), KEY_EMPTY).await;
         let before = t.store().ledger(&account(FIXTURE_ACCOUNT)).await.unwrap().len();
         // WHEN the request is bad in this way
-        let (status, body, headers) = parts(create_session::handle(&t.app, fixture(name)).await);
+        let (status, body, headers) = parts(t.app.create_session(fixture(name)).await);
         // THEN the documented error, and no credit moved anywhere
         assert_error(status, &body, want_status, want_error);
         if want_status == 405 {
@@ -495,10 +484,10 @@ async fn every_documented_session_error_and_nothing_is_debited() {
 async fn sessions_run_the_balance_down_to_zero_then_402() {
     let t = app_with_key().await;
     for expected in [2, 1, 0] {
-        let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
+        let (status, body, _) = parts(t.app.create_session(fixture("create-session")).await);
         assert_eq!((status, body["credits"].as_u64()), (200, Some(expected)));
     }
-    let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
+    let (status, body, _) = parts(t.app.create_session(fixture("create-session")).await);
     assert_error(status, &body, 402, "Insufficient credits");
     let balance = t
         .store()
@@ -515,12 +504,12 @@ async fn sessions_run_the_balance_down_to_zero_then_402() {
 async fn the_plaintext_key_never_reaches_the_store_file() {
     // GIVEN a key created through the handler and used once
     let t = TestApp::new();
-    let (_, body, _) = parts(create_key::handle(&t.app, fixture("create-key")).await);
+    let (_, body, _) = parts(t.app.create_key(fixture("create-key")).await);
     let key = body["key"].as_str().unwrap().to_string();
     let mut req = fixture("create-session");
     req.headers_mut()
         .insert("authorization", format!("Bearer {key}").parse().unwrap());
-    assert_eq!(create_session::handle(&t.app, req).await.status(), 200);
+    assert_eq!(t.app.create_session(req).await.status(), 200);
     // THEN neither the key nor its random part is in the database, its WAL or shared memory,
     // while its SHA-256 is
     let mut stored = Vec::new();
@@ -549,11 +538,7 @@ async fn the_bearer_scheme_is_matched_case_insensitively() {
         let mut req = fixture("create-session");
         req.headers_mut()
             .insert("authorization", format!("{scheme} {KEY_OK}").parse().unwrap());
-        assert_eq!(
-            create_session::handle(&t.app, req).await.status(),
-            200,
-            "{scheme}"
-        );
+        assert_eq!(t.app.create_session(req).await.status(), 200, "{scheme}");
         let mut req = fixture("list-keys");
         let console = req.headers()["authorization"]
             .to_str()
@@ -561,7 +546,7 @@ async fn the_bearer_scheme_is_matched_case_insensitively() {
             .replacen("Bearer", scheme, 1);
         req.headers_mut()
             .insert("authorization", console.parse().unwrap());
-        assert_eq!(list_keys::handle(&t.app, req).await.status(), 200, "{scheme}");
+        assert_eq!(t.app.list_keys(req).await.status(), 200, "{scheme}");
     }
 }
 
@@ -579,7 +564,7 @@ async fn a_full_account_gets_409_too_many_keys_and_nothing_is_created() {
         .await;
     }
     // WHEN one more is created THEN 409 with the documented message, and no key is added
-    let (status, body, _) = parts(create_key::handle(&t.app, fixture("create-key")).await);
+    let (status, body, _) = parts(t.app.create_key(fixture("create-key")).await);
     assert_eq!(status, 409, "{body}");
     assert_eq!(
         body["error"],
@@ -617,17 +602,17 @@ async fn a_key_created_with_an_expiry_lists_it_and_expired_keys_answer_401_witho
     let week = common::clock::now() + time::Duration::days(7);
     let body =
         serde_json::json!({"name": "Temporary", "expiresAt": common::clock::rfc3339(week)}).to_string();
-    let (status, created, _) = parts(create_key::handle(&t.app, create_key_with(&body)).await);
+    let (status, created, _) = parts(t.app.create_key(create_key_with(&body)).await);
     assert_eq!(status, 201, "{created}");
     // THEN the list shows when it expires
-    let (_, list, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
+    let (_, list, _) = parts(t.app.list_keys(fixture("list-keys")).await);
     assert_eq!(list["keys"][0]["id"], created["id"]);
     assert_eq!(list["keys"][0]["expiresAt"], common::clock::rfc3339(week));
     // AND it opens sessions until then
     let bearer = format!("Bearer {}", created["key"].as_str().unwrap());
     let mut req = fixture("create-session");
     req.headers_mut().insert("authorization", bearer.parse().unwrap());
-    assert_eq!(create_session::handle(&t.app, req).await.status(), 200);
+    assert_eq!(t.app.create_session(req).await.status(), 200);
 
     // GIVEN a key whose expiry has passed (written to the store as it was created a year ago)
     let expired = common::api_key::PlaintextKey::generate();
@@ -655,7 +640,7 @@ async fn a_key_created_with_an_expiry_lists_it_and_expired_keys_answer_401_witho
         "authorization",
         format!("Bearer {}", expired.expose()).parse().unwrap(),
     );
-    let (status, body, _) = parts(create_session::handle(&t.app, req).await);
+    let (status, body, _) = parts(t.app.create_session(req).await);
     assert_error(status, &body, 401, "Invalid API key");
     assert_eq!(credits(t.store(), FIXTURE_ACCOUNT).await, before);
 }
@@ -667,11 +652,11 @@ async fn a_key_with_a_daily_limit_lists_it_keeps_it_when_rolled_and_answers_429_
     // GIVEN a key created with a limit of 2 sessions a day (the account has 3 free credits)
     let t = TestApp::new();
     let body = r#"{"name": "Metered", "limits": {"sessionsPerDay": 2}}"#;
-    let (status, created, _) = parts(create_key::handle(&t.app, create_key_with(body)).await);
+    let (status, created, _) = parts(t.app.create_key(create_key_with(body)).await);
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["limits"], serde_json::json!({"sessionsPerDay": 2}));
     // THEN the list shows it (and null for a key without limits)
-    let (_, list, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
+    let (_, list, _) = parts(t.app.list_keys(fixture("list-keys")).await);
     assert_eq!(
         list["keys"][0]["limits"],
         serde_json::json!({"sessionsPerDay": 2})
@@ -680,7 +665,7 @@ async fn a_key_with_a_daily_limit_lists_it_keeps_it_when_rolled_and_answers_429_
         let mut req = fixture("create-session");
         req.headers_mut()
             .insert("authorization", format!("Bearer {key}").parse().unwrap());
-        create_session::handle(&t.app, req)
+        t.app.create_session(req)
     };
     let key = created["key"].as_str().unwrap().to_string();
     // WHEN it opens 2 sessions THEN the third that day is 429, says when to retry, costs nothing
@@ -707,10 +692,10 @@ async fn a_key_with_a_daily_limit_lists_it_keeps_it_when_rolled_and_answers_429_
         roll,
         std::collections::HashMap::from([("id".to_string(), id.to_string())]),
     );
-    let (status, rolled, _) = parts(common::handlers::roll_key::handle(&t.app, roll).await);
+    let (status, rolled, _) = parts(t.app.roll_key(roll).await);
     assert_eq!(status, 201, "{rolled}");
     assert_eq!(rolled["limits"], serde_json::json!({"sessionsPerDay": 2}));
-    let (_, list, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
+    let (_, list, _) = parts(t.app.list_keys(fixture("list-keys")).await);
     assert!(
         list["keys"]
             .as_array()

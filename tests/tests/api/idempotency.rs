@@ -1,6 +1,5 @@
 //! `Idempotency-Key` on `POST /api/v1/sessions`, through the handler with the fixtures.
 
-use common::handlers::{create_session, fallback};
 use common::store::LedgerKind;
 use tests::*;
 
@@ -14,8 +13,8 @@ async fn a_retry_gets_the_first_response_byte_for_byte_and_pays_nothing() {
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     // WHEN the same request is sent twice with one Idempotency-Key
-    let first = create_session::handle(&t.app, fixture("create-session-idempotent")).await;
-    let retry = create_session::handle(&t.app, fixture("create-session-idempotent")).await;
+    let first = t.app.create_session(fixture("create-session-idempotent")).await;
+    let retry = t.app.create_session(fixture("create-session-idempotent")).await;
     // THEN the bodies are identical, the retry says it is a replay, and one credit was spent
     assert_eq!(first.status(), 200);
     assert_eq!(retry.status(), 200);
@@ -25,7 +24,7 @@ async fn a_retry_gets_the_first_response_byte_for_byte_and_pays_nothing() {
     assert_eq!(debits(&t).await, 1);
     assert_eq!(credits(t.store(), FIXTURE_ACCOUNT).await, 2);
     // AND without the header the next request is a new, paid session
-    let (status, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
+    let (status, body, _) = parts(t.app.create_session(fixture("create-session")).await);
     assert_eq!((status, body["credits"].as_u64()), (200, Some(1)));
 }
 
@@ -41,14 +40,18 @@ async fn reusing_a_key_for_another_request_or_api_key_is_422() {
     )
     .await;
     assert_eq!(
-        create_session::handle(&t.app, fixture("create-session-idempotent"))
+        t.app
+            .create_session(fixture("create-session-idempotent"))
             .await
             .status(),
         200
     );
 
-    let (status, body, _) =
-        parts(create_session::handle(&t.app, fixture("create-session-idempotent-other-body")).await);
+    let (status, body, _) = parts(
+        t.app
+            .create_session(fixture("create-session-idempotent-other-body"))
+            .await,
+    );
     assert_eq!(
         (status, body["error"].as_str()),
         (
@@ -61,7 +64,7 @@ async fn reusing_a_key_for_another_request_or_api_key_is_422() {
     other_key
         .headers_mut()
         .insert("authorization", format!("Bearer {KEY_EMPTY}").parse().unwrap());
-    let (status, body, _) = parts(create_session::handle(&t.app, other_key).await);
+    let (status, body, _) = parts(t.app.create_session(other_key).await);
     assert_eq!(
         (status, body["error"].as_str()),
         (
@@ -77,8 +80,11 @@ async fn reusing_a_key_for_another_request_or_api_key_is_422() {
 async fn a_malformed_idempotency_key_is_400_before_anything_happens() {
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    let (status, body, _) =
-        parts(create_session::handle(&t.app, fixture("create-session-bad-idempotency-key")).await);
+    let (status, body, _) = parts(
+        t.app
+            .create_session(fixture("create-session-bad-idempotency-key"))
+            .await,
+    );
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("Idempotency-Key must be 1-255 printable characters"))
@@ -88,12 +94,12 @@ async fn a_malformed_idempotency_key_is_400_before_anything_happens() {
 
 #[tokio::test]
 async fn unmatched_requests_get_json_404_and_405() {
-    let (status, body, _) = parts(fallback::handle(fixture("unmatched-path")).await);
+    let (status, body, _) = parts(functions::fallback(fixture("unmatched-path")).await);
     assert_eq!(
         (status, body["error"].as_str(), body["code"].as_str()),
         (404, Some("Not found"), Some("not_found"))
     );
-    let (status, body, headers) = parts(fallback::handle(fixture("unmatched-method")).await);
+    let (status, body, headers) = parts(functions::fallback(fixture("unmatched-method")).await);
     assert_eq!(
         (status, body["error"].as_str()),
         (405, Some("Method not allowed"))
@@ -134,7 +140,7 @@ async fn a_tampered_or_moved_record_yields_no_token_and_takes_nothing() {
     // GIVEN an idempotent session, whose record holds the token sealed
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    let first = create_session::handle(&t.app, fixture("create-session-idempotent")).await;
+    let first = t.app.create_session(fixture("create-session-idempotent")).await;
     assert_eq!(first.status(), 200);
     let db = rusqlite::Connection::open(t.db_path()).unwrap();
     let (sealed, session): (String, String) = db
@@ -142,7 +148,7 @@ async fn a_tampered_or_moved_record_yields_no_token_and_takes_nothing() {
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
-    let retry = || create_session::handle(&t.app, fixture("create-session-idempotent"));
+    let retry = || t.app.create_session(fixture("create-session-idempotent"));
     for (what, record) in [
         // WHEN someone who can write the table alters the sealed token
         ("altered", (altered(&sealed), session.clone())),

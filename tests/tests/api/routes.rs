@@ -167,3 +167,60 @@ fn the_makefile_and_the_workspace_build_every_function_and_no_other() {
         .collect();
     assert_eq!(members, functions_of_the_table());
 }
+
+/// The `Route::Name`s a source text mentions.
+fn routes_named_in(source: &str) -> BTreeSet<String> {
+    source
+        .split("Route::")
+        .skip(1)
+        .map(|rest| rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect())
+        .collect()
+}
+
+#[test]
+fn every_main_is_one_serve_call_for_exactly_its_functions_routes() {
+    for function in functions_of_the_table() {
+        let path = format!("functions/{function}/src/main.rs");
+        let main = read(&path);
+        // The body of `main`: one statement, a serve call (HTTP) or serve_events (the stream).
+        let body = main
+            .split("async fn main()")
+            .nth(1)
+            .and_then(|rest| rest.split_once('{'))
+            .and_then(|(_, rest)| rest.rsplit_once('}'))
+            .map(|(body, _)| body.trim().to_string())
+            .unwrap_or_else(|| panic!("{path}: no async fn main"));
+        let entry = match STREAM_FUNCTIONS.contains(&function.as_str()) {
+            true => "common::runtime::serve_events(",
+            false => "common::runtime::serve(",
+        };
+        assert!(
+            body.starts_with(entry) && body.ends_with(".await") && !body.contains(';'),
+            "{path}: main must be the one call {entry}…).await, found:\n{body}"
+        );
+        // The routes it names are exactly its routes in the table (the console names its
+        // handler's ROUTES, checked below; the fallback UNMATCHED; the ledger none).
+        let want: BTreeSet<String> = ROUTES
+            .iter()
+            .filter(|r| r.function == function)
+            .map(|r| format!("{:?}", r.route))
+            .collect();
+        let named = routes_named_in(&main);
+        match function.as_str() {
+            "console" => assert!(body.contains("serve(ROUTES,"), "{path}"),
+            FALLBACK_FUNCTION => assert!(body.contains("serve(UNMATCHED,"), "{path}"),
+            _ => assert_eq!(named, want, "{path}"),
+        }
+    }
+    let console: BTreeSet<String> = common::handlers::console_page::ROUTES
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
+    let want: BTreeSet<String> = ROUTES
+        .iter()
+        .filter(|r| r.function == "console")
+        .map(|r| format!("{:?}", r.route))
+        .collect();
+    assert_eq!(console, want, "console_page::ROUTES");
+    assert!(common::routes::UNMATCHED.is_empty());
+}

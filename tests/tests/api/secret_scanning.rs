@@ -2,7 +2,6 @@
 //! reporter key as GitHub signs (`infra/make_events.py`, in Python: the signature format is
 //! checked across implementations, not only against our own signer).
 
-use common::handlers::{create_session, list_keys, secret_scanning};
 use common::store::AuditAction;
 use tests::*;
 
@@ -16,15 +15,13 @@ async fn a_signed_report_revokes_our_live_key_and_labels_every_match() {
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     assert_eq!(
-        create_session::handle(&t.app, fixture("create-session"))
-            .await
-            .status(),
+        t.app.create_session(fixture("create-session")).await.status(),
         200
     );
     let before = credits(t.store(), FIXTURE_ACCOUNT).await;
 
     // WHEN GitHub reports it, with a never-issued key and a look-alike
-    let (status, body, _) = parts(secret_scanning::handle(&t.app, fixture("secret-scanning")).await);
+    let (status, body, _) = parts(t.app.secret_scanning(fixture("secret-scanning")).await);
 
     // THEN each match is labelled, by its hash (the tokens are never echoed back)
     assert_eq!(status, 200, "{body}");
@@ -58,14 +55,14 @@ async fn a_signed_report_revokes_our_live_key_and_labels_every_match() {
         "no key material in the answer"
     );
     // AND the key is refused at once, nothing taken
-    let (status, refused, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
+    let (status, refused, _) = parts(t.app.create_session(fixture("create-session")).await);
     assert_eq!(
         (status, refused["error"].as_str()),
         (401, Some("Invalid API key"))
     );
     assert_eq!(credits(t.store(), FIXTURE_ACCOUNT).await, before);
     // AND the list shows it leaked, the audit trail where
-    let (_, list, _) = parts(list_keys::handle(&t.app, fixture("list-keys")).await);
+    let (_, list, _) = parts(t.app.list_keys(fixture("list-keys")).await);
     assert!(list["keys"][0]["leakedAt"].is_string(), "{list}");
     let audit = t
         .store()
@@ -83,7 +80,7 @@ async fn a_signed_report_revokes_our_live_key_and_labels_every_match() {
     assert_eq!(leaked.source.as_deref(), Some("content"));
 
     // WHEN the same report comes again THEN the key is still ours and nothing more is written
-    let (status, again, _) = parts(secret_scanning::handle(&t.app, fixture("secret-scanning")).await);
+    let (status, again, _) = parts(t.app.secret_scanning(fixture("secret-scanning")).await);
     assert_eq!((status, again[0]["label"].as_str()), (200, Some("true_positive")));
     let after = t
         .store()
@@ -99,8 +96,11 @@ async fn a_report_whose_signature_does_not_match_its_body_is_refused_and_reads_n
     let t = TestApp::new();
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     // WHEN it arrives THEN 401, and the key still works
-    let (status, body, _) =
-        parts(secret_scanning::handle(&t.app, fixture("secret-scanning-bad-signature")).await);
+    let (status, body, _) = parts(
+        t.app
+            .secret_scanning(fixture("secret-scanning-bad-signature"))
+            .await,
+    );
     assert_eq!(
         (status, body["error"].as_str(), body["code"].as_str()),
         (
@@ -110,9 +110,7 @@ async fn a_report_whose_signature_does_not_match_its_body_is_refused_and_reads_n
         )
     );
     assert_eq!(
-        create_session::handle(&t.app, fixture("create-session"))
-            .await
-            .status(),
+        t.app.create_session(fixture("create-session")).await.status(),
         200
     );
 }

@@ -4,10 +4,9 @@
 //! conditional updates on one item never conflict with each other: DynamoDB applies them one
 //! after another, so there is no `TransactionConflict` and nothing of ours to retry.
 
-use common::App;
-use common::handlers::create_session;
 use common::store::LedgerKind;
 use std::sync::Arc;
+use tests::Functions;
 use tests::dynamo::{self, CallCounter, client, fresh_table};
 use tests::*;
 
@@ -21,7 +20,7 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
     let table = fresh_table(&client(None)).await;
     let dir = fixture_data_dir();
     let counter = CallCounter::default();
-    let instances: Vec<Arc<App>> = (0..INSTANCES)
+    let instances: Vec<Arc<Functions>> = (0..INSTANCES)
         .map(|_| {
             // The local server answers one request at a time, so 200 at once queue for longer
             // than the production deadline (4 s): this test is about exactness under races,
@@ -31,7 +30,7 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
                 &[("VP_TABLE_NAME", &table), ("VP_REQUEST_DEADLINE_MS", "60000")],
             );
             let store = dynamo::settled(client(Some(counter.clone())), table.clone(), config.free_credits);
-            Arc::new(App::new(config, store).unwrap())
+            Arc::new(Functions::new(config, store).unwrap())
         })
         .collect();
     let store = instances[0].store.clone();
@@ -55,7 +54,7 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
             let (app, barrier) = (instances[i % INSTANCES].clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                parts(create_session::handle(&app, fixture("create-session")).await)
+                parts(app.create_session(fixture("create-session")).await)
             })
         })
         .collect();

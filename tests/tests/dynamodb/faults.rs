@@ -4,16 +4,15 @@
 //! operation completed exactly once, or a retry with the same Idempotency-Key completes it.
 //! Never a lost or double debit, never a half-created key; the ledger check holds throughout.
 
-use common::App;
-use common::handlers::{create_key, create_session, delete_key, list_keys};
 use common::store::dynamodb::DynamoStore;
 use common::store::{Store, verify_ledger};
 use std::sync::Arc;
+use tests::Functions;
 use tests::dynamo::{CallCounter, Fault, FaultInjector, client, faulty_client, fresh_table};
 use tests::*;
 
 struct Rig {
-    app: App,
+    app: Functions,
     injector: FaultInjector,
     _dir: tempfile::TempDir,
 }
@@ -29,7 +28,7 @@ async fn rig() -> Rig {
         config.free_credits,
     );
     Rig {
-        app: App::new(config, store).unwrap(),
+        app: Functions::new(config, store).unwrap(),
         injector,
         _dir: dir,
     }
@@ -84,8 +83,7 @@ async fn create_session_without_idempotency_key() {
         let rig = rig().await;
         seed_key(rig.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
         rig.injector.arm(fault);
-        let (status, body, headers) =
-            parts(create_session::handle(&rig.app, fixture("create-session")).await);
+        let (status, body, headers) = parts(rig.app.create_session(fixture("create-session")).await);
         rig.injector.disarm();
         assert!(
             rig.injector.fired(),
@@ -130,7 +128,7 @@ async fn create_session_with_idempotency_key_completes_on_retry() {
         let rig = rig().await;
         seed_key(rig.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
         rig.injector.arm(fault);
-        let first = create_session::handle(&rig.app, fixture("create-session-idempotent")).await;
+        let first = rig.app.create_session(fixture("create-session-idempotent")).await;
         rig.injector.disarm();
         assert!(
             rig.injector.fired(),
@@ -138,7 +136,7 @@ async fn create_session_with_idempotency_key_completes_on_retry() {
             describe(&fault)
         );
         // WHEN the client retries with the same key THEN it completes, paid once
-        let retry = create_session::handle(&rig.app, fixture("create-session-idempotent")).await;
+        let retry = rig.app.create_session(fixture("create-session-idempotent")).await;
         assert_eq!(
             retry.status(),
             200,
@@ -185,7 +183,7 @@ async fn create_key_is_all_or_nothing() {
     for fault in plan(&[("GetItem", 1), ("TransactWriteItems", 1)]) {
         let rig = rig().await;
         rig.injector.arm(fault);
-        let (status, body, headers) = parts(create_key::handle(&rig.app, fixture("create-key")).await);
+        let (status, body, headers) = parts(rig.app.create_key(fixture("create-key")).await);
         rig.injector.disarm();
         assert!(
             rig.injector.fired(),
@@ -210,7 +208,7 @@ async fn create_key_is_all_or_nothing() {
                         .unwrap(),
                 );
                 assert_eq!(
-                    create_session::handle(&rig.app, req).await.status(),
+                    rig.app.create_session(req).await.status(),
                     200,
                     "{}",
                     describe(&fault)
@@ -251,21 +249,15 @@ async fn a_store_that_is_down_gives_503_with_retry_after_everywhere() {
     let dir = fixture_data_dir();
     let app_config = local_config(dir.path(), &[("VP_TABLE_NAME", "down")]);
     let store = Arc::new(DynamoStore::new(dynamo::unreachable_client(), "down", 3));
-    let app = App::new(app_config, store).unwrap();
+    let app = Functions::new(app_config, store).unwrap();
     // WHEN each endpoint is called THEN 503, Retry-After, and the contract's error form
     for (name, response) in [
-        (
-            "create-key",
-            create_key::handle(&app, fixture("create-key")).await,
-        ),
-        ("list-keys", list_keys::handle(&app, fixture("list-keys")).await),
-        (
-            "delete-key",
-            delete_key::handle(&app, fixture("delete-key")).await,
-        ),
+        ("create-key", app.create_key(fixture("create-key")).await),
+        ("list-keys", app.list_keys(fixture("list-keys")).await),
+        ("delete-key", app.delete_key(fixture("delete-key")).await),
         (
             "create-session",
-            create_session::handle(&app, fixture("create-session")).await,
+            app.create_session(fixture("create-session")).await,
         ),
     ] {
         let (status, body, headers) = parts(response);
@@ -283,7 +275,7 @@ async fn a_store_that_is_down_gives_503_with_retry_after_everywhere() {
 }
 
 /// An app whose DynamoDB answers with injected service errors when armed.
-async fn erring_rig() -> (App, dynamo::ErrorInjector, CallCounter, tempfile::TempDir) {
+async fn erring_rig() -> (Functions, dynamo::ErrorInjector, CallCounter, tempfile::TempDir) {
     let table = fresh_table(&client(None)).await;
     let errors = dynamo::ErrorInjector::default();
     let counter = CallCounter::default();
@@ -294,7 +286,7 @@ async fn erring_rig() -> (App, dynamo::ErrorInjector, CallCounter, tempfile::Tem
         table,
         config.free_credits,
     );
-    let app = App::new(config, store).unwrap();
+    let app = Functions::new(config, store).unwrap();
     seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     (app, errors, counter, dir)
 }
@@ -341,7 +333,7 @@ async fn a_deletion_cancelled_for_any_reason_but_the_keys_own_condition_is_a_503
             "TransactionCanceledException",
             &reasons,
         );
-        let (status, body, headers) = parts(delete_key::handle(&app, fixture("delete-key")).await);
+        let (status, body, headers) = parts(app.delete_key(fixture("delete-key")).await);
         errors.disarm();
         assert!(errors.fired() > 0, "{label}: never fired");
         assert_eq!(status, want, "{label}: {body}");
@@ -363,9 +355,7 @@ async fn a_deletion_cancelled_for_any_reason_but_the_keys_own_condition_is_a_503
                 "{label}"
             );
             assert_eq!(
-                create_session::handle(&app, fixture("create-session"))
-                    .await
-                    .status(),
+                app.create_session(fixture("create-session")).await.status(),
                 401,
                 "{label}"
             );
@@ -381,9 +371,7 @@ async fn a_deletion_cancelled_for_any_reason_but_the_keys_own_condition_is_a_503
                 "{label}"
             );
             assert_eq!(
-                create_session::handle(&app, fixture("create-session"))
-                    .await
-                    .status(),
+                app.create_session(fixture("create-session")).await.status(),
                 200,
                 "{label}: key must stay live"
             );
@@ -402,7 +390,7 @@ async fn a_plain_debit_meeting_a_transaction_conflict_is_retried_then_503_never_
     counter.take();
     errors.arm("UpdateItem", 1, 1, "TransactionConflictException", &[]);
     // WHEN it conflicts once THEN it is retried and succeeds, paid once
-    let (status, body, _) = parts(create_session::handle(&app, fixture("create-session")).await);
+    let (status, body, _) = parts(app.create_session(fixture("create-session")).await);
     assert_eq!((status, body["credits"].as_u64()), (200, Some(2)), "{body}");
     assert_eq!(errors.fired(), 1);
     assert_eq!(
@@ -413,7 +401,7 @@ async fn a_plain_debit_meeting_a_transaction_conflict_is_retried_then_503_never_
 
     // WHEN it keeps conflicting THEN 503 with Retry-After, nothing taken
     errors.arm("UpdateItem", 1, 100, "TransactionConflictException", &[]);
-    let (status, body, headers) = parts(create_session::handle(&app, fixture("create-session")).await);
+    let (status, body, headers) = parts(app.create_session(fixture("create-session")).await);
     errors.disarm();
     assert_eq!(status, 503, "{body}");
     assert_eq!(headers["retry-after"], "1");
@@ -440,7 +428,7 @@ async fn the_sdks_own_retry_of_an_applied_debit_does_not_debit_twice() {
     counter.take();
     errors.arm_applied_then_500("UpdateItem", 1);
     // WHEN the session is opened
-    let (status, body, _) = parts(create_session::handle(&app, fixture("create-session")).await);
+    let (status, body, _) = parts(app.create_session(fixture("create-session")).await);
     errors.disarm();
     // THEN the debit is not sent again (the SDK does not retry it: a plain update cannot tell
     // its own earlier attempt apart); the change it recorded on the account is found instead,

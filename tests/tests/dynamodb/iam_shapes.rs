@@ -4,9 +4,9 @@
 //! (`make iam-shapes`) and the policy is shown to allow it; a shape no longer made fails too, so
 //! the file can never go stale.
 
-use common::App;
 use common::routes::route_for;
 use lambda_http::RequestExt;
+use tests::Functions;
 use tests::dynamo::{
     CallCounter, Fault, FaultInjector, config_at, endpoint, fresh_table_unfollowed, ssm_config,
 };
@@ -57,7 +57,7 @@ const PARAMETERS: [(&str, &[(&str, &str)]); 2] = [
 struct Rig {
     recorder: ShapeRecorder,
     injector: FaultInjector,
-    app: App,
+    app: Functions,
     /// The recording client and its table, for the ledger function.
     client: aws_sdk_dynamodb::Client,
     table: String,
@@ -86,7 +86,7 @@ async fn rig() -> Rig {
         injector,
         client,
         table,
-        app: App::new(config, store).unwrap(),
+        app: Functions::new(config, store).unwrap(),
         _dir: dir,
     }
 }
@@ -105,7 +105,7 @@ impl Rig {
         if let Some(fault) = fault {
             self.injector.arm(fault);
         }
-        let status = bad_input::dispatch(&self.app, req).await.status().as_u16();
+        let status = self.app.dispatch(req).await.status().as_u16();
         self.injector.disarm();
         self.recorder.acting_as("setup");
         assert_eq!(status, want, "{name} ({function})");
@@ -154,7 +154,7 @@ async fn record() -> Vec<RequestShape> {
         serde_json::json!({"name": "Limited", "limits": {"sessionsPerDay": 5}}).to_string(),
     );
     rig.recorder.acting_as("create-key");
-    let (status, created, _) = parts(bad_input::dispatch(app, limited).await);
+    let (status, created, _) = parts(app.dispatch(limited).await);
     rig.recorder.acting_as("setup");
     assert_eq!(status, 201, "{created}");
     for _ in 0..2 {

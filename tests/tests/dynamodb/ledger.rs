@@ -23,15 +23,14 @@ async fn unwritten_ledger() -> (String, std::sync::Arc<dyn Store>, tempfile::Tem
         std::sync::Arc::new(DynamoStore::new(client(None), table.clone(), config.free_credits));
     // Credits for exactly SESSIONS sessions, so that they cross the low-credit threshold and 0.
     let granted = SESSIONS as u64 - config.free_credits;
-    let app = common::App::new(config, store.clone()).unwrap();
+    let app = Functions::new(config, store.clone()).unwrap();
     seed_key(store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     store
         .grant_credits(&account(FIXTURE_ACCOUNT), granted, "test", common::clock::now())
         .await
         .unwrap();
     for _ in 0..SESSIONS {
-        let (status, body, _) =
-            parts(common::handlers::create_session::handle(&app, fixture("create-session")).await);
+        let (status, body, _) = parts(app.create_session(fixture("create-session")).await);
         assert_eq!(status, 200, "{body}");
     }
     (table, store, dir)

@@ -2,7 +2,6 @@
 //! secret. Every flow and every bad request runs here with the functions' own log format
 //! captured, and each line is searched for every secret the run produced.
 
-use common::handlers::{create_key, create_session, delete_key, list_keys};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tests::bad_input::Credentials;
@@ -43,7 +42,7 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
     let console_token = console_signer(&t.app.config).mint(&account(FIXTURE_ACCOUNT), 600);
     secrets.push(console_token.clone());
     let console = format!("Bearer {console_token}");
-    let (_, created, _) = parts(create_key::handle(&t.app, with_auth("create-key", &console)).await);
+    let (_, created, _) = parts(t.app.create_key(with_auth("create-key", &console)).await);
     let key = created["key"].as_str().unwrap().to_string();
     secrets.push(key.clone());
     let bearer = format!("Bearer {key}");
@@ -54,28 +53,23 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
         "create-session",
         "create-session",
     ] {
-        let (_, body, _) = parts(create_session::handle(&t.app, with_auth(fixture_name, &bearer)).await);
+        let (_, body, _) = parts(t.app.create_session(with_auth(fixture_name, &bearer)).await);
         if let Some(token) = body["token"].as_str() {
             secrets.push(token.to_string());
         }
     }
-    list_keys::handle(&t.app, with_auth("list-keys", &console)).await;
+    t.app.list_keys(with_auth("list-keys", &console)).await;
     // The fixture key: used, deleted, refused.
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     t.store()
         .grant_credits(&account(FIXTURE_ACCOUNT), 5, "test", common::clock::now())
         .await
         .unwrap();
-    let (_, body, _) = parts(create_session::handle(&t.app, fixture("create-session")).await);
+    let (_, body, _) = parts(t.app.create_session(fixture("create-session")).await);
     secrets.push(body["token"].as_str().expect("session opened").to_string());
+    assert_eq!(t.app.delete_key(fixture("delete-key")).await.status(), 200);
     assert_eq!(
-        delete_key::handle(&t.app, fixture("delete-key")).await.status(),
-        200
-    );
-    assert_eq!(
-        create_session::handle(&t.app, fixture("create-session"))
-            .await
-            .status(),
+        t.app.create_session(fixture("create-session")).await.status(),
         401
     );
 
@@ -88,21 +82,21 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
             .map(|(_, token)| token),
     );
     for case in credentials.cases() {
-        bad_input::dispatch(&t.app, case.to_request()).await;
+        t.app.dispatch(case.to_request()).await;
     }
     // A store that is down, whose errors are logged in detail.
     let broken = common::store::dynamodb::DynamoStore::new(dynamo::unreachable_client(), "down", 3);
-    let app = common::App::new(local_config(t.dir.path(), &[]), Arc::new(broken)).unwrap();
+    let app = Functions::new(local_config(t.dir.path(), &[]), Arc::new(broken)).unwrap();
     for name in ["create-key", "list-keys", "create-session"] {
-        bad_input::dispatch(&app, fixture(name)).await;
+        app.dispatch(fixture(name)).await;
     }
 
     // The same flows on DynamoDB, where the SDK's own logging sees every request and response.
     let client = dynamo::client(None);
     let table = dynamo::fresh_table(&client).await;
     let store = dynamo::settled(client, table.clone(), 3);
-    let app = common::App::new(local_config(t.dir.path(), &[("VP_TABLE_NAME", &table)]), store).unwrap();
-    let (_, created, _) = parts(create_key::handle(&app, with_auth("create-key", &console)).await);
+    let app = Functions::new(local_config(t.dir.path(), &[("VP_TABLE_NAME", &table)]), store).unwrap();
+    let (_, created, _) = parts(app.create_key(with_auth("create-key", &console)).await);
     let dynamo_key = created["key"].as_str().unwrap().to_string();
     secrets.push(dynamo_key.clone());
     for fixture_name in [
@@ -111,11 +105,12 @@ async fn run_flows(level: &str) -> (Vec<String>, Vec<String>) {
         "create-session-idempotent",
     ] {
         let (_, body, _) = parts(
-            create_session::handle(&app, with_auth(fixture_name, &format!("Bearer {dynamo_key}"))).await,
+            app.create_session(with_auth(fixture_name, &format!("Bearer {dynamo_key}")))
+                .await,
         );
         secrets.push(body["token"].as_str().expect("session opened").to_string());
     }
-    list_keys::handle(&app, with_auth("list-keys", &console)).await;
+    app.list_keys(with_auth("list-keys", &console)).await;
     // A secret read from SSM at cold start: the decrypted value is in the SDK's response.
     let ssm = dynamo::ssm_client();
     let parameter = format!("/vp-test/{}/log-probe", common::ids::new_ulid());

@@ -3,7 +3,9 @@
 //! need no secret: the key endpoints are given the identity provider's public key set.)
 
 use common::config::Config;
-use common::{App, Needs};
+use common::handlers::{ConsoleEndpoint, create_session, secret_scanning};
+use common::runtime::State;
+use common::startup::Startup;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tests::dynamo::ssm_client;
@@ -52,7 +54,7 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
     ]);
     common::secrets::resolve(&mut env, &client).await.unwrap();
 
-    // THEN the configuration holds their values, and a full app builds from it
+    // THEN the configuration holds their values, and the functions that use them start
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     assert!(
         matches!(config.signing_key(), Ok(common::config::SigningKeySource::Pem(p)) if p.expose() == pem)
@@ -63,10 +65,10 @@ async fn parameters_named_in_the_environment_become_the_secrets() {
     let store = Arc::new(
         common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3).unwrap(),
     );
-    let app = App::with_needs(config, store, Needs::ALL)
-        .and_then(App::with_reporters)
-        .unwrap();
-    assert!(app.console.is_some() && app.playground.is_some() && app.reporters.is_some());
+    let startup = || Startup::with_store(config.clone(), store.clone());
+    create_session::State::build(startup()).expect("create-session starts");
+    ConsoleEndpoint::build(startup()).expect("the console endpoints start");
+    secret_scanning::State::build(startup()).expect("secret-scanning starts");
 }
 
 #[tokio::test]
@@ -82,44 +84,32 @@ async fn a_missing_parameter_fails_naming_the_parameter() {
     );
 }
 
+/// Builds function `S`'s state from `env` (a function's environment in AWS), or says why not.
+fn start<S: State>(env: &HashMap<String, String>) -> Result<S, String> {
+    let config = Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
+    let store = Arc::new(
+        common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3).unwrap(),
+    );
+    S::build(Startup::with_store(config, store)).map_err(|e| e.to_string())
+}
+
 #[test]
 fn each_function_starts_with_only_the_secret_it_needs() {
-    let store = || -> Arc<dyn common::store::Store> {
-        Arc::new(
-            common::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("db"), 3)
-                .unwrap(),
-        )
-    };
-    // create-session has the signing and sealing keys only: it starts, and has no console
-    // verifier; without the sealing key it refuses to start, naming it.
+    // create-session has the signing and sealing keys only: it starts; without the sealing key
+    // it refuses to start, naming it.
     let pem = common::playground::generate_pem();
     let seal = common::sealed::generate_key();
     let env = aws_env(&[
         ("VP_PLAYGROUND_SIGNING_KEY", &pem),
         ("VP_REPLAY_SEALING_KEY", &seal),
     ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let app = App::with_needs(config.clone(), store(), Needs::PLAYGROUND).unwrap();
-    assert!(app.console.is_none() && app.playground.is_some() && app.replay_seal.is_some());
-    assert!(
-        app.config.signing_key().is_err() && app.config.replay_sealing_key().is_err(),
-        "the keys' text leaves the configuration once parsed"
-    );
-    let unsealed = aws_env(&[("VP_PLAYGROUND_SIGNING_KEY", &pem)]);
-    let err = App::with_needs(
-        Config::from_lookup(|k| unsealed.get(k).cloned()).unwrap(),
-        store(),
-        Needs::PLAYGROUND,
-    )
-    .err()
-    .expect("must not start")
-    .to_string();
+    start::<create_session::State>(&env).expect("create-session starts");
+    let err = start::<create_session::State>(&aws_env(&[("VP_PLAYGROUND_SIGNING_KEY", &pem)]))
+        .err()
+        .expect("must not start");
     assert!(err.contains("VP_REPLAY_SEALING_KEY"), "{err}");
     // A key endpoint given the same configuration refuses to start, saying what is missing.
-    let err = App::with_needs(config, store(), Needs::CONSOLE)
-        .err()
-        .expect("must not start")
-        .to_string();
+    let err = start::<ConsoleEndpoint>(&env).err().expect("must not start");
     assert!(
         err.contains("VP_CONSOLE_JWKS_URL (the console identity provider's JWK set) is required"),
         "{err}"
@@ -129,27 +119,16 @@ fn each_function_starts_with_only_the_secret_it_needs() {
     let github = common::secret_scanning::ReporterSigner::from_pem(&common::playground::generate_pem())
         .unwrap()
         .document();
-    let env = aws_env(&[("VP_SECRET_SCANNING_KEYS", &github)]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let app = App::with_needs(config, store(), Needs::NEITHER)
-        .and_then(App::with_reporters)
-        .unwrap();
-    assert!(app.reporters.is_some() && app.console.is_none() && app.playground.is_none());
-    let bare = Config::from_lookup(|k| aws_env(&[]).get(k).cloned()).unwrap();
-    let err = App::with_needs(bare, store(), Needs::NEITHER)
-        .and_then(App::with_reporters)
+    start::<secret_scanning::State>(&aws_env(&[("VP_SECRET_SCANNING_KEYS", &github)]))
+        .expect("secret-scanning starts");
+    let err = start::<secret_scanning::State>(&aws_env(&[]))
         .err()
-        .expect("must not start")
-        .to_string();
+        .expect("must not start");
     assert!(err.contains("VP_SECRET_SCANNING_KEYS"), "{err}");
     // A document that is not GitHub's form fails the cold start, naming the variable.
-    let env = aws_env(&[("VP_SECRET_SCANNING_KEYS", "{}")]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let err = App::with_needs(config, store(), Needs::NEITHER)
-        .and_then(App::with_reporters)
+    let err = start::<secret_scanning::State>(&aws_env(&[("VP_SECRET_SCANNING_KEYS", "{}")]))
         .err()
-        .expect("must not start")
-        .to_string();
+        .expect("must not start");
     assert!(err.contains("VP_SECRET_SCANNING_KEYS"), "{err}");
 }
 
@@ -161,8 +140,9 @@ async fn a_function_built_without_parameters_refuses_one_naming_what_it_was_give
         "VP_PLAYGROUND_SIGNING_KEY_PARAMETER",
         "/visionpipe/playground-signing-key",
     )]);
-    let err = common::app::load::<false>(env.clone())
+    let err = Startup::from_env::<false>(env.clone())
         .await
+        .map(|_| ())
         .expect_err("must not start")
         .to_string();
     assert!(
@@ -174,6 +154,6 @@ async fn a_function_built_without_parameters_refuses_one_naming_what_it_was_give
         "VP_CONSOLE_JWKS_URL",
         "https://visionpipe.com/.well-known/jwks.json",
     )]);
-    let (config, _) = common::app::load::<false>(plain).await.unwrap();
-    assert!(config.console().is_ok());
+    let startup = Startup::from_env::<false>(plain).await.unwrap();
+    assert!(startup.config.console().is_ok());
 }

@@ -1,7 +1,6 @@
 //! The store conformance suite on the DynamoDB store, against the local DynamoDB-protocol
 //! server `make test` starts; plus what only DynamoDB needs showing: the calls a session costs.
 
-use common::handlers::create_session;
 use tests::conformance::{FREE_CREDITS, StoreUnderTest};
 use tests::dynamo::{CallCounter, client, fresh_table};
 
@@ -17,21 +16,21 @@ async fn dynamodb() -> StoreUnderTest {
 tests::conformance_tests!(dynamodb);
 
 /// An instance (an App) whose DynamoDB requests are counted.
-async fn counted_instance(table: &str, counter: &CallCounter) -> (common::App, tempfile::TempDir) {
+async fn counted_instance(table: &str, counter: &CallCounter) -> (tests::Functions, tempfile::TempDir) {
     let dir = tests::fixture_data_dir();
     let config = tests::local_config(dir.path(), &[("VP_TABLE_NAME", table)]);
     let store = tests::dynamo::settled(client(Some(counter.clone())), table, config.free_credits);
-    (common::App::new(config, store).unwrap(), dir)
+    (tests::Functions::new(config, store).unwrap(), dir)
 }
 
-async fn session(app: &common::App, key: &str, idempotency_key: Option<&str>) -> u16 {
+async fn session(app: &tests::Functions, key: &str, idempotency_key: Option<&str>) -> u16 {
     let mut req = tests::fixture("create-session");
     let headers = req.headers_mut();
     headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
     if let Some(k) = idempotency_key {
         headers.insert("idempotency-key", k.parse().unwrap());
     }
-    create_session::handle(app, req).await.status().as_u16()
+    app.create_session(req).await.status().as_u16()
 }
 
 #[tokio::test]
@@ -71,8 +70,10 @@ async fn a_warm_session_is_one_request_a_first_seen_key_two_an_idempotent_one_tw
     assert_eq!(session(&app, tests::KEY_EMPTY, None).await, 401);
     assert_eq!(counter.take(), ["GetItem", "GetItem"]);
     // WHEN a well-formed key's checksum does not match THEN none: it was never issued
-    let (status, body, _) =
-        tests::parts(create_session::handle(&app, tests::fixture("create-session-bad-checksum")).await);
+    let (status, body, _) = tests::parts(
+        app.create_session(tests::fixture("create-session-bad-checksum"))
+            .await,
+    );
     assert_eq!((status, body["error"].as_str()), (401, Some("Invalid API key")));
     assert!(counter.take().is_empty(), "a look-alike costs no store request");
     eprintln!(
@@ -219,7 +220,7 @@ async fn the_idempotency_record_holds_no_live_token_and_the_replay_keeps_the_rec
     let dir = tests::fixture_data_dir();
     let config = tests::local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
     let store = tests::dynamo::settled(client.clone(), table.clone(), config.free_credits);
-    let app = common::App::new(config, store.clone()).unwrap();
+    let app = tests::Functions::new(config, store.clone()).unwrap();
     tests::seed_key(
         store.as_ref(),
         tests::FIXTURE_ACCOUNT,
@@ -263,7 +264,9 @@ async fn the_idempotency_record_holds_no_live_token_and_the_replay_keeps_the_rec
         .await
         .unwrap();
     // THEN the retry is a 500 without a token, and takes nothing
-    let retry = create_session::handle(&app, tests::fixture("create-session-idempotent")).await;
+    let retry = app
+        .create_session(tests::fixture("create-session-idempotent"))
+        .await;
     let (status, body, _) = tests::parts(retry);
     assert_eq!(
         (status, body["code"].as_str()),

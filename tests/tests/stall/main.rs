@@ -6,12 +6,11 @@
 //! This test starts its own local server (freezing the shared one would stall every other test)
 //! and builds the store exactly as a function's cold start does, SDK timeouts included.
 
-use common::App;
-use common::handlers::create_session;
 use common::store::verify_ledger;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tests::Functions;
 use tests::*;
 
 const BURST: usize = 24;
@@ -105,8 +104,10 @@ async fn a_frozen_store_answers_503_within_5_s_and_idempotent_retries_are_paid_o
         Duration::from_secs(4),
         "the production default"
     );
-    let store = common::app::open_store(&config, Some(&sdk)).await.unwrap();
-    let app = Arc::new(App::new(config, store).unwrap());
+    let store = common::startup::Startup::with_sdk(config.clone(), sdk)
+        .store()
+        .unwrap();
+    let app = Arc::new(Functions::new(config, store).unwrap());
     seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     app.store
         .grant_credits(&account(FIXTURE_ACCOUNT), 100, "stall test", common::clock::now())
@@ -127,7 +128,7 @@ async fn a_frozen_store_answers_503_within_5_s_and_idempotent_retries_are_paid_o
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(40 * i as u64)).await;
             let sent = Instant::now();
-            let response = create_session::handle(&app, session_request(&format!("burst-{i}"))).await;
+            let response = app.create_session(session_request(&format!("burst-{i}"))).await;
             (i, sent.elapsed(), parts(response))
         }));
     }
@@ -169,8 +170,7 @@ async fn a_frozen_store_answers_503_within_5_s_and_idempotent_retries_are_paid_o
 
     // AND after the thaw, every client retrying its key gets its session, paid once
     for i in 0..BURST {
-        let (status, body, _) =
-            parts(create_session::handle(&app, session_request(&format!("burst-{i}"))).await);
+        let (status, body, _) = parts(app.create_session(session_request(&format!("burst-{i}"))).await);
         assert_eq!(status, 200, "retry {i}: {body}");
         if let Some(first) = first_bodies.get(&i) {
             assert_eq!(first, &body, "retry {i} must replay the first answer");

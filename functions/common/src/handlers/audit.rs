@@ -2,14 +2,13 @@
 //! a page at a time: `?limit=1..100` (default 50) and `?cursor=` from the previous page's
 //! `nextCursor` (`null` on the last page).
 
-use super::{console_account, finish, within_deadline};
+use crate::clock;
 use crate::error::ApiError;
 use crate::response::json_response;
-use crate::routes::{self, Route};
+use crate::runtime::Outcome;
 use crate::store::AuditEvent;
-use crate::{App, clock};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -23,16 +22,15 @@ struct AuditPage {
     next_cursor: Option<String>,
 }
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, within_deadline(app, audit(app, &req)).await)
-}
+/// The console state of this endpoint.
+pub use super::ConsoleEndpoint as State;
 
-async fn audit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, Route::Audit)?;
-    let account = console_account(app, req).await?;
+pub async fn handle(state: &State, req: Request) -> Outcome {
+    let req = &req;
+    let account = state.account(req).await?;
     let (limit, cursor) = page_request(req)?;
     // One more than asked says whether another page follows.
-    let mut events = app
+    let mut events = state
         .store
         .audit_page(&account, clock::now(), cursor.as_deref(), limit + 1)
         .await?;

@@ -6,9 +6,9 @@
 //! Content-Security-Policy: scripts, styles and requests from this origin only, no inline
 //! code, no framing.
 
-use super::finish;
 use crate::error::ApiError;
 use crate::routes::{self, Route};
+use crate::runtime::Outcome;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
@@ -62,16 +62,15 @@ pub fn asset_names() -> Vec<String> {
     SITE.assets.iter().map(|a| a.name.clone()).collect()
 }
 
-pub async fn handle(req: Request) -> Response<Body> {
-    finish(&req, console(&req))
-}
+/// The routes the console function serves.
+pub const ROUTES: &[Route] = &[Route::ConsolePage, Route::ConsoleAsset];
 
-fn console(req: &Request) -> Result<Response<Body>, ApiError> {
+/// Needs no state: the page and its assets are in the binary.
+pub async fn handle(_: &(), req: Request) -> Outcome {
     use lambda_http::RequestExt;
-    if routes::expect(req, Route::ConsolePage).is_ok() {
+    if routes::serving(&[Route::ConsolePage], &req).is_some() {
         return Ok(respond(SITE.page.clone(), "text/html; charset=utf-8", "no-cache"));
     }
-    routes::expect(req, Route::ConsoleAsset)?;
     let name = req.raw_http_path().rsplit('/').next().unwrap_or_default();
     let asset = SITE
         .assets

@@ -1,17 +1,16 @@
 //! `POST /api/v1/keys`: create an API key for the signed-in console account.
 
-use super::{console_account, finish, within_deadline};
 use crate::api_key::PlaintextKey;
+use crate::clock;
 use crate::error::ApiError;
 use crate::ids::KeyId;
 use crate::key_name::KeyName;
 use crate::request::{json_body, origin};
 use crate::response::json_response;
-use crate::routes::Route;
+use crate::runtime::Outcome;
 use crate::store::{KeyCreation, MAX_SESSIONS_PER_DAY, NewKey};
-use crate::{App, clock, routes};
+use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -138,13 +137,12 @@ impl Limits {
 
 const EXPECTED: &str = r#"a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#;
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, within_deadline(app, create_key(app, &req)).await)
-}
+/// The console state of this endpoint.
+pub use super::ConsoleEndpoint as State;
 
-async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, Route::CreateKey)?;
-    let account = console_account(app, req).await?;
+pub async fn handle(state: &State, req: Request) -> Outcome {
+    let req = &req;
+    let account = state.account(req).await?;
     let body: CreateKeyBody = json_body(req, EXPECTED)?
         .ok_or_else(|| ApiError::BadRequest(format!("Request body must be {EXPECTED}")))?;
     let name =
@@ -155,7 +153,7 @@ async fn create_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     let sessions_per_day = sessions_per_day(body.limits)?;
 
     let (key, record) = issue(account, name, now, expires_at, sessions_per_day);
-    if app.store.create_key(record.clone(), origin(req)).await? == KeyCreation::TooManyKeys {
+    if state.store.create_key(record.clone(), origin(req)).await? == KeyCreation::TooManyKeys {
         return Err(ApiError::TooManyKeys);
     }
     tracing::info!(key_id = %record.id, "api key created");

@@ -1,18 +1,23 @@
 //! `POST /api/v1/sessions`: an API consumer opens a playground session for one credit.
 
-use super::{finish, within_deadline};
 use crate::api_key::{KeyHash, bearer_token, has_valid_checksum, is_well_formed};
 use crate::error::ApiError;
 use crate::ids::SessionId;
+use crate::key_cache::KeyCache;
+use crate::playground::PlaygroundSigner;
 use crate::request::{body_bytes, json_body, origin};
 use crate::response::json_response;
-use crate::routes::Route;
+use crate::runtime::{self, Outcome};
 use crate::sealed::RecordBinding;
+use crate::sealed::ReplaySeal;
+use crate::startup::{Startup, StartupError};
+use crate::store::Store;
 use crate::store::{DebitOutcome, IdempotencyConflict, IdempotentSession, SessionDebit, SessionGrant};
-use crate::{App, clock, idempotency, routes};
+use crate::{clock, idempotency};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use std::sync::Arc;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,15 +30,36 @@ struct OpenedSession<'a> {
     expires_in: u64,
 }
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, within_deadline(app, create_session(app, &req)).await)
+/// create-session's state: the store, the keys that sign and seal session tokens, and the
+/// API keys this instance has resolved.
+pub struct State {
+    pub store: Arc<dyn Store>,
+    pub signer: PlaygroundSigner,
+    pub seal: ReplaySeal,
+    /// The warm path: a key seen before costs no lookup.
+    pub keys: KeyCache,
 }
 
-async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, Route::CreateSession)?;
-    // Checked at cold start; never missing here, and looked up before any credit moves.
-    let signer = app.playground.as_ref().ok_or(ApiError::Internal)?;
-    let seal = app.replay_seal.as_ref().ok_or(ApiError::Internal)?;
+impl runtime::State for State {
+    /// The signing and sealing keys come from SSM parameters in AWS.
+    const READS_PARAMETERS: bool = true;
+
+    /// Both keys are parsed here into types that wipe themselves, and the text they came from
+    /// is dropped with the startup.
+    fn build(startup: Startup) -> Result<Self, StartupError> {
+        let config = &startup.config;
+        Ok(State {
+            signer: PlaygroundSigner::from_config(config.signing_key()?, &config.playground)?,
+            seal: ReplaySeal::from_source(config.replay_sealing_key()?)?,
+            store: startup.store()?,
+            keys: KeyCache::default(),
+        })
+    }
+}
+
+pub async fn handle(state: &State, req: Request) -> Outcome {
+    let req = &req;
+    let (signer, seal) = (&state.signer, &state.seal);
     let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
     if !is_well_formed(token) {
         return Err(ApiError::InvalidKeyFormat);
@@ -55,11 +81,15 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     // A key this instance has resolved before costs no read: its liveness is checked by the
     // debit's own write below, not by this lookup.
     let hash = KeyHash::of(token);
-    let key = match app.keys.get(&hash) {
+    let key = match state.keys.get(&hash) {
         Some(key) => key,
         None => {
-            let key = app.store.resolve_key(&hash).await?.ok_or(ApiError::InvalidKey)?;
-            app.keys.remember(hash.clone(), key.clone());
+            let key = state
+                .store
+                .resolve_key(&hash)
+                .await?
+                .ok_or(ApiError::InvalidKey)?;
+            state.keys.remember(hash.clone(), key.clone());
             key
         }
     };
@@ -102,7 +132,7 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
             })
         }
     };
-    match app.store.debit_session(&key, debit, idempotency).await? {
+    match state.store.debit_session(&key, debit, idempotency).await? {
         DebitOutcome::Debited { balance } => {
             tracing::info!(key_id = %key.key, session_id, balance, "session opened");
             Ok(session_response(
@@ -149,7 +179,7 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
         DebitOutcome::InsufficientCredits => Err(ApiError::InsufficientCredits),
         DebitOutcome::KeyLimitReached => Err(ApiError::KeyLimitReached { retry_after_secs }),
         DebitOutcome::InvalidKey => {
-            app.keys.forget(&hash);
+            state.keys.forget(&hash);
             Err(ApiError::InvalidKey)
         }
     }

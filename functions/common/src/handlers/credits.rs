@@ -1,12 +1,9 @@
 //! `GET /api/v1/credits`: the signed-in account's balance, as the console shows it.
 
-use super::{console_account, finish, within_deadline};
-use crate::App;
-use crate::error::ApiError;
 use crate::response::json_response;
-use crate::routes::{self, Route};
+use crate::runtime::Outcome;
+use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -15,18 +12,17 @@ struct Credits {
     credits: u64,
 }
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, within_deadline(app, credits(app, &req)).await)
-}
+/// The console state of this endpoint.
+pub use super::ConsoleEndpoint as State;
 
-async fn credits(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, Route::Credits)?;
-    let account = console_account(app, req).await?;
+pub async fn handle(state: &State, req: Request) -> Outcome {
+    let req = &req;
+    let account = state.account(req).await?;
     // An account comes into being with its first key, holding the free credits; until then
     // the console shows what it will start with rather than a misleading 0.
-    let credits = match app.store.balance(&account).await? {
+    let credits = match state.store.balance(&account).await? {
         Some(balance) => balance.credits,
-        None => app.config.free_credits,
+        None => state.free_credits,
     };
     Ok(json_response(
         StatusCode::OK,

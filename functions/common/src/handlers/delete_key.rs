@@ -1,27 +1,25 @@
 //! `DELETE /api/v1/keys/{id}`: revoke a key, at once and for good.
 
-use super::{console_account, finish, within_deadline};
+use crate::clock;
 use crate::error::ApiError;
 use crate::ids::KeyId;
 use crate::request::origin;
 use crate::response::json_response;
-use crate::routes::Route;
-use crate::{App, clock, routes};
+use crate::runtime::Outcome;
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Request, RequestExt};
 use serde_json::json;
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, within_deadline(app, delete_key(app, &req)).await)
-}
+/// The console state of this endpoint.
+pub use super::ConsoleEndpoint as State;
 
-async fn delete_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, Route::DeleteKey)?;
-    let account = console_account(app, req).await?;
+pub async fn handle(state: &State, req: Request) -> Outcome {
+    let req = &req;
+    let account = state.account(req).await?;
     // Anything that is not a well-formed key id cannot name a key: the same 404 as a key that
     // does not exist, is someone else's, or is already deleted, so nothing can be probed.
     let id = key_id(req).ok_or(ApiError::KeyNotFound)?;
-    if !app
+    if !state
         .store
         .delete_key(&account, &id, clock::now(), origin(req))
         .await?

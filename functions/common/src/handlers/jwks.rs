@@ -4,12 +4,11 @@
 //! signed before the switch keep verifying until they expire (README, "Rotating the playground
 //! signing key"). The document is built once per cold start; the function holds no private key.
 
-use super::finish;
 use crate::config::{Config, ConfigError, SigningKeySource, vars};
-use crate::error::ApiError;
 use crate::jwk::EcPublicJwk;
 use crate::local_key::load_or_create_local_key;
-use crate::routes::{self, Route};
+use crate::runtime::{self, Outcome};
+use crate::startup::{Startup, StartupError};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
@@ -67,12 +66,19 @@ pub fn parse_public_keys(pems: &str) -> Result<Vec<EcPublicJwk>, ConfigError> {
     Ok(keys)
 }
 
-pub async fn handle(keys: &PublishedKeys, req: Request) -> Response<Body> {
-    finish(&req, jwks(keys, &req))
+/// The jwks function's state: the document it publishes.
+pub use PublishedKeys as State;
+
+impl runtime::State for PublishedKeys {
+    /// The public keys come from an SSM parameter in AWS.
+    const READS_PARAMETERS: bool = true;
+
+    fn build(startup: Startup) -> Result<Self, StartupError> {
+        Ok(PublishedKeys::from_config(&startup.config)?)
+    }
 }
 
-fn jwks(keys: &PublishedKeys, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, Route::Jwks)?;
+pub async fn handle(keys: &PublishedKeys, _: Request) -> Outcome {
     let mut response = Response::new(Body::Text(keys.document.clone()));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();

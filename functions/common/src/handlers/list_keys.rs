@@ -2,13 +2,11 @@
 //! revoked because they were found leaked (until deleted, so their owner sees why).
 
 use super::create_key::Limits;
-use super::{console_account, finish, within_deadline};
-use crate::error::ApiError;
+use crate::clock;
 use crate::response::json_response;
-use crate::routes::Route;
-use crate::{App, clock, routes};
+use crate::runtime::Outcome;
+use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -34,14 +32,13 @@ struct KeySummary {
     leaked_at: Option<String>,
 }
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, within_deadline(app, list_keys(app, &req)).await)
-}
+/// The console state of this endpoint.
+pub use super::ConsoleEndpoint as State;
 
-async fn list_keys(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, Route::ListKeys)?;
-    let account = console_account(app, req).await?;
-    let keys = app
+pub async fn handle(state: &State, req: Request) -> Outcome {
+    let req = &req;
+    let account = state.account(req).await?;
+    let keys = state
         .store
         .list_keys(&account)
         .await?

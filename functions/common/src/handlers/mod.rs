@@ -1,14 +1,17 @@
-//! The endpoints. Each `handle` never fails: expected failures become JSON error
-//! responses through [`ApiError::into_response`], so Lambda never sees an invocation error.
+//! The endpoints, one module each: its [`crate::runtime::State`] (what it needs, built at cold
+//! start) and its `handle`, which answers a request its function's routes matched. Expected
+//! failures are `Err(ApiError)`, which the runtime maps to the contract's JSON errors
+//! ([`crate::error`]), so Lambda never sees an invocation error.
 
-use crate::App;
 use crate::api_key::bearer_token;
-use crate::console_auth::ConsoleAuthError;
+use crate::console_auth::{ConsoleAuthError, ConsoleVerifier};
 use crate::error::ApiError;
 use crate::ids::AccountId;
-use crate::store::StoreError;
-use lambda_http::{Body, Request, Response};
-use std::future::Future;
+use crate::runtime::State;
+use crate::startup::{Startup, StartupError};
+use crate::store::Store;
+use lambda_http::Request;
+use std::sync::Arc;
 
 pub mod audit;
 pub mod console_page;
@@ -22,52 +25,39 @@ pub mod list_keys;
 pub mod roll_key;
 pub mod secret_scanning;
 
-/// Store failures at the boundary between the store and HTTP: the detail (with its whole
-/// chain of causes) goes to the log for operators; the client learns only the category.
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        tracing::error!(error = %crate::error::error_chain(&e), "store failure");
-        if e.is_transient() {
-            ApiError::Unavailable
-        } else {
-            ApiError::Internal
-        }
+/// The state of every endpoint the Cloud Console calls with a console token: the store, and
+/// the verifier of console tokens (fetching the identity provider's key set at cold start).
+pub struct ConsoleEndpoint {
+    pub store: Arc<dyn Store>,
+    pub console: ConsoleVerifier,
+    /// Credits a new account starts with (the balance shown before the first key).
+    pub free_credits: u64,
+}
+
+impl State for ConsoleEndpoint {
+    fn build(startup: Startup) -> Result<Self, StartupError> {
+        Ok(ConsoleEndpoint {
+            console: startup.console()?,
+            store: startup.store()?,
+            free_credits: startup.config.free_credits,
+        })
+    }
+
+    async fn warm(&self) {
+        self.console.prefetch().await;
     }
 }
 
-/// Turns a handler's result into the response, mapping errors in the one shared place.
-fn finish(req: &Request, result: Result<Response<Body>, ApiError>) -> Response<Body> {
-    result.unwrap_or_else(|e| e.into_response(crate::request::request_id(req).as_deref()))
-}
-
-/// Runs a handler's work within the configured deadline: a stalled dependency answers the
-/// contract's JSON 503 with `Retry-After`, well before the platform would kill the function.
-/// Work cut short here was either not applied or is found again by an idempotent retry.
-async fn within_deadline(
-    app: &App,
-    work: impl Future<Output = Result<Response<Body>, ApiError>>,
-) -> Result<Response<Body>, ApiError> {
-    match tokio::time::timeout(app.config.request_deadline, work).await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::error!(
-                deadline_ms = app.config.request_deadline.as_millis() as u64,
-                "request deadline passed; answering 503"
-            );
-            Err(ApiError::Unavailable)
-        }
+impl ConsoleEndpoint {
+    /// The console account behind `Authorization: Bearer <console JWT>`.
+    async fn account(&self, req: &Request) -> Result<AccountId, ApiError> {
+        let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
+        self.console.verify(token).await.map_err(|e| match e {
+            ConsoleAuthError::Invalid => ApiError::InvalidConsoleToken,
+            ConsoleAuthError::KeysUnavailable => {
+                tracing::error!("console token not checked: the identity provider's key set is unavailable");
+                ApiError::Unavailable
+            }
+        })
     }
-}
-
-/// The console account behind `Authorization: Bearer <console JWT>`.
-async fn console_account(app: &App, req: &Request) -> Result<AccountId, ApiError> {
-    let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
-    let verifier = app.console.as_ref().ok_or(ApiError::Internal)?;
-    verifier.verify(token).await.map_err(|e| match e {
-        ConsoleAuthError::Invalid => ApiError::InvalidConsoleToken,
-        ConsoleAuthError::KeysUnavailable => {
-            tracing::error!("console token not checked: the identity provider's key set is unavailable");
-            ApiError::Unavailable
-        }
-    })
 }

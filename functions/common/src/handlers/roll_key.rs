@@ -3,16 +3,15 @@
 //! period asked for (`expiresInSeconds`, 0 to 7 days, default 0) and answers 401 after it.
 
 use super::create_key::{CreatedKey, issue};
-use super::{console_account, finish, within_deadline};
+use crate::clock;
 use crate::error::ApiError;
 use crate::ids::KeyId;
 use crate::request::{json_body, origin};
 use crate::response::json_response;
-use crate::routes::{self, Route};
+use crate::runtime::Outcome;
 use crate::store::KeyRoll;
-use crate::{App, clock};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Request, RequestExt};
 use serde::{Deserialize, Serialize};
 
 /// The longest grace period: a week.
@@ -36,13 +35,12 @@ struct RolledKey<'a> {
 
 const EXPECTED: &str = r#"empty or a JSON object {"expiresInSeconds": <0-604800>}"#;
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, within_deadline(app, roll_key(app, &req)).await)
-}
+/// The console state of this endpoint.
+pub use super::ConsoleEndpoint as State;
 
-async fn roll_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, Route::RollKey)?;
-    let account = console_account(app, req).await?;
+pub async fn handle(state: &State, req: Request) -> Outcome {
+    let req = &req;
+    let account = state.account(req).await?;
     let grace = match json_body::<RollBody>(req, EXPECTED)?.and_then(|b| b.expires_in_seconds) {
         None => 0,
         Some(value) => value.as_u64().filter(|s| *s <= MAX_GRACE_SECS).ok_or_else(|| {
@@ -55,7 +53,7 @@ async fn roll_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     let old = key_id(req).ok_or(ApiError::KeyNotFound)?;
     let now = clock::now();
     // The successor keeps the old key's name and limits; its own expiry is none.
-    let previous = app
+    let previous = state
         .store
         .list_keys(&account)
         .await?
@@ -63,7 +61,7 @@ async fn roll_key(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         .find(|k| k.id == old)
         .ok_or(ApiError::KeyNotFound)?;
     let (key, record) = issue(account, previous.name, now, None, previous.sessions_per_day);
-    let previous_expires_at = match app
+    let previous_expires_at = match state
         .store
         .roll_key(
             &old,

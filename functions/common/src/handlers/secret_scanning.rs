@@ -3,17 +3,19 @@
 //! key of ours is revoked at once (`key.leaked` in its account's audit trail), and every match
 //! gets a `true_positive` / `false_positive` label back.
 
-use super::{finish, within_deadline};
 use crate::api_key::{KeyHash, has_valid_checksum, is_well_formed};
+use crate::clock;
+use crate::config::ConfigError;
 use crate::error::ApiError;
 use crate::request::{body_bytes, origin};
 use crate::response::json_response;
-use crate::routes::{self, Route};
-use crate::secret_scanning::{Label, ReportedToken, Verdict};
-use crate::store::{Leak, LeakRevocation};
-use crate::{App, clock};
+use crate::runtime::{self, Outcome};
+use crate::secret_scanning::{Label, ReportedToken, ReporterKeys, Verdict};
+use crate::startup::{Startup, StartupError};
+use crate::store::{Leak, LeakRevocation, Store};
+use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use std::sync::Arc;
 
 /// The most matches one report may carry: each costs up to two store requests, and the
 /// answer must come within the request deadline. GitHub sends matches in small batches.
@@ -22,14 +24,31 @@ pub const MAX_TOKENS_PER_REPORT: usize = 100;
 const IDENTIFIER_HEADER: &str = "github-public-key-identifier";
 const SIGNATURE_HEADER: &str = "github-public-key-signature";
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    finish(&req, within_deadline(app, scan(app, &req)).await)
+/// The secret-scanning function's state: the store, and the reporters' public keys (GitHub's
+/// key document; locally, the stand-in reporter's key).
+pub struct State {
+    pub store: Arc<dyn Store>,
+    pub reporters: ReporterKeys,
 }
 
-async fn scan(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    routes::expect(req, Route::SecretScanning)?;
-    // Checked at cold start; never missing here.
-    let reporters = app.reporters.as_ref().ok_or(ApiError::Internal)?;
+impl runtime::State for State {
+    fn build(startup: Startup) -> Result<Self, StartupError> {
+        let source = startup.config.secret_scanning.as_ref().ok_or_else(|| {
+            ConfigError(format!(
+                "{} (GitHub's secret-scanning public keys) is required when running in AWS",
+                crate::config::vars::SECRET_SCANNING_KEYS
+            ))
+        })?;
+        Ok(State {
+            reporters: source.keys()?,
+            store: startup.store()?,
+        })
+    }
+}
+
+pub async fn handle(state: &State, req: Request) -> Outcome {
+    let req = &req;
+    let reporters = &state.reporters;
     let body = body_bytes(req)?;
     // The signature is checked over the raw bytes before anything is parsed: nobody but a
     // configured reporter can make this function read the store.
@@ -52,7 +71,7 @@ async fn scan(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let mut verdicts = Vec::with_capacity(reported.len());
     for found in reported {
         let hash = KeyHash::of(&found.token);
-        let label = label(app, &found, &hash, at, &from).await?;
+        let label = label(state, &found, &hash, at, &from).await?;
         verdicts.push(Verdict {
             token_hash: hash.as_str().to_string(),
             token_type: found.token_type,
@@ -66,7 +85,7 @@ async fn scan(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 /// issued (format, checksum) costs no store request; one we issued that is already deleted or
 /// revoked is still ours (`true_positive`) and changes nothing.
 async fn label(
-    app: &App,
+    state: &State,
     reported: &ReportedToken,
     hash: &KeyHash,
     at: time::OffsetDateTime,
@@ -80,7 +99,7 @@ async fn label(
         source: reported.source.clone(),
     };
     Ok(
-        match app.store.revoke_leaked(hash, leak, at, from.clone()).await? {
+        match state.store.revoke_leaked(hash, leak, at, from.clone()).await? {
             LeakRevocation::Revoked { account, key } => {
                 // Never the token; the key id and account are what an operator needs.
                 tracing::warn!(account = %account, key_id = %key, "leaked api key revoked");
