@@ -143,7 +143,7 @@ test: tools test-tools browser-tools build lint-template iam-check
 	cargo check $(addprefix -p ,$(LAMBDA_FUNCTIONS))
 	infra/with-moto.sh cargo test --workspace --no-fail-fast --features tests/local-stack
 
-## Benchmarks, not timed tests: the numbers in the README's Performance section.
+## Benchmarks, not timed tests: the numbers in docs/performance.md.
 ##  1. cold start: release create-session against the bare lambda_http baseline, A/B alternating,
 ##     through a Lambda Runtime API emulator (spawn -> first answer, peak RSS). The event is a
 ##     session with a malformed key, answered without a network call, so what differs from the

@@ -4,7 +4,7 @@ fn main() {
     if std::env::var_os("CARGO_FEATURE_LOCAL_STACK").is_none() {
         println!(
             "cargo:warning=the tests that need the local DynamoDB server and `cargo lambda watch` \
-             (tests/tests/{{dynamodb,http,stall}}) are not built: `make test` runs them"
+             (tests/tests/{{dynamodb,logs,http,stall}}) are not built: `make test` runs them"
         );
     }
 }

@@ -8,7 +8,7 @@
 //! the request touches (`dynamodb:Attributes`: key, item, update, condition and projection
 //! names), `ReturnValues`, `Select`, and for SSM the parameter names. Ids are replaced by
 //! `{id}` so the shapes are stable from run to run; `ConsistentRead` is kept too, because the
-//! README's no-window revocation depends on it.
+//! docs/architecture.md's no-window revocation depends on it.
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};

@@ -311,3 +311,33 @@ pub fn assert_holds_no_token(haystack: &[u8], token: &str, what: &str) {
         );
     }
 }
+
+/// The contract's message for a request without a usable `Authorization` header.
+pub const MISSING_AUTH: &str = "Missing or invalid Authorization header";
+
+/// A JSON object's member names, sorted: what a success body must hold, field by field.
+pub fn field_names(v: &serde_json::Value) -> Vec<&str> {
+    let mut names: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort();
+    names
+}
+
+/// `body` is the contract's error form with this status and exact message.
+pub fn assert_error(status: u16, body: &serde_json::Value, want_status: u16, want_error: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"], want_error, "{body}");
+    assert!(body["code"].is_string(), "{body}");
+}
+
+/// A fixture app with `KEY_OK` seeded on the fixture account (3 free credits).
+pub async fn app_with_key() -> TestApp {
+    let t = TestApp::new();
+    seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    t
+}

@@ -18,7 +18,7 @@ pub const KEY_LEN: usize = KEY_PREFIX.len() + HEX_LEN;
 const RANDOM_BYTES: usize = 28;
 /// Where the checksum starts: everything before it is what it covers.
 const CHECKSUM_AT: usize = KEY_LEN - 8;
-/// The secret-scanning pattern the README publishes (matches the format; the checksum then
+/// The secret-scanning pattern docs/architecture.md publishes (matches the format; the checksum then
 /// tells real keys from look-alikes).
 pub const SCANNING_PATTERN: &str = r"\bvp_live_[0-9a-f]{64}\b";
 /// How many leading characters of a key the console shows (`vp_live_1a2b`).
@@ -147,7 +147,7 @@ mod tests {
     fn the_checksum_is_zlibs_crc32_in_lowercase_hex() {
         // The CRC-32/IEEE check value: crc32(b"123456789") = 0xcbf43926.
         assert_eq!(checksum("123456789"), "cbf43926");
-        // A key from the README, computed independently with Python's zlib.crc32.
+        // A key from the docs, computed independently with Python's zlib.crc32.
         let key = "vp_live_0123456789abcdef0123456789abcdef0123456789abcdef012345670ff3c212";
         assert!(has_valid_checksum(key));
         assert_eq!(checksum(&key[..64]), "0ff3c212");

@@ -3,7 +3,7 @@
 //! Two stores: an in-memory one (below: the two calls create-session makes, a balance under a
 //! mutex — in AWS the store is a network request, not CPU of ours), which is the handler's own
 //! figure, and the embedded SQLite store in memory (what `make dev` adds: its transaction and the
-//! hand-off to its thread). `make bench` runs it; criterion's median is the p50 the README reports.
+//! hand-off to its thread). `make bench` runs it; criterion's median is the p50 docs/performance.md reports.
 
 use async_trait::async_trait;
 use common::api_key::KeyHash;

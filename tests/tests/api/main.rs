@@ -2,15 +2,18 @@
 //! table, the contract and the route table against the files that repeat them, the
 //! conformance suite on the embedded store, and racing OS processes on one SQLite file.
 //! Plain `cargo test` runs these. The tests that need the local DynamoDB server or the
-//! `cargo lambda watch` stack (`tests/tests/{dynamodb,http,stall}`) are built with the
+//! `cargo lambda watch` stack (`tests/tests/{dynamodb,logs,http,stall}`) are built with the
 //! `local-stack` feature, which `make test` turns on after starting what they need.
 
 mod bad_input;
 mod console;
 mod console_tokens;
 mod contract;
-mod handlers;
+mod create_key;
+mod create_session;
+mod delete_key;
 mod idempotency;
+mod list_keys;
 mod racing_processes;
 mod routes;
 mod secret_scanning;

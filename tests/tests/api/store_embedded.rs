@@ -13,4 +13,8 @@ async fn embedded() -> StoreUnderTest {
     }
 }
 
-tests::conformance_tests!(embedded);
+/// Every behaviour of the conformance suite (`tests::conformance`), each on a fresh store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_embedded_store_has_every_behaviour_a_store_must_have() {
+    tests::conformance::conforms(embedded).await;
+}

@@ -13,7 +13,11 @@ async fn dynamodb() -> StoreUnderTest {
     }
 }
 
-tests::conformance_tests!(dynamodb);
+/// Every behaviour of the conformance suite (`tests::conformance`), each on a fresh store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dynamodb_store_has_every_behaviour_a_store_must_have() {
+    tests::conformance::conforms(dynamodb).await;
+}
 
 /// An instance (an App) whose DynamoDB requests are counted.
 async fn counted_instance(table: &str, counter: &CallCounter) -> (tests::Functions, tempfile::TempDir) {

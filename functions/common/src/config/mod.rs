@@ -132,7 +132,7 @@ impl Config {
 #[error("configuration error: {0}")]
 pub struct ConfigError(pub String);
 
-/// Every variable, its default and meaning; the README repeats this table.
+/// Every variable; docs/operating.md ("Configuration") gives each its default and meaning.
 pub mod vars {
     pub const ENV: &str = "VP_ENV";
     pub const STORE: &str = "VP_STORE";

@@ -1,7 +1,7 @@
 //! `GET /.well-known/jwks.json`: the public keys that verify playground session tokens.
 //!
 //! Public and cacheable. During a signing-key rotation it publishes both keys, so tokens
-//! signed before the switch keep verifying until they expire (README, "Rotating the playground
+//! signed before the switch keep verifying until they expire (docs/operating.md, "Rotating the playground
 //! signing key"). The document is built once per cold start; the function holds no private key.
 
 use crate::config::{Config, ConfigError, SigningKeySource, vars};
@@ -14,7 +14,7 @@ use lambda_http::{Body, Request, Response};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
 
 /// Verifiers may keep the set this long; a rotation publishes the new key at least this long
-/// before signing with it (README).
+/// before signing with it (docs/operating.md).
 pub const MAX_AGE_SECS: u32 = 300;
 
 pub struct PublishedKeys {

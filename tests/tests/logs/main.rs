@@ -1,6 +1,8 @@
 //! No log line ever carries a plaintext API key, a console token, a playground token or a
 //! secret. Every flow and every bad request runs here with the functions' own log format
-//! captured, and each line is searched for every secret the run produced.
+//! captured, and each line is searched for every secret the run produced; every line logged
+//! inside an invocation carries the invocation's span. Needs the local DynamoDB-protocol server
+//! that `make test` starts.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -185,6 +187,24 @@ async fn check_level(level: &str) {
             .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
         "every line is structured JSON"
     );
+    // A line logged inside an invocation — a store failure deep in a handler included — carries
+    // the invocation's span: request id, function and route, so it joins its request.
+    let joined = |line: &String| {
+        let span = &serde_json::from_str::<serde_json::Value>(line).unwrap()["span"];
+        span["name"] == "invocation"
+            && span["request_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty() && id != "-")
+            && span["function"].is_string()
+            && span["route"].is_string()
+    };
+    for marker in ["store failure", "session opened", "\"request\""] {
+        let marked: Vec<&String> = lines.iter().filter(|l| l.contains(marker)).collect();
+        assert!(!marked.is_empty(), "{marker} is logged:\n{text}");
+        for line in marked {
+            assert!(joined(line), "a line without its invocation's span: {line}");
+        }
+    }
     assert!(
         !text.contains("Authorization: Bearer"),
         "a capped dependency's verbose output reached the log"
