@@ -123,6 +123,10 @@ pub trait State: Sized + Send + Sync + 'static {
     /// that only the functions that do link the SSM client.
     const READS_PARAMETERS: bool = false;
 
+    /// Whether the function uses an AWS service (the store, SSM). A constant, so that the
+    /// functions that do not (the console page, the fallback) link none of the AWS SDK.
+    const USES_AWS: bool = true;
+
     /// Builds the state, or fails the cold start naming what to configure.
     fn build(startup: Startup) -> Result<Self, StartupError>;
 
@@ -135,6 +139,8 @@ pub trait State: Sized + Send + Sync + 'static {
 
 /// A function that needs nothing but the request (the console page, the fallback).
 impl State for () {
+    const USES_AWS: bool = false;
+
     fn build(_: Startup) -> Result<Self, StartupError> {
         Ok(())
     }
@@ -184,10 +190,10 @@ where
 async fn cold_start<S: State>(function: &'static str) -> Result<(&'static S, Duration), lambda_http::Error> {
     init_logging();
     let started = Instant::now();
-    let startup = if S::READS_PARAMETERS {
-        Startup::from_process_env::<true>().await
-    } else {
-        Startup::from_process_env::<false>().await
+    let startup = match (S::USES_AWS, S::READS_PARAMETERS) {
+        (false, _) => Startup::config_only(),
+        (true, true) => Startup::from_process_env::<true>().await,
+        (true, false) => Startup::from_process_env::<false>().await,
     };
     let configured = started.elapsed();
     let built = startup.and_then(|startup| {

@@ -53,6 +53,16 @@ impl Startup {
         })
     }
 
+    /// The configuration alone, for functions that use no AWS service (the console page, the
+    /// fallback): no SDK configuration is built, so their binaries link none of the SDK.
+    pub fn config_only() -> Result<Self, StartupError> {
+        Ok(Startup {
+            config: Config::from_env()?,
+            sdk: None,
+            store: None,
+        })
+    }
+
     /// A startup whose AWS SDK configuration is given (tests point it at a local server).
     pub fn with_sdk(config: Config, sdk: aws_types::SdkConfig) -> Self {
         Startup {
