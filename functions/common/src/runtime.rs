@@ -119,13 +119,15 @@ where
 /// [`Startup`], holding exactly what that function uses (its store, keys, verifiers), nothing
 /// optional. Tests build it the same way.
 pub trait State: Sized + Send + Sync + 'static {
-    /// Whether the cold start reads SSM parameters (`*_PARAMETER` variables). A constant, so
-    /// that only the functions that do link the SSM client.
-    const READS_PARAMETERS: bool = false;
-
-    /// Whether the function uses an AWS service (the store, SSM). A constant, so that the
-    /// functions that do not (the console page, the fallback) link none of the AWS SDK.
-    const USES_AWS: bool = true;
+    /// How the cold start reads the configuration: by default from the environment, reading no
+    /// SSM parameter (a `*_PARAMETER` variable fails the cold start). create-session and jwks
+    /// read their parameters from SSM; the console page and the fallback use no AWS service
+    /// ([`Startup::config_only`]). A function of its own per state, not a flag tested at run
+    /// time, so that each binary links only the loading it does: the SSM client only where
+    /// parameters are read, the AWS SDK not at all where no AWS service is used.
+    fn startup() -> impl Future<Output = Result<Startup, StartupError>> + Send {
+        Startup::from_process_env::<false>()
+    }
 
     /// Builds the state, or fails the cold start naming what to configure.
     fn build(startup: Startup) -> Result<Self, StartupError>;
@@ -139,7 +141,9 @@ pub trait State: Sized + Send + Sync + 'static {
 
 /// A function that needs nothing but the request (the console page, the fallback).
 impl State for () {
-    const USES_AWS: bool = false;
+    async fn startup() -> Result<Startup, StartupError> {
+        Startup::config_only()
+    }
 
     fn build(_: Startup) -> Result<Self, StartupError> {
         Ok(())
@@ -190,11 +194,7 @@ where
 async fn cold_start<S: State>(function: &'static str) -> Result<(&'static S, Duration), lambda_http::Error> {
     init_logging();
     let started = Instant::now();
-    let startup = match (S::USES_AWS, S::READS_PARAMETERS) {
-        (false, _) => Startup::config_only(),
-        (true, true) => Startup::from_process_env::<true>().await,
-        (true, false) => Startup::from_process_env::<false>().await,
-    };
+    let startup = S::startup().await;
     let configured = started.elapsed();
     let built = startup.and_then(|startup| {
         let deadline = startup.config.request_deadline;

@@ -42,7 +42,9 @@ pub struct State {
 
 impl runtime::State for State {
     /// The signing and sealing keys come from SSM parameters in AWS.
-    const READS_PARAMETERS: bool = true;
+    async fn startup() -> Result<Startup, StartupError> {
+        Startup::from_process_env::<true>().await
+    }
 
     /// Both keys are parsed here into types that wipe themselves, and the text they came from
     /// is dropped with the startup.

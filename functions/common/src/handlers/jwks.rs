@@ -71,7 +71,9 @@ pub use PublishedKeys as State;
 
 impl runtime::State for PublishedKeys {
     /// The public keys come from an SSM parameter in AWS.
-    const READS_PARAMETERS: bool = true;
+    async fn startup() -> Result<Startup, StartupError> {
+        Startup::from_process_env::<true>().await
+    }
 
     fn build(startup: Startup) -> Result<Self, StartupError> {
         Ok(PublishedKeys::from_config(&startup.config)?)
