@@ -148,10 +148,11 @@ pub fn function_of(routes: &[Route]) -> &'static str {
 
 /// Which of `routes` the request is, if any.
 pub fn serving(routes: &[Route], req: &Request) -> Option<Route> {
-    routes.iter().copied().find(|route| {
-        let spec = route.spec();
-        req.method().as_str() == spec.method && path_matches(spec.path, req.raw_http_path())
-    })
+    let (method, path) = (req.method().as_str(), req.raw_http_path());
+    routes
+        .iter()
+        .copied()
+        .find(|route| route.spec().serves(method, path))
 }
 
 /// Functions no route serves: the table's stream feeds them.
@@ -163,6 +164,13 @@ impl Route {
             .iter()
             .find(|r| r.route == self)
             .expect("every route is in the table")
+    }
+}
+
+impl RouteSpec {
+    /// Whether `method path` is this route.
+    fn serves(&self, method: &str, path: &str) -> bool {
+        self.method == method && path_matches(self.path, path)
     }
 }
 
@@ -181,10 +189,7 @@ fn path_matches(pattern: &str, path: &str) -> bool {
 
 /// The route that `method path` is, if any.
 pub fn route_for(method: &str, path: &str) -> Option<Route> {
-    ROUTES
-        .iter()
-        .find(|r| r.method == method && path_matches(r.path, path))
-        .map(|r| r.route)
+    ROUTES.iter().find(|r| r.serves(method, path)).map(|r| r.route)
 }
 
 /// 405 with the methods the path does allow, or 404 for a path we do not serve.

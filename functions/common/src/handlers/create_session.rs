@@ -110,27 +110,31 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         })?;
     let session_id = debit.session.to_string();
     let retry_after_secs = clock::seconds_to_next_utc_day(debit.at);
-    let idempotency = match idempotency_key {
+    // The record's identity, which its sealed token is bound to: hashed once, for the record
+    // written with this debit and for opening the one a replay finds.
+    let idempotency_key_hash = idempotency_key.map(|k| idempotency::sha256_hex(k.as_bytes()));
+    let binding = |key_hash, session_id| RecordBinding {
+        account: key.account.as_str(),
+        idempotency_key_hash: key_hash,
+        session_id,
+    };
+    let idempotency = match &idempotency_key_hash {
         None => None,
-        Some(k) => {
-            let key_hash = idempotency::sha256_hex(k.as_bytes());
-            let binding = RecordBinding {
-                account: key.account.as_str(),
-                idempotency_key_hash: &key_hash,
-                session_id: &session_id,
-            };
-            let sealed_token = seal.seal(binding, &issued.token).map_err(|e| {
-                tracing::error!(error = %e, "sealing a session token failed");
-                ApiError::Internal
-            })?;
+        Some(key_hash) => {
+            let sealed_token = seal
+                .seal(binding(key_hash, &session_id), &issued.token)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "sealing a session token failed");
+                    ApiError::Internal
+                })?;
             Some(IdempotentSession {
+                key_hash: key_hash.clone(),
                 request_hash: idempotency::sha256_hex(body_bytes(req).unwrap_or_default()),
                 grant: SessionGrant {
                     session_id: session_id.clone(),
                     sealed_token,
                     expires_in: issued.expires_in,
                 },
-                key_hash,
             })
         }
     };
@@ -146,25 +150,22 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         }
         DebitOutcome::Replayed { balance, grant } => {
             tracing::info!(key_id = %key.key, session_id = %grant.session_id, "idempotent retry replayed");
-            let binding = RecordBinding {
-                account: key.account.as_str(),
-                idempotency_key_hash: &idempotency::sha256_hex(
-                    idempotency_key.unwrap_or_default().as_bytes(),
-                ),
-                session_id: &grant.session_id,
-            };
-            // Only a record altered (or restored under another key) fails here: never answered
-            // with a token, and logged for the alarm on this line (template.yaml).
-            let token = seal.open(binding, &grant.sealed_token).map_err(|e| {
-                tracing::error!(
-                    alarm = "sealed_replay_unopenable",
-                    key_id = %key.key,
-                    session_id = %grant.session_id,
-                    error = %e,
-                    "an idempotency record's sealed token did not open; answering 500"
-                );
-                ApiError::Internal
-            })?;
+            // A replay comes only from a request with an Idempotency-Key. Only a record altered
+            // (or restored under another key) fails to open: never answered with a token, and
+            // logged for the alarm on this line (template.yaml).
+            let key_hash = idempotency_key_hash.as_deref().ok_or(ApiError::Internal)?;
+            let token = seal
+                .open(binding(key_hash, &grant.session_id), &grant.sealed_token)
+                .map_err(|e| {
+                    tracing::error!(
+                        alarm = "sealed_replay_unopenable",
+                        key_id = %key.key,
+                        session_id = %grant.session_id,
+                        error = %e,
+                        "an idempotency record's sealed token did not open; answering 500"
+                    );
+                    ApiError::Internal
+                })?;
             let mut response =
                 session_response(balance, &signer.playground_url(&token), &token, grant.expires_in);
             response
