@@ -101,13 +101,16 @@ iam-shapes: build
 	@$(MAKE) --no-print-directory iam-check
 
 ## Mutation testing of the pure modules (key format and hashing, names, ids, idempotency keys,
-## console and playground tokens) against the common crate's unit and property tests. Slow (a
-## rebuild per mutant), so not part of `make test`; the report lands in mutants.out/.
+## JWK thumbprints, sealed replays, playground tokens and their signer, console-token
+## verification) against the common crate's unit and property tests. Slow (a rebuild per mutant),
+## so not part of `make test`; the report lands in mutants.out/. Every path named must exist (a
+## module that became a folder would otherwise silently drop out of the run).
 MUTANTS_VERSION := 27.1.0
-MUTANT_FILES := api_key key_name ids idempotency console_auth playground
+MUTANT_PATHS := $(addprefix functions/common/src/,api_key.rs key_name.rs ids.rs idempotency.rs jwk.rs sealed.rs playground.rs console_auth)
 mutants:
+	@for p in $(MUTANT_PATHS); do test -e "$$p" || { echo "make mutants: $$p does not exist; update MUTANT_PATHS"; exit 1; }; done
 	@command -v cargo-mutants >/dev/null 2>&1 || cargo install --locked cargo-mutants@$(MUTANTS_VERSION)
-	cargo mutants --in-place --package common --no-shuffle $(foreach f,$(MUTANT_FILES),--file functions/common/src/$(f).rs)
+	cargo mutants --in-place --package common --no-shuffle $(foreach p,$(MUTANT_PATHS),--file '$(if $(filter %.rs,$(p)),$(p),$(p)/*.rs)')
 
 dev: tools build
 ifeq ($(VP_STORE),dynamodb)

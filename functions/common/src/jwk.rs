@@ -59,19 +59,51 @@ pub fn key_set<'a>(keys: impl IntoIterator<Item = &'a EcPublicJwk>) -> Value {
 mod tests {
     use super::*;
 
+    /// Known answers from an independent implementation (jwcrypto 1.5.6 on pyca/cryptography),
+    /// made once with:
+    ///
+    /// ```text
+    /// python3 -m venv v && v/bin/pip install jwcrypto==1.5.6 && v/bin/python -c "
+    /// from cryptography.hazmat.primitives.asymmetric import ec; from jwcrypto import jwk
+    /// for s in (7, 8):
+    ///     k = jwk.JWK.from_pyca(ec.derive_private_key(int.from_bytes(bytes([s])*32, 'big'), ec.SECP256R1()).public_key())
+    ///     print(s, k.export_public(as_dict=True), k.thumbprint())"
+    /// ```
     #[test]
-    fn the_kid_is_the_rfc_7638_thumbprint() {
-        // RFC 7638 §3.1 works an RSA example; for P-256 we check the definition directly:
-        // the kid is SHA-256 over exactly {"crv","kty","x","y"} in that order.
-        let key = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
-        let jwk = EcPublicJwk::of(&VerifyingKey::from(key.public_key()));
-        let input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, jwk.x, jwk.y);
-        assert_eq!(jwk.kid, URL_SAFE_NO_PAD.encode(Sha256::digest(input.as_bytes())));
-        assert_eq!(URL_SAFE_NO_PAD.decode(&jwk.x).unwrap().len(), 32);
-        let other = p256::SecretKey::from_slice(&[8u8; 32]).unwrap();
-        assert_ne!(
-            EcPublicJwk::of(&VerifyingKey::from(other.public_key())).kid,
-            jwk.kid
-        );
+    fn the_kid_is_the_rfc_7638_thumbprint_as_an_independent_library_computes_it() {
+        for (scalar, x, y, kid) in [
+            (
+                7u8,
+                "HhhTL9R1TALzBB2cdc6zO4P_2BrHzk_ogsyxyYvFiW4",
+                "pGwxHE4v9A3ZajZT5uRURdMt_khuztdcepDGoYiBwKM",
+                "gWjt7nmB1udyFpLYVp0SxJnI8lJEvl7q8AFYZRqnGV8",
+            ),
+            (
+                8,
+                "OtqxXWYla_Fc1xYDWz8EFETlEv7R3WTUunVZfSDjZvE",
+                "VG0skKg-uroBWVCZ5fP_u9M4THSU3mdZ_dXmXvrpzGc",
+                "FNTotPeVek-MEChStrtHEZ9__f_R0R6CnaCg3QzzSQw",
+            ),
+        ] {
+            let key = p256::SecretKey::from_slice(&[scalar; 32]).unwrap();
+            let jwk = EcPublicJwk::of(&VerifyingKey::from(key.public_key()));
+            assert_eq!(
+                (jwk.x.as_str(), jwk.y.as_str(), jwk.kid.as_str()),
+                (x, y, kid),
+                "scalar {scalar}"
+            );
+            let published = jwk.to_json();
+            assert_eq!(
+                (published["kid"].as_str(), published["alg"].as_str()),
+                (Some(kid), Some("ES256"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_point_that_is_not_uncompressed_p256_has_no_jwk() {
+        assert_eq!(EcPublicJwk::from_sec1_uncompressed(&[0x02; 33]), None);
+        assert_eq!(EcPublicJwk::from_sec1_uncompressed(&[0x04; 64]), None);
+        assert_eq!(EcPublicJwk::from_sec1_uncompressed(&[]), None);
     }
 }

@@ -90,4 +90,16 @@ mod tests {
             Err(KeyNameError::ForbiddenCharacter)
         );
     }
+
+    #[test]
+    fn a_parsed_name_reads_back_as_its_trimmed_text_every_way() {
+        let name = KeyName::parse("  Staging 2 ").unwrap();
+        assert_eq!(name.as_str(), "Staging 2");
+        assert_eq!(name.to_string(), "Staging 2", "Display");
+        assert_eq!(String::from(name.clone()), "Staging 2");
+        // What the store writes and reads back: a JSON string, checked again on the way in.
+        assert_eq!(serde_json::to_string(&name).unwrap(), r#""Staging 2""#);
+        assert_eq!(serde_json::from_str::<KeyName>(r#"" Staging 2""#).unwrap(), name);
+        assert!(serde_json::from_str::<KeyName>(r#""a\u0007b""#).is_err());
+    }
 }
