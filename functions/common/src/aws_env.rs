@@ -7,7 +7,7 @@
 //! use in Lambda — profile-file parsing, a web-identity provider with its own STS client, the
 //! container and instance-metadata providers — ~0.3 ms of every cold start (the logged `config_us`
 //! went from 650–880 to ~400) and, with the regex engine, ~360 KB of every zip. vpctl, run by an
-//! operator with profiles, keeps the chain (feature `aws-config`).
+//! operator with profiles, passes the chain to `Startup::from_env_with`.
 //!
 //! `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL` are honoured as the SDK documents them:
 //! the local stack points DynamoDB at its local server that way.

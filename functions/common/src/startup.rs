@@ -45,7 +45,23 @@ impl Startup {
     pub async fn from_env<const PARAMETERS: bool>(
         env: HashMap<String, String>,
     ) -> Result<Self, StartupError> {
-        let (config, sdk) = load::<PARAMETERS>(env).await?;
+        Self::from_env_with::<PARAMETERS, _, _>(env, None::<fn() -> std::future::Ready<aws_types::SdkConfig>>)
+            .await
+    }
+
+    /// [`Startup::from_env`], with the SDK configuration (when one is needed) made by `chain`
+    /// instead of read from `env` by [`crate::aws_env`]: vpctl, which an operator runs with
+    /// profiles, passes aws-config's standard chain. Functions pass `None`, so their binaries
+    /// link no chain (a closure never passed is no code).
+    pub async fn from_env_with<const PARAMETERS: bool, F, Fut>(
+        env: HashMap<String, String>,
+        chain: Option<F>,
+    ) -> Result<Self, StartupError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = aws_types::SdkConfig>,
+    {
+        let (config, sdk) = load::<PARAMETERS, F, Fut>(env, chain).await?;
         Ok(Startup {
             config,
             sdk,
@@ -117,32 +133,21 @@ impl Startup {
     }
 }
 
-/// The AWS SDK configuration every function uses, with an HTTPS client that trusts Amazon Trust
-/// Services' roots only. Every endpoint we call (DynamoDB, SSM, STS) presents an ATS certificate,
-/// and the SDK's default client would instead read and parse the whole system CA store (about 150
-/// files here) at every cold start: that was most of create-session's cold start and memory.
-/// Lambda functions read region and credentials from their environment ([`crate::aws_env`]);
-/// with the `aws-config` feature (vpctl) the SDK's standard chain is used.
-pub async fn sdk_config(env: &HashMap<String, String>) -> Result<aws_types::SdkConfig, StartupError> {
-    #[cfg(feature = "aws-config")]
-    {
-        let _ = env;
-        Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(amazon_trust_client())
-            .load()
-            .await)
-    }
-    #[cfg(not(feature = "aws-config"))]
-    {
-        crate::aws_env::sdk_config(env, amazon_trust_client()).map_err(|e| ConfigError(e.to_string()).into())
-    }
+/// The AWS SDK configuration every function uses: region, credentials and endpoints from its
+/// environment ([`crate::aws_env`]), with an HTTPS client that trusts Amazon Trust Services'
+/// roots only. Every endpoint we call (DynamoDB, SSM, STS) presents an ATS certificate, and the
+/// SDK's default client would instead read and parse the whole system CA store (about 150 files
+/// here) at every cold start: that was most of create-session's cold start and memory.
+pub fn sdk_config(env: &HashMap<String, String>) -> Result<aws_types::SdkConfig, StartupError> {
+    crate::aws_env::sdk_config(env, amazon_trust_client()).map_err(|e| ConfigError(e.to_string()).into())
 }
 
 /// Amazon Root CA 1–4 and the Starfield Services root that cross-signs them (PEM, as shipped
 /// by the system CA store).
 const AMAZON_TRUST_ROOTS: &[u8] = include_bytes!("amazon-trust-roots.pem");
 
-fn amazon_trust_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+/// The HTTPS client of [`sdk_config`], for a caller that builds its SDK configuration itself.
+pub fn amazon_trust_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
     let trust = TrustStore::empty()
         .with_native_roots(false)
@@ -160,9 +165,14 @@ fn amazon_trust_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 /// Loads from `env`. `PARAMETERS` is a compile-time switch, so that each function's binary
 /// links the SSM client only if it reads parameters. Secret values are wiped from `env` once
 /// the configuration holds them.
-async fn load<const PARAMETERS: bool>(
+async fn load<const PARAMETERS: bool, F, Fut>(
     mut env: HashMap<String, String>,
-) -> Result<(Config, Option<aws_types::SdkConfig>), StartupError> {
+    chain: Option<F>,
+) -> Result<(Config, Option<aws_types::SdkConfig>), StartupError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = aws_types::SdkConfig>,
+{
     let wanted = crate::secrets::wanted(&env);
     if !PARAMETERS && let Some((variable, name)) = wanted.first() {
         return Err(ConfigError(format!(
@@ -172,7 +182,10 @@ async fn load<const PARAMETERS: bool>(
     }
     let needs_sdk = !wanted.is_empty() || env.contains_key(crate::config::vars::TABLE_NAME);
     let sdk = if needs_sdk {
-        Some(sdk_config(&env).await?)
+        Some(match chain {
+            Some(chain) => chain().await,
+            None => sdk_config(&env)?,
+        })
     } else {
         None
     };

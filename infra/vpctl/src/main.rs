@@ -275,7 +275,15 @@ async fn run(command: Command) -> Result<(), String> {
     if let Command::Keys(KeysCommand::Check { key }) = command {
         return check_key(key);
     }
-    let startup = Startup::from_process_env::<true>()
+    // An operator's machine: aws-config's standard chain (profiles, SSO, ...), never the
+    // functions' environment-only path, which is common's alone (so tests build what Lambda runs).
+    let chain = || async {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(common::startup::amazon_trust_client())
+            .load()
+            .await
+    };
+    let startup = Startup::from_env_with::<true, _, _>(std::env::vars().collect(), Some(chain))
         .await
         .map_err(|e| e.to_string())?;
     let (config, sdk) = (&startup.config, startup.sdk());

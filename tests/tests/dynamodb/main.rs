@@ -7,5 +7,6 @@ mod concurrency;
 mod faults;
 mod iam_shapes;
 mod ledger;
+mod sdk_env;
 mod secrets;
 mod store;

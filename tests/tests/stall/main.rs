@@ -82,14 +82,15 @@ async fn a_frozen_store_answers_503_within_5_s_and_idempotent_retries_are_paid_o
         .unwrap();
     // The ledger function on the table's stream, as in AWS (it waits out the freeze too).
     dynamo::follow_ledger_at(&server.url, &table).await;
-    let sdk = aws_config::SdkConfig::builder()
-        .endpoint_url(&server.url)
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
-            aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"),
-        ))
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
+    // Built as the functions build it: from their environment (common::aws_env).
+    let env = [
+        ("AWS_ENDPOINT_URL_DYNAMODB", server.url.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ];
+    let sdk = common::startup::sdk_config(&env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let production_deadline = common::config::DEFAULT_REQUEST_DEADLINE_MS.to_string();
     let config = local_config(
