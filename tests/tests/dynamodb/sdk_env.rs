@@ -27,6 +27,9 @@ fn env(dir: &std::path::Path, table: &str, changes: &[(&str, Option<&str>)]) -> 
     env
 }
 
+/// (label, variables changed, create-session's status or the variable a failed cold start names)
+type Case<'a> = (&'a str, Vec<(&'a str, Option<&'a str>)>, Result<u16, &'a str>);
+
 /// create-session's answer to the fixture key, with the store its cold start builds from `env`.
 async fn session_status(env: HashMap<String, String>) -> Result<u16, String> {
     let startup = Startup::from_env::<false>(env).await.map_err(|e| e.to_string())?;
@@ -57,7 +60,7 @@ async fn the_store_is_reached_at_the_region_endpoint_and_credentials_the_environ
     let dead = format!("http://127.0.0.1:{}", server::free_port());
     let server = endpoint();
 
-    let cases: [(&str, Vec<(&str, Option<&str>)>, Result<u16, &str>); 6] = [
+    let cases: [Case; 6] = [
         ("as Lambda sets it", vec![], Ok(200)),
         // The server keeps a region's tables apart: another region has no such table.
         ("another region", vec![("AWS_REGION", Some("eu-west-1"))], Ok(500)),
