@@ -548,3 +548,226 @@ pub fn erring_client(errors: ErrorInjector, counter: CallCounter) -> Client {
             .build(),
     )
 }
+
+/// Makes DynamoDB process only part of a batch, as it does under load: the first `times`
+/// `BatchWriteItem` and `BatchGetItem` calls of more than one item send only the first half, and
+/// answer the rest as `UnprocessedItems` / `UnprocessedKeys`, exactly as the caller asked for them.
+/// (moto always processes whole batches, so the callers' loops that ask again never ran.)
+#[derive(Clone, Debug)]
+pub struct HalfProcessed(Arc<Mutex<HalfState>>);
+
+#[derive(Debug)]
+struct HalfState {
+    left: usize,
+    /// Items and keys handed back as unprocessed, over all calls.
+    handed_back: usize,
+}
+
+/// What one call held back, carried from its request to its answer in the call's own bag.
+#[derive(Clone, Debug)]
+enum HeldBack {
+    Writes(String, Vec<aws_sdk_dynamodb::types::WriteRequest>),
+    Reads(String, aws_sdk_dynamodb::types::KeysAndAttributes),
+}
+
+impl aws_smithy_types::config_bag::Storable for HeldBack {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl HalfProcessed {
+    pub fn new(times: usize) -> Self {
+        HalfProcessed(Arc::new(Mutex::new(HalfState {
+            left: times,
+            handed_back: 0,
+        })))
+    }
+
+    /// How many items and keys were handed back as unprocessed.
+    pub fn handed_back(&self) -> usize {
+        self.0.lock().unwrap().handed_back
+    }
+
+    /// Takes the second half of `all`, if this call is one to halve.
+    fn hold_back<T>(&self, all: &mut Vec<T>) -> Option<Vec<T>> {
+        let mut state = self.0.lock().unwrap();
+        if state.left == 0 || all.len() < 2 {
+            return None;
+        }
+        state.left -= 1;
+        let rest = all.split_off(all.len().div_ceil(2));
+        state.handed_back += rest.len();
+        Some(rest)
+    }
+}
+
+impl Intercept for HalfProcessed {
+    fn name(&self) -> &'static str {
+        "HalfProcessed"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use aws_sdk_dynamodb::operation::{
+            batch_get_item::BatchGetItemInput, batch_write_item::BatchWriteItemInput,
+        };
+        let input = context.input_mut();
+        let held = if let Some(write) = input.downcast_mut::<BatchWriteItemInput>() {
+            let (table, requests) = write
+                .request_items
+                .as_mut()
+                .and_then(|r| r.iter_mut().next())
+                .ok_or("no items")?;
+            self.hold_back(requests)
+                .map(|rest| HeldBack::Writes(table.clone(), rest))
+        } else if let Some(read) = input.downcast_mut::<BatchGetItemInput>() {
+            let (table, wanted) = read
+                .request_items
+                .as_mut()
+                .and_then(|r| r.iter_mut().next())
+                .ok_or("no keys")?;
+            let mut keys = wanted.keys.clone();
+            self.hold_back(&mut keys).map(|rest| {
+                let mut unprocessed = wanted.clone();
+                unprocessed.keys = rest;
+                wanted.keys = keys;
+                HeldBack::Reads(table.clone(), unprocessed)
+            })
+        } else {
+            None
+        };
+        if let Some(held) = held {
+            cfg.interceptor_state().store_put(held);
+        }
+        Ok(())
+    }
+
+    fn modify_before_completion(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use aws_sdk_dynamodb::operation::{
+            batch_get_item::BatchGetItemOutput, batch_write_item::BatchWriteItemOutput,
+        };
+        let Some(held) = cfg.load::<HeldBack>().cloned() else {
+            return Ok(());
+        };
+        let Some(Ok(output)) = context.output_or_error_mut() else {
+            return Ok(());
+        };
+        match held {
+            HeldBack::Writes(table, rest) => {
+                let output = output
+                    .downcast_mut::<BatchWriteItemOutput>()
+                    .ok_or("not a BatchWriteItem answer")?;
+                output
+                    .unprocessed_items
+                    .get_or_insert_default()
+                    .entry(table)
+                    .or_default()
+                    .extend(rest);
+            }
+            HeldBack::Reads(table, rest) => {
+                let output = output
+                    .downcast_mut::<BatchGetItemOutput>()
+                    .ok_or("not a BatchGetItem answer")?;
+                output
+                    .unprocessed_keys
+                    .get_or_insert_default()
+                    .insert(table, rest);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A client on the test server whose batches are [`HalfProcessed`].
+pub fn half_processing_client(half: HalfProcessed, counter: CallCounter) -> Client {
+    Client::from_conf(
+        config_at(&endpoint())
+            .interceptor(counter)
+            .interceptor(half)
+            .build(),
+    )
+}
+
+/// Holds every `TransactWriteItems` until `readers` `GetItem` answers have arrived since it was
+/// armed (at most 10 s): racers that each read and then write all read before any of them
+/// writes, so a stale read is certain and only the write's own condition can refuse. It blocks
+/// the sending thread (`block_in_place`), so it needs a multi-threaded runtime.
+#[derive(Clone, Debug, Default)]
+pub struct ReadsFirst(Arc<(Mutex<Option<usize>>, std::sync::Condvar)>);
+
+/// Marks a call as a `GetItem`, from its request to its answer.
+#[derive(Clone, Copy, Debug)]
+struct ARead;
+
+impl aws_smithy_types::config_bag::Storable for ARead {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl ReadsFirst {
+    /// From now on, writes wait until `readers` reads have been answered.
+    pub fn arm(&self, readers: usize) {
+        *self.0.0.lock().unwrap() = Some(readers);
+    }
+}
+
+impl Intercept for ReadsFirst {
+    fn name(&self) -> &'static str {
+        "ReadsFirst"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        match operation_of(context.request()).as_str() {
+            "TransactWriteItems" => {}
+            "GetItem" => {
+                cfg.interceptor_state().store_put(ARead);
+                return Ok(());
+            }
+            _ => return Ok(()),
+        }
+        let (waiting, answered) = &*self.0;
+        // block_in_place: the worker's other tasks (the racers' reads among them) move on to
+        // another thread while this one waits.
+        let (reads, timeout) = tokio::task::block_in_place(|| {
+            answered
+                .wait_timeout_while(
+                    waiting.lock().unwrap(),
+                    std::time::Duration::from_secs(10),
+                    |left| left.is_some_and(|n| n > 0),
+                )
+                .unwrap()
+        });
+        if timeout.timed_out() {
+            return Err(format!("ReadsFirst: still waiting for {reads:?} reads after 10 s").into());
+        }
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let is_read = cfg.load::<ARead>().is_some();
+        let (waiting, answered) = &*self.0;
+        let mut left = waiting.lock().unwrap();
+        if is_read && let Some(n) = left.as_mut() {
+            *n = n.saturating_sub(1);
+            answered.notify_all();
+        }
+        Ok(())
+    }
+}

@@ -39,6 +39,14 @@ pub const CASES: &[Case] = &[
         name: "an_account_holds_at_most_its_cap_of_live_keys",
         run: |store| Box::pin(an_account_holds_at_most_its_cap_of_live_keys(store)),
     },
+    Case {
+        name: "ten_creations_racing_for_the_last_place_one_wins",
+        run: |store| Box::pin(racing_for_the_last_place(store, LastPlace::Creations, || {})),
+    },
+    Case {
+        name: "ten_rolls_racing_for_the_last_place_one_wins",
+        run: |store| Box::pin(racing_for_the_last_place(store, LastPlace::Rolls, || {})),
+    },
 ];
 
 pub async fn created_keys_are_listed_newest_first(store: Arc<dyn Store>) {
@@ -335,5 +343,64 @@ pub async fn an_account_holds_at_most_its_cap_of_live_keys(store: Arc<dyn Store>
     assert_eq!(
         store.list_keys(&account("acct_full")).await.unwrap().len(),
         MAX_LIVE_KEYS
+    );
+}
+
+/// How the race for an account's last free place is run.
+#[derive(Clone, Copy, Debug)]
+pub enum LastPlace {
+    /// Ten new keys are created at once.
+    Creations,
+    /// Ten different keys are rolled at once (a successor needs a place; its predecessor keeps
+    /// its own until it expires or is deleted).
+    Rolls,
+}
+
+/// An account with one place left under the cap, and ten writes racing for it: exactly one
+/// gets it, the other nine are told the account is full, and the account holds the cap. `arm`
+/// runs once the account is filled, just before the race (the DynamoDB test arms a gate there
+/// that holds every write until every racer has read the account, so that only the write's
+/// own condition can refuse).
+pub async fn racing_for_the_last_place(store: Arc<dyn Store>, race: LastPlace, arm: impl FnOnce()) {
+    // GIVEN an account one key short of the cap
+    let mut ids = Vec::new();
+    for i in 0..MAX_LIVE_KEYS - 1 {
+        ids.push(create(store.as_ref(), "acct_full", &format!("key {i}")).await.1);
+    }
+    arm();
+    // WHEN ten writes race for the last place
+    let racers: Vec<_> = ids[..10]
+        .iter()
+        .enumerate()
+        .map(|(i, old)| {
+            let (store, old) = (store.clone(), old.clone());
+            tokio::spawn(async move {
+                let (_, key) = new_key("acct_full", &format!("racer {i}"), clock::now());
+                match race {
+                    LastPlace::Creations => {
+                        store.create_key(key, origin()).await.unwrap() == KeyCreation::Created
+                    }
+                    LastPlace::Rolls => {
+                        let grace = clock::now() + Duration::hours(1);
+                        match store.roll_key(&old, key, grace, origin()).await.unwrap() {
+                            KeyRoll::Rolled { .. } => true,
+                            KeyRoll::TooManyKeys => false,
+                            other => panic!("racer {i}: {other:?}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        won += usize::from(racer.await.unwrap());
+    }
+    // THEN exactly one won, and the account holds exactly the cap
+    assert_eq!(won, 1, "{race:?}: winners of the last place");
+    assert_eq!(
+        store.list_keys(&account("acct_full")).await.unwrap().len(),
+        MAX_LIVE_KEYS,
+        "{race:?}"
     );
 }

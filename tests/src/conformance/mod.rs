@@ -91,7 +91,7 @@ where
     );
 }
 
-pub(crate) fn new_key(account_id: &str, name: &str, at: OffsetDateTime) -> (PlaintextKey, NewKey) {
+pub fn new_key(account_id: &str, name: &str, at: OffsetDateTime) -> (PlaintextKey, NewKey) {
     let plaintext = PlaintextKey::generate();
     let key = NewKey {
         id: KeyId::generate(),
@@ -106,7 +106,7 @@ pub(crate) fn new_key(account_id: &str, name: &str, at: OffsetDateTime) -> (Plai
     (plaintext, key)
 }
 
-pub(crate) fn origin() -> Origin {
+pub fn origin() -> Origin {
     Origin {
         ip: Some("198.51.100.4".into()),
         user_agent: Some("conformance/1.0".into()),
@@ -125,7 +125,7 @@ pub(crate) fn debit() -> SessionDebit {
     debit_at(clock::now())
 }
 
-pub(crate) async fn create(store: &dyn Store, account_id: &str, name: &str) -> (PlaintextKey, KeyId) {
+pub async fn create(store: &dyn Store, account_id: &str, name: &str) -> (PlaintextKey, KeyId) {
     let (plaintext, key) = new_key(account_id, name, clock::now());
     let id = key.id.clone();
     store.create_key(key, origin()).await.expect("create key");

@@ -447,3 +447,31 @@ async fn the_sdks_own_retry_of_an_applied_debit_does_not_debit_twice() {
     assert!(check.ok, "{check:?}");
     assert_eq!(check.debited, 1, "exactly one debit");
 }
+
+#[tokio::test]
+async fn throttling_of_a_plain_read_or_write_is_a_503_with_retry_after_and_takes_nothing() {
+    // The session's own requests: the key's lookup (GetItem) and the debit (UpdateItem), each
+    // throttled past the SDK's retries, by either of DynamoDB's throttling errors.
+    for operation in ["GetItem", "UpdateItem"] {
+        for error in ["ThrottlingException", "ProvisionedThroughputExceededException"] {
+            let label = format!("{operation} {error}");
+            let (app, errors, _, _dir) = erring_rig().await;
+            let before = credits(app.store.as_ref(), FIXTURE_ACCOUNT).await;
+            errors.arm(operation, 1, 100, error, &[]);
+            let (status, body, headers) = parts(app.create_session(fixture("create-session")).await);
+            errors.disarm();
+            assert!(errors.fired() > 0, "{label}: never fired");
+            assert_eq!(status, 503, "{label}: {body}");
+            assert_eq!(headers["retry-after"], "1", "{label}");
+            assert_eq!(
+                body["error"], "Service temporarily unavailable, please retry",
+                "{label}"
+            );
+            assert_eq!(
+                credits(app.store.as_ref(), FIXTURE_ACCOUNT).await,
+                before,
+                "{label}: nothing taken"
+            );
+        }
+    }
+}

@@ -257,18 +257,25 @@ async fn every_aws_request_matches_the_committed_iam_shapes() {
     let path = workspace_root().join(SHAPES_FILE);
     let text = serde_json::to_string_pretty(&recorded).unwrap() + "\n";
     if std::env::var_os(RECORD_VAR).is_some() {
+        // Recording replaces the comparison, so CI (and `make test`, which clears the variable)
+        // never records: a stray variable there would pass without comparing anything.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{RECORD_VAR} is set under CI: this test would re-record {SHAPES_FILE} instead of comparing"
+        );
         std::fs::write(&path, &text).unwrap();
         eprintln!("recorded {} request shapes into {SHAPES_FILE}", recorded.len());
-        return;
+    } else {
+        let committed = committed();
+        let new: Vec<_> = recorded.iter().filter(|s| !committed.contains(s)).collect();
+        let gone: Vec<_> = committed.iter().filter(|s| !recorded.contains(s)).collect();
+        assert!(
+            new.is_empty() && gone.is_empty(),
+            "the functions' AWS requests changed: re-record with `make iam-shapes` and prove them with `make iam-check`\n\
+             made now, not committed: {new:#?}\ncommitted, no longer made: {gone:#?}"
+        );
     }
-    let committed = committed();
-    let new: Vec<_> = recorded.iter().filter(|s| !committed.contains(s)).collect();
-    let gone: Vec<_> = committed.iter().filter(|s| !recorded.contains(s)).collect();
-    assert!(
-        new.is_empty() && gone.is_empty(),
-        "the functions' AWS requests changed: re-record with `make iam-shapes` and prove them with `make iam-check`\n\
-         made now, not committed: {new:#?}\ncommitted, no longer made: {gone:#?}"
-    );
+    // What follows holds whether recording or comparing.
     assert!(
         recorded
             .iter()

@@ -175,3 +175,21 @@ async fn a_record_that_cannot_be_read_is_the_retry_point_and_every_change_before
     assert_eq!(written, before_bad);
     assert!(before_bad > 0, "the unreadable record is not the first change");
 }
+
+#[tokio::test]
+async fn what_dynamodb_leaves_unprocessed_is_written_again_until_the_ledger_is_whole() {
+    // GIVEN a ledger function whose first writes DynamoDB processes only half of
+    let (table, store, _dir) = unwritten_ledger().await;
+    let half = dynamo::HalfProcessed::new(3);
+    let ledger = DynamoStore::new(
+        dynamo::half_processing_client(half.clone(), CallCounter::default()),
+        table.clone(),
+        0,
+    );
+    let mut deliver = |event| async { Ok::<_, Infallible>(ledger_stream::handle(&ledger, event).await) };
+    // WHEN the stream is delivered once
+    assert_eq!(dynamo::stream_of(&table).await.step(&mut deliver).await, Ok(true));
+    // THEN what was handed back was written too: the ledger is whole, every entry once
+    assert!(half.handed_back() > 0, "nothing was left unprocessed");
+    assert_whole(store.as_ref()).await;
+}

@@ -280,3 +280,39 @@ async fn the_idempotency_record_holds_no_live_token_and_the_replay_keeps_the_rec
     assert!(body.get("token").is_none(), "{body}");
     assert_eq!(tests::credits(store.as_ref(), tests::FIXTURE_ACCOUNT).await, 1);
 }
+
+#[tokio::test]
+async fn keys_dynamodb_leaves_unread_are_asked_for_again_and_the_list_is_complete() {
+    // GIVEN an account with 10 keys, listed through a client whose first batch reads DynamoDB
+    // answers only half of
+    let table = fresh_table(&client(None)).await;
+    let half = tests::dynamo::HalfProcessed::new(2);
+    let store = common::store::dynamodb::DynamoStore::new(
+        tests::dynamo::half_processing_client(half.clone(), CallCounter::default()),
+        table,
+        FREE_CREDITS,
+    );
+    let mut created = Vec::new();
+    for i in 0..10 {
+        created.push(
+            tests::conformance::create(&store, "acct_many", &format!("key {i}"))
+                .await
+                .1,
+        );
+    }
+    // WHEN they are listed THEN every one is there
+    let mut listed: Vec<_> = common::store::Store::list_keys(&store, &tests::account("acct_many"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(
+        half.handed_back(),
+        5 + 2,
+        "two reads were halved: 10 -> 5 handed back, then 5 -> 2"
+    );
+    listed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    created.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(listed, created);
+}
