@@ -2,7 +2,7 @@
 //
 //   node infra/iam/check.mjs [--template PATH] [--mutations]
 //
-// Each function's policy is resolved from template.yaml (intrinsics substituted with the
+// Each function's policy (and each service role's: roles.json) is resolved from template.yaml (intrinsics substituted with the
 // parameters' defaults) and evaluated by @cloud-copilot/iam-simulate, a full IAM policy
 // evaluator:
 //   - every request shape the tests recorded (requests.json) must be Allowed;
@@ -59,6 +59,9 @@ function resolver(template) {
         const [resource, attribute] = Array.isArray(value.GetAtt) ? value.GetAtt : String(value.GetAtt).split('.')
         if (resource === 'Table' && attribute === 'Arn') return TABLE_ARN
         if (resource === 'Table' && attribute === 'StreamArn') return `${TABLE_ARN}/stream/2026-01-01T00:00:00.000`
+        const type = template.Resources?.[resource]?.Type
+        if (attribute === 'Arn' && type === 'AWS::Events::EventBus') return `arn:aws:events:us-east-1:${ACCOUNT}:event-bus/${resource}-physical-id`
+        if (attribute === 'Arn' && type === 'AWS::SQS::Queue') return `arn:aws:sqs:us-east-1:${ACCOUNT}:${resource}-physical-id`
         return `arn:aws:unknown:us-east-1:${ACCOUNT}:${resource}/${attribute}`
       }
       if ('Sub' in value) {
@@ -87,6 +90,13 @@ export function functionPolicies(template) {
     }
     functions[name] = { logicalId, statements }
   }
+  // Roles of AWS services (the credit-events pipe), named by their logical id: their requests
+  // are what the service does with the role, from its documentation (roles.json).
+  for (const [logicalId, resource] of Object.entries(template.Resources ?? {})) {
+    if (resource.Type !== 'AWS::IAM::Role') continue
+    const statements = (resource.Properties.Policies ?? []).flatMap((policy) => resolve(policy.PolicyDocument.Statement))
+    functions[logicalId] = { logicalId, statements, resolve }
+  }
   return functions
 }
 
@@ -109,6 +119,12 @@ function iamRequests(shape) {
   if (shape.returnValues) context['dynamodb:ReturnValues'] = shape.returnValues
   if (shape.select) context['dynamodb:Select'] = shape.select
   return [{ action: shape.action, resource: shape.resource ?? TABLE_ARN, context }]
+}
+
+/** A hand-written shape may name its resource as the template does (`{"GetAtt": "Bus.Arn"}`). */
+const resolveShapes = (template, shapes) => {
+  const resolve = resolver(template)
+  return shapes.map((shape) => (shape.resource && typeof shape.resource === 'object' ? { ...shape, resource: resolve(shape.resource) } : shape))
 }
 
 async function decide(statements, request) {
@@ -219,8 +235,10 @@ export async function mutations(template, recorded) {
 
 async function main() {
   const template = loadTemplate(templatePath)
-  const recorded = JSON.parse(readFileSync(join(here, 'requests.json'), 'utf8'))
-  const mustDeny = JSON.parse(readFileSync(join(here, 'must-deny.json'), 'utf8'))
+  // Recorded from the functions by the tests, plus the service roles' documented requests.
+  const roles = JSON.parse(readFileSync(join(here, 'roles.json'), 'utf8'))
+  const recorded = resolveShapes(template, [...JSON.parse(readFileSync(join(here, 'requests.json'), 'utf8')), ...roles.requests])
+  const mustDeny = resolveShapes(template, [...JSON.parse(readFileSync(join(here, 'must-deny.json'), 'utf8')), ...roles.mustDeny])
   const { failures, counts } = await check(template, recorded, mustDeny)
   for (const [name, c] of Object.entries(counts).sort()) console.log(`${name.padEnd(15)} ${String(c.allowed).padStart(3)} recorded requests allowed, ${String(c.denied).padStart(3)} forbidden requests denied`)
   if (args.includes('--mutations')) {

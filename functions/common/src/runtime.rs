@@ -261,10 +261,13 @@ where
             None => Err(routes::unmatched(&req)),
         };
         let response = outcome.unwrap_or_else(|e| e.into_response(request_id.as_deref()));
+        // The process id tells instances apart where their logs share one stream (`cargo lambda
+        // watch`); in CloudWatch each instance has its own log stream anyway.
         tracing::info!(
             method,
             status = response.status().as_u16(),
             elapsed_us = started.elapsed().as_micros() as u64,
+            pid = std::process::id(),
             "request"
         );
         response
