@@ -12,10 +12,10 @@ use std::convert::Infallible;
 use tests::dynamo::{self, CallCounter, Fault, FaultInjector, client, faulty_client, fresh_table_unfollowed};
 use tests::*;
 
-const SESSIONS: usize = 30;
+pub(crate) const SESSIONS: usize = 30;
 
 /// A table whose stream nobody follows, holding a key that has opened `SESSIONS` sessions.
-async fn unwritten_ledger() -> (String, std::sync::Arc<dyn Store>, tempfile::TempDir) {
+pub(crate) async fn unwritten_ledger() -> (String, std::sync::Arc<dyn Store>, tempfile::TempDir) {
     let table = fresh_table_unfollowed(&client(None)).await;
     let dir = fixture_data_dir();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
@@ -38,7 +38,7 @@ async fn unwritten_ledger() -> (String, std::sync::Arc<dyn Store>, tempfile::Tem
 
 /// The ledger is whole: as many entries as changes, each once, adding up to the balance, and
 /// one key.used event per debit.
-async fn assert_whole(store: &dyn Store) {
+pub(crate) async fn assert_whole(store: &dyn Store) {
     let account = account(FIXTURE_ACCOUNT);
     let check = verify_ledger(store, &account).await.unwrap().unwrap();
     assert!(check.ok && check.behind == 0, "{check:?}");

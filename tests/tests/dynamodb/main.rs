@@ -10,3 +10,4 @@ mod ledger;
 mod sdk_env;
 mod secrets;
 mod store;
+mod template_wiring;
