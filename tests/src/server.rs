@@ -345,3 +345,30 @@ pub fn event_names(lines: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// A server that accepts connections and never answers (a stalled dependency), on a free port,
+/// for as long as the test process runs. Its URL is `http://127.0.0.1:<port>`.
+pub fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        // Held, never read or answered, never closed.
+        let mut held = Vec::new();
+        for connection in listener.incoming() {
+            held.push(connection);
+        }
+    });
+    url
+}
+
+/// A server that answers every request with `status` and an empty JSON object.
+pub fn failing_server(status: u16) -> String {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", server.server_addr().to_ip().expect("ip address"));
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let _ = request.respond(tiny_http::Response::from_string("{}").with_status_code(status));
+        }
+    });
+    url
+}

@@ -31,6 +31,23 @@ pub fn wanted(env: &HashMap<String, String>) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// The SSM client a cold start reads its parameters with. Timeouts, because the SDK sets none
+/// for a whole operation: an SSM endpoint that accepts and never answers would otherwise hold
+/// the cold start until Lambda's 10 s init limit kills it, with nothing logged. Within these,
+/// the SDK's retries included, it fails the cold start naming SSM, in at most ~6 s.
+pub fn client(sdk: &aws_types::SdkConfig) -> aws_sdk_ssm::Client {
+    let timeouts = aws_sdk_ssm::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .operation_attempt_timeout(std::time::Duration::from_secs(2))
+        .operation_timeout(std::time::Duration::from_secs(6))
+        .build();
+    aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .build(),
+    )
+}
+
 /// Adds the values of the wanted parameters to `env`. Any parameter that cannot be read fails
 /// the cold start, naming the parameter (never its value).
 pub async fn resolve(

@@ -190,7 +190,7 @@ where
         None
     };
     if PARAMETERS && let Some(sdk) = &sdk {
-        crate::secrets::resolve(&mut env, &aws_sdk_ssm::Client::new(sdk)).await?;
+        crate::secrets::resolve(&mut env, &crate::secrets::client(sdk)).await?;
     }
     let config = Config::from_lookup(|name| env.get(name).cloned());
     for (value_var, _) in crate::secrets::FROM_PARAMETERS {

@@ -162,3 +162,50 @@ async fn an_unreachable_provider_is_a_503_until_keys_are_held_never_a_401_for_a_
         Err(ConsoleAuthError::Invalid)
     );
 }
+
+/// A console endpoint (list-keys) in an AWS-like configuration whose identity provider is at
+/// `jwks_url`, with the production request deadline.
+fn list_keys_with_provider(jwks_url: &str) -> (tests::Functions, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let deadline = common::config::DEFAULT_REQUEST_DEADLINE_MS.to_string();
+    let config = tests::local_config(
+        dir.path(),
+        &[
+            ("VP_CONSOLE_JWKS_URL", jwks_url),
+            ("VP_CONSOLE_JWT_ISSUER", "https://login.test"),
+            ("VP_REQUEST_DEADLINE_MS", &deadline),
+        ],
+    );
+    let store = tests::TestApp::new().app.store.clone();
+    (tests::Functions::new(config, store).unwrap(), dir)
+}
+
+#[tokio::test]
+async fn a_provider_that_hangs_or_fails_is_a_503_with_retry_after_within_the_deadline() {
+    let (signer, _) = es256_signer();
+    let token = signer.mint(&acct(), 600);
+    for (label, url) in [
+        ("never answers", tests::server::silent_server()),
+        ("answers 500", tests::server::failing_server(500)),
+        ("answers 404", tests::server::failing_server(404)),
+    ] {
+        // GIVEN an identity provider that does not give its key set
+        let (app, _dir) = list_keys_with_provider(&format!("{url}/.well-known/jwks.json"));
+        let mut req = tests::fixture("list-keys");
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        // WHEN a console request with a well-formed token arrives
+        let started = std::time::Instant::now();
+        let (status, body, headers) = tests::parts(app.list_keys(req).await);
+        let took = started.elapsed();
+        // THEN it is answered 503 with Retry-After (the token cannot be decided; it is not
+        // invalid), before the request deadline would have cut it off
+        assert_eq!(status, 503, "{label}: {body}");
+        assert_eq!(headers["retry-after"], "1", "{label}");
+        let deadline = std::time::Duration::from_millis(common::config::DEFAULT_REQUEST_DEADLINE_MS);
+        assert!(
+            took < deadline + std::time::Duration::from_secs(1),
+            "{label}: answered after {took:?}"
+        );
+    }
+}

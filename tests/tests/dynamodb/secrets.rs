@@ -157,3 +157,41 @@ async fn a_function_built_without_parameters_refuses_one_naming_what_it_was_give
     let startup = Startup::from_env::<false>(plain).await.unwrap();
     assert!(startup.config.console().is_ok());
 }
+
+#[tokio::test]
+async fn ssm_unreachable_or_silent_at_cold_start_fails_it_naming_ssm_before_lambdas_init_limit() {
+    let refused = format!("http://127.0.0.1:{}", tests::server::free_port());
+    for (label, endpoint) in [
+        ("refused", refused),
+        ("never answers", tests::server::silent_server()),
+    ] {
+        // GIVEN create-session's configuration, its keys to come from SSM, and SSM not answering
+        let env = aws_env(&[
+            (
+                "VP_PLAYGROUND_SIGNING_KEY_PARAMETER",
+                "/visionpipe/playground-signing-key",
+            ),
+            (
+                "VP_REPLAY_SEALING_KEY_PARAMETER",
+                "/visionpipe/replay-sealing-key",
+            ),
+            ("AWS_ENDPOINT_URL_SSM", &endpoint),
+        ]);
+        // WHEN it starts
+        let started = std::time::Instant::now();
+        let outcome =
+            tokio::time::timeout(std::time::Duration::from_secs(9), Startup::from_env::<true>(env)).await;
+        let took = started.elapsed();
+        // THEN the cold start fails saying it could not read SSM, well inside Lambda's 10 s
+        let err = outcome
+            .unwrap_or_else(|_| panic!("{label}: the cold start still waits after {took:?}"))
+            .map(|_| ())
+            .expect_err("must not start")
+            .to_string();
+        assert!(
+            err.contains("cannot read secrets from SSM Parameter Store"),
+            "{label}: {err}"
+        );
+        eprintln!("SSM {label}: the cold start failed after {took:?}");
+    }
+}
