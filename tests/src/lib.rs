@@ -278,6 +278,22 @@ pub fn parts(
     (status, body, headers)
 }
 
+/// The contract's answer to a dependency that failed or is busy: `503`, `Retry-After: 1`, the
+/// fixed message, and nothing of the failure's detail.
+pub fn assert_unavailable(parts: &(u16, serde_json::Value, lambda_http::http::HeaderMap), what: &str) {
+    let (status, body, headers) = parts;
+    assert_eq!(*status, 503, "{what}: {body}");
+    assert_eq!(headers["retry-after"], "1", "{what}");
+    assert_eq!(
+        body["error"], "Service temporarily unavailable, please retry",
+        "{what}"
+    );
+    assert!(
+        !body.to_string().contains("127.0.0.1"),
+        "{what}: internal detail leaked: {body}"
+    );
+}
+
 /// An idempotent session, then another paid session, then the retry of the first. Checks the
 /// replay is the first answer byte for byte — with the balance recorded then, not the current
 /// one — and returns the session token it carried.

@@ -196,12 +196,11 @@ async fn a_provider_that_hangs_or_fails_is_a_503_with_retry_after_within_the_dea
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
         // WHEN a console request with a well-formed token arrives
         let started = std::time::Instant::now();
-        let (status, body, headers) = tests::parts(app.list_keys(req).await);
+        let answer = tests::parts(app.list_keys(req).await);
         let took = started.elapsed();
         // THEN it is answered 503 with Retry-After (the token cannot be decided; it is not
         // invalid), before the request deadline would have cut it off
-        assert_eq!(status, 503, "{label}: {body}");
-        assert_eq!(headers["retry-after"], "1", "{label}");
+        tests::assert_unavailable(&answer, label);
         let deadline = std::time::Duration::from_millis(common::config::DEFAULT_REQUEST_DEADLINE_MS);
         assert!(
             took < deadline + std::time::Duration::from_secs(1),
