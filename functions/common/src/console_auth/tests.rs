@@ -179,3 +179,16 @@ fn key_sets_keep_usable_signing_keys_and_skip_the_rest() {
     assert!(keys::parse_key_set(br#"{"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "x"}]}"#).is_err());
     assert!(keys::parse_key_set(b"<html>").is_err());
 }
+
+#[tokio::test]
+async fn prefetch_loads_the_key_set_before_the_first_token() {
+    // GIVEN a verifier that loaded the key set at cold start
+    let (dir, verifier, signer) = setup();
+    verifier.prefetch().await;
+    // WHEN the key file changes before any token arrives
+    std::fs::remove_file(dir.path().join("console.pem")).unwrap();
+    ConsoleSigner::local(&dir.path().join("console.pem"), &config(dir.path())).unwrap();
+    // THEN a token of the key it loaded still verifies from what it holds (without the
+    // prefetch, the first token would make it read the file now, which no longer has that key)
+    assert_eq!(verifier.verify(&signer.mint(&acct(), 60)).await, Ok(acct()));
+}
