@@ -156,6 +156,22 @@ mod tests {
     }
 
     #[test]
+    fn any_text_round_trips_the_empty_one_included_and_anything_shorter_than_nonce_and_tag_does_not_open() {
+        let seal = seal();
+        for token in ["", "x", &"t".repeat(2048)] {
+            let sealed = seal.seal(RECORD, token).unwrap();
+            assert_eq!(seal.open(RECORD, &sealed).unwrap().as_str(), token);
+        }
+        // 12-byte nonce + 16-byte tag is the shortest a sealed value can be.
+        let shortest = URL_SAFE_NO_PAD.decode(seal.seal(RECORD, "").unwrap()).unwrap();
+        assert_eq!(shortest.len(), 28);
+        assert!(
+            seal.open(RECORD, &URL_SAFE_NO_PAD.encode(&shortest[..27]))
+                .is_err()
+        );
+    }
+
+    #[test]
     fn an_altered_moved_or_foreign_sealed_token_does_not_open() {
         let seal = seal();
         let sealed = seal.seal(RECORD, "header.claims.signature").unwrap();

@@ -93,12 +93,12 @@ impl KeyCache {
 
     /// Fetches the set now and replaces the held keys with it (cold start). Not counted
     /// against the interval, which limits refreshes that unknown `kid`s cause.
-    pub async fn refresh(&self) -> Result<usize, RefreshError> {
+    pub async fn refresh(&self) -> Result<(), RefreshError> {
         let _one_at_a_time = self.last_refresh.lock().await;
         self.load().await
     }
 
-    async fn load(&self) -> Result<usize, RefreshError> {
+    async fn load(&self) -> Result<(), RefreshError> {
         let document = match &self.source {
             ConsoleKeySource::Url(url) => {
                 let fetcher = self.fetcher.get_or_init(fetch::Fetcher::new);
@@ -120,7 +120,7 @@ impl KeyCache {
         let count = keys.len();
         *self.keys.write().expect("the key map is never left half-written") = Arc::new(keys);
         tracing::info!(keys = count, "console key set loaded");
-        Ok(count)
+        Ok(())
     }
 }
 

@@ -192,3 +192,107 @@ async fn prefetch_loads_the_key_set_before_the_first_token() {
     // prefetch, the first token would make it read the file now, which no longer has that key)
     assert_eq!(verifier.verify(&signer.mint(&acct(), 60)).await, Ok(acct()));
 }
+
+/// A stand-in identity provider on a free port: answers every request with `status` and
+/// `body`, and counts the requests.
+struct Provider {
+    url: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Provider {
+    fn start(status: u16, body: Vec<u8>) -> Provider {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = requests.clone();
+        std::thread::spawn(move || {
+            for mut connection in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // The request is a GET with no body: read to the end of its head.
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && connection.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = connection.write_all(answer.as_bytes());
+                let _ = connection.write_all(&body);
+            }
+        });
+        Provider { url, requests }
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn the_fetcher_returns_a_200_body_whole_up_to_its_limit_and_refuses_the_rest() {
+    let fetcher = fetch::Fetcher::new();
+    // A set of many keys is tens of kilobytes: whole, byte for byte.
+    let large: Vec<u8> = (0..40_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    assert_eq!(
+        fetcher.get(&Provider::start(200, large.clone()).url).await,
+        Ok(large)
+    );
+    // Not 200: an error naming the status, whatever the body.
+    let failed = fetcher.get(&Provider::start(500, b"{}".to_vec()).url).await;
+    assert!(failed.as_ref().is_err_and(|e| e.contains("500")), "{failed:?}");
+    // Far larger than any key set (256 KiB): refused.
+    let huge = vec![b' '; 256 * 1024 + 1];
+    assert!(fetcher.get(&Provider::start(200, huge).url).await.is_err());
+}
+
+#[tokio::test]
+async fn unknown_kids_refresh_a_providers_set_at_most_once_per_interval() {
+    // GIVEN a provider whose set holds none of the kids asked for
+    let (dir, _, signer) = setup();
+    let set = ConsoleSigner::local_key_set(&dir.path().join("console.pem")).unwrap();
+    let provider = Provider::start(200, set);
+    let verifier = ConsoleVerifier::new(&ConsoleAuthConfig {
+        keys: ConsoleKeySource::Url(provider.url.clone()),
+        ..config(dir.path())
+    });
+    // WHEN its own key verifies (one fetch), then ten tokens name keys it never published
+    assert_eq!(verifier.verify(&signer.mint(&acct(), 60)).await, Ok(acct()));
+    let other = tempfile::tempdir().unwrap();
+    let stranger = ConsoleSigner::local(&other.path().join("console.pem"), &config(other.path())).unwrap();
+    for _ in 0..10 {
+        assert_eq!(
+            verifier.verify(&stranger.mint(&acct(), 60)).await,
+            Err(ConsoleAuthError::Invalid)
+        );
+    }
+    // THEN the provider was asked once: the first token's load counts against the interval,
+    // so the unknown kids within it are refused from what is held
+    assert_eq!(provider.requests(), 1);
+}
+
+#[tokio::test]
+async fn no_key_set_at_all_is_unavailable_not_invalid() {
+    // A provider that fails and holds nothing: a well-formed token cannot be decided.
+    let (dir, _, signer) = setup();
+    let verifier = ConsoleVerifier::new(&ConsoleAuthConfig {
+        keys: ConsoleKeySource::Url(Provider::start(503, Vec::new()).url),
+        ..config(dir.path())
+    });
+    assert_eq!(
+        verifier.verify(&signer.mint(&acct(), 60)).await,
+        Err(ConsoleAuthError::KeysUnavailable)
+    );
+}
+
+#[test]
+fn an_rsa_signing_key_is_kept_for_rs256() {
+    // A 2048-bit modulus (its value does not matter to parsing) and the usual exponent.
+    let n = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, [0xC3u8; 256]);
+    let set = json!({"keys": [{"kty": "RSA", "n": n, "e": "AQAB", "kid": "rsa-1", "use": "sig"}]});
+    let keys = keys::parse_key_set(set.to_string().as_bytes()).unwrap();
+    assert_eq!(keys["rsa-1"].algorithm, Algorithm::RS256);
+}
