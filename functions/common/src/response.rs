@@ -16,5 +16,11 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     // Responses carry keys and tokens; no intermediary may keep them.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // A browser that opens an answer directly renders it as the JSON it is, never sniffs it
+    // into HTML or script (a key name is caller-chosen text).
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }

@@ -260,7 +260,14 @@ where
             },
             None => Err(routes::unmatched(&req)),
         };
-        let response = outcome.unwrap_or_else(|e| e.into_response(request_id.as_deref()));
+        let mut response = outcome.unwrap_or_else(|e| e.into_response(request_id.as_deref()));
+        // Every answer, whatever built it: a browser that opens one directly takes it as the
+        // type it says (JSON, or the console's HTML, CSS and JS), never sniffs it into another
+        // (a key name is caller-chosen text).
+        response.headers_mut().insert(
+            lambda_http::http::header::X_CONTENT_TYPE_OPTIONS,
+            lambda_http::http::HeaderValue::from_static("nosniff"),
+        );
         // The process id tells instances apart where their logs share one stream (`cargo lambda
         // watch`); in CloudWatch each instance has its own log stream anyway.
         tracing::info!(

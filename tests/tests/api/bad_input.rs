@@ -39,6 +39,7 @@ async fn every_bad_request_gets_its_documented_4xx_and_changes_nothing() {
             && body["error"] == case.error
             && body["code"].is_string()
             && headers["content-type"] == "application/json"
+            && headers["x-content-type-options"] == "nosniff"
             && (status != 405 || headers.contains_key("allow"));
         if !ok {
             failures.push(format!(

@@ -97,3 +97,28 @@ fn every_bad_input_answer_is_documented_for_its_endpoint_and_every_documented_40
         );
     }
 }
+
+#[tokio::test]
+async fn every_answer_tells_browsers_not_to_sniff_its_type() {
+    // Every fixture in events/, success or error, through whichever function its route names.
+    let t = tests::app_with_key().await;
+    let mut fixtures: Vec<String> = std::fs::read_dir(workspace_root().join("events"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|name| name.strip_suffix(".json").map(str::to_string))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() > 30, "{fixtures:?}");
+    for name in fixtures {
+        let response = t.app.dispatch(tests::fixture(&name)).await;
+        assert_eq!(
+            response
+                .headers()
+                .get("x-content-type-options")
+                .map(|v| v.to_str().unwrap()),
+            Some("nosniff"),
+            "{name}: {}",
+            response.status()
+        );
+    }
+}
