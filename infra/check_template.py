@@ -4,6 +4,7 @@
 - The DynamoDB table in template.yaml has exactly the definition in infra/table.json, the one
   the tests and `VP_STORE=dynamodb make dev` create, and deletion protection.
 - Revocation is throttled far above key creation; every function has Errors and Throttles alarms.
+- The credit-events pipe's role can be assumed by that pipe only (aws:SourceArn, aws:SourceAccount).
 (The routes are checked against the one route table by tests/tests/api/routes.rs.)
 
 Exits non-zero, saying what differs. Run by `make test`.
@@ -15,6 +16,11 @@ import sys
 from cfnlint.decode import decode
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def plain(node):
+    """cfn-lint's node types -> plain JSON (intrinsics as {"Fn::Sub": ...}, {"Ref": ...})."""
+    return json.loads(json.dumps(node, default=str))
 
 
 def main() -> int:
@@ -57,10 +63,23 @@ def main() -> int:
                 if (metric, dims) not in alarms:
                     failures.append(f"{name} has no {metric} alarm")
 
+    # The pipe's role is assumable by this stack's pipe alone: its trust policy names the pipe's
+    # own ARN (the pipe's Name, in the pipes ARN form) and the account.
+    pipe = template["Resources"]["CreditEventsPipe"]["Properties"]
+    trust = template["Resources"]["CreditEventsPipeRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    pipe_name = plain(pipe.get("Name"))
+    want_arn = {"Fn::Sub": "arn:${AWS::Partition}:pipes:${AWS::Region}:${AWS::AccountId}:pipe/" + pipe_name.get("Fn::Sub", "?")} if isinstance(pipe_name, dict) else None
+    for statement in trust:
+        condition = plain(statement.get("Condition", {})).get("StringEquals", {})
+        if condition.get("aws:SourceArn") != want_arn or condition.get("aws:SourceAccount") != {"Ref": "AWS::AccountId"}:
+            failures.append(
+                f"CreditEventsPipeRole's trust policy must require aws:SourceArn = the pipe's ARN ({want_arn}) and aws:SourceAccount, not {condition}"
+            )
+
     for failure in failures:
         print("MISMATCH", failure)
     if not failures:
-        print("template.yaml: table as infra/table.json, deletion protection, throttles, CORS and alarms in place")
+        print("template.yaml: table as infra/table.json, deletion protection, throttles, CORS, alarms and the pipe role's trust in place")
     return 1 if failures else 0
 
 
