@@ -120,6 +120,29 @@ fn bad_values_name_the_variable() {
 }
 
 #[test]
+fn the_playground_base_url_is_https_in_aws_and_may_be_http_locally() {
+    let aws = |url: &str| {
+        config(&[
+            ("VP_ENV", "aws"),
+            ("VP_TABLE_NAME", "prod"),
+            ("VP_PLAYGROUND_BASE_URL", url),
+        ])
+    };
+    assert_eq!(
+        aws("https://playground.test").unwrap().playground.base_url,
+        "https://playground.test"
+    );
+    let err = aws("http://playground.test").unwrap_err().to_string();
+    assert!(
+        err.contains("VP_PLAYGROUND_BASE_URL must be an https:// URL"),
+        "{err}"
+    );
+    assert!(!err.contains("local"), "{err}");
+    // A local playground may be served in the clear.
+    assert!(config(&[("VP_PLAYGROUND_BASE_URL", "http://127.0.0.1:5173")]).is_ok());
+}
+
+#[test]
 fn secrets_do_not_debug_print() {
     let pem = "-----BEGIN PRIVATE KEY-----\nsecret-bytes\n-----END PRIVATE KEY-----";
     let c = config(&[("VP_PLAYGROUND_SIGNING_KEY", pem)]).unwrap();
