@@ -3,7 +3,8 @@
 
 - The DynamoDB table in template.yaml has exactly the definition in infra/table.json, the one
   the tests and `VP_STORE=dynamodb make dev` create, and deletion protection.
-- Revocation is throttled far above key creation; every function has Errors and Throttles alarms.
+- Revocation is throttled far above key creation; GitHub's reports have a throttle of their own and
+  alarms on their route's 4xx and 5xx; every function has Errors and Throttles alarms.
 - The credit-events pipe's role can be assumed by that pipe only (aws:SourceArn, aws:SourceAccount).
 (The routes are checked against the one route table by tests/tests/api/routes.rs.)
 
@@ -44,6 +45,21 @@ def main() -> int:
     create, delete = routes["POST /api/v1/keys"], routes["DELETE /api/v1/keys/{id}"]
     if delete["ThrottlingRateLimit"] < 5 * create["ThrottlingRateLimit"]:
         failures.append("DELETE /api/v1/keys/{id} must be throttled far above key creation: revocation may not be starved")
+    # GitHub's reports: a throttle of their own (at least revocation's, so junk elsewhere never
+    # takes their share), route metrics, and alarms on the route's 4xx and 5xx.
+    reports = routes.get("POST /api/v1/secret-scanning", {})
+    if reports.get("ThrottlingRateLimit", 0) < delete["ThrottlingRateLimit"] or not reports.get("DetailedMetricsEnabled"):
+        failures.append("POST /api/v1/secret-scanning needs its own throttle (at least revocation's) with DetailedMetricsEnabled")
+    route_alarms = {
+        plain(r["Properties"].get("MetricName"))
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and {d["Name"]: plain(d["Value"]) for d in r["Properties"].get("Dimensions") or []}
+        == {"ApiId": {"Ref": "HttpApi"}, "Stage": "$default", "Method": "POST", "Resource": "/api/v1/secret-scanning"}
+    }
+    for metric in ("4xx", "5xx"):
+        if metric not in route_alarms:
+            failures.append(f"POST /api/v1/secret-scanning has no {metric} alarm")
     # CORS admits the configured console origin and nothing else (the page the stack serves at
     # /console is same-origin and needs none).
     cors = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]

@@ -114,3 +114,57 @@ async fn a_report_whose_signature_does_not_match_its_body_is_refused_and_reads_n
         200
     );
 }
+
+#[tokio::test]
+async fn a_source_in_any_case_is_taken_and_kept_in_lower_case() {
+    // GIVEN two live keys, reported in one signed report with sources as GitHub's docs write
+    // them ("Content") and in upper case
+    let t = TestApp::new();
+    seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
+    seed_key(
+        t.store(),
+        FIXTURE_ACCOUNT,
+        "key_01JF0000000000000000000001",
+        KEY_EMPTY,
+    )
+    .await;
+    let report = serde_json::json!([
+        {"token": KEY_OK, "type": "visionpipe_api_key", "url": "https://github.com/o/r/blob/x/a", "source": "Content"},
+        {"token": KEY_EMPTY, "type": "visionpipe_api_key", "url": "https://github.com/o/r/commit/x", "source": "COMMIT"},
+    ])
+    .to_string();
+    let signer = reporter_signer(&t.app.config);
+    let mut req = fixture("secret-scanning");
+    *req.body_mut() = lambda_http::Body::Text(report.clone());
+    let headers = req.headers_mut();
+    headers.insert(
+        "github-public-key-identifier",
+        signer.identifier().parse().unwrap(),
+    );
+    headers.insert(
+        "github-public-key-signature",
+        signer.sign(report.as_bytes()).parse().unwrap(),
+    );
+    // WHEN it arrives
+    let (status, body, _) = parts(t.app.secret_scanning(req).await);
+    // THEN both keys are revoked, and the trail says where each was found, in lower case
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["label"] == "true_positive"),
+        "{body}"
+    );
+    let mut sources: Vec<String> = t
+        .store()
+        .audit_events(&account(FIXTURE_ACCOUNT), common::clock::now())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == AuditAction::KeyLeaked)
+        .filter_map(|e| e.source)
+        .collect();
+    sources.sort();
+    assert_eq!(sources, ["commit", "content"]);
+}

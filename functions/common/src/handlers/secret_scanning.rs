@@ -96,7 +96,9 @@ async fn label(
     }
     let leak = Leak {
         url: reported.url.clone(),
-        source: reported.source.clone(),
+        // GitHub's documentation lists the kinds capitalised ("Content"), its reports send them in
+        // lower case: either is taken, and kept in lower case so the audit trail reads one way.
+        source: reported.source.as_deref().map(str::to_ascii_lowercase),
     };
     Ok(
         match state.store.revoke_leaked(hash, leak, at, from.clone()).await? {
