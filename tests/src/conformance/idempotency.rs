@@ -20,6 +20,12 @@ pub const CASES: &[Case] = &[
         run: |store| Box::pin(idempotency_records_answer_for_24_hours_only(store)),
     },
     Case {
+        name: "a_record_answers_no_longer_than_its_token_lives_and_then_starts_a_new_session",
+        run: |store| {
+            Box::pin(a_record_answers_no_longer_than_its_token_lives_and_then_starts_a_new_session(store))
+        },
+    },
+    Case {
         name: "a_hundred_concurrent_retries_of_one_idempotency_key_debit_once",
         run: |store| {
             Box::pin(a_hundred_concurrent_retries_of_one_idempotency_key_debit_once(
@@ -199,4 +205,62 @@ pub async fn a_hundred_concurrent_retries_of_one_idempotency_key_debit_once(stor
     assert_eq!(credits(store.as_ref(), "acct_a").await, FREE_CREDITS - 1);
     assert_eq!(debits(store.as_ref(), "acct_a").await, 1);
     assert_ledger_ok(store.as_ref(), "acct_a").await;
+}
+
+pub async fn a_record_answers_no_longer_than_its_token_lives_and_then_starts_a_new_session(
+    store: Arc<dyn Store>,
+) {
+    // GIVEN an idempotent session opened 10 minutes ago whose token lived 10 minutes
+    let (plaintext, _) = create(store.as_ref(), "acct_a", "k").await;
+    let key = resolved(store.as_ref(), &plaintext).await;
+    let short_lived = |tag: &str| {
+        Some(IdempotentSession {
+            key_hash: "hash-of-short".into(),
+            request_hash: "body-{}".into(),
+            grant: SessionGrant {
+                expires_in: 600,
+                ..grant(tag)
+            },
+        })
+    };
+    let opened = clock::now() - Duration::seconds(600);
+    let first = store
+        .debit_session(&key, debit_at(opened), short_lived("first"))
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        DebitOutcome::Debited {
+            balance: FREE_CREDITS - 1
+        }
+    );
+    // WHEN it is retried in the token's last second THEN the first answer comes back
+    let last_second = opened + Duration::seconds(599);
+    let retry = store
+        .debit_session(&key, debit_at(last_second), short_lived("retry"))
+        .await
+        .unwrap();
+    assert_eq!(
+        retry,
+        DebitOutcome::Replayed {
+            balance: FREE_CREDITS - 1,
+            grant: SessionGrant {
+                expires_in: 600,
+                ..grant("first")
+            }
+        }
+    );
+    // WHEN it is retried the second the token expires (the record's expiry, exactly) THEN it is
+    // a first request again: a new session with a live token, never an expired one or an error
+    let expired = opened + Duration::seconds(600);
+    let later = store
+        .debit_session(&key, debit_at(expired), short_lived("later"))
+        .await
+        .unwrap();
+    assert_eq!(
+        later,
+        DebitOutcome::Debited {
+            balance: FREE_CREDITS - 2
+        }
+    );
 }

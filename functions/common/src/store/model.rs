@@ -143,9 +143,18 @@ impl IdempotentSession {
             None
         }
     }
+
+    /// When the record made at `at` stops answering: after [`IDEMPOTENCY_WINDOW`], or when the
+    /// token it holds expires if that is sooner, so a replay never hands out an expired token.
+    /// A record is live while `now < expiry`; from `expiry` on, the key starts a new session
+    /// (both stores, the same boundary).
+    pub fn record_expiry(&self, at: time::OffsetDateTime) -> time::OffsetDateTime {
+        let token_lives = time::Duration::seconds(i64::try_from(self.grant.expires_in).unwrap_or(i64::MAX));
+        at + IDEMPOTENCY_WINDOW.min(token_lives)
+    }
 }
 
-/// How long an idempotency record answers retries.
+/// How long an idempotency record answers retries at most (less when its token lives less).
 pub const IDEMPOTENCY_WINDOW: time::Duration = time::Duration::hours(24);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,9 +8,7 @@ use super::balance::{BalanceChange, DailyLimit, DayCount, Refusal};
 use super::cancel::Retry;
 use super::client::{TxError, from_item, internal, to_item};
 use super::items::{Change, IDEMPOTENCY_PREFIX, IdempotencyItem, account_pk};
-use crate::store::{
-    DebitOutcome, IDEMPOTENCY_WINDOW, IdempotentSession, ResolvedKey, SessionGrant, StoreError,
-};
+use crate::store::{DebitOutcome, IdempotentSession, ResolvedKey, SessionGrant, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use time::OffsetDateTime;
 
@@ -34,18 +32,19 @@ impl DynamoStore {
             sealed_token: idem.grant.sealed_token.clone(),
             expires_in: idem.grant.expires_in,
             ledger_id: change.id.clone(),
-            ttl: (at + IDEMPOTENCY_WINDOW).unix_timestamp(),
+            ttl: idem.record_expiry(at).unix_timestamp(),
         };
         let mut limit = key.sessions_per_day.map(|per_day| DailyLimit {
             per_day,
             count: DayCount::Today,
         });
-        // An expired record that TTL has not removed yet may be replaced. A used one comes back
-        // with the cancellation, so a replay needs no extra read to find it.
+        // An expired record (live while now < ttl: `record_expiry`) that TTL has not removed
+        // yet may be replaced. A used one comes back with the cancellation, so a replay needs
+        // no extra read to find it.
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(&record)?))
-            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":now", AttributeValue::N(at.unix_timestamp().to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

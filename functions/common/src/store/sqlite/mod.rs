@@ -12,9 +12,8 @@ mod schema;
 
 use super::{
     AuditAction, AuditEvent, Balance, CreditEvent, CreditEventKind, DEFAULT_LOW_CREDIT_THRESHOLD,
-    DebitOutcome, IDEMPOTENCY_WINDOW, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, Leak,
-    LeakRevocation, LedgerEntry, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store,
-    StoreError,
+    DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, Leak, LeakRevocation, LedgerEntry,
+    LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use crate::api_key::KeyHash;
 use crate::clock;
@@ -356,7 +355,7 @@ impl Store for SqliteStore {
                         idem.grant.sealed_token,
                         idem.grant.expires_in as i64,
                         balance as i64,
-                        (debit.at + IDEMPOTENCY_WINDOW).unix_timestamp()
+                        idem.record_expiry(debit.at).unix_timestamp()
                     ],
                 )?;
             }
