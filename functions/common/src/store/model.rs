@@ -148,7 +148,7 @@ impl IdempotentSession {
     /// token it holds expires if that is sooner, so a replay never hands out an expired token.
     /// A record is live while `now < expiry`; from `expiry` on, the key starts a new session
     /// (both stores, the same boundary).
-    pub fn record_expiry(&self, at: time::OffsetDateTime) -> time::OffsetDateTime {
+    pub fn record_expiry(&self, at: OffsetDateTime) -> OffsetDateTime {
         let token_lives = time::Duration::seconds(i64::try_from(self.grant.expires_in).unwrap_or(i64::MAX));
         at + IDEMPOTENCY_WINDOW.min(token_lives)
     }
