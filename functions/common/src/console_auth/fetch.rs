@@ -17,6 +17,31 @@ use std::time::Duration;
 const MAX_BODY: usize = 256 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A fetched document and how long its answer says it may be kept.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub max_age: Option<Duration>,
+}
+
+/// How long `Cache-Control` lets the answer be kept: `max-age=N`, or zero for `no-cache` and
+/// `no-store`; `None` when it does not say.
+pub fn max_age(headers: &hyper::HeaderMap) -> Option<Duration> {
+    let mut age = None;
+    for value in headers.get_all(hyper::header::CACHE_CONTROL) {
+        for directive in value.to_str().unwrap_or("").split(',').map(str::trim) {
+            let directive = directive.to_ascii_lowercase();
+            if directive == "no-cache" || directive == "no-store" {
+                return Some(Duration::ZERO);
+            }
+            if let Some(seconds) = directive.strip_prefix("max-age=").and_then(|n| n.parse().ok()) {
+                age = Some(Duration::from_secs(seconds));
+            }
+        }
+    }
+    age
+}
+
 pub struct Fetcher {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
 }
@@ -46,8 +71,9 @@ impl Fetcher {
         }
     }
 
-    /// The body of `GET url` when it answers 200 within the timeout; otherwise why not.
-    pub async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+    /// The body of `GET url` when it answers 200 within the timeout, with how long the
+    /// answer says it may be kept ([`max_age`]); otherwise why not.
+    pub async fn get(&self, url: &str) -> Result<Fetched, String> {
         let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
         let request = hyper::Request::get(uri)
             .header(hyper::header::ACCEPT, "application/json")
@@ -58,11 +84,15 @@ impl Fetcher {
             if response.status() != hyper::StatusCode::OK {
                 return Err(format!("answered {}", response.status()));
             }
+            let max_age = max_age(response.headers());
             let body = Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok(body.to_bytes().to_vec())
+            Ok(Fetched {
+                body: body.to_bytes().to_vec(),
+                max_age,
+            })
         };
         tokio::time::timeout(TIMEOUT, work)
             .await

@@ -3,8 +3,11 @@
 //! Keys are looked up by `kid`. An unknown `kid` refreshes the set — that is how a provider's
 //! key rotation reaches us without a deploy — but at most once per [`MIN_REFRESH_INTERVAL`], so
 //! a flood of tokens with made-up `kid`s costs the provider one request per interval, not one
-//! each. A refresh that fails keeps the keys already held; only an instance that has never held
-//! any answers "unavailable" (503) rather than "invalid" (401).
+//! each. Held keys are also fetched again once the provider's answer says they are stale
+//! (`Cache-Control: max-age`, [`DEFAULT_MAX_AGE`] when it says nothing), so a key the provider
+//! withdraws stops verifying on warm instances too. A refresh that fails keeps the keys already
+//! held (tried again after [`MIN_REFRESH_INTERVAL`]); only an instance that has never held any
+//! answers "unavailable" (503) rather than "invalid" (401).
 
 use super::{ALGORITHMS, ConsoleAuthError, fetch};
 use crate::config::ConsoleKeySource;
@@ -17,6 +20,12 @@ use std::time::{Duration, Instant};
 /// Fewest seconds between two fetches of a remote key set.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How long a key set is held when its answer gives no `max-age` (a local key file, too).
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// Longest a key set is held, whatever its answer says: a withdrawn key is dropped within a day.
+pub const LONGEST_MAX_AGE: Duration = Duration::from_secs(86_400);
+
 /// One key of the set, bound to the one algorithm it verifies.
 pub struct TrustedKey {
     pub key: DecodingKey,
@@ -25,9 +34,22 @@ pub struct TrustedKey {
 
 type Keys = HashMap<String, Arc<TrustedKey>>;
 
+/// The keys held, and until when they may be used without asking the provider again.
+#[derive(Default)]
+struct Held {
+    keys: Keys,
+    fresh_until: Option<Instant>,
+}
+
+impl Held {
+    fn stale(&self) -> bool {
+        self.fresh_until.is_some_and(|until| Instant::now() >= until)
+    }
+}
+
 pub struct KeyCache {
     source: ConsoleKeySource,
-    keys: RwLock<Arc<Keys>>,
+    held: RwLock<Arc<Held>>,
     /// When an unknown `kid` last caused a refresh; the lock also makes concurrent misses
     /// share one fetch.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
@@ -48,30 +70,55 @@ impl KeyCache {
     pub fn new(source: ConsoleKeySource) -> Self {
         KeyCache {
             source,
-            keys: RwLock::new(Arc::default()),
+            held: RwLock::new(Arc::default()),
             last_refresh: tokio::sync::Mutex::new(None),
             fetcher: std::sync::OnceLock::new(),
         }
     }
 
-    fn cached(&self) -> Arc<Keys> {
-        self.keys
+    fn cached(&self) -> Arc<Held> {
+        self.held
             .read()
             .expect("the key map is never left half-written")
             .clone()
     }
 
-    /// The key named `kid`, refreshing the set once if it is not held.
+    /// The key named `kid`: from the held set while it is fresh; else after one refresh (a
+    /// stale set, or a `kid` it does not hold).
     pub async fn get(&self, kid: &str) -> Result<Arc<TrustedKey>, ConsoleAuthError> {
-        if let Some(key) = self.cached().get(kid) {
+        let held = self.cached();
+        if held.stale() {
+            self.refresh_stale().await;
+        } else if let Some(key) = held.keys.get(kid) {
             return Ok(key.clone());
         }
-        self.refresh_if_due().await;
-        let keys = self.cached();
-        match keys.get(kid) {
+        if !self.cached().keys.contains_key(kid) {
+            self.refresh_if_due().await;
+        }
+        let held = self.cached();
+        match held.keys.get(kid) {
             Some(key) => Ok(key.clone()),
-            None if keys.is_empty() => Err(ConsoleAuthError::KeysUnavailable),
+            None if held.keys.is_empty() => Err(ConsoleAuthError::KeysUnavailable),
             None => Err(ConsoleAuthError::Invalid),
+        }
+    }
+
+    /// Fetches a stale set again (once, however many requests find it stale). On failure the
+    /// held keys stay in use and the next try is [`MIN_REFRESH_INTERVAL`] away: an identity
+    /// provider that is down does not take the console down with it.
+    async fn refresh_stale(&self) {
+        let mut last = self.last_refresh.lock().await;
+        if !self.cached().stale() {
+            return;
+        }
+        *last = Some(Instant::now());
+        if let Err(e) = self.load().await {
+            tracing::warn!(error = %e, "stale console key set not refreshed; keeping the keys held for now");
+            let mut held = self.held.write().expect("the key map is never left half-written");
+            *held = Arc::new(Held {
+                keys: held.keys.clone(),
+                fresh_until: Some(Instant::now() + MIN_REFRESH_INTERVAL),
+            });
         }
     }
 
@@ -99,14 +146,18 @@ impl KeyCache {
     }
 
     async fn load(&self) -> Result<(), RefreshError> {
-        let document = match &self.source {
+        let (document, max_age) = match &self.source {
             ConsoleKeySource::Url(url) => {
                 let fetcher = self.fetcher.get_or_init(fetch::Fetcher::new);
-                fetcher.get(url).await.map_err(RefreshError::Fetch)?
+                let fetched = fetcher.get(url).await.map_err(RefreshError::Fetch)?;
+                (fetched.body, fetched.max_age)
             }
             #[cfg(feature = "embedded")]
-            ConsoleKeySource::LocalKey(path) => super::signer::ConsoleSigner::local_key_set(path)
-                .map_err(|e| RefreshError::Local(e.to_string()))?,
+            ConsoleKeySource::LocalKey(path) => (
+                super::signer::ConsoleSigner::local_key_set(path)
+                    .map_err(|e| RefreshError::Local(e.to_string()))?,
+                None,
+            ),
             // Lambda builds leave local runs out (AWS configuration never names a local key),
             // and with them the local signer's key parsing and generation.
             #[cfg(not(feature = "embedded"))]
@@ -118,8 +169,16 @@ impl KeyCache {
         };
         let keys = parse_key_set(&document)?;
         let count = keys.len();
-        *self.keys.write().expect("the key map is never left half-written") = Arc::new(keys);
-        tracing::info!(keys = count, "console key set loaded");
+        let max_age = max_age.unwrap_or(DEFAULT_MAX_AGE).min(LONGEST_MAX_AGE);
+        *self.held.write().expect("the key map is never left half-written") = Arc::new(Held {
+            keys,
+            fresh_until: Some(Instant::now() + max_age),
+        });
+        tracing::info!(
+            keys = count,
+            max_age_s = max_age.as_secs(),
+            "console key set loaded"
+        );
         Ok(())
     }
 }
