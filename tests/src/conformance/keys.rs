@@ -40,6 +40,14 @@ pub const CASES: &[Case] = &[
         run: |store| Box::pin(an_account_holds_at_most_its_cap_of_live_keys(store)),
     },
     Case {
+        name: "a_roll_carries_the_expiry_it_is_given_and_todays_session_count",
+        run: |store| {
+            Box::pin(a_roll_carries_the_expiry_it_is_given_and_todays_session_count(
+                store,
+            ))
+        },
+    },
+    Case {
         name: "of_ten_creations_and_then_ten_rolls_racing_for_the_last_place_one_wins",
         run: |store| Box::pin(racing_for_the_last_place(store, || {})),
     },
@@ -411,4 +419,49 @@ pub async fn racing_for_the_last_place(store: Arc<dyn Store>, arm: impl Fn()) {
             "{race:?}"
         );
     }
+}
+
+pub async fn a_roll_carries_the_expiry_it_is_given_and_todays_session_count(store: Arc<dyn Store>) {
+    // GIVEN a key limited to 2 sessions a day that expires in 2 days, with both of today's used
+    let expires = clock::now().replace_nanosecond(0).unwrap() + Duration::days(2);
+    let (plaintext, mut key) = new_key("acct_a", "metered", clock::now());
+    key.expires_at = Some(expires);
+    key.sessions_per_day = Some(2);
+    let old = key.id.clone();
+    store.create_key(key, origin()).await.unwrap();
+    let resolved_old = resolved(store.as_ref(), &plaintext).await;
+    for _ in 0..2 {
+        assert!(matches!(
+            store.debit_session(&resolved_old, debit(), None).await.unwrap(),
+            DebitOutcome::Debited { .. }
+        ));
+    }
+    // WHEN it is rolled, its successor given the same expiry and limit (as roll-key does)
+    let (successor_plaintext, mut successor) = new_key("acct_a", "metered", clock::now());
+    successor.expires_at = Some(expires);
+    successor.sessions_per_day = Some(2);
+    let successor_id = successor.id.clone();
+    let rolled = store
+        .roll_key(&old, successor, clock::now() + Duration::hours(1), origin())
+        .await
+        .unwrap();
+    assert!(matches!(rolled, KeyRoll::Rolled { .. }), "{rolled:?}");
+    // THEN the successor expires when the old key would have
+    let listed = store.list_keys(&account("acct_a")).await.unwrap();
+    let listed_successor = listed.iter().find(|k| k.id == successor_id).expect("listed");
+    assert_eq!(listed_successor.expires_at, Some(expires));
+    // AND today's two sessions count against it: its first session today is over the limit
+    let resolved_new = resolved(store.as_ref(), &successor_plaintext).await;
+    assert_eq!(
+        store.debit_session(&resolved_new, debit(), None).await.unwrap(),
+        DebitOutcome::KeyLimitReached
+    );
+    // AND past that expiry the debit itself refuses it
+    assert_eq!(
+        store
+            .debit_session(&resolved_new, debit_at(expires + Duration::seconds(1)), None)
+            .await
+            .unwrap(),
+        DebitOutcome::InvalidKey
+    );
 }

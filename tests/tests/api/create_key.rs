@@ -296,16 +296,11 @@ async fn a_key_with_a_daily_limit_lists_it_keeps_it_when_rolled_and_answers_429_
     assert_eq!(credits(t.store(), FIXTURE_ACCOUNT).await, before);
 
     // WHEN it is rolled THEN the successor carries the same limit
-    let mut roll = fixture("roll-key");
-    let id = created["id"].as_str().unwrap();
-    *roll.uri_mut() = format!("https://api.example.com/api/v1/keys/{id}/roll")
-        .parse()
-        .unwrap();
-    roll = lambda_http::RequestExt::with_path_parameters(
-        roll,
-        std::collections::HashMap::from([("id".to_string(), id.to_string())]),
+    let (status, rolled, _) = parts(
+        t.app
+            .roll_key(roll_request(created["id"].as_str().unwrap()))
+            .await,
     );
-    let (status, rolled, _) = parts(t.app.roll_key(roll).await);
     assert_eq!(status, 201, "{rolled}");
     assert_eq!(rolled["limits"], serde_json::json!({"sessionsPerDay": 2}));
     let (_, list, _) = parts(t.app.list_keys(fixture("list-keys")).await);
@@ -317,4 +312,43 @@ async fn a_key_with_a_daily_limit_lists_it_keeps_it_when_rolled_and_answers_429_
             .all(|k| k["limits"]["sessionsPerDay"] == 2),
         "{list}"
     );
+}
+
+/// The roll-key fixture aimed at key `id`.
+fn roll_request(id: &str) -> lambda_http::Request {
+    let mut roll = fixture("roll-key");
+    *roll.uri_mut() = format!("https://api.example.com/api/v1/keys/{id}/roll")
+        .parse()
+        .unwrap();
+    lambda_http::RequestExt::with_path_parameters(
+        roll,
+        std::collections::HashMap::from([("id".to_string(), id.to_string())]),
+    )
+}
+
+#[tokio::test]
+async fn a_rolled_key_passes_its_expiry_to_its_successor() {
+    // GIVEN a key that expires in a week
+    let t = TestApp::new();
+    let week = common::clock::now().replace_nanosecond(0).unwrap() + time::Duration::days(7);
+    let body =
+        serde_json::json!({"name": "Temporary", "expiresAt": common::clock::rfc3339(week)}).to_string();
+    let (status, created, _) = parts(t.app.create_key(create_key_with(&body)).await);
+    assert_eq!(status, 201, "{created}");
+    // WHEN it is rolled THEN its successor expires when it would have (a roll cannot turn an
+    // expiring key into one that never expires)
+    let (status, rolled, _) = parts(
+        t.app
+            .roll_key(roll_request(created["id"].as_str().unwrap()))
+            .await,
+    );
+    assert_eq!(status, 201, "{rolled}");
+    let (_, list, _) = parts(t.app.list_keys(fixture("list-keys")).await);
+    let successor = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == rolled["id"])
+        .unwrap();
+    assert_eq!(successor["expiresAt"], common::clock::rfc3339(week), "{list}");
 }

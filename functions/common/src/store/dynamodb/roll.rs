@@ -2,7 +2,7 @@
 
 use super::DynamoStore;
 use super::cancel::Retry;
-use super::client::TxError;
+use super::client::{TxError, to_attribute};
 use super::items::*;
 use super::ledger::audit_item;
 use crate::ids::KeyId;
@@ -53,22 +53,39 @@ impl DynamoStore {
                 _ => old_expires_at,
             };
             let expires_value = || AttributeValue::N(expires.unix_timestamp().to_string());
+            // What the successor carries over: its own expiry (the old key's, set by the
+            // caller), where the debit's condition reads it, and a limited key's count of
+            // today's sessions, so a roll cannot reset the day's limit. (A key without an entry
+            // yet gets one of day 0, which no debit takes for today.)
+            let mut update = String::from("SET liveKeys.#new = :never, keyExpiries.#old = :expires");
+            let mut values = vec![
+                (":never", AttributeValue::S(NEVER_USED.into())),
+                (":expires", expires_value()),
+                (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string())),
+                (":now", AttributeValue::N(now.to_string())),
+            ];
+            if let Some(successor_expiry) = new.expires_at {
+                update.push_str(", keyExpiries.#new = :successor_expires");
+                values.push((
+                    ":successor_expires",
+                    AttributeValue::N(successor_expiry.unix_timestamp().to_string()),
+                ));
+            }
+            if new.sessions_per_day.is_some() {
+                update.push_str(", keyUse.#new = if_not_exists(keyUse.#old, :unused)");
+                values.push((":unused", to_attribute(&KeyUse { day: 0, count: 0 })?));
+            }
             let writes = vec![
                 // The account: the successor joins the live keys (room permitting) and the old
                 // key's expiry is set where the debit's condition reads it — only if the old key
                 // is still live and unexpired.
                 self.update(
                     (account_pk(account), ACCOUNT_SK.into()),
-                    "SET liveKeys.#new = :never, keyExpiries.#old = :expires",
+                    &update,
                     "attribute_exists(liveKeys.#old) AND size(liveKeys) < :cap \
                      AND (attribute_not_exists(keyExpiries.#old) OR keyExpiries.#old > :now)",
                     &[("#new", new.id.as_str()), ("#old", old.as_str())],
-                    vec![
-                        (":never", AttributeValue::S(NEVER_USED.into())),
-                        (":expires", expires_value()),
-                        (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string())),
-                        (":now", AttributeValue::N(now.to_string())),
-                    ],
+                    values,
                 )?,
                 // The old key item, for listing.
                 self.update(

@@ -162,6 +162,13 @@ impl Store for SqliteStore {
                 params![expires.unix_timestamp(), old.as_str()],
             )?;
             insert_key(tx, &new)?;
+            // A limited key's count of today's sessions goes with it: a roll cannot reset the
+            // day's limit. (The successor's expiry, the old key's, is the caller's.)
+            tx.execute(
+                "UPDATE api_keys SET (usage_day, usage_count) = (SELECT usage_day, usage_count FROM api_keys WHERE id = ?2)
+                 WHERE id = ?1 AND sessions_per_day IS NOT NULL",
+                params![new.id.as_str(), old.as_str()],
+            )?;
             insert_linked_audit(
                 tx,
                 new.account.as_str(),
