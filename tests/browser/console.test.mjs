@@ -6,6 +6,8 @@
 //   VP_CONSOLE_URL   the page signed in (what `vpctl console --account …` prints)
 //   VP_EXPIRED_URL   the page with an expired console token in its fragment
 //   VP_SHOTS         where each step's screenshot goes (a test artefact)
+//   VP_OTHER_ACCOUNT_TOKEN, VP_SAME_ACCOUNT_TOKEN
+//                    valid console tokens, for another account and for the signed-in one
 //   CHROMIUM         the browser binary (default /usr/bin/chromium)
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -18,7 +20,9 @@ const BASE = process.env.VP_BASE_URL
 const SIGNED_IN = process.env.VP_CONSOLE_URL
 const EXPIRED = process.env.VP_EXPIRED_URL
 const SHOTS = process.env.VP_SHOTS
-for (const [name, value] of Object.entries({ VP_BASE_URL: BASE, VP_CONSOLE_URL: SIGNED_IN, VP_EXPIRED_URL: EXPIRED, VP_SHOTS: SHOTS })) {
+const OTHER_TOKEN = process.env.VP_OTHER_ACCOUNT_TOKEN
+const SAME_TOKEN = process.env.VP_SAME_ACCOUNT_TOKEN
+for (const [name, value] of Object.entries({ VP_BASE_URL: BASE, VP_CONSOLE_URL: SIGNED_IN, VP_EXPIRED_URL: EXPIRED, VP_SHOTS: SHOTS, VP_OTHER_ACCOUNT_TOKEN: OTHER_TOKEN, VP_SAME_ACCOUNT_TOKEN: SAME_TOKEN })) {
   if (!value) throw new Error(`${name} is not set: run this through tests/tests/http/browser.rs`)
 }
 mkdirSync(SHOTS, { recursive: true })
@@ -343,4 +347,38 @@ test('API failures are shown in words, and a bad or expired token is a clear sig
     assert.deepEqual(signedOut.problems, [])
     await signedOut.context().close()
   }
+})
+
+test('a link that would sign in as another account asks first, and never stays in the address bar', async () => {
+  const page = await openPage(SIGNED_IN)
+  await page.getByRole('button', { name: 'Add Key' }).waitFor()
+  const held = () => page.evaluate(() => sessionStorage.getItem('visionpipe.consoleToken'))
+  const signedInToken = await held()
+  const follow = (token) => page.evaluate((t) => { location.hash = `#token=${t}` }, token)
+  // A link for this same account: taken at once, no question.
+  await follow(SAME_TOKEN)
+  await page.waitForFunction(() => !location.hash.includes('token='))
+  assert.equal(await held(), SAME_TOKEN)
+  assert.ok(!(await page.getByRole('dialog', { name: 'Switch account?' }).isVisible()))
+  // A link for another account: the page asks, naming both, and the fragment is gone already.
+  await follow(OTHER_TOKEN)
+  const ask = page.getByRole('dialog', { name: 'Switch account?' })
+  await ask.waitFor()
+  assert.match(await ask.textContent(), /acct_other[\s\S]*acct_browser/)
+  assert.ok(!(await page.evaluate(() => location.hash.includes('token='))))
+  await shot(page, '14-switch-account')
+  // Stay: nothing changes.
+  await ask.getByRole('button', { name: 'Stay' }).click()
+  await ask.waitFor({ state: 'hidden' })
+  assert.equal(await held(), SAME_TOKEN)
+  // Switch, when meant: the other account's (empty) key list.
+  await follow(OTHER_TOKEN)
+  await ask.waitFor()
+  await ask.getByRole('button', { name: 'Switch account' }).click()
+  await ask.waitFor({ state: 'hidden' })
+  assert.equal(await held(), OTHER_TOKEN)
+  await page.getByText('No API keys yet', { exact: false }).waitFor()
+  assert.notEqual(signedInToken, OTHER_TOKEN)
+  assert.deepEqual(page.problems, [])
+  await page.context().close()
 })

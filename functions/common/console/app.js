@@ -3,7 +3,12 @@
 //
 // Sign-in: the console's sign-in sends the browser here with `#token=<console JWT>`. A URL
 // fragment never reaches a server or its logs; the page moves the token into sessionStorage
-// (this tab only) and removes it from the address bar at once.
+// (this tab only) and removes it from the address bar at once. A link's token for another
+// account than the one signed in is taken only if the person confirms: anyone can send a link,
+// and keys created after a silent switch would belong to the sender's account (token
+// fixation). A real sign-in flow also binds its answer to this browser (an OIDC `state` it
+// issued and checks), which a planted link cannot carry; this page, given tokens by
+// `vpctl console`, has no such flow to check.
 //
 // Everything from the API is rendered with textContent, never as HTML.
 "use strict";
@@ -20,14 +25,46 @@ class ApiError extends Error {
 
 // ---------------------------------------------------------------- sign-in
 
+// The account a console token names (its `sub`), read without verifying: only to tell two
+// tokens apart. The API verifies every token it is sent.
+function accountOf(jwt) {
+  try {
+    const payload = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const sub = JSON.parse(atob(payload)).sub;
+    return typeof sub === "string" ? sub : null;
+  } catch {
+    return null;
+  }
+}
+
+let pendingSwitch = null;
+
+// Takes a token from the fragment (always clearing it from the address bar): at once when no
+// token is held or it names the same account; otherwise only once the person confirms.
 function takeTokenFromFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
-  const token = params.get("token");
-  if (token) {
-    sessionStorage.setItem(TOKEN_KEY, token);
-    params.delete("token");
-    const rest = params.toString();
-    history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+  const offered = params.get("token");
+  if (!offered) return;
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+  const held = token();
+  if (!held || accountOf(held) === accountOf(offered)) {
+    sessionStorage.setItem(TOKEN_KEY, offered);
+    return;
+  }
+  pendingSwitch = offered;
+  $("switch-new").textContent = accountOf(offered) ?? "(unknown)";
+  $("switch-current").textContent = accountOf(held) ?? "(unknown)";
+  if (!$("switch-dialog").open) $("switch-dialog").showModal();
+}
+
+function confirmSwitch() {
+  const offered = pendingSwitch;
+  $("switch-dialog").close();
+  if (offered) {
+    sessionStorage.setItem(TOKEN_KEY, offered);
+    show();
   }
 }
 
@@ -410,6 +447,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("download-jsonl").addEventListener("click", () => exportAudit("jsonl"));
   $("download-csv").addEventListener("click", () => exportAudit("csv"));
   $("sign-out").addEventListener("click", () => signOut("You signed out."));
+  $("switch-stay").addEventListener("click", () => $("switch-dialog").close());
+  $("switch-confirm").addEventListener("click", confirmSwitch);
+  $("switch-dialog").addEventListener("close", () => { pendingSwitch = null; });
   window.addEventListener("hashchange", () => {
     if (location.hash.includes("token=")) takeTokenFromFragment();
     show();

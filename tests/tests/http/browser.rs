@@ -21,6 +21,9 @@ fn the_console_page_works_in_a_real_browser_as_the_docs_describe() {
     // An expired token, signed by the very key the stack trusts (expiry is the only fault).
     let config = tests::local_config(server.data_dir.path(), &[]);
     let expired = tests::console_signer(&config).mint(&tests::account("acct_browser"), -3600);
+    // Valid tokens in links: one for another account (a planted sign-in), one for this account.
+    let other = tests::console_signer(&config).mint(&tests::account("acct_other"), 3600);
+    let same = tests::console_signer(&config).mint(&tests::account("acct_browser"), 3600);
     // The key the stack trusts for secret-scanning reports (the test signs one as GitHub would).
     let reporter_key = server
         .data_dir
@@ -45,6 +48,8 @@ fn the_console_page_works_in_a_real_browser_as_the_docs_describe() {
             format!("{}/console#token={expired}", server.base_url),
         )
         .env("VP_SHOTS", &shots)
+        .env("VP_OTHER_ACCOUNT_TOKEN", &other)
+        .env("VP_SAME_ACCOUNT_TOKEN", &same)
         .env("VP_REPORTER_KEY", &reporter_key)
         .output()
         .unwrap_or_else(|e| panic!("cannot run node ({e})"));
