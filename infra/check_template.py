@@ -34,7 +34,7 @@ def main() -> int:
     table = template["Resources"]["Table"]["Properties"]
     expected = json.loads((ROOT / "infra" / "table.json").read_text())
     for prop, want in expected.items():
-        got = json.loads(json.dumps(table.get(prop)))  # cfn-lint's node types -> plain JSON
+        got = plain(table.get(prop))
         if got != want:
             failures.append(f"Table.{prop}: template has {got}, infra/table.json has {want}")
 
@@ -63,7 +63,7 @@ def main() -> int:
     # CORS admits the configured console origin and nothing else (the page the stack serves at
     # /console is same-origin and needs none).
     cors = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
-    if json.loads(json.dumps(cors.get("AllowOrigins"), default=str)) != [{"Ref": "ConsoleOrigin"}]:
+    if plain(cors.get("AllowOrigins")) != [{"Ref": "ConsoleOrigin"}]:
         failures.append(f"HttpApi CORS must allow exactly the ConsoleOrigin parameter, not {cors.get('AllowOrigins')}")
     if cors.get("AllowCredentials"):
         failures.append("HttpApi CORS must not allow credentials: the console sends its token as a header")

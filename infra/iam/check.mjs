@@ -95,7 +95,7 @@ export function functionPolicies(template) {
   for (const [logicalId, resource] of Object.entries(template.Resources ?? {})) {
     if (resource.Type !== 'AWS::IAM::Role') continue
     const statements = (resource.Properties.Policies ?? []).flatMap((policy) => resolve(policy.PolicyDocument.Statement))
-    functions[logicalId] = { logicalId, statements, resolve }
+    functions[logicalId] = { logicalId, statements }
   }
   return functions
 }

@@ -376,11 +376,9 @@ impl Intercept for HalfProcessed {
                 .as_mut()
                 .and_then(|r| r.iter_mut().next())
                 .ok_or("no keys")?;
-            let mut keys = wanted.keys.clone();
-            self.hold_back(&mut keys).map(|rest| {
+            self.hold_back(&mut wanted.keys).map(|rest| {
                 let mut unprocessed = wanted.clone();
                 unprocessed.keys = rest;
-                wanted.keys = keys;
                 HeldBack::Reads(table.clone(), unprocessed)
             })
         } else {
