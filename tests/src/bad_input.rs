@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 138;
-pub const CASES_OVER_HTTP: usize = 134;
+pub const CASES: usize = 139;
+pub const CASES_OVER_HTTP: usize = 135;
 
 pub struct Case {
     pub name: &'static str,
@@ -120,7 +120,7 @@ const SESSION_BODY: &str = "Request body must be empty or an empty JSON object {
 const SIGNATURE: &str = "Missing or invalid GitHub signature";
 const REPORT_SHAPE: &str =
     r#"Request body must be a JSON array of {"token", "type", "url", "source"} matches"#;
-const TOO_MANY_MATCHES: &str = "A report may carry at most 100 matches";
+const TOO_MANY_MATCHES: &str = "A report may carry at most 1000 matches";
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -1051,7 +1051,7 @@ impl Credentials {
                 SIGNATURE,
             ));
         }
-        let many: Vec<_> = (0..101).map(|_| json!({"token": "x", "type": "t"})).collect();
+        let many: Vec<_> = (0..1001).map(|_| json!({"token": "x", "type": "t"})).collect();
         let many = json!(many).to_string();
         for (name, body, error) in [
             ("scan: signed, not JSON", "[".to_string(), REPORT_SHAPE),
@@ -1065,7 +1065,7 @@ impl Credentials {
                 json!([{"type": "t"}]).to_string(),
                 REPORT_SHAPE,
             ),
-            ("scan: signed, 101 matches", many, TOO_MANY_MATCHES),
+            ("scan: signed, 1,001 matches", many, TOO_MANY_MATCHES),
         ] {
             cases.push(case(
                 name,
@@ -1077,6 +1077,17 @@ impl Credentials {
                 error,
             ));
         }
+        // The size cap comes before the signature: nothing over it is even hashed.
+        let over_cap = format!("[{}]", " ".repeat(1024 * 1024));
+        cases.push(case(
+            "scan: body over 1 MiB",
+            "POST",
+            &scan,
+            signed(&over_cap),
+            over_cap.as_bytes(),
+            413,
+            "Request body too large",
+        ));
         cases.push(case(
             "scan: GET",
             "GET",

@@ -7,8 +7,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use serde::de::DeserializeOwned;
 
-/// Largest request body we read. Every valid body here is tiny; anything bigger is refused
-/// before it is parsed.
+/// Largest request body we read on every route but secret scanning (which sets its own).
+/// Every valid body here is tiny; anything bigger is refused before it is parsed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// User agents are stored in audit events; keep them bounded.
 const MAX_USER_AGENT_CHARS: usize = 512;
@@ -46,15 +46,15 @@ pub fn origin(req: &Request) -> Origin {
     Origin { ip, user_agent }
 }
 
-/// The raw body bytes, refusing anything over [`MAX_BODY_BYTES`].
-pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
+/// The raw body bytes, refusing anything over `limit` (413).
+pub fn body_bytes(req: &Request, limit: usize) -> Result<&[u8], ApiError> {
     let bytes: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(text) => text.as_bytes(),
         Body::Binary(bytes) => bytes,
         _ => &[],
     };
-    if bytes.len() > MAX_BODY_BYTES {
+    if bytes.len() > limit {
         Err(ApiError::PayloadTooLarge)
     } else {
         Ok(bytes)
@@ -67,7 +67,7 @@ pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
 /// shape `expected` describes, gets a 400 naming what was expected; the input is never echoed,
 /// in case a caller pasted a secret into the wrong place.
 pub fn json_body<T: DeserializeOwned>(req: &Request, expected: &str) -> Result<Option<T>, ApiError> {
-    let bytes = body_bytes(req)?;
+    let bytes = body_bytes(req, MAX_BODY_BYTES)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

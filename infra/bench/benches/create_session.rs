@@ -14,8 +14,8 @@ use common::runtime::{State, respond};
 use common::startup::Startup;
 use common::store::sqlite::SqliteStore;
 use common::store::{
-    AuditEvent, Balance, CreditEvent, DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, Leak,
-    LeakRevocation, LedgerEntry, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
+    AuditEvent, Balance, CreditEvent, DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll,
+    LeakRevocation, LedgerEntry, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::sync::{Arc, Mutex};
@@ -85,11 +85,10 @@ impl Store for MemoryStore {
     }
     async fn revoke_leaked(
         &self,
-        _: &KeyHash,
-        _: Leak,
+        _: &[ReportedLeak],
         _: OffsetDateTime,
         _: Origin,
-    ) -> Result<LeakRevocation, StoreError> {
+    ) -> Result<Vec<LeakRevocation>, StoreError> {
         Err(not_for_this_bench())
     }
     async fn grant_credits(

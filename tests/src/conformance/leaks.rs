@@ -10,6 +10,12 @@ pub const CASES: &[Case] = &[
         },
     },
     Case {
+        name: "one_report_of_many_keys_answers_each_in_order_and_revokes_a_repeated_key_once",
+        run: |store| {
+            Box::pin(one_report_of_many_keys_answers_each_in_order_and_revokes_a_repeated_key_once(store))
+        },
+    },
+    Case {
         name: "leak_reports_of_unknown_or_already_revoked_keys_change_nothing",
         run: |store| {
             Box::pin(leak_reports_of_unknown_or_already_revoked_keys_change_nothing(
@@ -18,6 +24,17 @@ pub const CASES: &[Case] = &[
         },
     },
 ];
+
+/// Reports one key, as a report of one match.
+async fn report(store: &dyn Store, plaintext: &PlaintextKey, at: OffsetDateTime) -> LeakRevocation {
+    let reports = [ReportedLeak {
+        hash: plaintext.hash(),
+        leak: leak(),
+    }];
+    let mut outcomes = store.revoke_leaked(&reports, at, origin()).await.unwrap();
+    assert_eq!(outcomes.len(), 1, "one outcome per report");
+    outcomes.remove(0)
+}
 
 fn leak() -> Leak {
     Leak {
@@ -39,10 +56,7 @@ pub async fn a_leaked_key_is_refused_at_once_listed_as_leaked_and_audited_until_
     let before = credits(store.as_ref(), "acct_leak").await;
     // WHEN secret scanning reports it
     let at = clock::now();
-    let revoked = store
-        .revoke_leaked(&plaintext.hash(), leak(), at, origin())
-        .await
-        .unwrap();
+    let revoked = report(store.as_ref(), &plaintext, at).await;
     assert_eq!(
         revoked,
         LeakRevocation::Revoked {
@@ -113,10 +127,7 @@ pub async fn leak_reports_of_unknown_or_already_revoked_keys_change_nothing(stor
             .unwrap()
     );
     let (reported, _) = create(store.as_ref(), "acct_leak2", "Reported").await;
-    let first = store
-        .revoke_leaked(&reported.hash(), leak(), clock::now(), origin())
-        .await
-        .unwrap();
+    let first = report(store.as_ref(), &reported, clock::now()).await;
     assert!(matches!(first, LeakRevocation::Revoked { .. }));
     let audit_before = store
         .audit_events(&account("acct_leak2"), clock::now())
@@ -129,13 +140,7 @@ pub async fn leak_reports_of_unknown_or_already_revoked_keys_change_nothing(stor
         (&reported, LeakRevocation::AlreadyRevoked),
         (&PlaintextKey::generate(), LeakRevocation::Unknown),
     ] {
-        assert_eq!(
-            store
-                .revoke_leaked(&plaintext.hash(), leak(), clock::now(), origin())
-                .await
-                .unwrap(),
-            want
-        );
+        assert_eq!(report(store.as_ref(), plaintext, clock::now()).await, want);
     }
     // THEN nothing was written
     let audit_after = store
@@ -144,4 +149,68 @@ pub async fn leak_reports_of_unknown_or_already_revoked_keys_change_nothing(stor
         .unwrap()
         .len();
     assert_eq!(audit_after, audit_before);
+}
+
+pub async fn one_report_of_many_keys_answers_each_in_order_and_revokes_a_repeated_key_once(
+    store: Arc<dyn Store>,
+) {
+    // GIVEN live keys in two accounts, one deleted key, and a key never issued
+    let (a, a_id) = create(store.as_ref(), "acct_leak3", "A").await;
+    let (b, b_id) = create(store.as_ref(), "acct_leak4", "B").await;
+    let (deleted, deleted_id) = create(store.as_ref(), "acct_leak3", "Old").await;
+    assert!(
+        store
+            .delete_key(&account("acct_leak3"), &deleted_id, clock::now(), origin())
+            .await
+            .unwrap()
+    );
+    let never = PlaintextKey::generate();
+    // WHEN one report names them all, `a` twice
+    let reports: Vec<ReportedLeak> = [&a, &never, &deleted, &b, &a]
+        .iter()
+        .map(|k| ReportedLeak {
+            hash: k.hash(),
+            leak: leak(),
+        })
+        .collect();
+    let outcomes = store
+        .revoke_leaked(&reports, clock::now(), origin())
+        .await
+        .unwrap();
+    // THEN each report has its outcome, in the report's order; `a` is revoked by its first
+    let revoked = |acct: &str, key: &KeyId| LeakRevocation::Revoked {
+        account: account(acct),
+        key: key.clone(),
+    };
+    assert_eq!(
+        outcomes,
+        [
+            revoked("acct_leak3", &a_id),
+            LeakRevocation::Unknown,
+            LeakRevocation::AlreadyRevoked,
+            revoked("acct_leak4", &b_id),
+            LeakRevocation::AlreadyRevoked,
+        ]
+    );
+    // AND each live key has exactly one key.leaked event, and no longer resolves
+    for (acct, plaintext, key) in [("acct_leak3", &a, &a_id), ("acct_leak4", &b, &b_id)] {
+        let leaked = store
+            .audit_events(&account(acct), clock::now())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event == AuditAction::KeyLeaked)
+            .map(|e| e.key_id)
+            .collect::<Vec<_>>();
+        assert_eq!(leaked, [key.to_string()], "{acct}");
+        assert_eq!(store.resolve_key(&plaintext.hash()).await.unwrap(), None);
+    }
+    // AND an empty report asks nothing
+    assert!(
+        store
+            .revoke_leaked(&[], clock::now(), origin())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -177,12 +177,11 @@ impl Store for Settled {
     }
     async fn revoke_leaked(
         &self,
-        hash: &KeyHash,
-        leak: Leak,
+        reports: &[ReportedLeak],
         at: OffsetDateTime,
         origin: Origin,
-    ) -> Result<LeakRevocation, StoreError> {
-        self.0.revoke_leaked(hash, leak, at, origin).await
+    ) -> Result<Vec<LeakRevocation>, StoreError> {
+        self.0.revoke_leaked(reports, at, origin).await
     }
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
         self.0.resolve_key(hash).await

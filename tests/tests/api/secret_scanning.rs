@@ -168,3 +168,9 @@ async fn a_source_in_any_case_is_taken_and_kept_in_lower_case() {
     sources.sort();
     assert_eq!(sources, ["commit", "content"]);
 }
+
+#[tokio::test]
+async fn a_report_of_1000_matches_revokes_exactly_its_live_keys_on_the_embedded_store() {
+    let t = TestApp::new();
+    reports::a_report_of_1000_matches_revokes_exactly_its_live_keys(&t.app, None).await;
+}

@@ -316,3 +316,11 @@ async fn keys_dynamodb_leaves_unread_are_asked_for_again_and_the_list_is_complet
     created.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     assert_eq!(listed, created);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_of_1000_matches_revokes_exactly_its_live_keys_on_dynamodb() {
+    let counter = CallCounter::default();
+    let table = fresh_table(&client(None)).await;
+    let (app, _dir) = counted_instance(&table, &counter).await;
+    tests::reports::a_report_of_1000_matches_revokes_exactly_its_live_keys(&app, Some(&counter)).await;
+}

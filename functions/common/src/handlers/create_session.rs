@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::ids::SessionId;
 use crate::key_cache::KeyCache;
 use crate::playground::PlaygroundSigner;
-use crate::request::{body_bytes, json_body, origin};
+use crate::request::{MAX_BODY_BYTES, body_bytes, json_body, origin};
 use crate::response::json_response;
 use crate::runtime::{self, Outcome};
 use crate::sealed::RecordBinding;
@@ -129,7 +129,7 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
                 })?;
             Some(IdempotentSession {
                 key_hash: key_hash.clone(),
-                request_hash: idempotency::sha256_hex(body_bytes(req).unwrap_or_default()),
+                request_hash: idempotency::sha256_hex(body_bytes(req, MAX_BODY_BYTES).unwrap_or_default()),
                 grant: SessionGrant {
                     session_id: session_id.clone(),
                     sealed_token,

@@ -12,14 +12,19 @@ use crate::response::json_response;
 use crate::runtime::{self, Outcome};
 use crate::secret_scanning::{Label, ReportedToken, ReporterKeys, Verdict};
 use crate::startup::{Startup, StartupError};
-use crate::store::{Leak, LeakRevocation, Store};
+use crate::store::{Leak, LeakRevocation, ReportedLeak, Store};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use std::sync::Arc;
 
-/// The most matches one report may carry: each costs up to two store requests, and the
-/// answer must come within the request deadline. GitHub sends matches in small batches.
-pub const MAX_TOKENS_PER_REPORT: usize = 100;
+/// The most matches one report may carry. GitHub's documentation asks partners to take large
+/// reports whole; the store reads them 100 to a request and revokes live keys a few at a time,
+/// so 1,000 answer well within the request deadline.
+pub const MAX_TOKENS_PER_REPORT: usize = 1_000;
+
+/// This route's body cap (every other route keeps `request::MAX_BODY_BYTES`): 1,000 matches
+/// with long URLs fit with room to spare, and API Gateway and Lambda allow far more.
+pub const MAX_REPORT_BYTES: usize = 1024 * 1024;
 
 const IDENTIFIER_HEADER: &str = "github-public-key-identifier";
 const SIGNATURE_HEADER: &str = "github-public-key-signature";
@@ -49,7 +54,7 @@ impl runtime::State for State {
 pub async fn handle(state: &State, req: Request) -> Outcome {
     let req = &req;
     let reporters = &state.reporters;
-    let body = body_bytes(req)?;
+    let body = body_bytes(req, MAX_REPORT_BYTES)?;
     // The signature is checked over the raw bytes before anything is parsed: nobody but a
     // configured reporter can make this function read the store.
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
@@ -67,48 +72,60 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
             "A report may carry at most {MAX_TOKENS_PER_REPORT} matches"
         )));
     }
-    let (at, from) = (clock::now(), origin(req));
-    let mut verdicts = Vec::with_capacity(reported.len());
-    for found in reported {
-        let hash = KeyHash::of(&found.token);
-        let label = label(state, &found, &hash, at, &from).await?;
-        verdicts.push(Verdict {
-            token_hash: hash.as_str().to_string(),
-            token_type: found.token_type,
-            label,
-        });
-    }
+    let at = clock::now();
+    // Strings that are not keys we could have issued (format, checksum) cost no store request;
+    // the rest go to the store in one call, which answers one outcome per match, in order.
+    let ours: Vec<ReportedLeak> = reported
+        .iter()
+        .filter(|found| could_be_ours(&found.token))
+        .map(|found| ReportedLeak {
+            hash: KeyHash::of(&found.token),
+            leak: Leak {
+                url: found.url.clone(),
+                // GitHub's documentation lists the kinds capitalised ("Content"), its reports
+                // send them in lower case: either is taken, and kept in lower case so the audit
+                // trail reads one way.
+                source: found.source.as_deref().map(str::to_ascii_lowercase),
+            },
+        })
+        .collect();
+    let mut outcomes = state
+        .store
+        .revoke_leaked(&ours, at, origin(req))
+        .await?
+        .into_iter();
+    let verdicts: Vec<Verdict> = reported
+        .into_iter()
+        .map(|found| {
+            let label = if could_be_ours(&found.token) {
+                label(outcomes.next().expect("one outcome per looked-up match"))
+            } else {
+                Label::FalsePositive
+            };
+            Verdict {
+                token_hash: KeyHash::of(&found.token).as_str().to_string(),
+                token_type: found.token_type,
+                label,
+            }
+        })
+        .collect();
     Ok(json_response(StatusCode::OK, &verdicts))
 }
 
-/// Ours or not, revoking it if it is a live key. A string that is not a key we could have
-/// issued (format, checksum) costs no store request; one we issued that is already deleted or
-/// revoked is still ours (`true_positive`) and changes nothing.
-async fn label(
-    state: &State,
-    reported: &ReportedToken,
-    hash: &KeyHash,
-    at: time::OffsetDateTime,
-    from: &crate::store::Origin,
-) -> Result<Label, ApiError> {
-    if !is_well_formed(&reported.token) || !has_valid_checksum(&reported.token) {
-        return Ok(Label::FalsePositive);
+fn could_be_ours(token: &str) -> bool {
+    is_well_formed(token) && has_valid_checksum(token)
+}
+
+/// A key we issued is ours (`true_positive`) whether this report revoked it or it was deleted
+/// or revoked before; only a key no one issued is `false_positive`.
+fn label(outcome: LeakRevocation) -> Label {
+    match outcome {
+        LeakRevocation::Revoked { account, key } => {
+            // Never the token; the key id and account are what an operator needs.
+            tracing::warn!(account = %account, key_id = %key, "leaked api key revoked");
+            Label::TruePositive
+        }
+        LeakRevocation::AlreadyRevoked => Label::TruePositive,
+        LeakRevocation::Unknown => Label::FalsePositive,
     }
-    let leak = Leak {
-        url: reported.url.clone(),
-        // GitHub's documentation lists the kinds capitalised ("Content"), its reports send them in
-        // lower case: either is taken, and kept in lower case so the audit trail reads one way.
-        source: reported.source.as_deref().map(str::to_ascii_lowercase),
-    };
-    Ok(
-        match state.store.revoke_leaked(hash, leak, at, from.clone()).await? {
-            LeakRevocation::Revoked { account, key } => {
-                // Never the token; the key id and account are what an operator needs.
-                tracing::warn!(account = %account, key_id = %key, "leaked api key revoked");
-                Label::TruePositive
-            }
-            LeakRevocation::AlreadyRevoked => Label::TruePositive,
-            LeakRevocation::Unknown => Label::FalsePositive,
-        },
-    )
 }

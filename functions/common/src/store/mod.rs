@@ -107,15 +107,17 @@ pub trait Store: Send + Sync {
         origin: Origin,
     ) -> Result<bool, StoreError>;
 
-    /// Revokes the live key with this hash because it was found leaked, with a `key.leaked`
+    /// Revokes each live key among `reports` because it was found leaked, with a `key.leaked`
     /// audit event: from then on it answers 401, and it stays listed as leaked until deleted.
+    /// One outcome per report, in order. A key reported twice in one call is revoked once (the
+    /// later report reads `AlreadyRevoked`). Each revocation is atomic on its own; after an
+    /// error some may have landed, and reporting the same keys again is safe.
     async fn revoke_leaked(
         &self,
-        hash: &KeyHash,
-        leak: Leak,
+        reports: &[ReportedLeak],
         at: OffsetDateTime,
         origin: Origin,
-    ) -> Result<LeakRevocation, StoreError>;
+    ) -> Result<Vec<LeakRevocation>, StoreError>;
 
     /// The live key with this hash, read so that a deletion that has returned is always seen.
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError>;

@@ -2,37 +2,68 @@
 
 use super::DynamoStore;
 use super::cancel::Retry;
-use super::client::{TxError, internal};
+use super::client::{TxError, from_item, internal};
 use super::items::*;
 use super::ledger::audit_item;
-use crate::api_key::KeyHash;
 use crate::clock;
 use crate::ids::{AccountId, KeyId};
-use crate::store::{AuditAction, Leak, LeakRevocation, Origin, StoreError};
+use crate::store::{AuditAction, LeakRevocation, Origin, ReportedLeak, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 
+/// How many revocations (each one transaction) one report keeps in flight.
+const REVOCATIONS_IN_FLIGHT: usize = 8;
+
 impl DynamoStore {
+    /// Every reported key's lookup item read in `BatchGetItem`s of 100; each live one revoked
+    /// ([`Self::revoke_found`]), up to [`REVOCATIONS_IN_FLIGHT`] at once.
+    pub(super) async fn revoke_leaks(
+        &self,
+        reports: &[ReportedLeak],
+        at: OffsetDateTime,
+        origin: &Origin,
+    ) -> Result<Vec<LeakRevocation>, StoreError> {
+        let (distinct, index) = ReportedLeak::distinct(reports);
+        let keys = distinct
+            .iter()
+            .map(|r| (lookup_pk(r.hash.as_str()), LOOKUP_SK.to_string()))
+            .collect();
+        let mut lookups = HashMap::new();
+        for item in self.batch_get_keys(keys).await? {
+            let lookup: LookupItem = from_item(item)?;
+            lookups.insert(lookup.pk.clone(), lookup);
+        }
+        let revocations = distinct.iter().map(|report| {
+            let lookup = lookups.remove(&lookup_pk(report.hash.as_str()));
+            async move {
+                match lookup {
+                    None => Ok(LeakRevocation::Unknown),
+                    Some(lookup) if lookup.deleted_at.is_some() => Ok(LeakRevocation::AlreadyRevoked),
+                    Some(lookup) => self.revoke_found(&lookup, report, at, origin).await,
+                }
+            }
+        });
+        let outcomes: Vec<LeakRevocation> = stream::iter(revocations.collect::<Vec<_>>())
+            .buffered(REVOCATIONS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(ReportedLeak::per_report(outcomes, &index))
+    }
+
     /// One transaction: the key item is marked leaked, its lookup marked deleted (a first-seen
     /// key no longer resolves), its expiry on the account item set to 0 (so the debit's own
     /// condition refuses it in instances that remember it), and `key.leaked` recorded. The key
     /// stays among the account's live keys, which is what lists it, until it is deleted.
-    pub(super) async fn revoke_leak(
+    async fn revoke_found(
         &self,
-        hash: &KeyHash,
-        leak: Leak,
+        lookup: &LookupItem,
+        report: &ReportedLeak,
         at: OffsetDateTime,
-        origin: Origin,
+        origin: &Origin,
     ) -> Result<LeakRevocation, StoreError> {
-        let Some(lookup) = self
-            .get::<LookupItem>(lookup_pk(hash.as_str()), LOOKUP_SK)
-            .await?
-        else {
-            return Ok(LeakRevocation::Unknown);
-        };
-        if lookup.deleted_at.is_some() {
-            return Ok(LeakRevocation::AlreadyRevoked);
-        }
+        let hash = &report.hash;
         let (Some(account), Some(key)) = (AccountId::parse(&lookup.account_id), KeyId::parse(&lookup.key_id))
         else {
             return Err(internal("bad ids in key lookup item"));
@@ -44,11 +75,11 @@ impl DynamoStore {
             AuditAction::KeyLeaked,
             key.as_str(),
             None,
-            &origin,
+            origin,
             at,
         );
-        audit.url = leak.url;
-        audit.source = leak.source;
+        audit.url = report.leak.url.clone();
+        audit.source = report.leak.source.clone();
         let stamp = || AttributeValue::S(clock::rfc3339(at));
         let mut retry = Retry::new("leaked key revocation");
         loop {

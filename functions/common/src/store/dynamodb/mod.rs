@@ -38,8 +38,8 @@ use crate::clock;
 use crate::ids::{AccountId, KeyId, new_ulid};
 use crate::store::{
     AuditAction, AuditEvent, Balance, CreditEvent, DEFAULT_LOW_CREDIT_THRESHOLD, DebitOutcome,
-    IdempotentSession, KeyCreation, KeyRecord, KeyRoll, Leak, LeakRevocation, LedgerEntry, LedgerKind,
-    MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
+    IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LeakRevocation, LedgerEntry, LedgerKind,
+    MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -257,12 +257,11 @@ impl Store for DynamoStore {
 
     async fn revoke_leaked(
         &self,
-        hash: &KeyHash,
-        leak: Leak,
+        reports: &[ReportedLeak],
         at: OffsetDateTime,
         origin: Origin,
-    ) -> Result<LeakRevocation, StoreError> {
-        self.revoke_leak(hash, leak, at, origin).await
+    ) -> Result<Vec<LeakRevocation>, StoreError> {
+        self.revoke_leaks(reports, at, &origin).await
     }
 
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {

@@ -12,8 +12,8 @@ mod schema;
 
 use super::{
     AuditAction, AuditEvent, Balance, CreditEvent, CreditEventKind, DEFAULT_LOW_CREDIT_THRESHOLD,
-    DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, Leak, LeakRevocation, LedgerEntry,
-    LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ResolvedKey, SessionDebit, Store, StoreError,
+    DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LeakRevocation, LedgerEntry,
+    LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use crate::api_key::KeyHash;
 use crate::clock;
@@ -235,39 +235,20 @@ impl Store for SqliteStore {
 
     async fn revoke_leaked(
         &self,
-        hash: &KeyHash,
-        leak: Leak,
+        reports: &[ReportedLeak],
         at: OffsetDateTime,
         origin: Origin,
-    ) -> Result<LeakRevocation, StoreError> {
-        let hash = hash.clone();
+    ) -> Result<Vec<LeakRevocation>, StoreError> {
+        let reports = reports.to_vec();
+        // One transaction for the whole report: SQLite writes one at a time anyway, and a
+        // thousand indexed lookups take milliseconds.
         self.write(move |tx, _| {
-            let found: Option<(KeyId, AccountId, bool)> = tx
-                .query_row(
-                    "SELECT id, account_id, deleted_at IS NOT NULL OR leaked_at IS NOT NULL FROM api_keys WHERE key_hash = ?1",
-                    [hash.as_str()],
-                    |row| Ok((id_col(row, 0, KeyId::parse)?, id_col(row, 1, AccountId::parse)?, row.get(2)?)),
-                )
-                .optional()?;
-            let Some((key, account, revoked)) = found else { return Ok(LeakRevocation::Unknown) };
-            if revoked {
-                return Ok(LeakRevocation::AlreadyRevoked);
-            }
-            tx.execute(
-                "UPDATE api_keys SET leaked_at = ?1 WHERE id = ?2",
-                params![clock::rfc3339(at), key.as_str()],
-            )?;
-            insert_linked_audit(
-                tx,
-                account.as_str(),
-                AuditAction::KeyLeaked,
-                key.as_str(),
-                Linked::Leak(&leak),
-                None,
-                &origin,
-                at,
-            )?;
-            Ok(LeakRevocation::Revoked { account, key })
+            let (distinct, index) = ReportedLeak::distinct(&reports);
+            let outcomes = distinct
+                .into_iter()
+                .map(|report| revoke_one(tx, report, at, &origin))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(ReportedLeak::per_report(outcomes, &index))
         })
         .await
     }
@@ -520,4 +501,41 @@ fn audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
         url: row.get(10)?,
         source: row.get(11)?,
     })
+}
+
+/// Revokes the key one leak report names, inside the report's transaction.
+fn revoke_one(
+    tx: &rusqlite::Transaction,
+    report: &ReportedLeak,
+    at: OffsetDateTime,
+    origin: &Origin,
+) -> rusqlite::Result<LeakRevocation> {
+    let found: Option<(KeyId, AccountId, bool)> = tx
+        .query_row(
+            "SELECT id, account_id, deleted_at IS NOT NULL OR leaked_at IS NOT NULL FROM api_keys WHERE key_hash = ?1",
+            [report.hash.as_str()],
+            |row| Ok((id_col(row, 0, KeyId::parse)?, id_col(row, 1, AccountId::parse)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((key, account, revoked)) = found else {
+        return Ok(LeakRevocation::Unknown);
+    };
+    if revoked {
+        return Ok(LeakRevocation::AlreadyRevoked);
+    }
+    tx.execute(
+        "UPDATE api_keys SET leaked_at = ?1 WHERE id = ?2",
+        params![clock::rfc3339(at), key.as_str()],
+    )?;
+    insert_linked_audit(
+        tx,
+        account.as_str(),
+        AuditAction::KeyLeaked,
+        key.as_str(),
+        Linked::Leak(&report.leak),
+        None,
+        origin,
+        at,
+    )?;
+    Ok(LeakRevocation::Revoked { account, key })
 }
