@@ -106,7 +106,7 @@ iam-shapes: build
 ## so not part of `make test`; the report lands in mutants.out/. Every path named must exist (a
 ## module that became a folder would otherwise silently drop out of the run).
 MUTANTS_VERSION := 27.1.0
-MUTANT_PATHS := $(addprefix functions/common/src/,api_key.rs key_name.rs ids.rs idempotency.rs jwk.rs sealed.rs playground.rs console_auth)
+MUTANT_PATHS := $(addprefix functions/common/src/,api_key.rs key_name.rs ids.rs idempotency.rs jwk.rs sealed.rs playground.rs fetch.rs console_auth secret_scanning)
 mutants:
 	@for p in $(MUTANT_PATHS); do test -e "$$p" || { echo "make mutants: $$p does not exist; update MUTANT_PATHS"; exit 1; }; done
 	@command -v cargo-mutants >/dev/null 2>&1 || cargo install --locked cargo-mutants@$(MUTANTS_VERSION)

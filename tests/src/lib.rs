@@ -99,7 +99,7 @@ pub fn fixture_reporter_key_pem() -> String {
 /// Signs secret-scanning reports with the local reporter key that `config` trusts (what
 /// `vpctl secret-scanning sign` does).
 pub fn reporter_signer(config: &Config) -> common::secret_scanning::ReporterSigner {
-    let Some(common::config::ReporterKeysSource::LocalKey(path)) = &config.secret_scanning else {
+    let common::config::ReporterKeysSource::LocalKey(path) = &config.secret_scanning else {
         panic!("tests sign with the local reporter key")
     };
     common::secret_scanning::ReporterSigner::local(path).expect("local reporter key")

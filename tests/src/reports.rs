@@ -6,13 +6,18 @@ use crate::{Functions, account, parts, reporter_signer};
 use common::api_key::{KeyHash, PlaintextKey};
 use common::clock;
 use common::config::Config;
+use common::secret_scanning::ReporterSigner;
 use common::store::AuditAction;
 use serde_json::{Value, json};
 
 /// `report` as the request GitHub would send: the fixture event with this body, signed by the
 /// reporter key `config` trusts.
 pub fn signed_report(config: &Config, report: &str) -> lambda_http::Request {
-    let signer = reporter_signer(config);
+    signed_by(&reporter_signer(config), report)
+}
+
+/// `report` as the request GitHub would send, signed by `signer`.
+pub fn signed_by(signer: &ReporterSigner, report: &str) -> lambda_http::Request {
     let mut req = crate::fixture("secret-scanning");
     *req.body_mut() = lambda_http::Body::Text(report.to_string());
     let headers = req.headers_mut();

@@ -11,6 +11,7 @@
 //! - HTTP: [`routes`] (the one route table), [`request`] (reading requests), [`response`] (JSON
 //!   responses), [`error`] (the one error → response mapping), [`handlers`] (one module per
 //!   endpoint: its state and its handler);
+//! - [`fetch`]: published key documents over HTTPS (the identity provider's, GitHub's);
 //! - wiring: [`config`] (read once per cold start), [`secrets`] (SSM), [`aws_env`] (the SDK's
 //!   configuration from a function's environment), [`startup`] (what a cold start builds from),
 //!   [`runtime`] (logging, the cold start, and every invocation: span, route check, deadline,
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod console_auth;
 pub mod error;
+pub mod fetch;
 pub mod handlers;
 pub mod idempotency;
 pub mod ids;

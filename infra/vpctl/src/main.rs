@@ -301,9 +301,9 @@ async fn run(command: Command) -> Result<(), String> {
             println!("{}/console#token={token}", url.trim_end_matches('/'));
         }
         Command::SecretScanning(SecretScanningCommand::Sign) => {
-            let Some(common::config::ReporterKeysSource::LocalKey(path)) = &config.secret_scanning else {
+            let common::config::ReporterKeysSource::LocalKey(path) = &config.secret_scanning else {
                 return Err(
-                    "signing reports needs the local reporter key (VP_ENV=local, no VP_SECRET_SCANNING_KEYS)"
+                    "signing reports needs the local reporter key (VP_ENV=local, neither VP_SECRET_SCANNING_KEYS nor VP_SECRET_SCANNING_KEYS_URL)"
                         .into(),
                 );
             };

@@ -106,8 +106,8 @@ pub struct Config {
     pub free_credits: u64,
     /// The balance at which a debit raises `credits.low` (reaching 0 raises `credits.exhausted`).
     pub low_credit_threshold: u64,
-    /// Who may report leaked keys: `None` only in AWS when not configured.
-    pub secret_scanning: Option<ReporterKeysSource>,
+    /// Who may report leaked keys.
+    pub secret_scanning: ReporterKeysSource,
     /// Every request answers within this, with a 503 when a dependency stalls (the function's
     /// timeout in the template is well above it).
     pub request_deadline: std::time::Duration,
@@ -156,8 +156,12 @@ pub mod vars {
     pub const FREE_CREDITS: &str = "VP_FREE_CREDITS";
     /// The balance at which a debit raises `credits.low` (1 to 1,000,000; default 1).
     pub const LOW_CREDIT_THRESHOLD: &str = "VP_LOW_CREDIT_THRESHOLD";
-    /// GitHub's secret-scanning public key document (JSON), for the secret-scanning endpoint.
+    /// A pinned copy of GitHub's secret-scanning public key document (JSON), for deploys that
+    /// cannot reach GitHub: when set, nothing is fetched.
     pub const SECRET_SCANNING_KEYS: &str = "VP_SECRET_SCANNING_KEYS";
+    /// Where GitHub publishes that document (default [`super::GITHUB_SECRET_SCANNING_KEYS_URL`]
+    /// in AWS; local runs use the local reporter key unless it is set).
+    pub const SECRET_SCANNING_KEYS_URL: &str = "VP_SECRET_SCANNING_KEYS_URL";
     pub const REQUEST_DEADLINE_MS: &str = "VP_REQUEST_DEADLINE_MS";
 }
 
@@ -169,6 +173,8 @@ pub const LOCAL_CONSOLE_KEY_FILE: &str = "console-signing-key.pem";
 pub const LOCAL_SECRET_SCANNING_KEY_FILE: &str = "secret-scanning-signing-key.pem";
 /// Local runs: the replay sealing key, under the data directory.
 pub const LOCAL_REPLAY_SEALING_KEY_FILE: &str = "replay-sealing-key";
+/// GitHub's published secret-scanning public keys.
+pub const GITHUB_SECRET_SCANNING_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
 pub const DEFAULT_CONSOLE_ISSUER: &str = "https://visionpipe.com";
 pub const DEFAULT_CONSOLE_AUDIENCE: &str = "visionpipe-cloud-api";
 pub const DEFAULT_PLAYGROUND_BASE_URL: &str = "https://visionpipe3d.quochuy.dev";
@@ -182,24 +188,14 @@ pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 4_000;
 /// Where the secret-scanning reporters' public keys come from.
 #[derive(Debug, Clone)]
 pub enum ReporterKeysSource {
-    /// GitHub's published key document (`VP_SECRET_SCANNING_KEYS`).
+    /// A pinned copy of GitHub's key document (`VP_SECRET_SCANNING_KEYS`): never fetched, so a
+    /// rotation at GitHub needs a redeploy.
     Document(String),
+    /// The document's URL (`VP_SECRET_SCANNING_KEYS_URL`, GitHub's in AWS by default), fetched
+    /// at cold start and again when a report names a key it does not hold.
+    Url(String),
     /// Local runs: the public half of a key pair generated once at this path.
     LocalKey(PathBuf),
-}
-
-impl ReporterKeysSource {
-    pub fn keys(&self) -> Result<crate::secret_scanning::ReporterKeys, ConfigError> {
-        match self {
-            ReporterKeysSource::Document(document) => {
-                crate::secret_scanning::ReporterKeys::from_document(document)
-                    .map_err(|e| ConfigError(format!("{}: {e}", vars::SECRET_SCANNING_KEYS)))
-            }
-            ReporterKeysSource::LocalKey(path) => crate::secret_scanning::ReporterSigner::local(path)
-                .map(|signer| signer.keys())
-                .map_err(|e| ConfigError(format!("local secret-scanning key {}: {e}", path.display()))),
-        }
-    }
 }
 
 impl Config {
@@ -320,12 +316,25 @@ impl Config {
             None => None,
         };
 
-        let secret_scanning = match get(vars::SECRET_SCANNING_KEYS) {
-            Some(document) => Some(ReporterKeysSource::Document(document)),
-            None if local => Some(ReporterKeysSource::LocalKey(
-                data_dir.join(LOCAL_SECRET_SCANNING_KEY_FILE),
-            )),
-            None => None,
+        let secret_scanning = match (
+            get(vars::SECRET_SCANNING_KEYS),
+            get(vars::SECRET_SCANNING_KEYS_URL),
+        ) {
+            (Some(document), _) => ReporterKeysSource::Document(document),
+            (None, Some(url)) if url.starts_with("https://") || (local && url.starts_with("http://")) => {
+                ReporterKeysSource::Url(url)
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError(format!(
+                    "{} must be an https:// URL{}",
+                    vars::SECRET_SCANNING_KEYS_URL,
+                    if local { " (or http:// in local runs)" } else { "" }
+                )));
+            }
+            (None, None) if local => {
+                ReporterKeysSource::LocalKey(data_dir.join(LOCAL_SECRET_SCANNING_KEY_FILE))
+            }
+            (None, None) => ReporterKeysSource::Url(GITHUB_SECRET_SCANNING_KEYS_URL.into()),
         };
 
         let base_url = get(vars::PLAYGROUND_BASE_URL).unwrap_or_else(|| DEFAULT_PLAYGROUND_BASE_URL.into());

@@ -148,3 +148,41 @@ fn secrets_do_not_debug_print() {
     let c = config(&[("VP_PLAYGROUND_SIGNING_KEY", pem)]).unwrap();
     assert!(!format!("{c:?}").contains("secret-bytes"));
 }
+
+#[test]
+fn githubs_keys_are_fetched_from_github_in_aws_unless_pinned_and_from_https_only() {
+    let aws = [("VP_ENV", "aws"), ("VP_TABLE_NAME", "prod")];
+    let with = |more: &[(&str, &str)]| config(&[&aws[..], more].concat());
+    // AWS, nothing set: GitHub's published document.
+    assert!(matches!(
+        with(&[]).unwrap().secret_scanning,
+        ReporterKeysSource::Url(url) if url == "https://api.github.com/meta/public_keys/secret_scanning"
+    ));
+    // A pinned document wins over any URL: nothing is fetched.
+    let pinned = with(&[
+        ("VP_SECRET_SCANNING_KEYS", r#"{"public_keys":[]}"#),
+        ("VP_SECRET_SCANNING_KEYS_URL", "https://mirror.example/keys"),
+    ]);
+    assert!(matches!(
+        pinned.unwrap().secret_scanning,
+        ReporterKeysSource::Document(_)
+    ));
+    // Another URL, https only in AWS; http too in local runs, where the local key is the default.
+    let err = with(&[("VP_SECRET_SCANNING_KEYS_URL", "http://mirror.example/keys")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("VP_SECRET_SCANNING_KEYS_URL must be an https:// URL"),
+        "{err}"
+    );
+    assert!(matches!(
+        config(&[("VP_SECRET_SCANNING_KEYS_URL", "http://127.0.0.1:9/keys")])
+            .unwrap()
+            .secret_scanning,
+        ReporterKeysSource::Url(_)
+    ));
+    assert!(matches!(
+        config(&[]).unwrap().secret_scanning,
+        ReporterKeysSource::LocalKey(_)
+    ));
+}

@@ -9,8 +9,9 @@
 //! held (tried again after [`MIN_REFRESH_INTERVAL`]); only an instance that has never held any
 //! answers "unavailable" (503) rather than "invalid" (401).
 
-use super::{ALGORITHMS, ConsoleAuthError, fetch};
+use super::{ALGORITHMS, ConsoleAuthError};
 use crate::config::ConsoleKeySource;
+use crate::fetch;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use std::collections::HashMap;

@@ -13,7 +13,6 @@ use crate::ids::AccountId;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
-mod fetch;
 pub mod keys;
 pub mod signer;
 

@@ -1,6 +1,7 @@
 //! Console tokens against the local key set: what is accepted, and everything that is not.
 use super::*;
 use crate::config::ConsoleKeySource;
+use crate::fetch::stand_in::Provider;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 
@@ -193,90 +194,6 @@ async fn prefetch_loads_the_key_set_before_the_first_token() {
     assert_eq!(verifier.verify(&signer.mint(&acct(), 60)).await, Ok(acct()));
 }
 
-/// A stand-in identity provider on a free port: answers every request with what it holds now
-/// (status, body, and a `Cache-Control` value if any), and counts the requests.
-struct Provider {
-    url: String,
-    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    answer: std::sync::Arc<std::sync::Mutex<Answer>>,
-}
-
-/// What the stand-in provider answers: status, body, `Cache-Control`.
-type Answer = (u16, Vec<u8>, Option<String>);
-
-impl Provider {
-    fn start(status: u16, body: Vec<u8>) -> Provider {
-        Self::with_cache_control(status, body, None)
-    }
-
-    fn with_cache_control(status: u16, body: Vec<u8>, cache_control: Option<&str>) -> Provider {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let answer = std::sync::Arc::new(std::sync::Mutex::new((
-            status,
-            body,
-            cache_control.map(str::to_string),
-        )));
-        let (counted, answering) = (requests.clone(), answer.clone());
-        std::thread::spawn(move || {
-            for mut connection in listener.incoming().flatten() {
-                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                // The request is a GET with no body: read to the end of its head.
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && connection.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
-                let (status, body, cache_control) = answering.lock().unwrap().clone();
-                let cache = cache_control
-                    .map(|v| format!("cache-control: {v}\r\n"))
-                    .unwrap_or_default();
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{cache}connection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = connection.write_all(answer.as_bytes());
-                let _ = connection.write_all(&body);
-            }
-        });
-        Provider {
-            url,
-            requests,
-            answer,
-        }
-    }
-
-    /// From now on, answer with `status` and `body` (the same Cache-Control).
-    fn answer(&self, status: u16, body: Vec<u8>) {
-        let mut answer = self.answer.lock().unwrap();
-        (answer.0, answer.1) = (status, body);
-    }
-
-    fn requests(&self) -> usize {
-        self.requests.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-#[tokio::test]
-async fn the_fetcher_returns_a_200_body_whole_up_to_its_limit_and_refuses_the_rest() {
-    let fetcher = fetch::Fetcher::new();
-    // A set of many keys is tens of kilobytes: whole, byte for byte.
-    let large: Vec<u8> = (0..40_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-    let fetched = fetcher
-        .get(&Provider::start(200, large.clone()).url)
-        .await
-        .unwrap();
-    assert_eq!((fetched.body, fetched.max_age), (large, None));
-    // Not 200: an error naming the status, whatever the body.
-    let failed = fetcher.get(&Provider::start(500, b"{}".to_vec()).url).await;
-    assert!(failed.as_ref().is_err_and(|e| e.contains("500")), "{failed:?}");
-    // Far larger than any key set (256 KiB): refused.
-    let huge = vec![b' '; 256 * 1024 + 1];
-    assert!(fetcher.get(&Provider::start(200, huge).url).await.is_err());
-}
-
 #[tokio::test]
 async fn unknown_kids_refresh_a_providers_set_at_most_once_per_interval() {
     // GIVEN a provider whose set holds none of the kids asked for
@@ -323,27 +240,6 @@ fn an_rsa_signing_key_is_kept_for_rs256() {
     let set = json!({"keys": [{"kty": "RSA", "n": n, "e": "AQAB", "kid": "rsa-1", "use": "sig"}]});
     let keys = keys::parse_key_set(set.to_string().as_bytes()).unwrap();
     assert_eq!(keys["rsa-1"].algorithm, Algorithm::RS256);
-}
-
-#[test]
-fn cache_control_says_how_long_a_key_set_may_be_kept() {
-    let age = |value: &str| {
-        let mut headers = hyper::HeaderMap::new();
-        headers.insert(hyper::header::CACHE_CONTROL, value.parse().unwrap());
-        fetch::max_age(&headers)
-    };
-    assert_eq!(
-        age("public, max-age=300"),
-        Some(std::time::Duration::from_secs(300))
-    );
-    assert_eq!(
-        age("Max-Age=60, must-revalidate"),
-        Some(std::time::Duration::from_secs(60))
-    );
-    assert_eq!(age("no-cache"), Some(std::time::Duration::ZERO));
-    assert_eq!(age("max-age=300, no-store"), Some(std::time::Duration::ZERO));
-    assert_eq!(age("public"), None);
-    assert_eq!(fetch::max_age(&hyper::HeaderMap::new()), None);
 }
 
 /// A verifier of a provider holding `dir`'s local key, its answers kept for `max-age=1`.

@@ -5,12 +5,13 @@
 
 use crate::api_key::{KeyHash, has_valid_checksum, is_well_formed};
 use crate::clock;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, ReporterKeysSource, vars};
 use crate::error::ApiError;
 use crate::request::{body_bytes, origin};
 use crate::response::json_response;
 use crate::runtime::{self, Outcome};
-use crate::secret_scanning::{Label, ReportedToken, ReporterKeys, Verdict};
+use crate::secret_scanning::published::{KeysUnavailable, PublishedKeys};
+use crate::secret_scanning::{Label, ReportedToken, ReporterKeys, ReporterSigner, Verdict};
 use crate::startup::{Startup, StartupError};
 use crate::store::{Leak, LeakRevocation, ReportedLeak, Store};
 use lambda_http::Request;
@@ -30,37 +31,54 @@ const IDENTIFIER_HEADER: &str = "github-public-key-identifier";
 const SIGNATURE_HEADER: &str = "github-public-key-signature";
 
 /// The secret-scanning function's state: the store, and the reporters' public keys (GitHub's
-/// key document; locally, the stand-in reporter's key).
+/// key document, fetched or pinned; locally, the stand-in reporter's key).
 pub struct State {
     pub store: Arc<dyn Store>,
-    pub reporters: ReporterKeys,
+    pub reporters: PublishedKeys,
 }
 
 impl runtime::State for State {
     fn build(startup: Startup) -> Result<Self, StartupError> {
-        let source = startup.config.secret_scanning.as_ref().ok_or_else(|| {
-            ConfigError(format!(
-                "{} (GitHub's secret-scanning public keys) is required when running in AWS",
-                crate::config::vars::SECRET_SCANNING_KEYS
-            ))
-        })?;
+        let reporters = match &startup.config.secret_scanning {
+            ReporterKeysSource::Url(url) => PublishedKeys::remote(url.clone()),
+            ReporterKeysSource::Document(document) => PublishedKeys::pinned(
+                ReporterKeys::from_document(document)
+                    .map_err(|e| ConfigError(format!("{}: {e}", vars::SECRET_SCANNING_KEYS)))?,
+            ),
+            ReporterKeysSource::LocalKey(path) => PublishedKeys::pinned(
+                ReporterSigner::local(path)
+                    .map_err(|e| ConfigError(format!("local secret-scanning key {}: {e}", path.display())))?
+                    .keys(),
+            ),
+        };
         Ok(State {
-            reporters: source.keys()?,
+            reporters,
             store: startup.store()?,
         })
+    }
+
+    /// GitHub's keys before the first report, when they are fetched.
+    async fn warm(&self) {
+        self.reporters.prefetch().await;
     }
 }
 
 pub async fn handle(state: &State, req: Request) -> Outcome {
     let req = &req;
-    let reporters = &state.reporters;
     let body = body_bytes(req, MAX_REPORT_BYTES)?;
     // The signature is checked over the raw bytes before anything is parsed: nobody but a
     // configured reporter can make this function read the store.
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    match (header(IDENTIFIER_HEADER), header(SIGNATURE_HEADER)) {
-        (Some(identifier), Some(signature)) if reporters.verify(identifier, signature, body) => {}
-        _ => return Err(ApiError::InvalidSignature),
+    let (Some(identifier), Some(signature)) = (header(IDENTIFIER_HEADER), header(SIGNATURE_HEADER)) else {
+        return Err(ApiError::InvalidSignature);
+    };
+    match state.reporters.verify(identifier, signature, body).await {
+        Ok(true) => {}
+        Ok(false) => return Err(ApiError::InvalidSignature),
+        Err(KeysUnavailable) => {
+            tracing::error!("report not checked: GitHub's secret-scanning keys were never fetched");
+            return Err(ApiError::Unavailable);
+        }
     }
     let reported: Vec<ReportedToken> = serde_json::from_slice(body).map_err(|_| {
         ApiError::BadRequest(

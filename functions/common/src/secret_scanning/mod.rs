@@ -2,11 +2,11 @@
 //!
 //! GitHub signs each report (the raw body) with ECDSA P-256 / SHA-256 and names the key in
 //! `Github-Public-Key-Identifier`; the signature (ASN.1 DER, base64) is in
-//! `Github-Public-Key-Signature`. The public keys come from configuration
-//! (`VP_SECRET_SCANNING_KEYS`: the document GitHub publishes at
-//! `https://api.github.com/meta/public_keys/secret_scanning`), so nothing is fetched at request
-//! time. Locally, a key pair generated once in the data directory stands in for GitHub's, and
-//! `vpctl secret-scanning sign` signs a report with it.
+//! `Github-Public-Key-Signature`. The public keys are the document GitHub publishes at
+//! `https://api.github.com/meta/public_keys/secret_scanning`, fetched and held per instance
+//! ([`published`]), or pinned by configuration (`VP_SECRET_SCANNING_KEYS`). Locally, a key pair
+//! generated once in the data directory stands in for GitHub's, and `vpctl secret-scanning
+//! sign` signs a report with it.
 
 use crate::local_key::{SigningKeyError, load_or_create_local_key};
 use base64::Engine;
@@ -17,6 +17,8 @@ use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
+
+pub mod published;
 
 /// The reporters' public keys, by identifier.
 #[derive(Debug, Clone)]
@@ -56,6 +58,19 @@ impl ReporterKeys {
             return Err("the document holds no key".into());
         }
         Ok(ReporterKeys { keys })
+    }
+
+    /// Whether the document holds a key named `identifier`.
+    pub fn knows(&self, identifier: &str) -> bool {
+        self.keys.iter().any(|(id, _)| id == identifier)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     /// Whether `signature` (base64 of an ASN.1 DER ECDSA signature) over `body` was made by the
