@@ -158,6 +158,8 @@ EVENTS = {
     "create-session-idempotent": event("POST", *sessions, {**bearer(KEY_OK), **JSON, "idempotency-key": "order-4711"}),
     "create-session-idempotent-other-body": event("POST", *sessions, {**bearer(KEY_OK), **JSON, "idempotency-key": "order-4711"}, "{}"),
     "create-session-bad-idempotency-key": event("POST", *sessions, {**bearer(KEY_OK), **JSON, "idempotency-key": "k" * 256}),
+    "check-key": event("GET", "/api/v1/keys/self", "/api/v1/keys/self", bearer(KEY_OK)),
+    "check-key-invalid-key": event("GET", "/api/v1/keys/self", "/api/v1/keys/self", bearer(KEY_UNKNOWN)),
     "unmatched-path": event("GET", "/api/v1/nothing", "$default"),
     "roll-key": event("POST", f"/api/v1/keys/{KEY_ID}/roll", "/api/v1/keys/{id}/roll",
                       {**bearer(console_token()), **JSON}, '{"expiresInSeconds":3600}', path_params={"id": KEY_ID}),

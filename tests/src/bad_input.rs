@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 139;
-pub const CASES_OVER_HTTP: usize = 135;
+pub const CASES: usize = 147;
+pub const CASES_OVER_HTTP: usize = 143;
 
 pub struct Case {
     pub name: &'static str,
@@ -226,6 +226,7 @@ impl Credentials {
         let keys = "/api/v1/keys".to_string();
         let sessions = "/api/v1/sessions".to_string();
         let known_key = "/api/v1/keys/key_01JF0000000000000000000000".to_string();
+        let key_self = "/api/v1/keys/self".to_string();
         let case = |name,
                     method,
                     path: &String,
@@ -690,6 +691,84 @@ impl Credentials {
                 b"",
                 401,
                 "Invalid API key",
+            ),
+            // GET /api/v1/keys/self: the same 401s as a session, and nothing read for a
+            // string that cannot be a key
+            case(
+                "keys/self: no Authorization",
+                "GET",
+                &key_self,
+                vec![],
+                b"",
+                401,
+                MISSING,
+            ),
+            case(
+                "keys/self: Basic scheme",
+                "GET",
+                &key_self,
+                vec![("authorization", format!("Basic {}", self.api_key))],
+                b"",
+                401,
+                MISSING,
+            ),
+            case(
+                "keys/self: 63 hex",
+                "GET",
+                &key_self,
+                vec![("authorization", format!("Bearer vp_live_{}", &hex64[..63]))],
+                b"",
+                401,
+                FORMAT,
+            ),
+            case(
+                "keys/self: console token",
+                "GET",
+                &key_self,
+                vec![("authorization", console.clone())],
+                b"",
+                401,
+                FORMAT,
+            ),
+            case(
+                "keys/self: unknown key",
+                "GET",
+                &key_self,
+                vec![(
+                    "authorization",
+                    format!("Bearer {}", common::api_key::PlaintextKey::generate().expose()),
+                )],
+                b"",
+                401,
+                "Invalid API key",
+            ),
+            case(
+                "keys/self: checksum does not match",
+                "GET",
+                &key_self,
+                vec![("authorization", format!("Bearer {}", crate::KEY_BAD_CHECKSUM))],
+                b"",
+                401,
+                "Invalid API key",
+            ),
+            case(
+                "keys/self: POST",
+                "POST",
+                &key_self,
+                vec![("authorization", key.clone())],
+                b"",
+                405,
+                "Method not allowed",
+            ),
+            // A DELETE of it is delete-key's, as API Gateway routes it: no key has the id `self`.
+            case(
+                "keys/self: DELETE",
+                "DELETE",
+                &key_self,
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "API key not found",
             ),
             // POST /api/v1/sessions: bodies and the Idempotency-Key header
             session(

@@ -4,8 +4,8 @@
 
 use common::config::Config;
 use common::handlers::{
-    ConsoleEndpoint, audit, console_page, create_key, create_session, credits, delete_key, fallback, jwks,
-    list_keys, roll_key, secret_scanning,
+    ConsoleEndpoint, audit, check_key, console_page, create_key, create_session, credits, delete_key,
+    fallback, jwks, list_keys, roll_key, secret_scanning,
 };
 use common::routes::{Route, UNMATCHED, route_for};
 use common::runtime::{Outcome, State, respond};
@@ -21,6 +21,7 @@ pub struct Functions {
     /// create-key, list-keys, delete-key, roll-key, credits and audit share this state type.
     pub console: ConsoleEndpoint,
     pub create_session: create_session::State,
+    pub check_key: check_key::State,
     pub secret_scanning: secret_scanning::State,
     pub jwks: jwks::State,
 }
@@ -32,6 +33,7 @@ impl Functions {
         Ok(Functions {
             console: ConsoleEndpoint::build(startup())?,
             create_session: create_session::State::build(startup())?,
+            check_key: check_key::State::build(startup())?,
             secret_scanning: secret_scanning::State::build(startup())?,
             jwks: jwks::State::build(startup())?,
             config,
@@ -85,6 +87,10 @@ impl Functions {
         )
         .await
     }
+    pub async fn check_key(&self, req: Request) -> Response<Body> {
+        self.run(&[Route::CheckKey], &self.check_key, req, check_key::handle)
+            .await
+    }
     pub async fn secret_scanning(&self, req: Request) -> Response<Body> {
         self.run(
             &[Route::SecretScanning],
@@ -107,6 +113,7 @@ impl Functions {
             Some(Route::DeleteKey) => self.delete_key(req).await,
             Some(Route::RollKey) => self.roll_key(req).await,
             Some(Route::CreateSession) => self.create_session(req).await,
+            Some(Route::CheckKey) => self.check_key(req).await,
             Some(Route::Credits) => self.credits(req).await,
             Some(Route::Audit) => self.audit(req).await,
             Some(Route::SecretScanning) => self.secret_scanning(req).await,

@@ -6,7 +6,7 @@
 //! hash is asked about every time.
 
 use crate::api_key::KeyHash;
-use crate::store::ResolvedKey;
+use crate::store::{ResolvedKey, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -20,6 +20,23 @@ pub struct KeyCache(Mutex<HashMap<KeyHash, ResolvedKey>>);
 impl KeyCache {
     pub fn get(&self, hash: &KeyHash) -> Option<ResolvedKey> {
         self.lock().get(hash).cloned()
+    }
+
+    /// The key `hash` resolves to: remembered, or read from `store` (and then remembered).
+    /// `None` for a hash no live key has.
+    pub async fn resolve(
+        &self,
+        store: &dyn Store,
+        hash: &KeyHash,
+    ) -> Result<Option<ResolvedKey>, StoreError> {
+        if let Some(key) = self.get(hash) {
+            return Ok(Some(key));
+        }
+        let resolved = store.resolve_key(hash).await?;
+        if let Some(key) = &resolved {
+            self.remember(hash.clone(), key.clone());
+        }
+        Ok(resolved)
     }
 
     pub fn remember(&self, hash: KeyHash, key: ResolvedKey) {

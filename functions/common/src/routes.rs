@@ -31,6 +31,7 @@ pub enum Route {
     DeleteKey,
     RollKey,
     CreateSession,
+    CheckKey,
     Credits,
     Audit,
     Jwks,
@@ -54,7 +55,7 @@ pub struct RouteSpec {
 /// The one route table. `Cargo.toml`'s local router, `template.yaml`'s events,
 /// `infra/openapi.yaml` and the Makefile's function list are checked against it
 /// (`tests/tests/api/routes.rs`).
-pub const ROUTES: [RouteSpec; 11] = [
+pub const ROUTES: [RouteSpec; 12] = [
     RouteSpec {
         route: Route::CreateKey,
         method: "POST",
@@ -88,6 +89,13 @@ pub const ROUTES: [RouteSpec; 11] = [
         method: "POST",
         path: "/api/v1/sessions",
         function: "create-session",
+        auth: Auth::ApiKey,
+    },
+    RouteSpec {
+        route: Route::CheckKey,
+        method: "GET",
+        path: "/api/v1/keys/self",
+        function: "check-key",
         auth: Auth::ApiKey,
     },
     RouteSpec {
@@ -192,12 +200,16 @@ pub fn route_for(method: &str, path: &str) -> Option<Route> {
     ROUTES.iter().find(|r| r.serves(method, path)).map(|r| r.route)
 }
 
-/// 405 with the methods the path does allow, or 404 for a path we do not serve.
+/// 405 with the methods the path does allow, or 404 for a path we do not serve. Where a fixed
+/// path and a pattern both match (`/api/v1/keys/self`, `/api/v1/keys/{id}`), the resource is
+/// the fixed one: only its methods are allowed.
 pub fn unmatched(req: &Request) -> ApiError {
     let path = req.raw_http_path();
-    let allowed: Vec<&str> = ROUTES
-        .iter()
-        .filter(|r| path_matches(r.path, path))
+    let matching = || ROUTES.iter().filter(|r| path_matches(r.path, path));
+    let fixed_segments = |r: &RouteSpec| r.path.split('/').filter(|s| !s.starts_with('{')).count();
+    let most_specific = matching().map(fixed_segments).max();
+    let allowed: Vec<&str> = matching()
+        .filter(|r| Some(fixed_segments(r)) == most_specific)
         .map(|r| r.method)
         .collect();
     if allowed.is_empty() {
@@ -221,6 +233,33 @@ mod tests {
             assert_eq!(spec.route.spec(), &spec);
         }
         assert_eq!(route_for("PUT", "/api/v1/keys"), None);
+        // `self` is not a key id: a GET of it is the validity check, a DELETE goes to
+        // delete-key (which finds no such key), as API Gateway routes them.
+        assert_eq!(route_for("GET", "/api/v1/keys/self"), Some(Route::CheckKey));
+        assert_eq!(route_for("DELETE", "/api/v1/keys/self"), Some(Route::DeleteKey));
+    }
+
+    #[test]
+    fn a_wrong_method_is_told_the_methods_of_the_most_specific_path() {
+        let allow = |method: &str, path: &str| {
+            let req = lambda_http::http::Request::builder()
+                .method(method)
+                .body(lambda_http::Body::Empty)
+                .unwrap()
+                .with_raw_http_path(path);
+            match unmatched(&req) {
+                ApiError::MethodNotAllowed { allow } => Some(allow),
+                _ => None,
+            }
+        };
+        assert_eq!(allow("POST", "/api/v1/keys/self").as_deref(), Some("GET"));
+        assert_eq!(allow("GET", "/api/v1/keys/key_1").as_deref(), Some("DELETE"));
+        assert_eq!(allow("PUT", "/api/v1/keys").as_deref(), Some("POST, GET"));
+        assert_eq!(
+            allow("GET", "/api/v1/nothing"),
+            None,
+            "a path we do not serve is a 404"
+        );
     }
 
     #[test]

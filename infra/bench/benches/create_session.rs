@@ -15,7 +15,8 @@ use common::startup::Startup;
 use common::store::sqlite::SqliteStore;
 use common::store::{
     AuditEvent, Balance, CreditEvent, DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll,
-    LeakRevocation, LedgerEntry, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store, StoreError,
+    LeakRevocation, LedgerEntry, LiveKey, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store,
+    StoreError,
 };
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::sync::{Arc, Mutex};
@@ -89,6 +90,9 @@ impl Store for MemoryStore {
         _: OffsetDateTime,
         _: Origin,
     ) -> Result<Vec<LeakRevocation>, StoreError> {
+        Err(not_for_this_bench())
+    }
+    async fn live_key(&self, _: &ResolvedKey, _: OffsetDateTime) -> Result<Option<LiveKey>, StoreError> {
         Err(not_for_this_bench())
     }
     async fn grant_credits(

@@ -4,6 +4,16 @@ use super::*;
 
 pub const CASES: &[Case] = &[
     Case {
+        name: "a_validity_check_sees_a_key_live_until_it_is_deleted_leaked_or_expired_and_writes_nothing",
+        run: |store| {
+            Box::pin(
+                a_validity_check_sees_a_key_live_until_it_is_deleted_leaked_or_expired_and_writes_nothing(
+                    store,
+                ),
+            )
+        },
+    },
+    Case {
         name: "created_keys_are_listed_newest_first",
         run: |store| Box::pin(created_keys_are_listed_newest_first(store)),
     },
@@ -464,4 +474,109 @@ pub async fn a_roll_carries_the_expiry_it_is_given_and_todays_session_count(stor
             .unwrap(),
         DebitOutcome::InvalidKey
     );
+}
+
+pub async fn a_validity_check_sees_a_key_live_until_it_is_deleted_leaked_or_expired_and_writes_nothing(
+    store: Arc<dyn Store>,
+) {
+    let store = store.as_ref();
+    let now = clock::now();
+    // GIVEN a key that expires in 30 days with a daily limit, and one without either
+    let (limited_plain, mut limited) = new_key("acct_check", "CI", now);
+    limited.expires_at = Some(now + Duration::days(30));
+    limited.sessions_per_day = Some(50);
+    store.create_key(limited.clone(), origin()).await.unwrap();
+    let (plain, id) = create(store, "acct_check", "Production").await;
+    let (limited_key, key) = (
+        resolved(store, &limited_plain).await,
+        resolved(store, &plain).await,
+    );
+    let written = || async {
+        (
+            store
+                .audit_events(&account("acct_check"), clock::now())
+                .await
+                .unwrap()
+                .len(),
+            store.ledger(&account("acct_check")).await.unwrap().len(),
+            credits(store, "acct_check").await,
+        )
+    };
+    let before = written().await;
+    // THEN each is live, as created
+    assert_eq!(
+        store.live_key(&limited_key, now).await.unwrap(),
+        Some(LiveKey {
+            id: limited.id.clone(),
+            name: limited.name.clone(),
+            prefix: limited.prefix.clone(),
+            created_at: limited.created_at,
+            expires_at: limited.expires_at,
+            sessions_per_day: Some(50),
+        })
+    );
+    assert_eq!(
+        store.live_key(&key, now).await.unwrap().map(|k| k.id),
+        Some(id.clone())
+    );
+    // AND checking wrote nothing: no event, no ledger entry, no credit, no last use
+    assert_eq!(written().await, before);
+    let listed = store.list_keys(&account("acct_check")).await.unwrap();
+    assert!(
+        listed.iter().all(|k| k.last_used_at.is_none()),
+        "a check is not use"
+    );
+    // AND a key is live up to its expiry and not from that second on, as a session sees it
+    let expiry = now + Duration::days(30);
+    assert!(
+        store
+            .live_key(&limited_key, expiry - Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.live_key(&limited_key, expiry).await.unwrap(), None);
+    // AND a key resolved for one account is nothing to another
+    let elsewhere = ResolvedKey {
+        account: account("acct_other"),
+        ..key.clone()
+    };
+    assert_eq!(store.live_key(&elsewhere, now).await.unwrap(), None);
+    // WHEN the second key is rolled with an hour's grace THEN it is live through the grace only
+    let (_, successor) = new_key("acct_check", "Production", now);
+    store
+        .roll_key(&id, successor, now + Duration::hours(1), origin())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .live_key(&key, now + Duration::minutes(59))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.live_key(&key, now + Duration::hours(1)).await.unwrap(),
+        None
+    );
+    // WHEN the first is reported leaked THEN it is not live
+    let reported = [ReportedLeak {
+        hash: limited_plain.hash(),
+        leak: Leak::default(),
+    }];
+    store
+        .revoke_leaked(&reported, clock::now(), origin())
+        .await
+        .unwrap();
+    assert_eq!(store.live_key(&limited_key, clock::now()).await.unwrap(), None);
+    // WHEN a key is deleted THEN it is not live
+    let (gone_plain, gone_id) = create(store, "acct_check", "Gone").await;
+    let gone = resolved(store, &gone_plain).await;
+    assert!(
+        store
+            .delete_key(&account("acct_check"), &gone_id, clock::now(), origin())
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.live_key(&gone, clock::now()).await.unwrap(), None);
 }

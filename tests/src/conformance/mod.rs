@@ -10,8 +10,8 @@ use common::clock;
 use common::ids::{KeyId, SessionId};
 use common::store::{
     AuditAction, CreditEventKind, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, KeyRoll,
-    Leak, LeakRevocation, LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit,
-    SessionGrant, Store,
+    Leak, LeakRevocation, LedgerKind, LiveKey, MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey,
+    SessionDebit, SessionGrant, Store,
 };
 use std::future::Future;
 use std::pin::Pin;

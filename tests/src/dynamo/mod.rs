@@ -186,6 +186,9 @@ impl Store for Settled {
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError> {
         self.0.resolve_key(hash).await
     }
+    async fn live_key(&self, key: &ResolvedKey, now: OffsetDateTime) -> Result<Option<LiveKey>, StoreError> {
+        self.0.live_key(key, now).await
+    }
     async fn debit_session(
         &self,
         key: &ResolvedKey,

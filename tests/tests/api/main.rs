@@ -6,6 +6,7 @@
 //! `local-stack` feature, which `make test` turns on after starting what they need.
 
 mod bad_input;
+mod check_key;
 mod console;
 mod console_tokens;
 mod contract;

@@ -18,12 +18,13 @@ const SHAPES_FILE: &str = "infra/iam/requests.json";
 const RECORD_VAR: &str = "VP_RECORD_IAM_SHAPES";
 
 /// Every function that reaches DynamoDB on a request.
-const STORE_FUNCTIONS: [&str; 8] = [
+const STORE_FUNCTIONS: [&str; 9] = [
     "create-key",
     "list-keys",
     "delete-key",
     "roll-key",
     "create-session",
+    "check-key",
     "credits",
     "audit",
     "secret-scanning",
@@ -189,6 +190,12 @@ async fn record() -> Vec<RequestShape> {
     }
     drain(app.store.as_ref(), KEY_OK).await;
     rig.step("create-session", None, 402).await;
+
+    // check-key: the fixture key, first seen (its lookup and its item), then warm; a key never
+    // issued (its lookup only).
+    rig.step("check-key", None, 200).await;
+    rig.step("check-key", None, 200).await;
+    rig.step("check-key-invalid-key", None, 401).await;
 
     // roll-key: the fixture key rolls, keeping an hour's grace.
     rig.step("roll-key", None, 201).await;

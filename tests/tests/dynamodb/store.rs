@@ -86,6 +86,58 @@ async fn a_warm_session_is_one_request_a_first_seen_key_two_an_idempotent_one_tw
 }
 
 #[tokio::test]
+async fn a_validity_check_is_one_read_warm_two_cold_and_writes_nothing() {
+    // GIVEN a live key and an instance that has not seen it
+    let counter = CallCounter::default();
+    let table = fresh_table(&client(None)).await;
+    let (app, _dir) = counted_instance(&table, &counter).await;
+    tests::seed_key(
+        app.store.as_ref(),
+        "acct_check",
+        tests::FIXTURE_KEY_ID,
+        tests::KEY_OK,
+    )
+    .await;
+    let balance = tests::credits(app.store.as_ref(), "acct_check").await;
+    counter.take();
+    let check = |event: &'static str| async { tests::parts(app.check_key(tests::fixture(event)).await) };
+    // WHEN it is first seen THEN two reads: its lookup and its own item
+    let (status, body, _) = check("check-key").await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (200, Some(tests::FIXTURE_KEY_ID)),
+        "{body}"
+    );
+    assert_eq!(counter.take(), ["GetItem", "GetItem"]);
+    // WHEN it checks again THEN one read: its own item
+    assert_eq!(check("check-key").await.0, 200);
+    assert_eq!(counter.take(), ["GetItem"]);
+    // WHEN it is unknown THEN one read, the lookup; a look-alike costs none
+    assert_eq!(check("check-key-invalid-key").await.0, 401);
+    assert_eq!(counter.take(), ["GetItem"]);
+    // AND nothing was ever written: the balance and "last used" are as they were
+    assert_eq!(tests::credits(app.store.as_ref(), "acct_check").await, balance);
+    let listed = app.store.list_keys(&tests::account("acct_check")).await.unwrap();
+    assert_eq!(listed[0].last_used_at, None);
+    // WHEN the key is deleted THEN the warm instance's next check is refused: liveness is read
+    assert!(
+        app.store
+            .delete_key(
+                &tests::account("acct_check"),
+                &common::ids::KeyId::parse(tests::FIXTURE_KEY_ID).unwrap(),
+                common::clock::now(),
+                Default::default()
+            )
+            .await
+            .unwrap()
+    );
+    counter.take();
+    assert_eq!(check("check-key").await.0, 401);
+    assert_eq!(counter.take(), ["GetItem"]);
+    eprintln!("check-key DynamoDB requests: warm 1, first seen 2, unknown 1, writes 0");
+}
+
+#[tokio::test]
 async fn a_limited_key_counts_its_day_in_the_debits_own_write() {
     // GIVEN a key limited to 2 sessions a day, which an instance has not seen
     let counter = CallCounter::default();

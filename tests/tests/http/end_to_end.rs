@@ -61,6 +61,16 @@ fn a_key_lives_is_used_up_listed_and_revoked_over_http() {
     assert_eq!(refused.status, 402, "{}", refused.raw);
     assert_eq!(refused.body["error"], "Insufficient credits");
 
+    // AND with no credit left the key is still live to a validity check, which costs nothing
+    let key_auth = bearer(&key);
+    let check = server.request("GET", "/api/v1/keys/self", &[("authorization", &key_auth)], None);
+    assert_eq!(
+        (check.status, check.body["id"].as_str()),
+        (200, Some(key_id.as_str())),
+        "{}",
+        check.raw
+    );
+
     // AND the list shows the key by its 12-character prefix, with its last use
     let auth = bearer(&console);
     let listed = server.request("GET", "/api/v1/keys", &[("authorization", &auth)], None);
@@ -85,6 +95,11 @@ fn a_key_lives_is_used_up_listed_and_revoked_over_http() {
     let revoked = server.open_session(&key);
     assert_eq!(revoked.status, 401, "{}", revoked.raw);
     assert_eq!(revoked.body["error"], "Invalid API key");
+    let check = server.request("GET", "/api/v1/keys/self", &[("authorization", &key_auth)], None);
+    assert_eq!(
+        (check.status, check.body["error"].as_str()),
+        (401, Some("Invalid API key"))
+    );
     let again = server.request(
         "DELETE",
         &format!("/api/v1/keys/{key_id}"),

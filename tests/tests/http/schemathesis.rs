@@ -158,12 +158,12 @@ fn the_api_is_exactly_as_its_openapi_document_says() {
     // positive_data_acceptance (which assumes a schema-valid body is accepted) is left out;
     // the expiry rules are in the bad-input table.
     // Each operation's minimum is about half of what this seed generated (2026-12-06: keys
-    // 105/6/18/83, sessions 302, credits 13, audit 96, jwks 10, page 10, assets 30, secret
+    // 105/6/18/83, sessions 302, key check 12, credits 13, audit 96, jwks 10, page 10, assets 30, secret
     // scanning 71): an operation with few inputs yields few distinct cases, and none is a failure.
     let keys = schemathesis(
         &server,
         &console,
-        "^/api/v1/keys",
+        "^/api/v1/keys(/\\{id\\}(/roll)?)?$",
         "50",
         &[
             "--generation-codec",
@@ -198,6 +198,15 @@ fn the_api_is_exactly_as_its_openapi_document_says() {
         ],
         &[("POST /api/v1/sessions", 150)],
     );
+    // The validity check, with the API key (a live key's 200 and the documented 401s).
+    let check_key = schemathesis(
+        &server,
+        &key,
+        "^/api/v1/keys/self$",
+        "20",
+        &[],
+        &[("GET /api/v1/keys/self", 6)],
+    );
     // The console's reads, and the public documents (the key set, the page and its assets).
     let console_reads = schemathesis(
         &server,
@@ -230,7 +239,7 @@ fn the_api_is_exactly_as_its_openapi_document_says() {
         &["--exclude-checks", "positive_data_acceptance"],
         &[("POST /api/v1/secret-scanning", 35)],
     );
-    let runs = [keys, sessions, console_reads, public, secret_scanning];
+    let runs = [keys, sessions, check_key, console_reads, public, secret_scanning];
     eprintln!("schemathesis cases per operation: {runs:#?}");
     // AND together the runs tested every documented operation
     let mut tested: Vec<String> = runs.iter().flat_map(|cases| cases.keys().cloned()).collect();

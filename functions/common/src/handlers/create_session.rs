@@ -1,6 +1,6 @@
 //! `POST /api/v1/sessions`: an API consumer opens a playground session for one credit.
 
-use crate::api_key::{KeyHash, bearer_token, has_valid_checksum, is_well_formed};
+use super::presented_api_key;
 use crate::error::ApiError;
 use crate::ids::SessionId;
 use crate::key_cache::KeyCache;
@@ -62,14 +62,7 @@ impl runtime::State for State {
 pub async fn handle(state: &State, req: Request) -> Outcome {
     let req = &req;
     let (signer, seal) = (&state.signer, &state.seal);
-    let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
-    if !is_well_formed(token) {
-        return Err(ApiError::InvalidKeyFormat);
-    }
-    // A look-alike that was never issued costs no store request.
-    if !has_valid_checksum(token) {
-        return Err(ApiError::InvalidKey);
-    }
+    let hash = presented_api_key(req)?;
     let idempotency_key =
         idempotency::from_headers(req.headers()).map_err(|m| ApiError::BadRequest(m.to_string()))?;
     // The only body accepted besides none at all is `{}` (an object with no members).
@@ -82,19 +75,11 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
 
     // A key this instance has resolved before costs no read: its liveness is checked by the
     // debit's own write below, not by this lookup.
-    let hash = KeyHash::of(token);
-    let key = match state.keys.get(&hash) {
-        Some(key) => key,
-        None => {
-            let key = state
-                .store
-                .resolve_key(&hash)
-                .await?
-                .ok_or(ApiError::InvalidKey)?;
-            state.keys.remember(hash.clone(), key.clone());
-            key
-        }
-    };
+    let key = state
+        .keys
+        .resolve(state.store.as_ref(), &hash)
+        .await?
+        .ok_or(ApiError::InvalidKey)?;
     // The token is signed before the debit so that an idempotency record can hold it (sealed),
     // written atomically with the debit. If the debit is refused it is never sent.
     let debit = SessionDebit {

@@ -3,7 +3,7 @@
 //! failures are `Err(ApiError)`, which the runtime maps to the contract's JSON errors
 //! ([`crate::error`]), so Lambda never sees an invocation error.
 
-use crate::api_key::bearer_token;
+use crate::api_key::{KeyHash, bearer_token, has_valid_checksum, is_well_formed};
 use crate::console_auth::{ConsoleAuthError, ConsoleVerifier};
 use crate::error::ApiError;
 use crate::ids::AccountId;
@@ -14,6 +14,7 @@ use lambda_http::Request;
 use std::sync::Arc;
 
 pub mod audit;
+pub mod check_key;
 pub mod console_page;
 pub mod create_key;
 pub mod create_session;
@@ -60,4 +61,18 @@ impl ConsoleEndpoint {
             }
         })
     }
+}
+
+/// The hash of the API key in `Authorization: Bearer vp_live_…`, or the 401 every endpoint
+/// that takes an API key gives. Only the form and checksum are checked here: a look-alike that
+/// was never issued costs no store request.
+pub(crate) fn presented_api_key(req: &Request) -> Result<KeyHash, ApiError> {
+    let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
+    if !is_well_formed(token) {
+        return Err(ApiError::InvalidKeyFormat);
+    }
+    if !has_valid_checksum(token) {
+        return Err(ApiError::InvalidKey);
+    }
+    Ok(KeyHash::of(token))
 }

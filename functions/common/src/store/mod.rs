@@ -122,6 +122,11 @@ pub trait Store: Send + Sync {
     /// The live key with this hash, read so that a deletion that has returned is always seen.
     async fn resolve_key(&self, hash: &KeyHash) -> Result<Option<ResolvedKey>, StoreError>;
 
+    /// The key `key` resolved to, if it is live at `now`: not deleted, not reported leaked, not
+    /// expired (a rolled key's grace included). One strongly consistent read of the key's own
+    /// record; nothing is written, not even "last used" (a check is not use).
+    async fn live_key(&self, key: &ResolvedKey, now: OffsetDateTime) -> Result<Option<LiveKey>, StoreError>;
+
     /// Takes one credit from the key's account, atomically with the ledger entry, the key's
     /// `lastUsedAt`, the `key.used` audit event and, when given, the idempotency record. With
     /// an idempotency key already used by this account, takes nothing and reports the first

@@ -53,6 +53,18 @@ pub enum KeyCreation {
     TooManyKeys,
 }
 
+/// A key that is live at the moment it was read, as its own holder may see it (the validity
+/// check): what it is, never how it was used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveKey {
+    pub id: KeyId,
+    pub name: KeyName,
+    pub prefix: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub sessions_per_day: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub id: KeyId,

@@ -38,7 +38,7 @@ use crate::clock;
 use crate::ids::{AccountId, KeyId, new_ulid};
 use crate::store::{
     AuditAction, AuditEvent, Balance, CreditEvent, DEFAULT_LOW_CREDIT_THRESHOLD, DebitOutcome,
-    IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LeakRevocation, LedgerEntry, LedgerKind,
+    IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LeakRevocation, LedgerEntry, LedgerKind, LiveKey,
     MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use async_trait::async_trait;
@@ -282,6 +282,36 @@ impl Store for DynamoStore {
             })),
             _ => Err(internal("bad ids in key lookup item")),
         }
+    }
+
+    async fn live_key(&self, key: &ResolvedKey, now: OffsetDateTime) -> Result<Option<LiveKey>, StoreError> {
+        let Some(item) = self
+            .get::<KeyItem>(
+                account_pk(key.account.as_str()),
+                &format!("{KEY_PREFIX}{}", key.key),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        // The key item carries everything that ends a key: deletion, a leak, and its expiry
+        // (a roll sets the old key's end of grace there too).
+        let ended = item.deleted_at.is_some()
+            || item.leaked_at.is_some()
+            || item.expires_at.is_some_and(|t| t <= now.unix_timestamp());
+        if ended {
+            return Ok(None);
+        }
+        Ok(Some(LiveKey {
+            id: key.key.clone(),
+            created_at: parse_time(&item.created_at)?,
+            expires_at: item
+                .expires_at
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+            sessions_per_day: item.sessions_per_day,
+            name: item.name,
+            prefix: item.prefix,
+        }))
     }
 
     async fn debit_session(

@@ -13,7 +13,8 @@ mod schema;
 use super::{
     AuditAction, AuditEvent, Balance, CreditEvent, CreditEventKind, DEFAULT_LOW_CREDIT_THRESHOLD,
     DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LeakRevocation, LedgerEntry,
-    LedgerKind, MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store, StoreError,
+    LedgerKind, LiveKey, MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store,
+    StoreError,
 };
 use crate::api_key::KeyHash;
 use crate::clock;
@@ -264,6 +265,32 @@ impl Store for SqliteStore {
                         key: id_col(row, 0, KeyId::parse)?,
                         account: id_col(row, 1, AccountId::parse)?,
                         sessions_per_day: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn live_key(&self, key: &ResolvedKey, now: OffsetDateTime) -> Result<Option<LiveKey>, StoreError> {
+        let (account, id) = (key.account.clone(), key.key.clone());
+        self.blocking(move |conn| {
+            conn.query_row(
+                "SELECT id, name, prefix, created_at, expires_at, sessions_per_day FROM api_keys
+                 WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL AND leaked_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > ?3)",
+                params![id.as_str(), account.as_str(), now.unix_timestamp()],
+                |row| {
+                    Ok(LiveKey {
+                        id: id_col(row, 0, KeyId::parse)?,
+                        name: id_col(row, 1, |s| KeyName::parse(s).ok())?,
+                        prefix: row.get(2)?,
+                        created_at: time_col(row, 3)?,
+                        expires_at: row
+                            .get::<_, Option<i64>>(4)?
+                            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+                        sessions_per_day: row.get(5)?,
                     })
                 },
             )
