@@ -1,11 +1,13 @@
 //! The ledger function's work: a batch of the table's stream records in, the ledger entries
 //! and `key.used` audit events they carry written out, and the records to deliver again
 //! reported back (`ReportBatchItemFailures`): from the first one not written on, so a crash or
-//! a failed write mid-batch loses nothing and redelivery duplicates nothing.
+//! a failed write mid-batch loses nothing and redelivery duplicates nothing. Every record also
+//! passes the table's tripwires (`store::dynamodb::tripwire`).
 
 use crate::store::StoreError;
 use crate::store::dynamodb::DynamoStore;
 use crate::store::dynamodb::stream::{StreamChange, change_of};
+use crate::store::dynamodb::tripwire;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
@@ -37,11 +39,15 @@ pub async fn handle(store: &DynamoStore, event: Event) -> DynamoDbEventResponse 
     }
     let only: Vec<StreamChange> = changes.iter().map(|(_, c)| c.clone()).collect();
     if let Err((index, e)) = store.materialise(&only).await {
-        return retry_from(&event.records, changes[index].0, &e, index);
+        let from = changes[index].0;
+        sound_tripwires(&event.records[..from]);
+        return retry_from(&event.records, from, &e, index);
     }
     if let Some((i, e)) = unreadable {
+        sound_tripwires(&event.records[..i]);
         return retry_from(&event.records, i, &e, only.len());
     }
+    sound_tripwires(&event.records);
     tracing::info!(
         records = event.records.len(),
         changes = only.len(),
@@ -50,10 +56,35 @@ pub async fn handle(store: &DynamoStore, event: Event) -> DynamoDbEventResponse 
     DynamoDbEventResponse::default()
 }
 
+/// Logs each record of `records` that trips a wire (`store::dynamodb::tripwire`), for the
+/// metric filters. Only records this delivery settles: one delivered again is counted then.
+fn sound_tripwires(records: &[EventRecord]) {
+    for record in records {
+        let (old, new) = (image(&record.change.old_image), image(&record.change.new_image));
+        if let Some(wire) = tripwire::tripped(old.as_ref(), new.as_ref()) {
+            let keys = image(&record.change.keys).unwrap_or_default();
+            let key = |name: &str| {
+                keys.get(name)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            tracing::error!(
+                alarm = "table_tripwire",
+                tripwire = wire.kind(),
+                pk = %key("pk"),
+                sk = %key("sk"),
+                "a change that must never happen reached the table"
+            );
+        }
+    }
+}
+
+fn image(item: &serde_dynamo::Item) -> Option<crate::store::dynamodb::Item> {
+    (!item.is_empty()).then(|| item.clone().into())
+}
+
 fn change_of_record(record: &EventRecord) -> Result<Option<StreamChange>, StoreError> {
-    let image = |item: &serde_dynamo::Item| -> Option<crate::store::dynamodb::Item> {
-        (!item.is_empty()).then(|| item.clone().into())
-    };
     change_of(image(&record.change.old_image), image(&record.change.new_image))
 }
 

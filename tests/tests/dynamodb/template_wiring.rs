@@ -142,7 +142,7 @@ async fn the_ledger_mapping_and_the_credit_events_pipe_select_what_the_code_writ
         for_ledger
             .iter()
             .all(|r| r.change.keys.get("sk") == Some(&serde_dynamo::AttributeValue::S("ACCOUNT".into()))),
-        "the ledger's filter passes account items only"
+        "in normal running the ledger's filter passes account items only"
     );
     let ledger = DynamoStore::new(client(None), table.clone(), 0);
     let mut event = Event::default();
@@ -203,4 +203,90 @@ async fn the_ledger_mapping_and_the_credit_events_pipe_select_what_the_code_writ
         .filter(|r| matches_any(&pipe_filter, r))
         .collect();
     assert!(more.is_empty(), "a redelivery put more on the bus: {more:#?}");
+    // AND nothing the ledger function writes, first or again, comes back to it changed: the
+    // local server records a rewrite that changes nothing as a MODIFY with equal images, which
+    // DynamoDB does not record at all (and which trips no wire)
+    let echoes: Vec<Value> = written
+        .iter()
+        .chain(&rewritten)
+        .map(json)
+        .filter(|r| matches_any(&ledger_filter, r))
+        .filter(|r| r["dynamodb"]["OldImage"] != r["dynamodb"]["NewImage"])
+        .collect();
+    assert!(
+        echoes.is_empty(),
+        "the ledger function's own writes reach it: {echoes:#?}"
+    );
+
+    // WHEN a ledger row is changed and removed, and a lookup changed, behind the API's back
+    let raw = client(None);
+    let entry = &store.ledger(&account(FIXTURE_ACCOUNT)).await.unwrap()[0];
+    let row = [
+        ("pk", format!("ACCOUNT#{FIXTURE_ACCOUNT}")),
+        ("sk", format!("LEDGER#{}", entry.id)),
+    ];
+    let lookup = [
+        (
+            "pk",
+            format!("KEYHASH#{}", common::api_key::KeyHash::of(KEY_OK).as_str()),
+        ),
+        ("sk", "KEYHASH".to_string()),
+    ];
+    let key = |pairs: &[(&str, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    aws_sdk_dynamodb::types::AttributeValue::S(v.clone()),
+                )
+            })
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    for (target, expression) in [(&row, "SET amount = :n"), (&lookup, "SET keyId = :s")] {
+        raw.update_item()
+            .table_name(&table)
+            .set_key(Some(key(target)))
+            .update_expression(expression)
+            .expression_attribute_values(
+                if expression.contains(":n") { ":n" } else { ":s" },
+                if expression.contains(":n") {
+                    aws_sdk_dynamodb::types::AttributeValue::N("1000".into())
+                } else {
+                    aws_sdk_dynamodb::types::AttributeValue::S("key_01JF0000000000000000000009".into())
+                },
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    raw.delete_item()
+        .table_name(&table)
+        .set_key(Some(key(&row)))
+        .send()
+        .await
+        .unwrap();
+    // THEN the ledger's filter passes all three, for its tripwires to see
+    let tampering = read_all(&mut stream).await;
+    let passed: Vec<(String, String)> = tampering
+        .iter()
+        .map(json)
+        .filter(|r| matches_any(&ledger_filter, r))
+        .map(|r| {
+            (
+                r["eventName"].as_str().unwrap().to_string(),
+                r["dynamodb"]["Keys"]["sk"]["S"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let ledger_sk = format!("LEDGER#{}", entry.id);
+    assert_eq!(
+        passed,
+        [
+            ("MODIFY".to_string(), ledger_sk.clone()),
+            ("MODIFY".to_string(), "KEYHASH".to_string()),
+            ("REMOVE".to_string(), ledger_sk),
+        ],
+        "{tampering:#?}"
+    );
 }

@@ -4,13 +4,15 @@
 //! inside an invocation carries the invocation's span. Needs the local DynamoDB-protocol server
 //! that `make test` starts.
 
+mod tripwires;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tests::bad_input::Credentials;
 use tests::*;
 
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Capture(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -16,6 +16,7 @@
 //!   which writes the `LEDGER#` and `AUDIT#` items, idempotently. `version` says how many
 //!   entries there must be, so `vpctl credits verify` can tell a ledger still catching up.
 //! - **Idempotency-Key** (`idempotency.rs`): the debit and the record in one transaction.
+//! - **Tripwires** ([`tripwire`]): what must never happen to the table, recognised in the stream.
 //!
 //! Where things are: `client.rs` holds the calls and error classification, [`cancel`] the
 //! transaction cancellation reasons and the one retry loop; this file holds only `impl Store`.
@@ -30,6 +31,7 @@ mod ledger;
 mod roll;
 pub mod stream;
 pub mod table;
+pub mod tripwire;
 
 pub use client::Item;
 
