@@ -13,6 +13,7 @@ pub mod conformance;
 pub mod dynamo;
 pub mod functions;
 pub mod iam;
+pub mod layout;
 pub mod reports;
 pub mod server;
 

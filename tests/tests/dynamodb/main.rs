@@ -6,6 +6,7 @@
 mod concurrency;
 mod faults;
 mod iam_shapes;
+mod layout;
 mod ledger;
 mod sdk_env;
 mod secrets;
