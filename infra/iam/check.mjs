@@ -34,7 +34,7 @@ const EXAMPLE_ID = 'acct_example'
 
 // ---------------------------------------------------------------- template → policies
 
-function loadTemplate(path) {
+export function loadTemplate(path) {
   const tag = (name, resolve) => ({ tag: `!${name}`, resolve: (value) => ({ [name]: value }), ...(resolve ?? {}) })
   const customTags = ['Ref', 'GetAtt', 'Sub', 'Join', 'If', 'Equals', 'Not', 'Select', 'Split', 'FindInMap', 'GetAZs', 'ImportValue', 'Condition']
     .flatMap((name) => ['scalar', 'seq', 'map'].map((collection) => ({ ...tag(name), collection: collection === 'scalar' ? undefined : collection })))
@@ -165,9 +165,50 @@ async function missing(statements, shape) {
 const describe = (shape) =>
   `${shape.function}: ${shape.action}${shape.via ? ` (in ${shape.via})` : ''} on ${shape.leadingKey ?? shape.parameters?.join(',') ?? 'the table'}${shape.sortKey ? ` / ${shape.sortKey}` : ''}`
 
+// ---------------------------------------------------------------- the generated must-deny table
+
+const READS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query']
+const WRITES = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']
+const WRITES_WITH_ITEMS = new Set(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'])
+const classOf = (shape) => `${shape.leadingKey} ${shape.sortKey}`
+
+/**
+ * Every (function × item class × action) that no recorded request of that function needs, as
+ * a request that must be denied. The item classes are those the recorded requests touch; a
+ * write is tried twice: with every attribute its class is written with (the item as the code
+ * writes it), and with its key alone (an overwrite that blanks the item, or an upsert that makes
+ * one). Functions that reach no table get the same rows: nothing of the table is theirs.
+ */
+export function generatedMustDeny(policies, recorded) {
+  const tableShapes = recorded.filter((s) => s.action.startsWith('dynamodb:') && s.leadingKey)
+  const classes = new Map()
+  for (const shape of tableShapes) {
+    const entry = classes.get(classOf(shape)) ?? { leadingKey: shape.leadingKey, sortKey: shape.sortKey, attributes: new Set(['pk', 'sk']) }
+    if (WRITES_WITH_ITEMS.has(shape.action)) (shape.attributes ?? []).forEach((a) => entry.attributes.add(a))
+    classes.set(classOf(shape), entry)
+  }
+  const needed = new Set(tableShapes.map((s) => `${s.function} ${s.action} ${classOf(s)}`))
+  const rows = []
+  for (const fn of Object.keys(policies).filter((name) => !/^[A-Z]/.test(name)).sort()) {
+    for (const [key, cls] of [...classes].sort()) {
+      for (const action of [...READS, ...WRITES]) {
+        if (needed.has(`${fn} ${action} ${key}`)) continue
+        const base = { function: fn, action, leadingKey: cls.leadingKey, sortKey: cls.sortKey, generated: true }
+        if (WRITES_WITH_ITEMS.has(action)) {
+          rows.push({ ...base, attributes: [...cls.attributes].sort(), variant: 'item' })
+          rows.push({ ...base, attributes: ['pk', 'sk'], variant: 'key only' })
+        } else rows.push({ ...base, attributes: [], variant: 'item' })
+      }
+    }
+  }
+  return rows
+}
+
+const gapKey = (row) => `${row.function} ${row.action} ${row.leadingKey} ${row.sortKey} ${row.variant}`
+
 // ---------------------------------------------------------------- the checks
 
-export async function check(template, recorded, mustDeny) {
+export async function check(template, recorded, mustDeny, gaps = []) {
   const policies = functionPolicies(template)
   const failures = []
   const counts = {}
@@ -181,6 +222,23 @@ export async function check(template, recorded, mustDeny) {
     if (await allowed(policy.statements, shape)) counts[shape.function].allowed++
     else failures.push(`DENIED ${describe(shape)} — ${policy.logicalId}'s policy lacks ${await missing(policy.statements, shape)}`)
   }
+  // The generated table: what the layout lets IAM tell apart must be denied; what it cannot
+  // (gaps.json, each with its reason) must still be allowed, so that a gap closed by a better
+  // layout is noticed and struck from the list.
+  const knownGaps = new Map(gaps.flatMap((g) => g.sortKeys.map((sortKey) => [gapKey({ ...g, sortKey }), g])))
+  const generated = generatedMustDeny(policies, recorded)
+  const seenGaps = new Set()
+  let generatedDenied = 0
+  for (const row of generated) {
+    const isAllowed = await allowed(policies[row.function].statements, row)
+    const gap = knownGaps.get(gapKey(row))
+    if (gap) seenGaps.add(gapKey(row))
+    if (isAllowed && !gap) failures.push(`ALLOWED but no recorded request needs it: ${describe(row)} (${row.variant}) — add a condition, or list it in gaps.json with why IAM cannot tell it apart`)
+    else if (!isAllowed && gap) failures.push(`denied now, but still listed in gaps.json: ${describe(row)} (${row.variant}) — strike it from the list`)
+    else if (!isAllowed) generatedDenied++
+  }
+  for (const [key, gap] of knownGaps) if (!seenGaps.has(key)) failures.push(`gaps.json lists what no generated row is (a function's request now recorded, or a class gone): ${key}`)
+  counts.generated = { rows: generated.length, denied: generatedDenied, gaps: seenGaps.size }
   for (const shape of mustDeny) {
     const policy = policies[shape.function]
     counts[shape.function] ??= { allowed: 0, denied: 0 }
@@ -239,8 +297,16 @@ async function main() {
   const roles = JSON.parse(readFileSync(join(here, 'roles.json'), 'utf8'))
   const recorded = resolveShapes(template, [...JSON.parse(readFileSync(join(here, 'requests.json'), 'utf8')), ...roles.requests])
   const mustDeny = resolveShapes(template, [...JSON.parse(readFileSync(join(here, 'must-deny.json'), 'utf8')), ...roles.mustDeny])
-  const { failures, counts } = await check(template, recorded, mustDeny)
+  const gaps = JSON.parse(readFileSync(join(here, 'gaps.json'), 'utf8'))
+  const { failures, counts } = await check(template, recorded, mustDeny, gaps)
+  const { generated } = counts
+  delete counts.generated
   for (const [name, c] of Object.entries(counts).sort()) console.log(`${name.padEnd(15)} ${String(c.allowed).padStart(3)} recorded requests allowed, ${String(c.denied).padStart(3)} forbidden requests denied`)
+  console.log(`generated must-deny: ${generated.rows} rows (function × item class × action no recorded request needs), ${generated.denied} denied, ${generated.gaps} known gaps (gaps.json)`)
+  if (args.includes('--print-gaps')) {
+    const policies = functionPolicies(template)
+    for (const row of generatedMustDeny(policies, recorded)) if (await allowed(policies[row.function].statements, row)) console.log(JSON.stringify({ function: row.function, action: row.action, leadingKey: row.leadingKey, sortKey: row.sortKey, variant: row.variant }))
+  }
   if (args.includes('--mutations')) {
     const { tried, survivors } = await mutations(template, recorded)
     console.log(`mutations: ${tried} single removals from the policies, ${tried - survivors.length} caught by a recorded request`)
