@@ -113,7 +113,7 @@ pub fn origin() -> Origin {
     }
 }
 
-pub(crate) fn debit_at(at: OffsetDateTime) -> SessionDebit {
+pub fn debit_at(at: OffsetDateTime) -> SessionDebit {
     SessionDebit {
         session: SessionId::generate(),
         at,

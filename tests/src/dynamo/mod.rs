@@ -3,6 +3,7 @@
 //! interceptors that count calls and inject faults.
 
 mod interceptors;
+pub mod size;
 pub use interceptors::*;
 
 use aws_sdk_dynamodb::Client;

@@ -10,5 +10,6 @@ mod layout;
 mod ledger;
 mod sdk_env;
 mod secrets;
+mod sizes;
 mod store;
 mod template_wiring;
