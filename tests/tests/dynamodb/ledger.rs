@@ -193,3 +193,36 @@ async fn what_dynamodb_leaves_unprocessed_is_written_again_until_the_ledger_is_w
     assert!(half.handed_back() > 0, "nothing was left unprocessed");
     assert_whole(store.as_ref()).await;
 }
+
+#[tokio::test]
+async fn a_keys_last_use_is_listed_once_the_stream_has_delivered_its_session() {
+    // GIVEN a key that has opened sessions, their records not yet delivered
+    let (table, store, _dir) = unwritten_ledger().await;
+    let listed = |store: std::sync::Arc<dyn Store>| async move {
+        store.list_keys(&account(FIXTURE_ACCOUNT)).await.unwrap()[0].last_used_at
+    };
+    // THEN the list does not show it yet: the session's own write does not carry it
+    assert_eq!(
+        listed(store.clone()).await,
+        None,
+        "a session's write leaves the last use to the stream"
+    );
+    // WHEN the stream is delivered, twice (a redelivery must not move it back)
+    let ledger = DynamoStore::new(client(None), table.clone(), 0);
+    let mut deliver = |event| async { Ok::<_, Infallible>(ledger_stream::handle(&ledger, event).await) };
+    assert_eq!(dynamo::stream_of(&table).await.step(&mut deliver).await, Ok(true));
+    let first = listed(store.clone()).await.expect("listed once delivered");
+    assert_eq!(dynamo::stream_of(&table).await.step(&mut deliver).await, Ok(true));
+    // THEN it is the last session's time, and stays so
+    let last_debit = store
+        .ledger(&account(FIXTURE_ACCOUNT))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == LedgerKind::Debit && e.key_id.as_deref() == Some(FIXTURE_KEY_ID))
+        .map(|e| e.at)
+        .max()
+        .unwrap();
+    assert_eq!(first, last_debit);
+    assert_eq!(listed(store).await, Some(last_debit));
+}

@@ -333,14 +333,12 @@ impl BalanceChange {
         ]);
         let mut condition = guard.to_string();
         if let Some(key) = &change.key_id {
-            update.push_str(", liveKeys.#key = :at");
             // The key must still be live and unexpired: a key deleted (or expired) after it was
             // resolved (or remembered) is refused by the very write that would spend.
             condition.push_str(
                 " AND attribute_exists(liveKeys.#key) AND (attribute_not_exists(keyExpiries.#key) OR keyExpiries.#key > :now)",
             );
             names.insert("#key".into(), key.clone());
-            values.insert(":at".into(), AttributeValue::S(change.at.clone()));
             let at = clock::parse_rfc3339(&change.at).map_err(|_| internal("a change's time is RFC 3339"))?;
             values.insert(":now".into(), AttributeValue::N(at.unix_timestamp().to_string()));
             if let Some(limit) = limit {

@@ -13,8 +13,9 @@
 //! GSI: GSIs are eventually consistent, so a deleted key could still pass for a moment.
 //!
 //! The account item is all a session writes: the balance with its running totals, its live
-//! keys with their last use, a `version` counting balance changes and `change`, the last
-//! balance change itself. The table's stream carries each change to the ledger function
+//! keys, a `version` counting balance changes and `change`, the last balance change itself.
+//! A key's last use is not decided by that write, so the ledger function writes it onto the
+//! key item from the stream. The table's stream carries each change to the ledger function
 //! (`stream.rs`), which writes it out as its `LEDGER#` item (and a debit's `key.used` audit
 //! event), keyed by the change's own id so that a redelivered record rewrites the same items.
 //! `version` tells how many ledger entries there must be, so a reader can tell whether the
@@ -53,10 +54,11 @@ pub struct AccountItem {
     pub granted: u64,
     pub debited: u64,
     pub created_at: String,
-    /// Key id → when it last opened a session (`""`: never), for every live key. The debit's
-    /// condition requires the key to be here, so a deleted key is refused by the very write
-    /// that would spend; create-key's condition caps its size at `MAX_LIVE_KEYS`, which bounds
-    /// this item (about 60 bytes per key).
+    /// Key id → `""`, for every live key. The debit's condition requires the key to be here,
+    /// so a deleted key is refused by the very write that would spend; create-key's condition
+    /// caps its size at `MAX_LIVE_KEYS`, which bounds this item (about 30 bytes per key).
+    /// Tables written before the key item carried `lastUsedAt` hold the key's last use here
+    /// (the list still reads it when the key item has none).
     #[serde(default)]
     pub live_keys: HashMap<String, String>,
     /// Key id → epoch seconds after which it is refused, for live keys that expire. Always
@@ -137,6 +139,10 @@ pub struct KeyItem {
     /// Set when secret scanning reported the key leaked (it stays listed until deleted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leaked_at: Option<String>,
+    /// When the key last opened a session, written by the ledger function from the stream
+    /// (seconds behind the session), never by the session's own write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
 }
 
 impl KeyItem {
@@ -155,6 +161,7 @@ impl KeyItem {
             expires_at: key.expires_at.map(time::OffsetDateTime::unix_timestamp),
             sessions_per_day: key.sessions_per_day,
             leaked_at: None,
+            last_used_at: None,
         }
     }
 }

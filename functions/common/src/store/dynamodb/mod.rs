@@ -164,9 +164,12 @@ impl Store for DynamoStore {
                 Ok(KeyRecord {
                     id: KeyId::parse(&k.key_id).ok_or_else(|| internal("bad key id in table"))?,
                     created_at: parse_time(&k.created_at)?,
-                    last_used_at: account_item
-                        .live_keys
-                        .get(&k.key_id)
+                    // The key item's, written from the stream; a table written before that
+                    // kept it in the account item's live keys.
+                    last_used_at: k
+                        .last_used_at
+                        .as_ref()
+                        .or(account_item.live_keys.get(&k.key_id))
                         .filter(|t| t.as_str() != NEVER_USED)
                         .map(|t| parse_time(t))
                         .transpose()?,

@@ -1,16 +1,20 @@
 //! The ledger, written off the critical path: each balance change recorded on an account item
 //! reaches the ledger function through the table's stream, and becomes its `LEDGER#` item (and
-//! a debit's `key.used` audit event, and the low-credit event it may raise). Items are keyed by the change's own ids and hold the same
+//! a debit's `key.used` audit event, the low-credit event it may raise, and its key's last
+//! use). Items are keyed by the change's own ids and hold the same
 //! content however often a record is delivered, so redelivery after a crash rewrites, never
 //! duplicates.
 
 use super::DynamoStore;
 use super::cancel::Retry;
 use super::client::{Item, classify, internal, to_item};
-use super::items::{ACCOUNT_SK, AccountItem, Change};
+use super::items::{ACCOUNT_SK, AccountItem, Change, KEY_PREFIX, account_pk};
 use crate::store::StoreError;
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-use std::collections::HashMap;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use std::collections::{BTreeMap, HashMap};
 
 /// One balance change as the stream delivered it: the account right after it.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,9 +58,13 @@ pub fn change_of(old: Option<Item>, new: Option<Item>) -> Result<Option<StreamCh
 /// Puts per `BatchWriteItem` (DynamoDB's limit is 25; a change needs at most three).
 const PUTS_PER_BATCH: usize = 24;
 
+/// Last-use writes one batch keeps in flight.
+const LAST_USES_IN_FLIGHT: usize = 8;
+
 impl DynamoStore {
-    /// Writes the ledger (and audit) items of `changes`, in order. On failure, returns the
-    /// index of the first change that may not be written yet: everything before it is.
+    /// Writes the ledger (and audit) items of `changes`, in order, and each debit's key's last
+    /// use. On failure, returns the index of the first change that may not be written yet:
+    /// everything before it is.
     pub async fn materialise(&self, changes: &[StreamChange]) -> Result<(), (usize, StoreError)> {
         let mut start = 0;
         while start < changes.len() {
@@ -70,10 +78,64 @@ impl DynamoStore {
                 puts.extend(items);
                 end += 1;
             }
+            // Last uses first: once a change's ledger entry is there, so is its key's last use.
+            self.write_last_uses(&changes[start..end])
+                .await
+                .map_err(|e| (start, e))?;
             self.put_all(puts).await.map_err(|e| (start, e))?;
             start = end;
         }
         Ok(())
+    }
+
+    /// Each key's latest session among `changes` onto its key item: never moved back (a
+    /// redelivered or reordered record finds a later time there and changes nothing), never an
+    /// item made (a key item that is gone stays gone).
+    async fn write_last_uses(&self, changes: &[StreamChange]) -> Result<(), StoreError> {
+        let mut latest: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        for change in changes {
+            if let Some(key) = &change.change.key_id {
+                let at = latest.entry((&change.account, key)).or_insert(&change.change.at);
+                // RFC 3339 times of one format order as strings.
+                if change.change.at.as_str() > *at {
+                    *at = &change.change.at;
+                }
+            }
+        }
+        let writes: Vec<_> = latest
+            .into_iter()
+            .map(|((account, key), at)| self.write_last_use(account, key, at))
+            .collect();
+        stream::iter(writes)
+            .buffer_unordered(LAST_USES_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn write_last_use(&self, account: &str, key: &str, at: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(account_pk(account)))
+            .key("sk", AttributeValue::S(format!("{KEY_PREFIX}{key}")))
+            .update_expression("SET lastUsedAt = :at")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(lastUsedAt) OR lastUsedAt < :at)",
+            )
+            .expression_attribute_values(":at", AttributeValue::S(at.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
     }
 
     /// One `BatchWriteItem`, asking again for whatever DynamoDB leaves unprocessed.
