@@ -65,14 +65,6 @@ impl ReporterKeys {
         self.keys.iter().any(|(id, _)| id == identifier)
     }
 
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
     /// Whether `signature` (base64 of an ASN.1 DER ECDSA signature) over `body` was made by the
     /// key named `identifier`. Unknown identifiers and malformed signatures are simply `false`.
     pub fn verify(&self, identifier: &str, signature: &str, body: &[u8]) -> bool {
