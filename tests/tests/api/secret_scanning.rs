@@ -202,29 +202,22 @@ async fn a_key_github_rotates_in_is_fetched_without_a_redeploy_and_held_while_gi
     )
     .await;
     let report = |key: &str| serde_json::json!([{"token": key, "type": "visionpipe_api_key"}]).to_string();
+    let taken = |signer, key| {
+        let req = reports::signed_by(signer, &report(key));
+        async {
+            let (status, body, _) = parts(t.app.secret_scanning(req).await);
+            assert_eq!(
+                (status, body[0]["label"].as_str()),
+                (200, Some("true_positive")),
+                "{body}"
+            );
+        }
+    };
     // WHEN A signs a report THEN it is taken
-    let (status, body, _) = parts(
-        t.app
-            .secret_scanning(reports::signed_by(&a, &report(KEY_OK)))
-            .await,
-    );
-    assert_eq!(
-        (status, body[0]["label"].as_str()),
-        (200, Some("true_positive")),
-        "{body}"
-    );
+    taken(&a, KEY_OK).await;
     // WHEN GitHub rotates to B between two reports THEN B's report is taken too
     github.answer(200, b.document().into_bytes());
-    let (status, body, _) = parts(
-        t.app
-            .secret_scanning(reports::signed_by(&b, &report(KEY_EMPTY)))
-            .await,
-    );
-    assert_eq!(
-        (status, body[0]["label"].as_str()),
-        (200, Some("true_positive")),
-        "{body}"
-    );
+    taken(&b, KEY_EMPTY).await;
     assert_eq!(github.requests(), 2, "the cold start's fetch and the rotation's");
     assert_eq!(
         t.store()
