@@ -672,12 +672,14 @@ impl Credentials {
         // The API key's 401s, the same for a session and for the validity check: each row once
         // per endpoint. Nothing is read for a string that cannot be a key.
         let hex_key = |hex: &str| format!("Bearer vp_live_{hex}");
-        let api_key_401s: Vec<(
+        // (the row's name at the session endpoint, at the check, its headers, the error)
+        type KeyRow = (
             &'static str,
             &'static str,
             Vec<(&'static str, String)>,
             &'static str,
-        )> = vec![
+        );
+        let api_key_401s: Vec<KeyRow> = vec![
             (
                 "sessions: no Authorization",
                 "keys/self: no Authorization",
