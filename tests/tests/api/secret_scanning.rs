@@ -115,11 +115,8 @@ async fn a_report_whose_signature_does_not_match_its_body_is_refused_and_reads_n
     );
 }
 
-#[tokio::test]
-async fn a_source_in_any_case_is_taken_and_kept_in_lower_case() {
-    // GIVEN two live keys, reported in one signed report with sources as GitHub's docs write
-    // them ("Content") and in upper case
-    let t = TestApp::new();
+/// KEY_OK and KEY_EMPTY, live on the fixture account.
+async fn two_live_keys(t: &TestApp) {
     seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
     seed_key(
         t.store(),
@@ -128,23 +125,20 @@ async fn a_source_in_any_case_is_taken_and_kept_in_lower_case() {
         KEY_EMPTY,
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_source_in_any_case_is_taken_and_kept_in_lower_case() {
+    // GIVEN two live keys, reported in one signed report with sources as GitHub's docs write
+    // them ("Content") and in upper case
+    let t = TestApp::new();
+    two_live_keys(&t).await;
     let report = serde_json::json!([
         {"token": KEY_OK, "type": "visionpipe_api_key", "url": "https://github.com/o/r/blob/x/a", "source": "Content"},
         {"token": KEY_EMPTY, "type": "visionpipe_api_key", "url": "https://github.com/o/r/commit/x", "source": "COMMIT"},
     ])
     .to_string();
-    let signer = reporter_signer(&t.app.config);
-    let mut req = fixture("secret-scanning");
-    *req.body_mut() = lambda_http::Body::Text(report.clone());
-    let headers = req.headers_mut();
-    headers.insert(
-        "github-public-key-identifier",
-        signer.identifier().parse().unwrap(),
-    );
-    headers.insert(
-        "github-public-key-signature",
-        signer.sign(report.as_bytes()).parse().unwrap(),
-    );
+    let req = reports::signed_report(&t.app.config, &report);
     // WHEN it arrives
     let (status, body, _) = parts(t.app.secret_scanning(req).await);
     // THEN both keys are revoked, and the trail says where each was found, in lower case
@@ -193,14 +187,7 @@ async fn a_key_github_rotates_in_is_fetched_without_a_redeploy_and_held_while_gi
     let (a, b) = (reporter(), reporter());
     let github = common::fetch::stand_in::Provider::start(200, a.document().into_bytes());
     let t = fetching_keys_from(&github.url).await;
-    seed_key(t.store(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
-    seed_key(
-        t.store(),
-        FIXTURE_ACCOUNT,
-        "key_01JF0000000000000000000001",
-        KEY_EMPTY,
-    )
-    .await;
+    two_live_keys(&t).await;
     let report = |key: &str| serde_json::json!([{"token": key, "type": "visionpipe_api_key"}]).to_string();
     let taken = |signer, key| {
         let req = reports::signed_by(signer, &report(key));
