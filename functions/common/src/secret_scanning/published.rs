@@ -38,6 +38,8 @@ struct Held {
 
 struct Remote {
     url: String,
+    /// [`MIN_REFRESH_INTERVAL`]; shorter in tests, which show both sides of it.
+    min_interval: Duration,
     /// When a report last caused a fetch; the lock also makes concurrent misses share one.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
     fetcher: OnceLock<Fetcher>,
@@ -57,10 +59,15 @@ impl PublishedKeys {
 
     /// The document at `url`, fetched by [`Self::prefetch`] or the first report.
     pub fn remote(url: String) -> Self {
+        Self::remote_every(url, MIN_REFRESH_INTERVAL)
+    }
+
+    fn remote_every(url: String, min_interval: Duration) -> Self {
         PublishedKeys {
             held: RwLock::new(None),
             remote: Some(Remote {
                 url,
+                min_interval,
                 last_refresh: tokio::sync::Mutex::new(None),
                 fetcher: OnceLock::new(),
             }),
@@ -110,7 +117,7 @@ impl PublishedKeys {
 
     async fn refresh_if_due(&self, remote: &Remote) {
         let mut last = remote.last_refresh.lock().await;
-        if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL) {
+        if last.is_some_and(|at| at.elapsed() < remote.min_interval) {
             return;
         }
         *last = Some(Instant::now());
@@ -173,6 +180,27 @@ mod tests {
         assert_eq!(github.requests(), 2, "at most one fetch per interval");
         // AND A, no longer published, no longer verifies
         assert_eq!(verifies(&keys, &a).await, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn once_the_interval_has_passed_an_unknown_key_is_asked_for_again() {
+        let (a, b) = (signer(), signer());
+        let github = Provider::start(200, a.document().into_bytes());
+        let keys = PublishedKeys::remote_every(github.url.clone(), Duration::from_millis(200));
+        keys.prefetch().await;
+        github.answer(200, b.document().into_bytes());
+        let unknown = signer();
+        assert_eq!(verifies(&keys, &unknown).await, Ok(false), "fetched: B only");
+        assert_eq!(
+            verifies(&keys, &unknown).await,
+            Ok(false),
+            "within the interval: not asked"
+        );
+        assert_eq!(github.requests(), 2);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(verifies(&keys, &unknown).await, Ok(false));
+        assert_eq!(github.requests(), 3, "after it: asked again");
+        assert_eq!(verifies(&keys, &b).await, Ok(true));
     }
 
     #[tokio::test]
