@@ -516,3 +516,89 @@ impl Intercept for ReadsFirst {
         Ok(())
     }
 }
+
+/// The most `TransactWriteItems` in flight at once that write one account (by the `ACCOUNT#`
+/// keys in their bodies), per account: what shows whether a caller lets transactions race on
+/// one account item. Measured at the client, so it holds even though the local server answers
+/// one request at a time.
+#[derive(Clone, Debug, Default)]
+pub struct TransactionsInFlight(Arc<Mutex<InFlight>>);
+
+#[derive(Debug, Default)]
+struct InFlight {
+    now: std::collections::HashMap<String, usize>,
+    most: std::collections::HashMap<String, usize>,
+}
+
+impl TransactionsInFlight {
+    /// Account id → the most of its transactions in flight at once.
+    pub fn most(&self) -> std::collections::HashMap<String, usize> {
+        self.0.lock().unwrap().most.clone()
+    }
+
+    fn accounts(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> std::collections::BTreeSet<String> {
+        let body = std::str::from_utf8(request.body().bytes().unwrap_or_default()).unwrap_or("");
+        body.split("ACCOUNT#")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Intercept for TransactionsInFlight {
+    fn name(&self) -> &'static str {
+        "TransactionsInFlight"
+    }
+
+    fn read_before_attempt(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if operation_of(context.request()) == "TransactWriteItems" {
+            let accounts = Self::accounts(context.request());
+            let mut state = self.0.lock().unwrap();
+            for account in &accounts {
+                let now = state.now.entry(account.clone()).or_default();
+                *now += 1;
+                let now = *now;
+                let most = state.most.entry(account.clone()).or_default();
+                *most = (*most).max(now);
+            }
+            // The attempt's accounts, for its end (the request is gone by then).
+            cfg.interceptor_state().store_put(Watched(accounts));
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(Watched(accounts)) = cfg.load::<Watched>() {
+            let mut state = self.0.lock().unwrap();
+            for account in accounts {
+                if let Some(now) = state.now.get_mut(account) {
+                    *now = now.saturating_sub(1);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Watched(std::collections::BTreeSet<String>);
+
+impl aws_smithy_types::config_bag::Storable for Watched {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// A client whose transactions are watched by `watch`.
+pub fn watched_client(watch: TransactionsInFlight) -> Client {
+    Client::from_conf(config_at(&endpoint()).interceptor(watch).build())
+}

@@ -376,3 +376,38 @@ async fn a_report_of_1000_matches_revokes_exactly_its_live_keys_on_dynamodb() {
     let (app, _dir) = counted_instance(&table, &counter).await;
     tests::reports::a_report_of_1000_matches_revokes_exactly_its_live_keys(&app, Some(&counter)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_revokes_one_accounts_keys_one_after_another() {
+    use common::store::Store;
+    // GIVEN 20 live keys in each of two accounts
+    let watch = tests::dynamo::TransactionsInFlight::default();
+    let table = fresh_table(&client(None)).await;
+    let store =
+        common::store::dynamodb::DynamoStore::new(tests::dynamo::watched_client(watch.clone()), table, 3);
+    let mut reports = Vec::new();
+    for acct in ["acct_turns_a", "acct_turns_b"] {
+        for i in 0..20 {
+            let (plaintext, _) = tests::conformance::create(&store, acct, &format!("K{i}")).await;
+            reports.push(common::store::ReportedLeak {
+                hash: plaintext.hash(),
+                leak: Default::default(),
+            });
+        }
+    }
+    // WHEN one report names them all
+    let outcomes = store
+        .revoke_leaked(&reports, common::clock::now(), tests::conformance::origin())
+        .await
+        .unwrap();
+    // THEN all are revoked, and never two transactions on one account item at once (they would
+    // cancel each other on DynamoDB and spend their retries)
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, common::store::LeakRevocation::Revoked { .. }))
+    );
+    let most = watch.most();
+    assert_eq!(most.get("acct_turns_a"), Some(&1), "{most:?}");
+    assert_eq!(most.get("acct_turns_b"), Some(&1), "{most:?}");
+}

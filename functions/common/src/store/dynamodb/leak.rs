@@ -10,15 +10,18 @@ use crate::ids::{AccountId, KeyId};
 use crate::store::{AuditAction, LeakRevocation, Origin, ReportedLeak, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::{StreamExt, TryStreamExt, stream};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 
-/// How many revocations (each one transaction) one report keeps in flight.
-const REVOCATIONS_IN_FLIGHT: usize = 8;
+/// How many accounts' revocations one report works on at once. Within an account they go one
+/// after another: each writes the account item, and transactions racing on one item would
+/// cancel each other and spend their retries.
+const ACCOUNTS_IN_FLIGHT: usize = 8;
 
 impl DynamoStore {
     /// Every reported key's lookup item read in `BatchGetItem`s of 100; each live one revoked
-    /// ([`Self::revoke_found`]), up to [`REVOCATIONS_IN_FLIGHT`] at once.
+    /// ([`Self::revoke_found`]): an account's keys in turn, up to [`ACCOUNTS_IN_FLIGHT`]
+    /// accounts at once.
     pub(super) async fn revoke_leaks(
         &self,
         reports: &[ReportedLeak],
@@ -35,20 +38,45 @@ impl DynamoStore {
             let lookup: LookupItem = from_item(item)?;
             lookups.insert(lookup.pk.clone(), lookup);
         }
-        let revocations = distinct.iter().map(|report| {
-            let lookup = lookups.remove(&lookup_pk(report.hash.as_str()));
-            async move {
-                match lookup {
-                    None => Ok(LeakRevocation::Unknown),
-                    Some(lookup) if lookup.deleted_at.is_some() => Ok(LeakRevocation::AlreadyRevoked),
-                    Some(lookup) => self.revoke_found(&lookup, report, at, origin).await,
+        // What the lookups settle at once, and the live keys to revoke, by account.
+        let mut outcomes: Vec<Option<LeakRevocation>> = Vec::with_capacity(distinct.len());
+        let mut live: BTreeMap<String, Vec<(usize, LookupItem)>> = BTreeMap::new();
+        for (i, report) in distinct.iter().enumerate() {
+            outcomes.push(match lookups.remove(&lookup_pk(report.hash.as_str())) {
+                None => Some(LeakRevocation::Unknown),
+                Some(lookup) if lookup.deleted_at.is_some() => Some(LeakRevocation::AlreadyRevoked),
+                Some(lookup) => {
+                    live.entry(lookup.account_id.clone())
+                        .or_default()
+                        .push((i, lookup));
+                    None
                 }
-            }
-        });
-        let outcomes: Vec<LeakRevocation> = stream::iter(revocations.collect::<Vec<_>>())
-            .buffered(REVOCATIONS_IN_FLIGHT)
+            });
+        }
+        let per_account: Vec<_> = live
+            .into_values()
+            .map(|keys| {
+                let distinct = &distinct;
+                async move {
+                    let mut revoked = Vec::with_capacity(keys.len());
+                    for (i, lookup) in keys {
+                        revoked.push((i, self.revoke_found(&lookup, distinct[i], at, origin).await?));
+                    }
+                    Ok::<_, StoreError>(revoked)
+                }
+            })
+            .collect();
+        let revoked: Vec<Vec<(usize, LeakRevocation)>> = stream::iter(per_account)
+            .buffer_unordered(ACCOUNTS_IN_FLIGHT)
             .try_collect()
             .await?;
+        for (i, outcome) in revoked.into_iter().flatten() {
+            outcomes[i] = Some(outcome);
+        }
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| internal("a reported key left without an outcome")))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ReportedLeak::per_report(outcomes, &index))
     }
 
