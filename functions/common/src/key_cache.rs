@@ -68,6 +68,7 @@ mod tests {
             account: AccountId::parse("acct").unwrap(),
             key: KeyId::generate(),
             sessions_per_day: None,
+            expires_at: None,
         }
     }
 

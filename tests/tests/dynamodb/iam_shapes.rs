@@ -145,7 +145,15 @@ async fn record() -> Vec<RequestShape> {
     let expiry = common::clock::rfc3339(common::clock::now() + time::Duration::days(30));
     *expiring.body_mut() =
         lambda_http::Body::Text(serde_json::json!({"name": "Expiring", "expiresAt": expiry}).to_string());
-    rig.send(expiring, "create-key (expiring)", None, 201).await;
+    rig.recorder.acting_as("create-key");
+    let (status, expiring_key, _) = parts(app.dispatch(expiring).await);
+    rig.recorder.acting_as("setup");
+    assert_eq!(status, 201, "{expiring_key}");
+    // Its roll: the successor's lookup carries the expiry it inherits.
+    let id = expiring_key["id"].as_str().unwrap().to_string();
+    let roll =
+        fixture("roll-key").with_path_parameters(std::collections::HashMap::from([("id".to_string(), id)]));
+    rig.send(roll, "roll-key (expiring key)", None, 201).await;
 
     // A key with a daily limit (kept on its key and lookup items); its sessions, which count
     // in the account item's keyUse (the day's first starts the count, the next adds to it);

@@ -16,12 +16,20 @@ const WRITE_VAR: &str = "VP_WRITE_LAYOUT_FIXTURE";
 
 /// Attributes the code writes that the v1 fixture lacks, each one that today's code reads from
 /// a v1 table without a migration: (pk pattern, sk pattern, attribute, how a v1 table is read).
-const ADDED_SINCE_V1: &[(&str, &str, &str, &str)] = &[(
-    "ACCOUNT#{id}",
-    "KEY#{id}",
-    "lastUsedAt",
-    "written from the stream; a v1 table's last uses are still read from the account's liveKeys",
-)];
+const ADDED_SINCE_V1: &[(&str, &str, &str, &str)] = &[
+    (
+        "ACCOUNT#{id}",
+        "KEY#{id}",
+        "lastUsedAt",
+        "written from the stream; a v1 table's last uses are still read from the account's liveKeys",
+    ),
+    (
+        "KEYHASH#{id}",
+        "KEYHASH",
+        "expiresAt",
+        "the expiry a key is made with; a v1 table has it in the account's keyExpiries, which the debit's condition still reads",
+    ),
+];
 
 fn committed() -> Vec<serde_json::Value> {
     let text =

@@ -411,3 +411,37 @@ async fn a_report_revokes_one_accounts_keys_one_after_another() {
     assert_eq!(most.get("acct_turns_a"), Some(&1), "{most:?}");
     assert_eq!(most.get("acct_turns_b"), Some(&1), "{most:?}");
 }
+
+#[tokio::test]
+async fn a_key_past_the_expiry_it_was_made_with_is_refused_without_a_request() {
+    use common::store::{DebitOutcome, Store};
+    // GIVEN a key made to expire in a day, resolved (and so remembered) by an instance
+    let counter = CallCounter::default();
+    let table = fresh_table(&client(None)).await;
+    let store = common::store::dynamodb::DynamoStore::new(client(Some(counter.clone())), table, 3);
+    let now = common::clock::now();
+    let (plaintext, mut key) = tests::conformance::new_key("acct_expiry_calls", "CI", now);
+    key.expires_at = Some(now + time::Duration::days(1));
+    store.create_key(key, tests::conformance::origin()).await.unwrap();
+    let resolved = store.resolve_key(&plaintext.hash()).await.unwrap().unwrap();
+    assert_eq!(resolved.expires_at, Some(now + time::Duration::days(1)));
+    counter.take();
+    // WHEN a session comes a second before it, and at it
+    let before = tests::conformance::debit_at(now + time::Duration::days(1) - time::Duration::seconds(1));
+    assert!(matches!(
+        store.debit_session(&resolved, before, None).await.unwrap(),
+        DebitOutcome::Debited { .. }
+    ));
+    assert_eq!(counter.take(), ["UpdateItem"]);
+    let at = tests::conformance::debit_at(now + time::Duration::days(1));
+    // THEN the first is the usual one write, the second refused with none: that expiry never
+    // changes, so the instance decides it
+    assert_eq!(
+        store.debit_session(&resolved, at, None).await.unwrap(),
+        DebitOutcome::InvalidKey
+    );
+    assert!(
+        counter.take().is_empty(),
+        "no request for a key past the expiry it was made with"
+    );
+}

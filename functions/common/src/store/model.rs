@@ -155,6 +155,10 @@ pub struct ResolvedKey {
     /// The key's daily session limit: fixed when the key is made, so an instance may remember
     /// it with the mapping; the debit's own write counts against it.
     pub sessions_per_day: Option<u32>,
+    /// When the key stops working, as it was made: fixed too, so a store may refuse a session
+    /// past it without a write. What can end a key sooner (a roll's grace, a leak, deletion)
+    /// is decided by the debit's own write.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// What an idempotency record keeps of a session response so that a retry gets the very same

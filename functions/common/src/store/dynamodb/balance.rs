@@ -32,7 +32,7 @@ impl DynamoStore {
         &self,
         account: &str,
         at: OffsetDateTime,
-        first_key: Option<(&KeyId, Option<i64>)>,
+        first_key: Option<&KeyId>,
     ) -> Result<TransactWriteItem, StoreError> {
         let free = self.free_credits;
         let grant = (free > 0).then(|| Change::grant(free, FREE_CREDITS_REASON, at));
@@ -44,13 +44,10 @@ impl DynamoStore {
             debited: 0,
             created_at: clock::rfc3339(at),
             live_keys: first_key
-                .map(|(k, _)| (k.to_string(), NEVER_USED.to_string()))
+                .map(|k| (k.to_string(), NEVER_USED.to_string()))
                 .into_iter()
                 .collect(),
-            key_expiries: first_key
-                .and_then(|(k, expiry)| Some((k.to_string(), expiry?)))
-                .into_iter()
-                .collect(),
+            key_expiries: HashMap::new(),
             key_use: HashMap::new(),
             version: u64::from(grant.is_some()),
             change: grant,
@@ -187,27 +184,16 @@ impl DynamoStore {
         }
     }
 
-    /// Adds a key (and its expiry) to an existing account's live keys, if the account has room.
-    pub(super) fn add_live_key(
-        &self,
-        account: &str,
-        key: &KeyId,
-        expiry: Option<i64>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut values = vec![
+    /// Adds a key to an existing account's live keys, if the account has room. (Its expiry, if
+    /// any, travels on its lookup: it never changes.)
+    pub(super) fn add_live_key(&self, account: &str, key: &KeyId) -> Result<TransactWriteItem, StoreError> {
+        let values = vec![
             (":never", AttributeValue::S(NEVER_USED.into())),
             (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string())),
         ];
-        let update = match expiry {
-            Some(at) => {
-                values.push((":expiry", AttributeValue::N(at.to_string())));
-                "SET liveKeys.#key = :never, keyExpiries.#key = :expiry"
-            }
-            None => "SET liveKeys.#key = :never",
-        };
         self.update(
             (account_pk(account), ACCOUNT_SK.into()),
-            update,
+            "SET liveKeys.#key = :never",
             "attribute_exists(pk) AND size(liveKeys) < :cap",
             &[("#key", key.as_str())],
             values,

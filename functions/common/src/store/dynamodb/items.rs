@@ -61,9 +61,12 @@ pub struct AccountItem {
     /// (the list still reads it when the key item has none).
     #[serde(default)]
     pub live_keys: HashMap<String, String>,
-    /// Key id → epoch seconds after which it is refused, for live keys that expire. Always
-    /// present (created empty with the account): nested paths can only be set in a map that
-    /// exists. The debit's condition reads it, so an expired key never spends.
+    /// Key id → epoch seconds after which it is refused, for live keys whose end can still
+    /// change: a rolled key's grace, a leaked key (0). An expiry a key is made with never
+    /// changes, so it is on the key's lookup instead and the debit decides it from what the
+    /// instance remembers (tables written before hold those here too, and the condition still
+    /// reads them). Always present (created empty with the account): nested paths can only be
+    /// set in a map that exists. The debit's condition reads it, so an ended key never spends.
     #[serde(default)]
     pub key_expiries: HashMap<String, i64>,
     /// Key id → its sessions on one UTC day, for live keys with a daily limit (see
@@ -177,6 +180,7 @@ impl LookupItem {
             key_id: key.id.to_string(),
             deleted_at: None,
             sessions_per_day: key.sessions_per_day,
+            expires_at: key.expires_at.map(time::OffsetDateTime::unix_timestamp),
         }
     }
 }
@@ -192,6 +196,11 @@ pub struct LookupItem {
     pub deleted_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions_per_day: Option<u32>,
+    /// The expiry the key was made with (epoch seconds), decided from what the instance
+    /// remembers. Lookups written before it was kept here have their expiry in the account's
+    /// `keyExpiries`, where the debit's condition reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -106,10 +106,8 @@ impl Store for DynamoStore {
             // Item 0 either creates the account with this key live, or adds the key to the
             // account's live keys if there is still room (its condition re-checks the cap).
             let mut writes = match existing {
-                Some(_) => vec![self.add_live_key(account, &key.id, key_item.expires_at)?],
-                None => {
-                    vec![self.new_account(account, key.created_at, Some((&key.id, key_item.expires_at)))?]
-                }
+                Some(_) => vec![self.add_live_key(account, &key.id)?],
+                None => vec![self.new_account(account, key.created_at, Some(&key.id))?],
             };
             writes.push(self.put(&key_item, Some("attribute_not_exists(pk)"))?);
             writes.push(self.put(&lookup, Some("attribute_not_exists(pk)"))?);
@@ -284,6 +282,9 @@ impl Store for DynamoStore {
                 account,
                 key,
                 sessions_per_day: lookup.sessions_per_day,
+                expires_at: lookup
+                    .expires_at
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
             })),
             _ => Err(internal("bad ids in key lookup item")),
         }
@@ -325,6 +326,11 @@ impl Store for DynamoStore {
         debit: SessionDebit,
         idempotency: Option<IdempotentSession>,
     ) -> Result<DebitOutcome, StoreError> {
+        // The expiry a key was made with never changes: past it, nothing to write (a key
+        // refused is refused before its idempotency record is looked at, as the write does).
+        if key.expires_at.is_some_and(|end| end <= debit.at) {
+            return Ok(DebitOutcome::InvalidKey);
+        }
         let change = Change {
             id: new_ulid().to_string(),
             kind: LedgerKind::Debit,

@@ -53,10 +53,10 @@ impl DynamoStore {
                 _ => old_expires_at,
             };
             let expires_value = || AttributeValue::N(expires.unix_timestamp().to_string());
-            // What the successor carries over: its own expiry (the old key's, set by the
-            // caller), where the debit's condition reads it, and a limited key's count of
-            // today's sessions, so a roll cannot reset the day's limit. (A key without an entry
-            // yet gets one of day 0, which no debit takes for today.)
+            // What the successor carries over: a limited key's count of today's sessions, so a
+            // roll cannot reset the day's limit. (A key without an entry yet gets one of day 0,
+            // which no debit takes for today.) Its expiry (the old key's, set by the caller) is
+            // one it is made with: on its lookup, like any new key's.
             let mut update = String::from("SET liveKeys.#new = :never, keyExpiries.#old = :expires");
             let mut values = vec![
                 (":never", AttributeValue::S(NEVER_USED.into())),
@@ -64,13 +64,6 @@ impl DynamoStore {
                 (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string())),
                 (":now", AttributeValue::N(now.to_string())),
             ];
-            if let Some(successor_expiry) = new.expires_at {
-                update.push_str(", keyExpiries.#new = :successor_expires");
-                values.push((
-                    ":successor_expires",
-                    AttributeValue::N(successor_expiry.unix_timestamp().to_string()),
-                ));
-            }
             if new.sessions_per_day.is_some() {
                 update.push_str(", keyUse.#new = if_not_exists(keyUse.#old, :unused)");
                 values.push((":unused", to_attribute(&KeyUse { day: 0, count: 0 })?));

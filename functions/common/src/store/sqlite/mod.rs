@@ -258,13 +258,18 @@ impl Store for SqliteStore {
         let hash = hash.clone();
         self.blocking(move |conn| {
             conn.query_row(
-                "SELECT id, account_id, sessions_per_day FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL AND leaked_at IS NULL",
+                "SELECT id, account_id, sessions_per_day, expires_at FROM api_keys WHERE key_hash = ?1 AND deleted_at IS NULL AND leaked_at IS NULL",
                 [hash.as_str()],
                 |row| {
                     Ok(ResolvedKey {
                         key: id_col(row, 0, KeyId::parse)?,
                         account: id_col(row, 1, AccountId::parse)?,
                         sessions_per_day: row.get(2)?,
+                        // Its end as of now (a roll moves it here); the debit's query reads it
+                        // again, so nothing is decided from this copy.
+                        expires_at: row
+                            .get::<_, Option<i64>>(3)?
+                            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
                     })
                 },
             )
