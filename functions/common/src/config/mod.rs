@@ -198,6 +198,17 @@ pub enum ReporterKeysSource {
     LocalKey(PathBuf),
 }
 
+/// `url` if it is `https://` (or, in local runs, `http://`); otherwise an error naming `var`.
+fn https_url(var: &str, url: String, local: bool) -> Result<String, ConfigError> {
+    if url.starts_with("https://") || (local && url.starts_with("http://")) {
+        return Ok(url);
+    }
+    Err(ConfigError(format!(
+        "{var} must be an https:// URL{}",
+        if local { " (or http:// in local runs)" } else { "" }
+    )))
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -286,16 +297,11 @@ impl Config {
         };
 
         let console_keys = match get(vars::CONSOLE_JWKS_URL) {
-            Some(url) if url.starts_with("https://") || (local && url.starts_with("http://")) => {
-                Some(ConsoleKeySource::Url(url))
-            }
-            Some(_) => {
-                return Err(ConfigError(format!(
-                    "{} must be an https:// URL{}",
-                    vars::CONSOLE_JWKS_URL,
-                    if local { " (or http:// in local runs)" } else { "" }
-                )));
-            }
+            Some(url) => Some(ConsoleKeySource::Url(https_url(
+                vars::CONSOLE_JWKS_URL,
+                url,
+                local,
+            )?)),
             None if local => Some(ConsoleKeySource::LocalKey(data_dir.join(LOCAL_CONSOLE_KEY_FILE))),
             None => None,
         };
@@ -321,15 +327,8 @@ impl Config {
             get(vars::SECRET_SCANNING_KEYS_URL),
         ) {
             (Some(document), _) => ReporterKeysSource::Document(document),
-            (None, Some(url)) if url.starts_with("https://") || (local && url.starts_with("http://")) => {
-                ReporterKeysSource::Url(url)
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError(format!(
-                    "{} must be an https:// URL{}",
-                    vars::SECRET_SCANNING_KEYS_URL,
-                    if local { " (or http:// in local runs)" } else { "" }
-                )));
+            (None, Some(url)) => {
+                ReporterKeysSource::Url(https_url(vars::SECRET_SCANNING_KEYS_URL, url, local)?)
             }
             (None, None) if local => {
                 ReporterKeysSource::LocalKey(data_dir.join(LOCAL_SECRET_SCANNING_KEY_FILE))
@@ -337,15 +336,12 @@ impl Config {
             (None, None) => ReporterKeysSource::Url(GITHUB_SECRET_SCANNING_KEYS_URL.into()),
         };
 
-        let base_url = get(vars::PLAYGROUND_BASE_URL).unwrap_or_else(|| DEFAULT_PLAYGROUND_BASE_URL.into());
         // The session URL carries the session's token: in AWS it never travels in the clear.
-        if !(base_url.starts_with("https://") || (local && base_url.starts_with("http://"))) {
-            return Err(ConfigError(format!(
-                "{} must be an https:// URL{}",
-                vars::PLAYGROUND_BASE_URL,
-                if local { " (or http:// in local runs)" } else { "" }
-            )));
-        }
+        let base_url = https_url(
+            vars::PLAYGROUND_BASE_URL,
+            get(vars::PLAYGROUND_BASE_URL).unwrap_or_else(|| DEFAULT_PLAYGROUND_BASE_URL.into()),
+            local,
+        )?;
 
         Ok(Config {
             environment,
