@@ -91,13 +91,19 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         )));
     }
     let at = clock::now();
-    // Strings that are not keys we could have issued (format, checksum) cost no store request;
-    // the rest go to the store in one call, which answers one outcome per match, in order.
+    // Each match's hash, and whether it could be a key we issued (format, checksum): those that
+    // cannot cost no store request; the rest go to the store in one call, which answers one
+    // outcome per match, in order.
+    let hashed: Vec<(KeyHash, bool)> = reported
+        .iter()
+        .map(|found| (KeyHash::of(&found.token), could_be_ours(&found.token)))
+        .collect();
     let ours: Vec<ReportedLeak> = reported
         .iter()
-        .filter(|found| could_be_ours(&found.token))
-        .map(|found| ReportedLeak {
-            hash: KeyHash::of(&found.token),
+        .zip(&hashed)
+        .filter(|(_, (_, ours))| *ours)
+        .map(|(found, (hash, _))| ReportedLeak {
+            hash: hash.clone(),
             leak: Leak {
                 url: found.url.clone(),
                 // GitHub's documentation lists the kinds capitalised ("Content"), its reports
@@ -114,17 +120,14 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         .into_iter();
     let verdicts: Vec<Verdict> = reported
         .into_iter()
-        .map(|found| {
-            let label = if could_be_ours(&found.token) {
-                label(outcomes.next().expect("one outcome per looked-up match"))
-            } else {
-                Label::FalsePositive
-            };
-            Verdict {
-                token_hash: KeyHash::of(&found.token).as_str().to_string(),
-                token_type: found.token_type,
-                label,
-            }
+        .zip(hashed)
+        .map(|(found, (hash, ours))| Verdict {
+            token_hash: hash.as_str().to_string(),
+            token_type: found.token_type,
+            label: match ours {
+                true => label(outcomes.next().expect("one outcome per looked-up match")),
+                false => Label::FalsePositive,
+            },
         })
         .collect();
     Ok(json_response(StatusCode::OK, &verdicts))
