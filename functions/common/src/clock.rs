@@ -21,6 +21,11 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .expect("a UTC time in the supported range always formats as RFC 3339")
 }
 
+/// Epoch seconds (how the stores keep expiries) as a time; `None` if out of range.
+pub fn from_epoch(seconds: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(seconds).ok()
+}
+
 pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
     OffsetDateTime::parse(s, &Rfc3339)
 }

@@ -171,9 +171,7 @@ impl Store for DynamoStore {
                         .filter(|t| t.as_str() != NEVER_USED)
                         .map(|t| parse_time(t))
                         .transpose()?,
-                    expires_at: k
-                        .expires_at
-                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+                    expires_at: k.expires_at.and_then(clock::from_epoch),
                     sessions_per_day: k.sessions_per_day,
                     leaked_at: k.leaked_at.as_deref().map(parse_time).transpose()?,
                     name: k.name,
@@ -282,9 +280,7 @@ impl Store for DynamoStore {
                 account,
                 key,
                 sessions_per_day: lookup.sessions_per_day,
-                expires_at: lookup
-                    .expires_at
-                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+                expires_at: lookup.expires_at.and_then(clock::from_epoch),
             })),
             _ => Err(internal("bad ids in key lookup item")),
         }
@@ -311,9 +307,7 @@ impl Store for DynamoStore {
         Ok(Some(LiveKey {
             id: key.key.clone(),
             created_at: parse_time(&item.created_at)?,
-            expires_at: item
-                .expires_at
-                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+            expires_at: item.expires_at.and_then(clock::from_epoch),
             sessions_per_day: item.sessions_per_day,
             name: item.name,
             prefix: item.prefix,

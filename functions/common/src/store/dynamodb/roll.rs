@@ -5,6 +5,7 @@ use super::cancel::Retry;
 use super::client::{TxError, to_attribute};
 use super::items::*;
 use super::ledger::audit_item;
+use crate::clock;
 use crate::ids::KeyId;
 use crate::store::{AuditAction, KeyRoll, MAX_LIVE_KEYS, NewKey, Origin, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -45,10 +46,7 @@ impl DynamoStore {
                 return Ok(KeyRoll::NotFound);
             }
             // A key already due to expire sooner keeps its earlier expiry.
-            let expires = match old_item
-                .expires_at
-                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-            {
+            let expires = match old_item.expires_at.and_then(clock::from_epoch) {
                 Some(earlier) if earlier < old_expires_at => earlier,
                 _ => old_expires_at,
             };

@@ -154,7 +154,7 @@ impl Store for SqliteStore {
                 return Ok(KeyRoll::TooManyKeys);
             }
             // A key already due to expire sooner keeps its earlier expiry.
-            let expires = match current.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()) {
+            let expires = match current.and_then(clock::from_epoch) {
                 Some(earlier) if earlier < old_expires_at => earlier,
                 _ => old_expires_at,
             };
@@ -203,7 +203,7 @@ impl Store for SqliteStore {
                     last_used_at: opt_time_col(row, 4)?,
                     expires_at: row
                         .get::<_, Option<i64>>(5)?
-                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+                        .and_then(clock::from_epoch),
                     sessions_per_day: row.get(6)?,
                     leaked_at: opt_time_col(row, 7)?,
                 })
@@ -269,7 +269,7 @@ impl Store for SqliteStore {
                         // again, so nothing is decided from this copy.
                         expires_at: row
                             .get::<_, Option<i64>>(3)?
-                            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+                            .and_then(clock::from_epoch),
                     })
                 },
             )
@@ -292,9 +292,7 @@ impl Store for SqliteStore {
                         name: id_col(row, 1, |s| KeyName::parse(s).ok())?,
                         prefix: row.get(2)?,
                         created_at: time_col(row, 3)?,
-                        expires_at: row
-                            .get::<_, Option<i64>>(4)?
-                            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+                        expires_at: row.get::<_, Option<i64>>(4)?.and_then(clock::from_epoch),
                         sessions_per_day: row.get(5)?,
                     })
                 },
