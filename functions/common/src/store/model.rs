@@ -93,42 +93,6 @@ pub struct ReportedLeak {
     pub leak: Leak,
 }
 
-impl ReportedLeak {
-    /// The first report of each key, in order, and for every report the index of its key
-    /// among them: a key reported twice is looked up and revoked once.
-    pub fn distinct(reports: &[ReportedLeak]) -> (Vec<&ReportedLeak>, Vec<usize>) {
-        let mut seen = std::collections::HashMap::new();
-        let mut distinct = Vec::new();
-        let mut index = Vec::with_capacity(reports.len());
-        for report in reports {
-            let i = *seen.entry(report.hash.as_str()).or_insert_with(|| {
-                distinct.push(report);
-                distinct.len() - 1
-            });
-            index.push(i);
-        }
-        (distinct, index)
-    }
-
-    /// One outcome per report from one per distinct key ([`Self::distinct`]): a key's first
-    /// report reads what happened to it; a repeat of a key this call revoked reads
-    /// `AlreadyRevoked`, as it would have in a report of its own.
-    pub fn per_report(outcomes: Vec<LeakRevocation>, index: &[usize]) -> Vec<LeakRevocation> {
-        let mut told = vec![false; outcomes.len()];
-        index
-            .iter()
-            .map(|&i| {
-                let outcome = match &outcomes[i] {
-                    LeakRevocation::Revoked { .. } if told[i] => LeakRevocation::AlreadyRevoked,
-                    outcome => outcome.clone(),
-                };
-                told[i] = true;
-                outcome
-            })
-            .collect()
-    }
-}
-
 /// What a leak report did to the key it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeakRevocation {

@@ -28,7 +28,7 @@ impl DynamoStore {
         at: OffsetDateTime,
         origin: &Origin,
     ) -> Result<Vec<LeakRevocation>, StoreError> {
-        let (distinct, index) = ReportedLeak::distinct(reports);
+        let (distinct, index) = distinct(reports);
         let keys = distinct
             .iter()
             .map(|r| (lookup_pk(r.hash.as_str()), LOOKUP_SK.to_string()))
@@ -77,7 +77,7 @@ impl DynamoStore {
             .into_iter()
             .map(|o| o.ok_or_else(|| internal("a reported key left without an outcome")))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(ReportedLeak::per_report(outcomes, &index))
+        Ok(per_report(outcomes, &index))
     }
 
     /// One transaction: the key item is marked leaked, its lookup marked deleted (a first-seen
@@ -158,4 +158,38 @@ impl DynamoStore {
             }
         }
     }
+}
+
+/// The first report of each key, in order, and for every report the index of its key
+/// among them: a key reported twice is looked up and revoked once.
+fn distinct(reports: &[ReportedLeak]) -> (Vec<&ReportedLeak>, Vec<usize>) {
+    let mut seen = HashMap::new();
+    let mut distinct = Vec::new();
+    let mut index = Vec::with_capacity(reports.len());
+    for report in reports {
+        let i = *seen.entry(report.hash.as_str()).or_insert_with(|| {
+            distinct.push(report);
+            distinct.len() - 1
+        });
+        index.push(i);
+    }
+    (distinct, index)
+}
+
+/// One outcome per report from one per distinct key ([`distinct`]): a key's first
+/// report reads what happened to it; a repeat of a key this call revoked reads
+/// `AlreadyRevoked`, as it would have in a report of its own.
+fn per_report(outcomes: Vec<LeakRevocation>, index: &[usize]) -> Vec<LeakRevocation> {
+    let mut told = vec![false; outcomes.len()];
+    index
+        .iter()
+        .map(|&i| {
+            let outcome = match &outcomes[i] {
+                LeakRevocation::Revoked { .. } if told[i] => LeakRevocation::AlreadyRevoked,
+                outcome => outcome.clone(),
+            };
+            told[i] = true;
+            outcome
+        })
+        .collect()
 }

@@ -241,15 +241,14 @@ impl Store for SqliteStore {
         origin: Origin,
     ) -> Result<Vec<LeakRevocation>, StoreError> {
         let reports = reports.to_vec();
-        // One transaction for the whole report: SQLite writes one at a time anyway, and a
-        // thousand indexed lookups take milliseconds.
+        // One transaction for the whole report, one match after another: SQLite writes one at
+        // a time anyway, a thousand indexed lookups take milliseconds, and a key named again
+        // finds itself already revoked.
         self.write(move |tx, _| {
-            let (distinct, index) = ReportedLeak::distinct(&reports);
-            let outcomes = distinct
-                .into_iter()
+            reports
+                .iter()
                 .map(|report| revoke_one(tx, report, at, &origin))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(ReportedLeak::per_report(outcomes, &index))
+                .collect::<rusqlite::Result<Vec<_>>>()
         })
         .await
     }
