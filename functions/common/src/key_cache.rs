@@ -18,7 +18,7 @@ const CAPACITY: usize = 4096;
 pub struct KeyCache(Mutex<HashMap<KeyHash, ResolvedKey>>);
 
 impl KeyCache {
-    pub fn get(&self, hash: &KeyHash) -> Option<ResolvedKey> {
+    fn get(&self, hash: &KeyHash) -> Option<ResolvedKey> {
         self.lock().get(hash).cloned()
     }
 
@@ -39,7 +39,7 @@ impl KeyCache {
         Ok(resolved)
     }
 
-    pub fn remember(&self, hash: KeyHash, key: ResolvedKey) {
+    fn remember(&self, hash: KeyHash, key: ResolvedKey) {
         let mut map = self.lock();
         if map.len() >= CAPACITY {
             map.clear();
