@@ -8,6 +8,7 @@ pub use interceptors::*;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
 use common::api_key::KeyHash;
 use common::ids::{AccountId, KeyId};
 use common::store::dynamodb::DynamoStore;
@@ -120,6 +121,26 @@ pub async fn follow_ledger_at(url: &str, table: &str) {
         let store = store.clone();
         async move { Ok::<_, std::convert::Infallible>(common::ledger_stream::handle(&store, event).await) }
     }));
+}
+
+/// An `UpdateItem` on the item `(pk, sk)` of `table` made straight on the local server, behind
+/// the API's back: what the tripwire tests tamper with.
+pub async fn update_behind_the_apis_back(
+    table: &str,
+    (pk, sk): (String, String),
+    expression: &str,
+    values: &[(&str, AttributeValue)],
+) {
+    let mut update = client(None)
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk))
+        .key("sk", AttributeValue::S(sk))
+        .update_expression(expression);
+    for (name, value) in values {
+        update = update.expression_attribute_values(*name, value.clone());
+    }
+    update.send().await.unwrap();
 }
 
 /// The DynamoDB store on `client` and `table`, its ledger and audit reads [`Settled`].

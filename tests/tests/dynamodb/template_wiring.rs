@@ -7,6 +7,7 @@
 use crate::ledger::{SESSIONS, assert_whole, unwritten_ledger};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use aws_sdk_dynamodb::types::AttributeValue;
 use common::ledger_stream;
 use common::store::dynamodb::DynamoStore;
 use serde_json::Value;
@@ -219,50 +220,26 @@ async fn the_ledger_mapping_and_the_credit_events_pipe_select_what_the_code_writ
     );
 
     // WHEN a ledger row is changed and removed, and a lookup changed, behind the API's back
-    let raw = client(None);
     let entry = &store.ledger(&account(FIXTURE_ACCOUNT)).await.unwrap()[0];
-    let row = [
-        ("pk", format!("ACCOUNT#{FIXTURE_ACCOUNT}")),
-        ("sk", format!("LEDGER#{}", entry.id)),
-    ];
-    let lookup = [
-        (
-            "pk",
-            format!("KEYHASH#{}", common::api_key::KeyHash::of(KEY_OK).as_str()),
-        ),
-        ("sk", "KEYHASH".to_string()),
-    ];
-    let key = |pairs: &[(&str, String)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    aws_sdk_dynamodb::types::AttributeValue::S(v.clone()),
-                )
-            })
-            .collect::<std::collections::HashMap<_, _>>()
-    };
-    for (target, expression) in [(&row, "SET amount = :n"), (&lookup, "SET keyId = :s")] {
-        raw.update_item()
-            .table_name(&table)
-            .set_key(Some(key(target)))
-            .update_expression(expression)
-            .expression_attribute_values(
-                if expression.contains(":n") { ":n" } else { ":s" },
-                if expression.contains(":n") {
-                    aws_sdk_dynamodb::types::AttributeValue::N("1000".into())
-                } else {
-                    aws_sdk_dynamodb::types::AttributeValue::S("key_01JF0000000000000000000009".into())
-                },
-            )
-            .send()
-            .await
-            .unwrap();
-    }
-    raw.delete_item()
+    let row = (
+        format!("ACCOUNT#{FIXTURE_ACCOUNT}"),
+        format!("LEDGER#{}", entry.id),
+    );
+    let lookup = (
+        format!("KEYHASH#{}", common::api_key::KeyHash::of(KEY_OK).as_str()),
+        "KEYHASH".to_string(),
+    );
+    let (n, s) = (
+        AttributeValue::N("1000".into()),
+        AttributeValue::S("key_01JF0000000000000000000009".into()),
+    );
+    dynamo::update_behind_the_apis_back(&table, row.clone(), "SET amount = :n", &[(":n", n)]).await;
+    dynamo::update_behind_the_apis_back(&table, lookup, "SET keyId = :s", &[(":s", s)]).await;
+    client(None)
+        .delete_item()
         .table_name(&table)
-        .set_key(Some(key(&row)))
+        .key("pk", AttributeValue::S(row.0))
+        .key("sk", AttributeValue::S(row.1))
         .send()
         .await
         .unwrap();

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::store::Store;
 use common::store::dynamodb::DynamoStore;
 use std::convert::Infallible;
-use tests::dynamo::{self, client, fresh_table_unfollowed};
+use tests::dynamo::{self, client, fresh_table_unfollowed, update_behind_the_apis_back};
 use tests::*;
 
 /// The ledger function's metric filters: (metric, `$.path` = value conditions).
@@ -59,25 +59,6 @@ fn matches(line: &serde_json::Value, conditions: &[(String, String)]) -> bool {
             .try_fold(line, |v, step| v.get(step));
         found.and_then(|v| v.as_str()) == Some(value.as_str())
     })
-}
-
-async fn update(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    key: (String, String),
-    expression: &str,
-    values: &[(&str, AttributeValue)],
-) {
-    let mut update = client
-        .update_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(key.0))
-        .key("sk", AttributeValue::S(key.1))
-        .update_expression(expression);
-    for (name, value) in values {
-        update = update.expression_attribute_values(*name, value.clone());
-    }
-    update.send().await.unwrap();
 }
 
 #[tokio::test]
@@ -144,8 +125,7 @@ async fn each_change_that_must_never_happen_is_counted_once_by_its_metric() {
     // deletedAt, and the balance is raised without its version
     let pk = format!("ACCOUNT#{FIXTURE_ACCOUNT}");
     let ledger_row = (pk.clone(), format!("LEDGER#{}", entries[0].id));
-    update(
-        &raw,
+    update_behind_the_apis_back(
         &table,
         ledger_row,
         "SET amount = :n",
@@ -156,9 +136,8 @@ async fn each_change_that_must_never_happen_is_counted_once_by_its_metric() {
         format!("KEYHASH#{}", common::api_key::KeyHash::of(KEY_EMPTY).as_str()),
         "KEYHASH".to_string(),
     );
-    update(&raw, &table, lookup, "REMOVE deletedAt", &[]).await;
-    update(
-        &raw,
+    update_behind_the_apis_back(&table, lookup, "REMOVE deletedAt", &[]).await;
+    update_behind_the_apis_back(
         &table,
         (pk, "ACCOUNT".into()),
         "SET credits = credits + :n",
