@@ -1,12 +1,15 @@
 // Proves the functions' IAM policies against what the functions really do, offline.
 //
-//   node infra/iam/check.mjs [--template PATH] [--mutations]
+//   node infra/iam/check.mjs [--template PATH] [--mutations] [--print-gaps]
 //
 // Each function's policy (and each service role's: roles.json) is resolved from template.yaml (intrinsics substituted with the
 // parameters' defaults) and evaluated by @cloud-copilot/iam-simulate, a full IAM policy
 // evaluator:
 //   - every request shape the tests recorded (requests.json) must be Allowed;
 //   - every request in must-deny.json must be denied;
+//   - every (function × item class × action) no recorded request needs (generatedMustDeny)
+//     must be denied, unless gaps.json lists it as what IAM cannot tell apart (and then it must
+//     still be allowed, so a closed gap is struck); --print-gaps prints the allowed ones;
 //   - with --mutations: removing any single action, attribute name or leading-key pattern from
 //     any statement must make a recorded request fail. That is the policies' least privilege:
 //     nothing in them is unused, and a policy that lost something a request needs is caught,
