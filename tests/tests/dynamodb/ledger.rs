@@ -207,11 +207,55 @@ async fn a_keys_last_use_is_listed_once_the_stream_has_delivered_its_session() {
         None,
         "a session's write leaves the last use to the stream"
     );
-    // WHEN the stream is delivered, twice (a redelivery must not move it back)
+    // AND another account's key item is gone, behind the API's back, before its session arrives
+    let (gone, gone_id) = conformance::create(store.as_ref(), "acct_item_gone", "Gone").await;
+    let gone_key = store.resolve_key(&gone.hash()).await.unwrap().unwrap();
+    store
+        .debit_session(&gone_key, conformance::debit_at(common::clock::now()), None)
+        .await
+        .unwrap();
+    let gone_item = || {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        std::collections::HashMap::from([
+            ("pk".to_string(), S("ACCOUNT#acct_item_gone".into())),
+            ("sk".to_string(), S(format!("KEY#{gone_id}"))),
+        ])
+    };
+    client(None)
+        .delete_item()
+        .table_name(&table)
+        .set_key(Some(gone_item()))
+        .send()
+        .await
+        .unwrap();
+    // WHEN the stream is delivered
     let ledger = DynamoStore::new(client(None), table.clone(), 0);
     let mut deliver = |event| async { Ok::<_, Infallible>(ledger_stream::handle(&ledger, event).await) };
-    assert_eq!(dynamo::stream_of(&table).await.step(&mut deliver).await, Ok(true));
+    let mut stream = dynamo::stream_of(&table).await;
+    assert_eq!(stream.step(&mut deliver).await, Ok(true));
     let first = listed(store.clone()).await.expect("listed once delivered");
+    // AND a session stamped a day earlier arrives in a later batch (a slow instance), and then
+    // the whole stream again (a redelivery): neither moves it back
+    store
+        .grant_credits(&account(FIXTURE_ACCOUNT), 1, "late", common::clock::now())
+        .await
+        .unwrap();
+    let key = store
+        .resolve_key(&common::api_key::KeyHash::of(KEY_OK))
+        .await
+        .unwrap()
+        .unwrap();
+    let yesterday = conformance::debit_at(common::clock::now() - time::Duration::days(1));
+    assert!(matches!(
+        store.debit_session(&key, yesterday, None).await.unwrap(),
+        common::store::DebitOutcome::Debited { .. }
+    ));
+    assert_eq!(stream.step(&mut deliver).await, Ok(true));
+    assert_eq!(
+        listed(store.clone()).await,
+        Some(first),
+        "the late record moved nothing"
+    );
     assert_eq!(dynamo::stream_of(&table).await.step(&mut deliver).await, Ok(true));
     // THEN it is the last session's time, and stays so
     let last_debit = store
@@ -223,6 +267,20 @@ async fn a_keys_last_use_is_listed_once_the_stream_has_delivered_its_session() {
         .map(|e| e.at)
         .max()
         .unwrap();
-    assert_eq!(first, last_debit);
+    assert_eq!(
+        first, last_debit,
+        "the latest session's time, not the late record's"
+    );
     assert_eq!(listed(store).await, Some(last_debit));
+    // AND the key item that was gone is not made again by its last use
+    let item = client(None)
+        .get_item()
+        .table_name(&table)
+        .set_key(Some(gone_item()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item;
+    assert_eq!(item, None);
 }
