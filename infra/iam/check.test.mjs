@@ -32,17 +32,17 @@ test('the committed template passes', () => {
 test('an attribute the idempotency record needs, removed from create-session, is named', () => {
   const [code, output] = checkWith((t) => t.replace('expiresIn, ledgerId, ttl]', 'expiresIn, ttl]'))
   assert.equal(code, 1, output)
-  assert.match(output, /DENIED create-session: dynamodb:PutItem \(in TransactWriteItems\) on ACCOUNT#\{id\} \/ IDEM#\{id\} .*attribute\(s\) ledgerId/)
+  assert.match(output, /DENIED create-session: dynamodb:PutItem \(in TransactWriteItems\) on IDEM#\{id\} \/ IDEM#\{id\} .*attribute\(s\) ledgerId/)
 })
 
 test('an action a function uses, removed, is named', () => {
-  const [code, output] = checkWith((t) => t.replace('Action: [dynamodb:GetItem, dynamodb:BatchGetItem]', 'Action: [dynamodb:GetItem]'))
+  const [code, output] = checkWith((t) => t.replace('Action: [dynamodb:GetItem, dynamodb:Query]', 'Action: [dynamodb:GetItem]'))
   assert.equal(code, 1, output)
-  assert.match(output, /DENIED list-keys: dynamodb:BatchGetItem on ACCOUNT#\{id\}.*the action itself/)
+  assert.match(output, /DENIED roll-key: dynamodb:Query on KEY#\{id\}.*the action itself/)
 })
 
 test('a leading key a function writes, removed, is named', () => {
-  const [code, output] = checkWith((t) => t.replace('dynamodb:LeadingKeys: ["ACCOUNT#*", "KEYHASH#*"]\n                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, sk, deletedAt]', 'dynamodb:LeadingKeys: ["ACCOUNT#*"]\n                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, sk, deletedAt]'))
+  const [code, output] = checkWith((t) => t.replace('dynamodb:LeadingKeys: ["KEYHASH#*"]\n                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, sk, deletedAt]', 'dynamodb:LeadingKeys: ["KEY#*"]\n                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, sk, deletedAt]'))
   assert.equal(code, 1, output)
   assert.match(output, /DENIED delete-key: dynamodb:UpdateItem \(in TransactWriteItems\) on KEYHASH#\{id\}.*leading key KEYHASH#\{id\}/)
 })
@@ -58,8 +58,8 @@ test('a policy widened to an item class no recorded request needs fails the gene
   // The ledger function writes ledger, audit and event items; hash lookups are not its to write.
   const [code, output] = checkWith((t) =>
     t.replace(
-      'dynamodb:LeadingKeys: ["ACCOUNT#*"]\n                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, sk, id, kind',
-      'dynamodb:LeadingKeys: ["ACCOUNT#*", "KEYHASH#*"]\n                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, sk, id, kind',
+      'dynamodb:LeadingKeys: ["LEDGER#*", "AUDIT#*", "EVENT#*"]\n                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, sk, id, kind',
+      'dynamodb:LeadingKeys: ["LEDGER#*", "AUDIT#*", "EVENT#*", "KEYHASH#*"]\n                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, sk, id, kind',
     ),
   )
   assert.equal(code, 1, output)

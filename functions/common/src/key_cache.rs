@@ -67,6 +67,7 @@ mod tests {
         ResolvedKey {
             account: AccountId::parse("acct").unwrap(),
             key: KeyId::generate(),
+            slot: 1,
             sessions_per_day: None,
             expires_at: None,
         }

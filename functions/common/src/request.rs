@@ -10,8 +10,11 @@ use serde::de::DeserializeOwned;
 /// Largest request body we read on every route but secret scanning (which sets its own).
 /// Every valid body here is tiny; anything bigger is refused before it is parsed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// User agents are stored in audit events; keep them bounded.
-const MAX_USER_AGENT_CHARS: usize = 512;
+/// User agents are stored in audit events, and a session's rides in the account item its debit
+/// writes (the change the stream carries to the ledger), whose size is what every session pays
+/// in write units (docs/performance.md). Browsers send under 200 bytes; longer ones are cut, at
+/// a character boundary.
+pub const MAX_USER_AGENT_BYTES: usize = 256;
 
 /// The API Gateway / Lambda request id, echoed in errors so support can find the log line.
 pub fn request_id(req: &Request) -> Option<String> {
@@ -38,10 +41,14 @@ pub fn origin(req: &Request) -> Origin {
     // The header is what the client sent; the context copy is the fallback (under `cargo lambda
     // watch` it names cargo-lambda itself).
     let user_agent = header_agent.or(context_agent).map(|ua| {
-        ua.chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_USER_AGENT_CHARS)
-            .collect()
+        let mut kept = String::new();
+        for c in ua.chars().filter(|c| !c.is_control()) {
+            if kept.len() + c.len_utf8() > MAX_USER_AGENT_BYTES {
+                break;
+            }
+            kept.push(c);
+        }
+        kept
     });
     Origin { ip, user_agent }
 }
@@ -97,4 +104,28 @@ pub fn json_body<T: DeserializeOwned>(req: &Request, expected: &str) -> Result<O
         return Err(ApiError::BadRequest(format!("Request body must be {expected}")));
     }
     Ok(Some(parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_agent(agent: &str) -> Request {
+        lambda_http::http::Request::builder()
+            .header(header::USER_AGENT, agent)
+            .body(Body::Empty)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_user_agent_is_kept_to_its_byte_budget_without_control_characters() {
+        let long = format!("sdk/1.0\t{}", "x".repeat(400));
+        let kept = origin(&with_agent(&long)).user_agent.unwrap();
+        assert_eq!(kept.len(), MAX_USER_AGENT_BYTES);
+        assert!(kept.starts_with("sdk/1.0x"), "the tab is dropped: {kept}");
+        assert_eq!(
+            origin(&with_agent("curl/8.5.0")).user_agent.as_deref(),
+            Some("curl/8.5.0")
+        );
+    }
 }

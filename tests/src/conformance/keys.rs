@@ -374,7 +374,7 @@ enum LastPlace {
 /// creations, then (a key deleted to free a place again) ten rolls. Each time exactly one gets
 /// the place, the other nine are told the account is full, and the account holds the cap. `arm`
 /// runs just before each race (the DynamoDB test arms a gate there that holds every write until
-/// every racer has read the account, so that only the write's own condition can refuse).
+/// every racer has taken its slot, so that only the write's own condition can refuse).
 pub async fn racing_for_the_last_place(store: Arc<dyn Store>, arm: impl Fn()) {
     // GIVEN an account one key short of the cap
     let mut ids = Vec::new();

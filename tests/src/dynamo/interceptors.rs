@@ -441,14 +441,16 @@ pub fn half_processing_client(half: HalfProcessed, counter: CallCounter) -> Clie
     )
 }
 
-/// Holds every `TransactWriteItems` until `readers` `GetItem` answers have arrived since it was
-/// armed (at most 10 s): racers that each read and then write all read before any of them
-/// writes, so a stale read is certain and only the write's own condition can refuse. It blocks
+/// Holds every `TransactWriteItems` until `readers` `UpdateItem` answers have arrived since it
+/// was armed (at most 10 s): key writers that each take a slot (one `UpdateItem`, which also
+/// reads the account's room) and then write all take theirs before any of them writes, so a
+/// stale view of the room is certain and only the write's own condition can refuse. It blocks
 /// the sending thread (`block_in_place`), so it needs a multi-threaded runtime.
 #[derive(Clone, Debug, Default)]
 pub struct ReadsFirst(Arc<(Mutex<Option<usize>>, std::sync::Condvar)>);
 
-/// Marks a call as a `GetItem`, from its request to its answer.
+/// Marks a call as an `UpdateItem` (the slot a key writer takes), from its request to its
+/// answer.
 #[derive(Clone, Copy, Debug)]
 struct ARead;
 
@@ -476,7 +478,7 @@ impl Intercept for ReadsFirst {
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         match operation_of(context.request()).as_str() {
             "TransactWriteItems" => {}
-            "GetItem" => {
+            "UpdateItem" => {
                 cfg.interceptor_state().store_put(ARead);
                 return Ok(());
             }

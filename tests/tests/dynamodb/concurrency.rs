@@ -121,9 +121,9 @@ async fn two_hundred_concurrent_sessions_on_one_hundred_credits() {
     conformance::assert_ledger_ok(store.as_ref(), FIXTURE_ACCOUNT).await;
 }
 
-/// The last free place under the live-key cap, raced for by ten writers that have all read the
-/// account (and seen room) before any of them writes: only the transaction's own condition,
-/// `size(liveKeys) < cap`, stands between them and an account over its cap.
+/// The last free place under the live-key cap, raced for by ten writers that have all taken a
+/// slot (and so seen room) before any of them writes: only the transaction's own condition,
+/// `size(live) < cap`, stands between them and an account over its cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 16)]
 async fn writers_that_all_saw_room_still_leave_the_account_at_its_cap() {
     let table = fresh_table(&client(None)).await;

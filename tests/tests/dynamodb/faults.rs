@@ -180,7 +180,9 @@ async fn create_session_with_idempotency_key_completes_on_retry() {
 #[tokio::test]
 async fn create_key_is_all_or_nothing() {
     let mut report = Vec::new();
-    for fault in plan(&[("GetItem", 1), ("TransactWriteItems", 1)]) {
+    // The first request takes a slot (UpdateItem; on a new account it finds none to take),
+    // the second writes the account, key, lookup and audit event.
+    for fault in plan(&[("UpdateItem", 1), ("TransactWriteItems", 1)]) {
         let rig = rig().await;
         rig.injector.arm(fault);
         let (status, body, headers) = parts(rig.app.create_key(fixture("create-key")).await);
@@ -235,8 +237,8 @@ async fn create_key_is_all_or_nothing() {
     assert_eq!(
         report,
         [
-            "GetItem #1 not sent -> 503",
-            "GetItem #1 response lost -> 503",
+            "UpdateItem #1 not sent -> 503",
+            "UpdateItem #1 response lost -> 503",
             "TransactWriteItems #1 not sent -> 503",
             "TransactWriteItems #1 response lost -> 201"
         ]

@@ -217,7 +217,7 @@ async fn a_keys_last_use_is_listed_once_the_stream_has_delivered_its_session() {
     let gone_item = || {
         use aws_sdk_dynamodb::types::AttributeValue::S;
         std::collections::HashMap::from([
-            ("pk".to_string(), S("ACCOUNT#acct_item_gone".into())),
+            ("pk".to_string(), S("KEY#acct_item_gone".into())),
             ("sk".to_string(), S(format!("KEY#{gone_id}"))),
         ])
     };

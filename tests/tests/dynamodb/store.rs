@@ -248,7 +248,7 @@ async fn a_corrupted_ledger_entry_fails_the_ledger_check() {
         .table_name(&table)
         .key(
             "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{account}")),
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("LEDGER#{account}")),
         )
         .key(
             "sk",
@@ -334,9 +334,9 @@ async fn the_idempotency_record_holds_no_live_token_and_the_replay_keeps_the_rec
 }
 
 #[tokio::test]
-async fn keys_dynamodb_leaves_unread_are_asked_for_again_and_the_list_is_complete() {
-    // GIVEN an account with 10 keys, listed through a client whose first batch reads DynamoDB
-    // answers only half of
+async fn lookups_dynamodb_leaves_unread_are_asked_for_again_and_every_reported_key_is_revoked() {
+    // GIVEN an account with 10 keys, and a store whose first batch reads DynamoDB answers only
+    // half of
     let table = fresh_table(&client(None)).await;
     let half = tests::dynamo::HalfProcessed::new(2);
     let store = common::store::dynamodb::DynamoStore::new(
@@ -346,27 +346,42 @@ async fn keys_dynamodb_leaves_unread_are_asked_for_again_and_the_list_is_complet
     );
     let mut created = Vec::new();
     for i in 0..10 {
-        created.push(
-            tests::conformance::create(&store, "acct_many", &format!("key {i}"))
-                .await
-                .1,
-        );
+        created.push(tests::conformance::create(&store, "acct_many", &format!("key {i}")).await);
     }
-    // WHEN they are listed THEN every one is there
-    let mut listed: Vec<_> = common::store::Store::list_keys(&store, &tests::account("acct_many"))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|k| k.id)
+    // WHEN one report names all ten
+    let reports: Vec<_> = created
+        .iter()
+        .map(|(plaintext, _)| common::store::ReportedLeak {
+            hash: plaintext.hash(),
+            leak: common::store::Leak {
+                url: None,
+                source: None,
+            },
+        })
         .collect();
+    let outcomes = common::store::Store::revoke_leaked(
+        &store,
+        &reports,
+        common::clock::now(),
+        tests::conformance::origin(),
+    )
+    .await
+    .unwrap();
+    // THEN the lookups DynamoDB left unread were read again, and every key is revoked
     assert_eq!(
         half.handed_back(),
         5 + 2,
         "two reads were halved: 10 -> 5 handed back, then 5 -> 2"
     );
-    listed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    created.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    assert_eq!(listed, created);
+    let revoked: Vec<_> = outcomes
+        .into_iter()
+        .map(|o| match o {
+            common::store::LeakRevocation::Revoked { key, .. } => key,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let ids: Vec<_> = created.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(revoked, ids);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -222,7 +222,7 @@ async fn the_ledger_mapping_and_the_credit_events_pipe_select_what_the_code_writ
     // WHEN a ledger row is changed and removed, and a lookup changed, behind the API's back
     let entry = &store.ledger(&account(FIXTURE_ACCOUNT)).await.unwrap()[0];
     let row = (
-        format!("ACCOUNT#{FIXTURE_ACCOUNT}"),
+        format!("LEDGER#{FIXTURE_ACCOUNT}"),
         format!("LEDGER#{}", entry.id),
     );
     let lookup = (

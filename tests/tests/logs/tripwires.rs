@@ -123,8 +123,10 @@ async fn each_change_that_must_never_happen_is_counted_once_by_its_metric() {
 
     // WHEN, behind the API's back, a ledger row is changed, the deleted key's lookup loses its
     // deletedAt, and the balance is raised without its version
-    let pk = format!("ACCOUNT#{FIXTURE_ACCOUNT}");
-    let ledger_row = (pk.clone(), format!("LEDGER#{}", entries[0].id));
+    let ledger_row = (
+        format!("LEDGER#{FIXTURE_ACCOUNT}"),
+        format!("LEDGER#{}", entries[0].id),
+    );
     update_behind_the_apis_back(
         &table,
         ledger_row,
@@ -139,7 +141,7 @@ async fn each_change_that_must_never_happen_is_counted_once_by_its_metric() {
     update_behind_the_apis_back(&table, lookup, "REMOVE deletedAt", &[]).await;
     update_behind_the_apis_back(
         &table,
-        (pk, "ACCOUNT".into()),
+        (format!("ACCOUNT#{FIXTURE_ACCOUNT}"), "ACCOUNT".into()),
         "SET credits = credits + :n",
         &[(":n", AttributeValue::N("100".into()))],
     )

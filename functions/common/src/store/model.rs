@@ -116,6 +116,10 @@ pub struct SessionDebit {
 pub struct ResolvedKey {
     pub account: AccountId,
     pub key: KeyId,
+    /// The key's place among its account's live keys, where a store numbers them (the
+    /// DynamoDB store's account item does, to stay small; 0 elsewhere). Fixed when the key is
+    /// made and never given to another key.
+    pub slot: u64,
     /// The key's daily session limit: fixed when the key is made, so an instance may remember
     /// it with the mapping; the debit's own write counts against it.
     pub sessions_per_day: Option<u32>,

@@ -1,14 +1,13 @@
 //! Balance changes: the account item with its free grant, the one conditional update that
-//! moves credits (and records the change for the stream), and the account's live keys.
+//! moves credits (and records the change for the stream), and the account's live keys' slots.
 
 use super::DynamoStore;
 use super::cancel::Retry;
 use super::client::{Item, TxError, from_item, internal, is_ambiguous, service_error, to_attribute};
 use super::items::{
-    ACCOUNT_SK, AccountItem, Change, KeyUse, LEDGER_PREFIX, LedgerItem, NEVER_USED, account_pk,
+    ACCOUNT_SK, AccountItem, Change, DayUse, LEDGER_PREFIX, LedgerItem, account_pk, ledger_pk, slot_name,
 };
 use crate::clock;
-use crate::ids::KeyId;
 use crate::store::{FREE_CREDITS_REASON, LedgerKind, MAX_LIVE_KEYS, StoreError};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::SdkError;
@@ -27,12 +26,13 @@ const SETTLE_WAIT: Duration = Duration::from_secs(2);
 
 impl DynamoStore {
     /// The put that creates an account with its free grant (as its first change, version 1)
-    /// and, when given, its first key live. Conditional: an existing account is never replaced.
+    /// and, when `first_key`, its first key live in slot 1. Conditional: an existing account
+    /// is never replaced.
     pub(super) fn new_account(
         &self,
         account: &str,
         at: OffsetDateTime,
-        first_key: Option<&KeyId>,
+        first_key: bool,
     ) -> Result<TransactWriteItem, StoreError> {
         let free = self.free_credits;
         let grant = (free > 0).then(|| Change::grant(free, FREE_CREDITS_REASON, at));
@@ -43,12 +43,10 @@ impl DynamoStore {
             granted: free,
             debited: 0,
             created_at: clock::rfc3339(at),
-            live_keys: first_key
-                .map(|k| (k.to_string(), NEVER_USED.to_string()))
-                .into_iter()
-                .collect(),
-            key_expiries: HashMap::new(),
-            key_use: HashMap::new(),
+            key_seq: u64::from(first_key),
+            live: first_key.then_some(FIRST_SLOT).into_iter().collect(),
+            ends: HashMap::new(),
+            uses: HashMap::new(),
             version: u64::from(grant.is_some()),
             change: grant,
         };
@@ -65,7 +63,7 @@ impl DynamoStore {
         {
             return Ok(());
         }
-        match self.transact(vec![self.new_account(account, at, None)?]).await {
+        match self.transact(vec![self.new_account(account, at, false)?]).await {
             Ok(()) => Ok(()),
             // Someone else created it meanwhile.
             Err(TxError::Cancelled(c, _)) if c.condition_failed(0) => Ok(()),
@@ -83,22 +81,20 @@ impl DynamoStore {
     /// a transaction in flight on the item) and settle an ambiguous answer by looking for the
     /// change itself.
     ///
-    /// A debit by a key with a daily limit (`sessions_per_day`) also counts the session in the
-    /// same write; the first session of a UTC day costs one more request (see [`DayCount`]).
+    /// A debit names its key's slot (`key`), which must be live. A debit by a key with a daily
+    /// limit also counts the session in the same write; the first session of a UTC day costs
+    /// one more request (see [`DayCount`]).
     pub(super) async fn change_balance(
         &self,
         account: &str,
         change: &Change,
-        sessions_per_day: Option<u32>,
+        key: Option<DebitKey>,
     ) -> Result<Result<u64, Refusal>, StoreError> {
-        let mut limit = sessions_per_day.map(|per_day| DailyLimit {
-            per_day,
-            count: DayCount::Today,
-        });
+        let mut key = key;
         let mut retry = Retry::new("balance change");
         loop {
             retry.next().await?;
-            let update = BalanceChange::new(change, limit)?;
+            let update = BalanceChange::new(change, key)?;
             let result = self
                 .client
                 .update_item()
@@ -124,9 +120,9 @@ impl DynamoStore {
                 }
                 Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                     UpdateItemError::ConditionalCheckFailedException(e) => {
-                        match Refusal::of_item(e.item, change, limit)? {
+                        match Refusal::of_item(e.item, change, key)? {
                             Refusal::Recount(count) => {
-                                limit = limit.map(|l| DailyLimit { count, ..l });
+                                key = key.map(|k| k.counting(count));
                                 continue;
                             }
                             refusal => return Ok(Err(refusal)),
@@ -159,10 +155,10 @@ impl DynamoStore {
         let started = std::time::Instant::now();
         loop {
             let items = self
-                .batch_get_raw(
-                    account,
-                    vec![ACCOUNT_SK.to_string(), format!("{LEDGER_PREFIX}{id}")],
-                )
+                .batch_get_keys(vec![
+                    (account_pk(account), ACCOUNT_SK.to_string()),
+                    (ledger_pk(account), format!("{LEDGER_PREFIX}{id}")),
+                ])
                 .await?;
             for item in items {
                 if item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(ACCOUNT_SK) {
@@ -184,32 +180,88 @@ impl DynamoStore {
         }
     }
 
-    /// Adds a key to an existing account's live keys, if the account has room. (Its expiry, if
+    /// The next slot of an existing account with room for another live key, taken with one
+    /// atomic increment: never given twice, even to creations racing (a slot taken by a
+    /// creation that then fails is just never used). An account at its cap gives none, so
+    /// asking again and again does not make slot numbers (and the item) grow.
+    pub(super) async fn next_slot(&self, account: &str) -> Result<NextSlot, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(account_pk(account)))
+            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+            .update_expression("SET keySeq = if_not_exists(keySeq, :zero) + :one")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(live) OR size(live) < :cap)",
+            )
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let seq: KeySeq = from_item(out.attributes.unwrap_or_default())?;
+                Ok(NextSlot::Taken(seq.key_seq))
+            }
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(e) => Ok(match e.item {
+                    Some(_) => NextSlot::Full,
+                    None => NextSlot::NoAccount,
+                }),
+                other => Err(service_error(&other)),
+            },
+            Err(e) => Err(super::client::classify(e)),
+        }
+    }
+
+    /// Makes `slot` live on an existing account, if the account has room. (A key's expiry, if
     /// any, travels on its lookup: it never changes.)
-    pub(super) fn add_live_key(&self, account: &str, key: &KeyId) -> Result<TransactWriteItem, StoreError> {
-        let values = vec![
-            (":never", AttributeValue::S(NEVER_USED.into())),
-            (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string())),
-        ];
+    pub(super) fn add_live_key(&self, account: &str, slot: u64) -> Result<TransactWriteItem, StoreError> {
         self.update(
             (account_pk(account), ACCOUNT_SK.into()),
-            "SET liveKeys.#key = :never",
-            "attribute_exists(pk) AND size(liveKeys) < :cap",
-            &[("#key", key.as_str())],
-            values,
+            "ADD live :slot",
+            "attribute_exists(pk) AND (attribute_not_exists(live) OR size(live) < :cap)",
+            &[],
+            vec![
+                (":slot", AttributeValue::Ns(vec![slot.to_string()])),
+                (":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string())),
+            ],
         )
     }
 
-    /// Removes a deleted key from the account's live keys (and so its last use).
-    pub(super) fn drop_live_key(&self, account: &str, key: &KeyId) -> Result<TransactWriteItem, StoreError> {
+    /// Takes a deleted key's slot out of the account item: out of `live`, and its end and
+    /// daily count with it.
+    pub(super) fn drop_live_key(&self, account: &str, slot: u64) -> Result<TransactWriteItem, StoreError> {
         self.update(
             (account_pk(account), ACCOUNT_SK.into()),
-            "REMOVE liveKeys.#key, keyExpiries.#key, keyUse.#key",
+            "DELETE live :slot REMOVE ends.#slot, uses.#slot",
             "attribute_exists(pk)",
-            &[("#key", key.as_str())],
-            Vec::new(),
+            &[("#slot", &slot_name(slot))],
+            vec![(":slot", AttributeValue::Ns(vec![slot.to_string()]))],
         )
     }
+}
+
+/// What [`DynamoStore::next_slot`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NextSlot {
+    Taken(u64),
+    /// The account holds `MAX_LIVE_KEYS` live keys.
+    Full,
+    NoAccount,
+}
+
+/// The slot of an account's first key.
+pub(super) const FIRST_SLOT: u64 = 1;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeySeq {
+    key_seq: u64,
 }
 
 /// What `ReturnValues: UPDATED_NEW` gives back that we need.
@@ -232,18 +284,34 @@ pub(super) enum Refusal {
     NoAccount,
 }
 
-/// A debit's daily session limit, and how this attempt counts the session.
+/// The key a debit spends with: its slot, and its daily session limit with how this attempt
+/// counts the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct DailyLimit {
-    pub(super) per_day: u32,
+pub(super) struct DebitKey {
+    pub(super) slot: u64,
+    pub(super) per_day: Option<u32>,
     pub(super) count: DayCount,
 }
 
-/// The account item keeps, per limited key, `keyUse.<key> = {day, count}` (day: days since
-/// 1970-01-01 UTC). One entry per key, whatever the number of days, so the item stays bounded;
-/// the price is that an update cannot branch on the stored day, so a debit assumes the day's
-/// count has begun (`Today`, every session but the day's first) and the refusal, which carries
-/// the old item, says when it has not (`NewDay`).
+impl DebitKey {
+    pub(super) fn of(key: &crate::store::ResolvedKey) -> Self {
+        DebitKey {
+            slot: key.slot,
+            per_day: key.sessions_per_day,
+            count: DayCount::Today,
+        }
+    }
+
+    pub(super) fn counting(self, count: DayCount) -> Self {
+        DebitKey { count, ..self }
+    }
+}
+
+/// The account item keeps, per limited key, `uses.<slot> = day × 10⁷ + count` ([`DayUse`]).
+/// One entry per key, whatever the number of days, so the item stays bounded; the price is
+/// that an update cannot branch on the stored day, so a debit assumes the day's count has
+/// begun (`Today`, every session but the day's first) and the refusal, which carries the old
+/// item, says when it has not (`NewDay`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum DayCount {
     /// Add one to today's count, if it is below the limit.
@@ -255,18 +323,23 @@ pub(super) enum DayCount {
 impl Refusal {
     /// Reads the reason off the item as it was when the condition failed. A debit without
     /// credits is refused for that before its limit (waiting for the next day would not help).
-    pub(super) fn of(old: &AccountItem, change: &Change, limit: Option<DailyLimit>) -> Self {
+    pub(super) fn of(old: &AccountItem, change: &Change, key: Option<DebitKey>) -> Self {
         let at = clock::parse_rfc3339(&change.at).ok();
-        let expired = |key: &String| matches!((old.key_expiries.get(key), at), (Some(expiry), Some(at)) if *expiry <= at.unix_timestamp());
-        match (&change.key_id, limit) {
-            (Some(key), _) if !old.live_keys.contains_key(key) || expired(key) => Refusal::KeyRevoked,
+        let ended = |slot: u64| matches!((old.ends.get(&slot_name(slot)), at), (Some(end), Some(at)) if *end <= at.unix_timestamp());
+        match key {
+            Some(key) if !old.live.contains(&key.slot) || ended(key.slot) => Refusal::KeyRevoked,
             _ if change.kind == LedgerKind::Debit && old.credits < change.amount => {
                 Refusal::InsufficientCredits
             }
-            (Some(key), Some(limit)) => {
+            Some(DebitKey {
+                slot,
+                per_day: Some(per_day),
+                ..
+            }) => {
                 let today = at.map(clock::utc_day);
-                match old.key_use.get(key).filter(|u| Some(u.day) == today) {
-                    Some(used) if used.count >= limit.per_day => Refusal::KeyLimitReached,
+                let used = old.uses.get(&slot_name(slot)).map(|u| DayUse::unpacked(*u));
+                match used.filter(|u| Some(u.day) == today) {
+                    Some(used) if used.count >= u64::from(per_day) => Refusal::KeyLimitReached,
                     Some(_) => Refusal::Recount(DayCount::Today),
                     None => Refusal::Recount(DayCount::NewDay),
                 }
@@ -280,10 +353,10 @@ impl Refusal {
     pub(super) fn of_item(
         old: Option<Item>,
         change: &Change,
-        limit: Option<DailyLimit>,
+        key: Option<DebitKey>,
     ) -> Result<Self, StoreError> {
         Ok(match old {
-            Some(old) => Refusal::of(&from_item(old)?, change, limit),
+            Some(old) => Refusal::of(&from_item(old)?, change, key),
             None => Refusal::NoAccount,
         })
     }
@@ -298,7 +371,7 @@ pub(super) struct BalanceChange {
 }
 
 impl BalanceChange {
-    pub(super) fn new(change: &Change, limit: Option<DailyLimit>) -> Result<Self, StoreError> {
+    pub(super) fn new(change: &Change, key: Option<DebitKey>) -> Result<Self, StoreError> {
         let debit = change.kind == LedgerKind::Debit;
         let (sign, guard, total) = if debit {
             ("-", "credits >= :amount", "debited")
@@ -318,32 +391,34 @@ impl BalanceChange {
             (":change".to_string(), to_attribute(change)?),
         ]);
         let mut condition = guard.to_string();
-        if let Some(key) = &change.key_id {
-            // The key must still be live and unexpired: a key deleted (or expired) after it was
-            // resolved (or remembered) is refused by the very write that would spend.
+        if let Some(key) = key {
+            // The key must still be live and not ended: a key deleted (or leaked, or past a
+            // roll's grace) after it was resolved (or remembered) is refused by the very write
+            // that would spend.
             condition.push_str(
-                " AND attribute_exists(liveKeys.#key) AND (attribute_not_exists(keyExpiries.#key) OR keyExpiries.#key > :now)",
+                " AND contains(live, :slot) AND (attribute_not_exists(ends.#slot) OR ends.#slot > :now)",
             );
-            names.insert("#key".into(), key.clone());
+            names.insert("#slot".into(), slot_name(key.slot));
+            values.insert(":slot".into(), AttributeValue::N(key.slot.to_string()));
             let at = clock::parse_rfc3339(&change.at).map_err(|_| internal("a change's time is RFC 3339"))?;
             values.insert(":now".into(), AttributeValue::N(at.unix_timestamp().to_string()));
-            if let Some(limit) = limit {
-                // `day` and `count` are DynamoDB reserved words, so both go by placeholder.
-                names.insert("#day".into(), "day".into());
+            if let Some(per_day) = key.per_day {
                 let day = clock::utc_day(at);
-                values.insert(":day".into(), AttributeValue::N(day.to_string()));
-                match limit.count {
+                let today = DayUse { day, count: 0 }.packed();
+                values.insert(":today".into(), AttributeValue::N(today.to_string()));
+                match key.count {
                     DayCount::Today => {
-                        condition.push_str(" AND keyUse.#key.#day = :day AND keyUse.#key.#count < :limit");
-                        update.push_str(", keyUse.#key.#count = keyUse.#key.#count + :one");
-                        names.insert("#count".into(), "count".into());
-                        values.insert(":limit".into(), AttributeValue::N(limit.per_day.to_string()));
+                        // Today's count, below the limit: today ≤ packed < today + limit.
+                        condition.push_str(" AND uses.#slot >= :today AND uses.#slot < :bound");
+                        update.push_str(", uses.#slot = uses.#slot + :one");
+                        let bound = today + u64::from(per_day);
+                        values.insert(":bound".into(), AttributeValue::N(bound.to_string()));
                     }
                     DayCount::NewDay => {
-                        condition
-                            .push_str(" AND (attribute_not_exists(keyUse.#key) OR keyUse.#key.#day <> :day)");
-                        update.push_str(", keyUse.#key = :first");
-                        values.insert(":first".into(), to_attribute(&KeyUse { day, count: 1 })?);
+                        condition.push_str(" AND (attribute_not_exists(uses.#slot) OR uses.#slot < :today)");
+                        update.push_str(", uses.#slot = :first");
+                        let first = DayUse { day, count: 1 }.packed();
+                        values.insert(":first".into(), AttributeValue::N(first.to_string()));
                     }
                 }
             }

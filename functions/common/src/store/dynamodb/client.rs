@@ -4,13 +4,12 @@
 
 use super::DynamoStore;
 use super::cancel::{Cancellation, Retry};
-use super::items::account_pk;
 use crate::clock;
 use crate::ids::new_ulid;
 use crate::store::StoreError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,10 +50,10 @@ impl DynamoStore {
         out.item.map(from_item).transpose()
     }
 
-    /// All items of one account with the given sort-key prefix, strongly consistent.
+    /// All items of partition `pk` with the given sort-key prefix, strongly consistent.
     pub(super) async fn query<T: DeserializeOwned>(
         &self,
-        account: &str,
+        pk: String,
         prefix: &str,
         newest_first: bool,
     ) -> Result<Vec<T>, StoreError> {
@@ -63,7 +62,7 @@ impl DynamoStore {
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(account_pk(account)))
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
             .consistent_read(true)
             .scan_index_forward(!newest_first)
@@ -76,12 +75,12 @@ impl DynamoStore {
         items.into_iter().map(from_item).collect()
     }
 
-    /// Up to `limit` items of one account partition whose sort key is `prefix` + something
-    /// below `prefix` + `before` (all of the prefix when `None`), newest (highest) first, that
+    /// Up to `limit` items of partition `pk` whose sort key is `prefix` + something below
+    /// `prefix` + `before` (all of the prefix when `None`), newest (highest) first, that
     /// `keep` accepts. Strongly consistent; reads page by page only as far as it needs.
     pub(super) async fn query_before<T: DeserializeOwned>(
         &self,
-        account: &str,
+        pk: String,
         prefix: &str,
         before: Option<&str>,
         limit: usize,
@@ -91,7 +90,7 @@ impl DynamoStore {
             .client
             .query()
             .table_name(&self.table)
-            .expression_attribute_values(":pk", AttributeValue::S(account_pk(account)))
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
             .consistent_read(true)
             .scan_index_forward(false)
@@ -133,31 +132,6 @@ impl DynamoStore {
                 None => return Ok(found),
             }
         }
-    }
-
-    /// Items of one account partition by sort key, strongly consistent, in batches of 100,
-    /// asking again for whatever DynamoDB leaves unprocessed.
-    pub(super) async fn batch_get<T: DeserializeOwned>(
-        &self,
-        account: &str,
-        sort_keys: Vec<String>,
-    ) -> Result<Vec<T>, StoreError> {
-        self.batch_get_raw(account, sort_keys)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
-    }
-
-    /// [`Self::batch_get`] for items of different shapes: the caller tells them apart.
-    pub(super) async fn batch_get_raw(
-        &self,
-        account: &str,
-        sort_keys: Vec<String>,
-    ) -> Result<Vec<Item>, StoreError> {
-        let pk = account_pk(account);
-        self.batch_get_keys(sort_keys.into_iter().map(|sk| (pk.clone(), sk)).collect())
-            .await
     }
 
     /// Items by `(pk, sk)`, strongly consistent, in any order: `BatchGetItem`s of 100 keys (its
@@ -253,6 +227,22 @@ impl DynamoStore {
 
     /// A conditional update of one item, for a transaction. `names` and `values` fill the
     /// expressions' `#name` and `:value` placeholders.
+    /// A conditional delete, as one item of a transaction.
+    pub(super) fn delete(
+        &self,
+        (pk, sk): (String, String),
+        condition: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk))
+            .condition_expression(condition)
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
     pub(super) fn update(
         &self,
         (pk, sk): (String, String),

@@ -4,10 +4,10 @@
 //! else the debit's ledger entry).
 
 use super::DynamoStore;
-use super::balance::{BalanceChange, DailyLimit, DayCount, Refusal};
+use super::balance::{BalanceChange, DebitKey, Refusal};
 use super::cancel::Retry;
 use super::client::{TxError, from_item, internal, to_item};
-use super::items::{Change, IDEMPOTENCY_PREFIX, IdempotencyItem, account_pk};
+use super::items::{Change, IDEMPOTENCY_PREFIX, IdempotencyItem, idempotency_pk};
 use crate::store::{DebitOutcome, IdempotentSession, ResolvedKey, SessionGrant, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use time::OffsetDateTime;
@@ -24,7 +24,7 @@ impl DynamoStore {
     ) -> Result<DebitOutcome, StoreError> {
         let account = key.account.as_str();
         let record = IdempotencyItem {
-            pk: account_pk(account),
+            pk: idempotency_pk(account),
             sk: format!("{IDEMPOTENCY_PREFIX}{}", idem.key_hash),
             api_key_id: key.key.to_string(),
             request_hash: idem.request_hash.clone(),
@@ -34,10 +34,7 @@ impl DynamoStore {
             ledger_id: change.id.clone(),
             ttl: idem.record_expiry(at).unix_timestamp(),
         };
-        let mut limit = key.sessions_per_day.map(|per_day| DailyLimit {
-            per_day,
-            count: DayCount::Today,
-        });
+        let mut debit_key = DebitKey::of(key);
         // An expired record (live while now < ttl: `record_expiry`) that TTL has not removed
         // yet may be replaced. A used one comes back with the cancellation, so a replay needs
         // no extra read to find it.
@@ -54,7 +51,7 @@ impl DynamoStore {
         loop {
             retry.next().await?;
             let writes = vec![
-                BalanceChange::new(change, limit)?.into_transaction_item(&self.table, account)?,
+                BalanceChange::new(change, Some(debit_key))?.into_transaction_item(&self.table, account)?,
                 TransactWriteItem::builder().put(put.clone()).build(),
             ];
             match self.transact(writes).await {
@@ -66,14 +63,14 @@ impl DynamoStore {
                     // Item 0 is the debit: a deleted key is refused whatever else failed, and
                     // a used idempotency key (item 1) is answered even without credits left.
                     let refusal = match c.condition_failed(0) {
-                        true => Some(Refusal::of_item(old.take(0), change, limit)?),
+                        true => Some(Refusal::of_item(old.take(0), change, Some(debit_key))?),
                         false => None,
                     };
                     return match refusal {
                         Some(Refusal::KeyRevoked | Refusal::NoAccount) => Ok(DebitOutcome::InvalidKey),
                         _ if c.condition_failed(1) => self.earlier_session(key, &idem, old.take(1), at).await,
                         Some(Refusal::Recount(count)) => {
-                            limit = limit.map(|l| DailyLimit { count, ..l });
+                            debit_key = debit_key.counting(count);
                             continue;
                         }
                         Some(Refusal::KeyLimitReached) => Ok(DebitOutcome::KeyLimitReached),
@@ -112,7 +109,7 @@ impl DynamoStore {
             Some(item) => Some(from_item(item)?),
             None => {
                 self.get(
-                    account_pk(account),
+                    idempotency_pk(account),
                     &format!("{IDEMPOTENCY_PREFIX}{}", idem.key_hash),
                 )
                 .await?

@@ -1,19 +1,27 @@
-//! The single-table layout: item shapes and their keys.
+//! The single-table layout: item shapes and their keys. Each class of item has a partition
+//! prefix of its own, so that IAM's `dynamodb:LeadingKeys` tells the classes apart (a
+//! function's policy names the classes it may touch; see template.yaml):
 //!
 //! | item | pk | sk |
 //! |---|---|---|
-//! | account | `ACCOUNT#<account>` | `ACCOUNT` |
-//! | key | `ACCOUNT#<account>` | `KEY#<key id>` |
+//! | account (the balance) | `ACCOUNT#<account>` | `ACCOUNT` |
+//! | key | `KEY#<account>` | `KEY#<key id>` |
 //! | hash lookup | `KEYHASH#<sha-256 hex>` | `KEYHASH` |
-//! | ledger entry | `ACCOUNT#<account>` | `LEDGER#<ulid>` (kept for the life of the account) |
-//! | audit event | `ACCOUNT#<account>` | `AUDIT#<ulid>` (with `ttl`) |
-//! | low-credit event | `ACCOUNT#<account>` | `EVENT#<change id>` (with `ttl`) |
+//! | ledger entry | `LEDGER#<account>` | `LEDGER#<ulid>` (kept for the life of the account) |
+//! | audit event | `AUDIT#<account>` | `AUDIT#<ulid>` (with `ttl`) |
+//! | low-credit event | `EVENT#<account>` | `EVENT#<change id>` (with `ttl`) |
+//! | idempotency record | `IDEM#<account>` | `IDEM#<key hash>` (with `ttl`) |
+//!
+//! Sort keys are those of layout 1, where every class but the lookup shared `ACCOUNT#`: an
+//! item moves to layout 2 by its partition key alone (`migrate.rs`).
 //!
 //! The hash lookup is its own item, read with a strongly consistent `GetItem`, rather than a
 //! GSI: GSIs are eventually consistent, so a deleted key could still pass for a moment.
 //!
-//! The account item is all a session writes: the balance with its running totals, its live
-//! keys, a `version` counting balance changes and `change`, the last balance change itself.
+//! The account item is all a session writes: the balance with its running totals, a slot per
+//! live key (a small number given when the key is made, never given again: `live`, `ends`,
+//! `uses`), a `version` counting balance changes and `change`, the last balance change itself.
+//! Slots rather than key ids keep the item under 1 KB with 100 live keys (docs/performance.md).
 //! A key's last use is not decided by that write, so the ledger function writes it onto the
 //! key item from the stream. The table's stream carries each change to the ledger function
 //! (`stream.rs`), which writes it out as its `LEDGER#` item (and a debit's `key.used` audit
@@ -28,7 +36,7 @@ use crate::api_key::KeyHash;
 use crate::key_name::KeyName;
 use crate::store::{AuditAction, LedgerKind};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 pub const ACCOUNT_SK: &str = "ACCOUNT";
 pub const LOOKUP_SK: &str = "KEYHASH";
@@ -39,6 +47,26 @@ pub const EVENT_PREFIX: &str = "EVENT#";
 
 pub fn account_pk(account: &str) -> String {
     format!("ACCOUNT#{account}")
+}
+
+pub fn key_pk(account: &str) -> String {
+    format!("KEY#{account}")
+}
+
+pub fn ledger_pk(account: &str) -> String {
+    format!("LEDGER#{account}")
+}
+
+pub fn audit_pk(account: &str) -> String {
+    format!("AUDIT#{account}")
+}
+
+pub fn event_pk(account: &str) -> String {
+    format!("EVENT#{account}")
+}
+
+pub fn idempotency_pk(account: &str) -> String {
+    format!("IDEM#{account}")
 }
 
 pub fn lookup_pk(hash: &str) -> String {
@@ -54,25 +82,32 @@ pub struct AccountItem {
     pub granted: u64,
     pub debited: u64,
     pub created_at: String,
-    /// Key id → `""`, for every live key. The debit's condition requires the key to be here,
-    /// so a deleted key is refused by the very write that would spend; create-key's condition
-    /// caps its size at `MAX_LIVE_KEYS`, which bounds this item (about 30 bytes per key).
-    /// Tables written before the key item carried `lastUsedAt` hold the key's last use here
-    /// (the list still reads it when the key item has none).
+    /// The last slot given to a key of this account. Slots are never given twice: an instance
+    /// that remembers a deleted key's slot must never find it live again.
     #[serde(default)]
-    pub live_keys: HashMap<String, String>,
-    /// Key id → epoch seconds after which it is refused, for live keys whose end can still
+    pub key_seq: u64,
+    /// The slots of the account's live keys (leaked ones included, until deleted). The debit's
+    /// condition requires its key's slot here, so a deleted key is refused by the very write
+    /// that would spend; create-key's condition caps its size at `MAX_LIVE_KEYS`. A number
+    /// set: about 2 bytes a key. Absent while the account has no key (a set is never empty).
+    #[serde(
+        default,
+        with = "serde_dynamo::number_set",
+        skip_serializing_if = "BTreeSet::is_empty"
+    )]
+    pub live: BTreeSet<u64>,
+    /// Slot → epoch seconds after which the key is refused, for live keys whose end can still
     /// change: a rolled key's grace, a leaked key (0). An expiry a key is made with never
     /// changes, so it is on the key's lookup instead and the debit decides it from what the
-    /// instance remembers (tables written before hold those here too, and the condition still
-    /// reads them). Always present (created empty with the account): nested paths can only be
-    /// set in a map that exists. The debit's condition reads it, so an ended key never spends.
+    /// instance remembers. Always present (created empty with the account): nested paths can
+    /// only be set in a map that exists. The debit's condition reads it.
     #[serde(default)]
-    pub key_expiries: HashMap<String, i64>,
-    /// Key id → its sessions on one UTC day, for live keys with a daily limit (see
-    /// `balance::DayCount`). Always present, like `key_expiries`; about 50 bytes per key.
+    pub ends: HashMap<String, i64>,
+    /// Slot → its sessions on one UTC day, packed as `day × 10⁷ + count` (see
+    /// [`DayUse`]), for live keys with a daily limit. Always present, like `ends`; about
+    /// 10 bytes a key.
     #[serde(default)]
-    pub key_use: HashMap<String, KeyUse>,
+    pub uses: HashMap<String, u64>,
     /// How many balance changes there have been: the number of ledger entries there must be.
     #[serde(default)]
     pub version: u64,
@@ -81,15 +116,34 @@ pub struct AccountItem {
     pub change: Option<Change>,
 }
 
-/// A limited key's sessions on `day` (days since 1970-01-01 UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyUse {
+/// A limited key's sessions on `day` (days since 1970-01-01 UTC), as `uses` packs it: one
+/// number, so that one comparison with a bound tells both the day and the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayUse {
     pub day: i64,
-    pub count: u32,
+    pub count: u64,
 }
 
-/// What `live_keys` holds for a key that has never opened a session.
-pub const NEVER_USED: &str = "";
+impl DayUse {
+    /// Counts stay below this (`MAX_SESSIONS_PER_DAY` is far below it).
+    pub const SPAN: u64 = 10_000_000;
+
+    pub fn packed(self) -> u64 {
+        self.day.max(0) as u64 * Self::SPAN + self.count
+    }
+
+    pub fn unpacked(packed: u64) -> Self {
+        DayUse {
+            day: (packed / Self::SPAN) as i64,
+            count: packed % Self::SPAN,
+        }
+    }
+}
+
+/// A slot as the `ends` and `uses` maps key it.
+pub fn slot_name(slot: u64) -> String {
+    slot.to_string()
+}
 
 /// One balance change as the account item records it (and the stream delivers it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,9 +186,10 @@ pub struct KeyItem {
     pub prefix: String,
     pub key_hash: KeyHash,
     pub created_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
-    /// Epoch seconds (as in the account's `keyExpiries`), for listing.
+    /// Its place in the account item's `live`, `ends` and `uses`.
+    #[serde(default)]
+    pub slot: u64,
+    /// Epoch seconds, for listing (a roll's grace end too, as in the account's `ends`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,18 +204,18 @@ pub struct KeyItem {
 }
 
 impl KeyItem {
-    /// A new key's item, under its account.
-    pub fn of(key: &crate::store::NewKey) -> Self {
+    /// A new key's item, in its account's key partition, in `slot`.
+    pub fn of(key: &crate::store::NewKey, slot: u64) -> Self {
         KeyItem {
-            pk: account_pk(key.account.as_str()),
+            pk: key_pk(key.account.as_str()),
             sk: format!("{KEY_PREFIX}{}", key.id),
+            slot,
             key_id: key.id.to_string(),
             account_id: key.account.to_string(),
             name: key.name.clone(),
             prefix: key.prefix.clone(),
             key_hash: key.hash.clone(),
             created_at: crate::clock::rfc3339(key.created_at),
-            deleted_at: None,
             expires_at: key.expires_at.map(time::OffsetDateTime::unix_timestamp),
             sessions_per_day: key.sessions_per_day,
             leaked_at: None,
@@ -170,14 +225,15 @@ impl KeyItem {
 }
 
 impl LookupItem {
-    /// A new key's hash lookup: its account, id and daily limit (what a session needs to know
-    /// before its one write), nothing else.
-    pub fn of(key: &crate::store::NewKey) -> Self {
+    /// A new key's hash lookup: its account, id, slot, daily limit and expiry (what a session
+    /// needs to know before its one write), nothing else.
+    pub fn of(key: &crate::store::NewKey, slot: u64) -> Self {
         LookupItem {
             pk: lookup_pk(key.hash.as_str()),
             sk: LOOKUP_SK.into(),
             account_id: key.account.to_string(),
             key_id: key.id.to_string(),
+            slot,
             deleted_at: None,
             sessions_per_day: key.sessions_per_day,
             expires_at: key.expires_at.map(time::OffsetDateTime::unix_timestamp),
@@ -192,13 +248,15 @@ pub struct LookupItem {
     pub sk: String,
     pub account_id: String,
     pub key_id: String,
+    /// The key's slot in its account item (see [`AccountItem::live`]).
+    #[serde(default)]
+    pub slot: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions_per_day: Option<u32>,
     /// The expiry the key was made with (epoch seconds), decided from what the instance
-    /// remembers. Lookups written before it was kept here have their expiry in the account's
-    /// `keyExpiries`, where the debit's condition reads it.
+    /// remembers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
 }
@@ -269,7 +327,7 @@ impl Change {
     /// The ledger item this change becomes, given the account right after it.
     pub fn ledger_item(&self, account: &str, balance_after: u64, version: u64) -> LedgerItem {
         LedgerItem {
-            pk: account_pk(account),
+            pk: ledger_pk(account),
             sk: format!("{LEDGER_PREFIX}{}", self.id),
             id: self.id.clone(),
             kind: self.kind,
@@ -291,7 +349,7 @@ impl Change {
         let at = crate::clock::parse_rfc3339(&self.at)
             .map_err(|e| crate::store::StoreError::internal(format!("change time: {e}")))?;
         Ok(Some(AuditItem {
-            pk: account_pk(account),
+            pk: audit_pk(account),
             sk: format!("{AUDIT_PREFIX}{}", audit.id),
             id: audit.id.clone(),
             action: AuditAction::KeyUsed,
@@ -348,7 +406,7 @@ impl Change {
         let at = crate::clock::parse_rfc3339(&self.at)
             .map_err(|e| crate::store::StoreError::internal(format!("change time: {e}")))?;
         Ok(Some(CreditEventItem {
-            pk: account_pk(account),
+            pk: event_pk(account),
             sk: format!("{EVENT_PREFIX}{}", self.id),
             id: self.id.clone(),
             event,

@@ -81,9 +81,9 @@ impl DynamoStore {
     }
 
     /// One transaction: the key item is marked leaked, its lookup marked deleted (a first-seen
-    /// key no longer resolves), its expiry on the account item set to 0 (so the debit's own
+    /// key no longer resolves), its slot's end on the account item set to 0 (so the debit's own
     /// condition refuses it in instances that remember it), and `key.leaked` recorded. The key
-    /// stays among the account's live keys, which is what lists it, until it is deleted.
+    /// stays listed (and counted against the cap) until it is deleted.
     async fn revoke_found(
         &self,
         lookup: &LookupItem,
@@ -96,8 +96,7 @@ impl DynamoStore {
         else {
             return Err(internal("bad ids in key lookup item"));
         };
-        let account_pk = account_pk(account.as_str());
-        let key_sk = format!("{KEY_PREFIX}{key}");
+        let key_item = (key_pk(account.as_str()), format!("{KEY_PREFIX}{key}"));
         let mut audit = audit_item(
             account.as_str(),
             AuditAction::KeyLeaked,
@@ -114,9 +113,9 @@ impl DynamoStore {
             retry.next().await?;
             let writes = vec![
                 self.update(
-                    (account_pk.clone(), key_sk.clone()),
+                    key_item.clone(),
                     "SET leakedAt = :at",
-                    "attribute_exists(pk) AND attribute_not_exists(deletedAt) AND attribute_not_exists(leakedAt)",
+                    "attribute_exists(pk) AND attribute_not_exists(leakedAt)",
                     &[],
                     vec![(":at", stamp())],
                 )?,
@@ -128,11 +127,14 @@ impl DynamoStore {
                     vec![(":at", stamp())],
                 )?,
                 self.update(
-                    (account_pk.clone(), ACCOUNT_SK.into()),
-                    "SET keyExpiries.#key = :zero",
-                    "attribute_exists(liveKeys.#key)",
-                    &[("#key", key.as_str())],
-                    vec![(":zero", AttributeValue::N("0".into()))],
+                    (account_pk(account.as_str()), ACCOUNT_SK.into()),
+                    "SET ends.#slot = :zero",
+                    "contains(live, :slot)",
+                    &[("#slot", &slot_name(lookup.slot))],
+                    vec![
+                        (":zero", AttributeValue::N("0".into())),
+                        (":slot", AttributeValue::N(lookup.slot.to_string())),
+                    ],
                 )?,
                 self.put(&audit, None)?,
             ];
@@ -146,7 +148,7 @@ impl DynamoStore {
                 Err(TxError::Cancelled(c, _)) => return Err(c.into_error("leaked key revocation")),
                 // Applied with the answer lost? Our time on the key item says.
                 Err(TxError::Store(e)) => {
-                    return match self.get::<KeyItem>(account_pk.clone(), &key_sk).await {
+                    return match self.get::<KeyItem>(key_item.0.clone(), &key_item.1).await {
                         Ok(Some(found))
                             if found.leaked_at.as_deref() == Some(clock::rfc3339(at).as_str()) =>
                         {

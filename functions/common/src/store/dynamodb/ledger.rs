@@ -4,7 +4,8 @@
 use super::DynamoStore;
 use super::client::parse_time;
 use super::items::{
-    AUDIT_PREFIX, AuditItem, CreditEventItem, EVENT_PREFIX, LEDGER_PREFIX, LedgerItem, account_pk,
+    AUDIT_PREFIX, AuditItem, CreditEventItem, EVENT_PREFIX, LEDGER_PREFIX, LedgerItem, audit_pk, event_pk,
+    ledger_pk,
 };
 use crate::clock;
 use crate::ids::{AccountId, SessionId, new_ulid};
@@ -13,8 +14,9 @@ use time::OffsetDateTime;
 
 impl DynamoStore {
     pub(super) async fn read_ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
-        let account = account.as_str();
-        let items: Vec<LedgerItem> = self.query(account, LEDGER_PREFIX, false).await?;
+        let items: Vec<LedgerItem> = self
+            .query(ledger_pk(account.as_str()), LEDGER_PREFIX, false)
+            .await?;
         items
             .into_iter()
             .map(|i| {
@@ -37,8 +39,9 @@ impl DynamoStore {
         account: &AccountId,
         now: OffsetDateTime,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let account = account.as_str();
-        let items: Vec<AuditItem> = self.query(account, AUDIT_PREFIX, false).await?;
+        let items: Vec<AuditItem> = self
+            .query(audit_pk(account.as_str()), AUDIT_PREFIX, false)
+            .await?;
         items
             .into_iter()
             .filter(|i| i.ttl > now.unix_timestamp())
@@ -51,7 +54,9 @@ impl DynamoStore {
         &self,
         account: &AccountId,
     ) -> Result<Vec<CreditEvent>, StoreError> {
-        let mut items: Vec<CreditEventItem> = self.query(account.as_str(), EVENT_PREFIX, false).await?;
+        let mut items: Vec<CreditEventItem> = self
+            .query(event_pk(account.as_str()), EVENT_PREFIX, false)
+            .await?;
         items.sort_by_key(|i| i.version);
         items
             .into_iter()
@@ -78,7 +83,7 @@ impl DynamoStore {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let items: Vec<AuditItem> = self
             .query_before(
-                account.as_str(),
+                audit_pk(account.as_str()),
                 AUDIT_PREFIX,
                 before,
                 limit,
@@ -116,7 +121,7 @@ pub(super) fn audit_item(
 ) -> AuditItem {
     let id = new_ulid().to_string();
     AuditItem {
-        pk: account_pk(account),
+        pk: audit_pk(account),
         sk: format!("{AUDIT_PREFIX}{id}"),
         id,
         action,

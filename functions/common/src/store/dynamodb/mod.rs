@@ -5,8 +5,8 @@
 //!   only resolves a key it has not seen (one strongly consistent `GetItem` on the hash lookup
 //!   item; the handler remembers the answer). The debit is then one conditional `UpdateItem` on
 //!   the account item (`balance.rs`): `credits >= 1` guards the balance and
-//!   `attribute_exists(liveKeys.<key>)` the key, so a deleted key is refused by the very write
-//!   that would spend, however long ago it was resolved. Plain updates never meet a
+//!   `contains(live, <slot>)` the key, so a deleted key is refused by the very write that would
+//!   spend, however long ago it was resolved. Plain updates never meet a
 //!   `TransactionConflict` from each other: a hot account takes them one after another.
 //! - **Never below zero, never lost, never double-counted.** The same update bumps the
 //!   account's `version` and records the change on the item, so the change and its record are
@@ -41,12 +41,12 @@ use crate::ids::{AccountId, KeyId, new_ulid};
 use crate::store::{
     AuditAction, AuditEvent, Balance, CreditEvent, DEFAULT_LOW_CREDIT_THRESHOLD, DebitOutcome,
     IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LeakRevocation, LedgerEntry, LedgerKind, LiveKey,
-    MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store, StoreError,
+    NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store, StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use balance::Refusal;
+use balance::{DebitKey, FIRST_SLOT, NextSlot, Refusal};
 use cancel::Retry;
 use client::{TxError, internal, parse_time};
 use items::*;
@@ -83,8 +83,6 @@ impl DynamoStore {
 impl Store for DynamoStore {
     async fn create_key(&self, key: NewKey, origin: Origin) -> Result<KeyCreation, StoreError> {
         let account = key.account.as_str();
-        let key_item = KeyItem::of(&key);
-        let lookup = LookupItem::of(&key);
         let audit = audit_item(
             account,
             AuditAction::KeyCreated,
@@ -96,26 +94,25 @@ impl Store for DynamoStore {
         let mut retry = Retry::new("key creation");
         loop {
             retry.next().await?;
-            let existing: Option<AccountItem> = self.get(account_pk(account), ACCOUNT_SK).await?;
-            if existing
-                .as_ref()
-                .is_some_and(|a| a.live_keys.len() >= MAX_LIVE_KEYS)
-            {
-                return Ok(KeyCreation::TooManyKeys);
-            }
-            // Item 0 either creates the account with this key live, or adds the key to the
-            // account's live keys if there is still room (its condition re-checks the cap).
-            let mut writes = match existing {
-                Some(_) => vec![self.add_live_key(account, &key.id)?],
-                None => vec![self.new_account(account, key.created_at, Some(&key.id))?],
+            // Item 0 either creates the account with this key live in its first slot, or makes
+            // the slot just taken live if there is still room (its condition re-checks the cap:
+            // creations racing may all have been given slots).
+            let (slot, account_write) = match self.next_slot(account).await? {
+                NextSlot::Taken(slot) => (slot, self.add_live_key(account, slot)?),
+                NextSlot::Full => return Ok(KeyCreation::TooManyKeys),
+                NextSlot::NoAccount => (FIRST_SLOT, self.new_account(account, key.created_at, true)?),
             };
-            writes.push(self.put(&key_item, Some("attribute_not_exists(pk)"))?);
-            writes.push(self.put(&lookup, Some("attribute_not_exists(pk)"))?);
-            writes.push(self.put(&audit, None)?);
+            let key_item = KeyItem::of(&key, slot);
+            let writes = vec![
+                account_write,
+                self.put(&key_item, Some("attribute_not_exists(pk)"))?,
+                self.put(&LookupItem::of(&key, slot), Some("attribute_not_exists(pk)"))?,
+                self.put(&audit, None)?,
+            ];
             match self.transact(writes).await {
                 Ok(()) => return Ok(KeyCreation::Created),
-                // The account was created or filled meanwhile, or contention: the next attempt's
-                // read decides.
+                // The account was created or filled meanwhile, or contention: the next attempt
+                // decides.
                 Err(TxError::Cancelled(c, _)) if c.condition_failed(0) || c.is_transient() => continue,
                 Err(TxError::Cancelled(c, _)) => return Err(c.into_error("key creation")),
                 // The transaction may have been applied with its response lost: look before
@@ -140,37 +137,18 @@ impl Store for DynamoStore {
         self.roll(old, new, old_expires_at, origin).await
     }
 
-    /// The account item names its live keys; only those key items are read (never the deleted
-    /// ones, however many there are), at most [`MAX_LIVE_KEYS`] in one batch.
+    /// The account's key partition holds its live keys only (a deleted key's item goes with
+    /// it), at most [`crate::store::MAX_LIVE_KEYS`] and its leaked ones: one `Query`.
     async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError> {
-        let Some(account_item) = self
-            .get::<AccountItem>(account_pk(account.as_str()), ACCOUNT_SK)
-            .await?
-        else {
-            return Ok(Vec::new());
-        };
-        let sort_keys = account_item
-            .live_keys
-            .keys()
-            .map(|id| format!("{KEY_PREFIX}{id}"))
-            .collect();
-        let keys: Vec<KeyItem> = self.batch_get(account.as_str(), sort_keys).await?;
+        let keys: Vec<KeyItem> = self.query(key_pk(account.as_str()), KEY_PREFIX, false).await?;
         let mut records = keys
             .into_iter()
-            .filter(|k| k.deleted_at.is_none())
             .map(|k| {
                 Ok(KeyRecord {
                     id: KeyId::parse(&k.key_id).ok_or_else(|| internal("bad key id in table"))?,
                     created_at: parse_time(&k.created_at)?,
-                    // The key item's, written from the stream; a table written before that
-                    // kept it in the account item's live keys.
-                    last_used_at: k
-                        .last_used_at
-                        .as_ref()
-                        .or(account_item.live_keys.get(&k.key_id))
-                        .filter(|t| t.as_str() != NEVER_USED)
-                        .map(|t| parse_time(t))
-                        .transpose()?,
+                    // Written from the stream, seconds behind the session.
+                    last_used_at: k.last_used_at.as_deref().map(parse_time).transpose()?,
                     expires_at: k.expires_at.and_then(clock::from_epoch),
                     sessions_per_day: k.sessions_per_day,
                     leaked_at: k.leaked_at.as_deref().map(parse_time).transpose()?,
@@ -184,6 +162,9 @@ impl Store for DynamoStore {
         Ok(records)
     }
 
+    /// One transaction: the key item goes, its lookup is marked deleted (kept, so that the key
+    /// never resolves again and a leak report of it reads as revoked), its slot leaves the
+    /// account item, and `key.deleted` is recorded.
     async fn delete_key(
         &self,
         account: &AccountId,
@@ -191,22 +172,12 @@ impl Store for DynamoStore {
         at: OffsetDateTime,
         origin: Origin,
     ) -> Result<bool, StoreError> {
-        let sk = format!("{KEY_PREFIX}{key}");
-        let Some(item) = self.get::<KeyItem>(account_pk(account.as_str()), &sk).await? else {
+        let (pk, sk) = (key_pk(account.as_str()), format!("{KEY_PREFIX}{key}"));
+        let Some(item) = self.get::<KeyItem>(pk.clone(), &sk).await? else {
             return Ok(false);
         };
-        if item.deleted_at.is_some() {
-            return Ok(false);
-        }
-        let mark = |pk: String, sk: String, condition: &str| {
-            self.update(
-                (pk, sk),
-                "SET deletedAt = :at",
-                condition,
-                &[],
-                vec![(":at", AttributeValue::S(clock::rfc3339(at)))],
-            )
-        };
+        let lookup = (lookup_pk(item.key_hash.as_str()), LOOKUP_SK.to_string());
+        let stamp = clock::rfc3339(at);
         let audit = audit_item(
             account.as_str(),
             AuditAction::KeyDeleted,
@@ -219,18 +190,16 @@ impl Store for DynamoStore {
         loop {
             retry.next().await?;
             let writes = vec![
-                mark(
-                    account_pk(account.as_str()),
-                    sk.clone(),
-                    "attribute_exists(pk) AND attribute_not_exists(deletedAt)",
-                )?,
-                mark(
-                    lookup_pk(item.key_hash.as_str()),
-                    LOOKUP_SK.into(),
+                self.delete((pk.clone(), sk.clone()), "attribute_exists(pk)")?,
+                self.update(
+                    lookup.clone(),
+                    "SET deletedAt = :at",
                     "attribute_exists(pk)",
+                    &[],
+                    vec![(":at", AttributeValue::S(stamp.clone()))],
                 )?,
                 self.put(&audit, None)?,
-                self.drop_live_key(account.as_str(), key)?,
+                self.drop_live_key(account.as_str(), item.slot)?,
             ];
             match self.transact(writes).await {
                 Ok(()) => return Ok(true),
@@ -241,14 +210,10 @@ impl Store for DynamoStore {
                 // Anything else (throttling that outlasted the SDK's retries, validation, the
                 // lookup's condition) changed nothing and the key is still live: never a 404.
                 Err(TxError::Cancelled(c, _)) => return Err(c.into_error("key deletion")),
-                // Applied with its response lost? Our deletion time on the key says so.
+                // Applied with its response lost? Our deletion time on the lookup says so.
                 Err(TxError::Store(e)) => {
-                    return match self.get::<KeyItem>(account_pk(account.as_str()), &sk).await {
-                        Ok(Some(found))
-                            if found.deleted_at.as_deref() == Some(clock::rfc3339(at).as_str()) =>
-                        {
-                            Ok(true)
-                        }
+                    return match self.get::<LookupItem>(lookup.0.clone(), &lookup.1).await {
+                        Ok(Some(found)) if found.deleted_at.as_deref() == Some(stamp.as_str()) => Ok(true),
                         _ => Err(e),
                     };
                 }
@@ -279,6 +244,7 @@ impl Store for DynamoStore {
             (Some(account), Some(key)) => Ok(Some(ResolvedKey {
                 account,
                 key,
+                slot: lookup.slot,
                 sessions_per_day: lookup.sessions_per_day,
                 expires_at: lookup.expires_at.and_then(clock::from_epoch),
             })),
@@ -288,19 +254,14 @@ impl Store for DynamoStore {
 
     async fn live_key(&self, key: &ResolvedKey, now: OffsetDateTime) -> Result<Option<LiveKey>, StoreError> {
         let Some(item) = self
-            .get::<KeyItem>(
-                account_pk(key.account.as_str()),
-                &format!("{KEY_PREFIX}{}", key.key),
-            )
+            .get::<KeyItem>(key_pk(key.account.as_str()), &format!("{KEY_PREFIX}{}", key.key))
             .await?
         else {
             return Ok(None);
         };
-        // The key item carries everything that ends a key: deletion, a leak, and its expiry
-        // (a roll sets the old key's end of grace there too).
-        let ended = item.deleted_at.is_some()
-            || item.leaked_at.is_some()
-            || item.expires_at.is_some_and(|t| t <= now.unix_timestamp());
+        // The key item carries everything that ends a key but deletion (which removes it): a
+        // leak, and its expiry (a roll sets the old key's end of grace there too).
+        let ended = item.leaked_at.is_some() || item.expires_at.is_some_and(|t| t <= now.unix_timestamp());
         if ended {
             return Ok(None);
         }
@@ -344,7 +305,7 @@ impl Store for DynamoStore {
         }
         Ok(
             match self
-                .change_balance(key.account.as_str(), &change, key.sessions_per_day)
+                .change_balance(key.account.as_str(), &change, Some(DebitKey::of(key)))
                 .await?
             {
                 Ok(balance) => DebitOutcome::Debited { balance },

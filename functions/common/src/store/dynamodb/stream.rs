@@ -8,7 +8,7 @@
 use super::DynamoStore;
 use super::cancel::Retry;
 use super::client::{Item, classify, internal, to_item};
-use super::items::{ACCOUNT_SK, AccountItem, Change, KEY_PREFIX, account_pk};
+use super::items::{ACCOUNT_SK, AccountItem, Change, KEY_PREFIX, key_pk};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -118,7 +118,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(account_pk(account)))
+            .key("pk", AttributeValue::S(key_pk(account)))
             .key("sk", AttributeValue::S(format!("{KEY_PREFIX}{key}")))
             .update_expression("SET lastUsedAt = :at")
             .condition_expression(

@@ -263,6 +263,8 @@ impl Store for SqliteStore {
                     Ok(ResolvedKey {
                         key: id_col(row, 0, KeyId::parse)?,
                         account: id_col(row, 1, AccountId::parse)?,
+                        // The key's row is its own place: nothing numbers keys here.
+                        slot: 0,
                         sessions_per_day: row.get(2)?,
                         // Its end as of now (a roll moves it here); the debit's query reads it
                         // again, so nothing is decided from this copy.
