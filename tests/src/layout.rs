@@ -1,8 +1,8 @@
 //! The DynamoDB table's layout as data: a run that writes one of every kind of item, the
-//! table dumped, and each item's shape (its key patterns and attribute names). The committed
-//! fixture `tests/fixtures/dynamodb-layout-v1.json` is such a dump, written by the code that
-//! the layout redesign of issue 19 starts from: its migration is tested on it, and until then
-//! a test holds the code to it (a layout change fails that test, not a deploy).
+//! table dumped, and each item's shape (its key patterns and attribute names). Two committed
+//! fixtures are such dumps: `dynamodb-layout-v2.json`, which a test holds today's code to (a
+//! layout change fails that test, not a deploy), and `dynamodb-layout-v1.json`, written by the
+//! code of layout 1, which the move to layout 2 (`vpctl table migrate`) is tested on.
 
 use crate::conformance::{new_key, origin};
 use crate::{Functions, account, fixture, parts};
@@ -13,7 +13,9 @@ use common::store::{DebitOutcome, Leak, ReportedLeak};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::Duration;
 
-pub const FIXTURE: &str = "tests/fixtures/dynamodb-layout-v1.json";
+pub const FIXTURE: &str = "tests/fixtures/dynamodb-layout-v2.json";
+/// Layout 1's run, by the code of commit e21cb2c.
+pub const FIXTURE_V1: &str = "tests/fixtures/dynamodb-layout-v1.json";
 /// The accounts the run writes.
 pub const ACCOUNTS: [&str; 2] = ["acct_layout_a", "acct_layout_b"];
 
@@ -165,6 +167,8 @@ pub fn shapes(items: &[serde_json::Value]) -> BTreeMap<(String, String), BTreeSe
                 for (inner, inner_value) in map {
                     let inner = if inner.starts_with("key_") {
                         "{id}"
+                    } else if inner.parse::<u64>().is_ok() {
+                        "{slot}"
                     } else {
                         inner.as_str()
                     };
@@ -177,4 +181,22 @@ pub fn shapes(items: &[serde_json::Value]) -> BTreeMap<(String, String), BTreeSe
         }
     }
     shapes
+}
+
+/// A committed fixture, as [`dump`] wrote it.
+pub fn committed(path: &str) -> Vec<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(crate::workspace_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The hash of the first key named `name` in a dump (only hashes are stored: the keys can be
+/// resolved, and so used, but never presented).
+pub fn key_hash_named(items: &[serde_json::Value], name: &str) -> common::api_key::KeyHash {
+    let hash = items
+        .iter()
+        .find(|i| i["name"]["S"] == name && i["keyHash"]["S"].is_string())
+        .unwrap_or_else(|| panic!("no key named {name}"))["keyHash"]["S"]
+        .clone();
+    serde_json::from_value(hash).unwrap()
 }

@@ -107,6 +107,15 @@ enum KeysCommand {
 enum TableCommand {
     /// Create the configured table from infra/table.json, with TTL on; no-op if it exists.
     Create,
+    /// Move a table in layout 1 to layout 2, account by account, while the API serves
+    /// (docs/operating.md). Each account's ledger is checked against its balance before it
+    /// moves. Safe to run again: a stopped run is finished by the next, and a moved table is
+    /// left as it is. Prints one JSON line per account.
+    Migrate {
+        /// Say what would move, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -334,6 +343,47 @@ async fn run(command: Command) -> Result<(), String> {
                 "table {table}: {}",
                 if created { "created" } else { "already exists" }
             );
+        }
+        Command::Table(TableCommand::Migrate { dry_run }) => {
+            let StoreConfig::DynamoDb { table } = &config.store else {
+                return Err(
+                    "table migrate needs the DynamoDB store (VP_STORE=dynamodb or VP_TABLE_NAME)".into(),
+                );
+            };
+            let sdk = sdk.ok_or("no AWS configuration loaded")?;
+            let store = common::store::dynamodb::DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table,
+                config.free_credits,
+            );
+            let accounts = store.accounts_in_layout_1().await.map_err(|e| e.to_string())?;
+            eprintln!(
+                "table {table}: {} account(s) with items in layout 1{}",
+                accounts.len(),
+                if dry_run {
+                    " (dry run: nothing is written)"
+                } else {
+                    ""
+                }
+            );
+            for account in accounts {
+                let moved = store
+                    .move_account(&account, dry_run)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "account": moved.account,
+                        "dryRun": dry_run,
+                        "alreadyMoved": moved.already_moved,
+                        "keys": moved.keys,
+                        "copied": moved.copied,
+                        "removed": moved.removed,
+                        "ledgerEntries": moved.ledger_entries,
+                    })
+                );
+            }
         }
         Command::Credits(CreditsCommand::Grant {
             account,

@@ -1,44 +1,31 @@
-//! The table's layout, held to the committed v1 fixture (`tests::layout`): what today's code
-//! writes has exactly the fixture's item shapes, and the fixture, loaded into a table, is a
-//! consistent store as today's code reads it. The layout redesign (issue 19) starts from here:
-//! its migration takes this fixture in and must come out with the same keys, balances and
-//! ledger.
+//! The table's layout, and the move from layout 1 to layout 2 (`vpctl table migrate`).
 //!
-//! `VP_WRITE_LAYOUT_FIXTURE=1` writes the fixture from a fresh run instead of comparing (never
-//! under CI).
+//! What today's code writes is held to the committed layout-2 fixture; the committed layout-1
+//! fixture, written by the code of layout 1, is what the move is tested on: it comes out as a
+//! consistent store with the same keys, balances and ledger, a stopped move is finished by
+//! running it again, and a move made while sessions and grants go on loses and double-counts
+//! nothing. `VP_WRITE_LAYOUT_FIXTURE=1` writes the layout-2 fixture from a fresh run instead of
+//! comparing (never under CI).
 
-use common::store::verify_ledger;
-use tests::dynamo::{client, fresh_table, fresh_table_unfollowed, settled};
-use tests::layout::{ACCOUNTS, FIXTURE, dump, load, shapes, write_every_kind};
+use common::store::dynamodb::DynamoStore;
+use common::store::{
+    DebitOutcome, Leak, LeakRevocation, ReportedLeak, ResolvedKey, Store, StoreError, verify_ledger,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tests::conformance::{debit_at, origin};
+use tests::dynamo::{
+    CallCounter, Fault, FaultInjector, client, faulty_client, fresh_table, fresh_table_unfollowed, settled,
+};
+use tests::layout::{
+    ACCOUNTS, FIXTURE, FIXTURE_V1, committed, dump, key_hash_named, load, shapes, write_every_kind,
+};
 use tests::*;
 
 const WRITE_VAR: &str = "VP_WRITE_LAYOUT_FIXTURE";
 
-/// Attributes the code writes that the v1 fixture lacks, each one that today's code reads from
-/// a v1 table without a migration: (pk pattern, sk pattern, attribute, how a v1 table is read).
-const ADDED_SINCE_V1: &[(&str, &str, &str, &str)] = &[
-    (
-        "ACCOUNT#{id}",
-        "KEY#{id}",
-        "lastUsedAt",
-        "written from the stream; a v1 table's last uses are still read from the account's liveKeys",
-    ),
-    (
-        "KEYHASH#{id}",
-        "KEYHASH",
-        "expiresAt",
-        "the expiry a key is made with; a v1 table has it in the account's keyExpiries, which the debit's condition still reads",
-    ),
-];
-
-fn committed() -> Vec<serde_json::Value> {
-    let text =
-        std::fs::read_to_string(workspace_root().join(FIXTURE)).unwrap_or_else(|e| panic!("{FIXTURE}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{FIXTURE}: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn what_todays_code_writes_has_the_shapes_of_the_v1_fixture() {
+async fn what_todays_code_writes_has_the_shapes_of_the_layout_fixture() {
     // GIVEN a run that writes one of every kind of item, its ledger written from the stream
     let raw = client(None);
     let table = fresh_table(&raw).await;
@@ -62,52 +49,72 @@ async fn what_todays_code_writes_has_the_shapes_of_the_v1_fixture() {
         std::fs::write(workspace_root().join(FIXTURE), text).unwrap();
         eprintln!("wrote {} items to {FIXTURE}", items.len());
     }
-    // THEN every kind of item has the shape the fixture holds
-    let (now, mut then) = (shapes(&items), shapes(&committed()));
-    for (pk, sk, attribute, _) in ADDED_SINCE_V1 {
-        then.get_mut(&(pk.to_string(), sk.to_string()))
-            .unwrap()
-            .insert(attribute.to_string());
-    }
+    // THEN every kind of item has the shape the fixture holds: a layout change shows here, and
+    // needs a move of its own
+    let now = shapes(&items);
     assert_eq!(
-        now, then,
-        "the table's layout changed: a table in the v1 layout needs a migration (issue 19)"
+        now,
+        shapes(&committed(FIXTURE)),
+        "the table's layout changed: tables in layout 2 need a migration"
     );
     let kinds: Vec<String> = now.keys().map(|(pk, sk)| format!("{pk} {sk}")).collect();
     assert_eq!(kinds.len(), 7, "one of every kind: {kinds:?}");
 }
 
-#[tokio::test]
-async fn the_v1_fixture_loaded_into_a_table_is_a_consistent_store() {
-    // GIVEN the fixture in a table nobody's ledger follows (its ledger is in the fixture)
+/// The layout-1 fixture in a table nobody's ledger follows (its ledger is in the fixture).
+async fn layout_1_table() -> (String, Vec<serde_json::Value>) {
     let raw = client(None);
     let table = fresh_table_unfollowed(&raw).await;
-    let items = committed();
+    let items = committed(FIXTURE_V1);
     load(&raw, &table, &items).await;
-    let store = common::store::dynamodb::DynamoStore::new(client(None), table, 3);
-    // THEN each account's ledger explains its balance, entry by entry
+    (table, items)
+}
+
+async fn resolve(
+    store: &dyn Store,
+    items: &[serde_json::Value],
+    name: &str,
+) -> Result<Option<ResolvedKey>, StoreError> {
+    store.resolve_key(&key_hash_named(items, name)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layout_1_fixture_moves_with_its_keys_balances_and_ledger() {
+    // GIVEN the layout-1 fixture, which today's code serves none of yet
+    let (table, items) = layout_1_table().await;
+    let store = DynamoStore::new(client(None), table.clone(), 3);
+    assert!(matches!(
+        resolve(&store, &items, "Plain").await,
+        Err(StoreError::Unavailable { .. })
+    ));
+    // WHEN a dry run looks at it THEN it finds both accounts, their ledgers explaining their
+    // balances (the check `vpctl credits verify` makes, before the move), and writes nothing
+    let planned = store.migrate_table(true).await.unwrap();
+    assert_eq!(
+        planned
+            .iter()
+            .map(|m| (m.account.as_str(), m.keys))
+            .collect::<Vec<_>>(),
+        [("acct_layout_a", 6), ("acct_layout_b", 1)],
+        "the live keys of each (the deleted one stays behind)"
+    );
+    assert!(planned.iter().all(|m| m.ledger_entries > 0 && !m.already_moved));
+    assert_eq!(
+        dump(&client(None), &table).await,
+        items,
+        "a dry run writes nothing"
+    );
+    // WHEN the table is moved
+    let moved = store.migrate_table(false).await.unwrap();
+    assert_eq!(moved.len(), 2);
+    // THEN it has exactly the item shapes today's code writes
+    let after = dump(&client(None), &table).await;
+    assert_eq!(shapes(&after), shapes(&committed(FIXTURE)));
+    // AND each account's ledger explains its balance, as `vpctl credits verify` checks it
     for acct in ACCOUNTS {
         let check = verify_ledger(&store, &account(acct)).await.unwrap().unwrap();
         assert!(check.ok && check.behind == 0, "{acct}: {check:?}");
     }
-    // AND the keys list as written: the rolled key and its successor, the leaked one, and not
-    // the deleted one
-    use common::store::Store;
-    let listed = store.list_keys(&account(ACCOUNTS[0])).await.unwrap();
-    let mut names: Vec<&str> = listed.iter().map(|k| k.name.as_str()).collect();
-    names.sort();
-    assert_eq!(
-        names,
-        ["Expiring", "Leaked", "Limited", "Plain", "Rolled", "Rolled"]
-    );
-    assert_eq!(listed.iter().filter(|k| k.leaked_at.is_some()).count(), 1);
-    // (the keys' last uses from where a v1 table keeps them)
-    let used: Vec<&str> = listed
-        .iter()
-        .filter(|k| k.last_used_at.is_some())
-        .map(|k| k.name.as_str())
-        .collect();
-    assert!(used.contains(&"Limited") && used.contains(&"Plain"), "{used:?}");
     assert_eq!(
         store
             .balance(&account(ACCOUNTS[0]))
@@ -117,7 +124,190 @@ async fn the_v1_fixture_loaded_into_a_table_is_a_consistent_store() {
             .credits,
         0
     );
+    // AND the keys list as they were: the rolled key and its successor, the leaked one, not
+    // the deleted one; with their last uses
+    let listed = store.list_keys(&account(ACCOUNTS[0])).await.unwrap();
+    let mut names: Vec<&str> = listed.iter().map(|k| k.name.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["Expiring", "Leaked", "Limited", "Plain", "Rolled", "Rolled"]
+    );
+    assert_eq!(listed.iter().filter(|k| k.leaked_at.is_some()).count(), 1);
+    let used: Vec<&str> = listed
+        .iter()
+        .filter(|k| k.last_used_at.is_some())
+        .map(|k| k.name.as_str())
+        .collect();
+    assert!(used.contains(&"Limited") && used.contains(&"Plain"), "{used:?}");
     assert_eq!(store.list_keys(&account(ACCOUNTS[1])).await.unwrap().len(), 1);
-    // AND the fixture holds every kind of item the layout has
-    assert_eq!(shapes(&items).len(), 7, "{:#?}", shapes(&items).keys());
+    // AND the moved keys work: a live key opens a session once credits are granted; the
+    // leaked and deleted ones are refused; the rolled key is still in its grace
+    store
+        .grant_credits(&account(ACCOUNTS[0]), 2, "after the move", common::clock::now())
+        .await
+        .unwrap();
+    for name in ["Plain", "Limited"] {
+        let key = resolve(&store, &items, name).await.unwrap().unwrap();
+        let outcome = store
+            .debit_session(&key, debit_at(common::clock::now()), None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, DebitOutcome::Debited { .. }),
+            "{name}: {outcome:?}"
+        );
+    }
+    for name in ["Leaked", "Deleted"] {
+        assert_eq!(resolve(&store, &items, name).await.unwrap(), None, "{name}");
+    }
+    // AND running it again finds nothing to do
+    assert_eq!(store.accounts_in_layout_1().await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.migrate_table(false).await.unwrap(), []);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_stopped_anywhere_is_finished_by_running_it_again() {
+    // GIVEN the table a move that nothing stopped makes
+    let (clean, _) = layout_1_table().await;
+    DynamoStore::new(client(None), clean.clone(), 3)
+        .migrate_table(false)
+        .await
+        .unwrap();
+    let expected = dump(&client(None), &clean).await;
+    // Account A has 6 live keys: its move copies (BatchWriteItem #1, #2), gives 6 lookups their
+    // slots (UpdateItem #1 to #6), turns the account item (#7) and removes layout 1's items
+    // (BatchWriteItem #3 on).
+    let stops = [
+        ("BatchWriteItem", 1, false),
+        ("UpdateItem", 1, false),
+        ("UpdateItem", 7, false),
+        ("UpdateItem", 7, true),
+        ("BatchWriteItem", 3, false),
+    ];
+    for (operation, occurrence, response_lost) in stops {
+        let (table, _) = layout_1_table().await;
+        let injector = FaultInjector::default();
+        let store = DynamoStore::new(
+            faulty_client(injector.clone(), CallCounter::default()),
+            table.clone(),
+            3,
+        );
+        // WHEN a move stops there
+        injector.arm(Fault {
+            operation,
+            occurrence,
+            response_lost,
+        });
+        let stopped = store.migrate_table(false).await;
+        injector.disarm();
+        let at = format!(
+            "{operation} #{occurrence}{}",
+            if response_lost { " (answer lost)" } else { "" }
+        );
+        assert!(injector.fired() && stopped.is_err(), "{at}: {stopped:?}");
+        // THEN running it again finishes it: the table is the one a clean move makes
+        store.migrate_table(false).await.unwrap();
+        assert_eq!(dump(&client(None), &table).await, expected, "stopped at {at}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_table_moves_while_the_api_serves_and_nothing_is_lost_or_counted_twice() {
+    const SESSIONS: usize = 30;
+    // GIVEN the layout-1 fixture in a table whose ledger the ledger function follows, and
+    // credits granted to account A while it is still in layout 1 (a grant names no key)
+    let raw = client(None);
+    let table = fresh_table(&raw).await;
+    let items = committed(FIXTURE_V1);
+    load(&raw, &table, &items).await;
+    let store = settled(client(None), table.clone(), 3);
+    let mover = DynamoStore::new(client(None), table.clone(), 3);
+    let (a, b) = (account(ACCOUNTS[0]), account(ACCOUNTS[1]));
+    store
+        .grant_credits(&a, SESSIONS as u64, "before the move", common::clock::now())
+        .await
+        .unwrap();
+    // AND account B's key reported leaked while it waits: its lookup ends it
+    let report = ReportedLeak {
+        hash: key_hash_named(&items, "Only"),
+        leak: Leak {
+            url: Some("https://github.com/octo/app/blob/4f2c/.env".into()),
+            source: Some("content".into()),
+        },
+    };
+    let revoked = store
+        .revoke_leaked(&[report], common::clock::now(), origin())
+        .await
+        .unwrap();
+    assert!(
+        matches!(revoked[..], [LeakRevocation::Revoked { .. }]),
+        "{revoked:?}"
+    );
+    // WHEN sessions keep asking for account A's key, each until it gets one, and the move
+    // starts once every one of them has been told to come back (503) ...
+    let told_to_wait = Arc::new(AtomicUsize::new(0));
+    let hash = key_hash_named(&items, "Plain");
+    let sessions: Vec<_> = (0..SESSIONS)
+        .map(|_| {
+            let (store, hash, told_to_wait) = (store.clone(), hash.clone(), told_to_wait.clone());
+            tokio::spawn(async move {
+                let mut waited = false;
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                loop {
+                    assert!(std::time::Instant::now() < deadline, "no session within 60 s");
+                    let outcome = match store.resolve_key(&hash).await {
+                        Ok(Some(key)) => {
+                            store
+                                .debit_session(&key, debit_at(common::clock::now()), None)
+                                .await
+                        }
+                        Ok(None) => panic!("a live key stopped resolving"),
+                        Err(e) => Err(e),
+                    };
+                    match outcome {
+                        Ok(DebitOutcome::Debited { .. }) => return waited,
+                        Err(StoreError::Unavailable { .. }) => {
+                            if !waited {
+                                told_to_wait.fetch_add(1, Ordering::SeqCst);
+                                waited = true;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    while told_to_wait.load(Ordering::SeqCst) < SESSIONS {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // ... with another grant landing while it runs
+    let (moved, granted) = tokio::join!(
+        mover.migrate_table(false),
+        store.grant_credits(&a, 5, "during the move", common::clock::now())
+    );
+    assert_eq!(moved.unwrap().len(), 2);
+    granted.unwrap();
+    // THEN every session got through exactly once
+    for session in sessions {
+        assert!(session.await.unwrap(), "every session waited first");
+    }
+    // AND account A holds exactly what was granted less what was spent, every change in its
+    // ledger once
+    let balance = store.balance(&a).await.unwrap().unwrap();
+    assert_eq!(
+        (balance.credits, balance.granted, balance.debited),
+        (5, 7 + 35, 7 + 30)
+    );
+    for acct in [&a, &b] {
+        let check = verify_ledger(store.as_ref(), acct).await.unwrap().unwrap();
+        assert!(check.ok && check.behind == 0, "{acct}: {check:?}");
+    }
+    // AND the key reported while its account waited is listed leaked and stays ended
+    let only = store.list_keys(&b).await.unwrap();
+    assert!(only.len() == 1 && only[0].leaked_at.is_some(), "{only:?}");
+    assert_eq!(resolve(store.as_ref(), &items, "Only").await.unwrap(), None);
+    assert_eq!(mover.accounts_in_layout_1().await.unwrap(), Vec::<String>::new());
 }

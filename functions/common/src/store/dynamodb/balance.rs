@@ -44,6 +44,7 @@ impl DynamoStore {
             debited: 0,
             created_at: clock::rfc3339(at),
             key_seq: u64::from(first_key),
+            live_keys: None,
             live: first_key.then_some(FIRST_SLOT).into_iter().collect(),
             ends: HashMap::new(),
             uses: HashMap::new(),
@@ -209,6 +210,7 @@ impl DynamoStore {
             }
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(e) => Ok(match e.item {
+                    Some(old) if old.contains_key("liveKeys") => NextSlot::Moving,
                     Some(_) => NextSlot::Full,
                     None => NextSlot::NoAccount,
                 }),
@@ -253,6 +255,8 @@ pub(super) enum NextSlot {
     /// The account holds `MAX_LIVE_KEYS` live keys.
     Full,
     NoAccount,
+    /// The account is still in layout 1.
+    Moving,
 }
 
 /// The slot of an account's first key.
@@ -282,6 +286,8 @@ pub(super) enum Refusal {
     /// another debit started today's count first): write again, counting this way.
     Recount(DayCount),
     NoAccount,
+    /// The account is still in layout 1: nothing is decided until it has moved.
+    Moving,
 }
 
 /// The key a debit spends with: its slot, and its daily session limit with how this attempt
@@ -327,6 +333,7 @@ impl Refusal {
         let at = clock::parse_rfc3339(&change.at).ok();
         let ended = |slot: u64| matches!((old.ends.get(&slot_name(slot)), at), (Some(end), Some(at)) if *end <= at.unix_timestamp());
         match key {
+            _ if old.live_keys.is_some() => Refusal::Moving,
             Some(key) if !old.live.contains(&key.slot) || ended(key.slot) => Refusal::KeyRevoked,
             _ if change.kind == LedgerKind::Debit && old.credits < change.amount => {
                 Refusal::InsufficientCredits

@@ -9,7 +9,9 @@ use crate::ids::new_ulid;
 use crate::store::StoreError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
+};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -50,20 +52,40 @@ impl DynamoStore {
         out.item.map(from_item).transpose()
     }
 
-    /// All items of partition `pk` with the given sort-key prefix, strongly consistent.
+    /// All items of partition `pk` with the given sort-key prefix (all of it for `""`),
+    /// strongly consistent.
     pub(super) async fn query<T: DeserializeOwned>(
         &self,
         pk: String,
         prefix: &str,
         newest_first: bool,
     ) -> Result<Vec<T>, StoreError> {
-        let items: Vec<Item> = self
+        self.query_raw(pk, prefix, newest_first)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// [`Self::query`], the items as stored.
+    pub(super) async fn query_raw(
+        &self,
+        pk: String,
+        prefix: &str,
+        newest_first: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let query = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(pk))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+            .expression_attribute_values(":pk", AttributeValue::S(pk));
+        let query = match prefix {
+            "" => query.key_condition_expression("pk = :pk"),
+            prefix => query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string())),
+        };
+        let items: Vec<Item> = query
             .consistent_read(true)
             .scan_index_forward(!newest_first)
             .into_paginator()
@@ -72,7 +94,7 @@ impl DynamoStore {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(classify)?;
-        items.into_iter().map(from_item).collect()
+        Ok(items)
     }
 
     /// Up to `limit` items of partition `pk` whose sort key is `prefix` + something below
@@ -227,6 +249,30 @@ impl DynamoStore {
 
     /// A conditional update of one item, for a transaction. `names` and `values` fill the
     /// expressions' `#name` and `:value` placeholders.
+    /// `requests`, 25 to a `BatchWriteItem` (its limit), each batch asking again for whatever
+    /// DynamoDB leaves unprocessed.
+    pub(super) async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut requests = chunk.to_vec();
+            let mut retry = Retry::new("batch write");
+            while !requests.is_empty() {
+                retry.next().await?;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(HashMap::from([(self.table.clone(), requests)])))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
     /// A conditional delete, as one item of a transaction.
     pub(super) fn delete(
         &self,

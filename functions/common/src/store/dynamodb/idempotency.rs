@@ -67,6 +67,7 @@ impl DynamoStore {
                         false => None,
                     };
                     return match refusal {
+                        Some(Refusal::Moving) => Err(super::migrate::not_moved(account)),
                         Some(Refusal::KeyRevoked | Refusal::NoAccount) => Ok(DebitOutcome::InvalidKey),
                         _ if c.condition_failed(1) => self.earlier_session(key, &idem, old.take(1), at).await,
                         Some(Refusal::Recount(count)) => {

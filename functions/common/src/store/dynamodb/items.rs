@@ -108,6 +108,10 @@ pub struct AccountItem {
     /// 10 bytes a key.
     #[serde(default)]
     pub uses: HashMap<String, u64>,
+    /// Present only on an account still in layout 1 (its live keys by id), which layout 2's
+    /// code does not act on: `vpctl table migrate` moves it first (`migrate.rs`).
+    #[serde(default, skip_serializing)]
+    pub live_keys: Option<serde::de::IgnoredAny>,
     /// How many balance changes there have been: the number of ledger entries there must be.
     #[serde(default)]
     pub version: u64,

@@ -111,46 +111,55 @@ impl DynamoStore {
         let mut retry = Retry::new("leaked key revocation");
         loop {
             retry.next().await?;
-            let writes = vec![
-                self.update(
-                    key_item.clone(),
-                    "SET leakedAt = :at",
-                    "attribute_exists(pk) AND attribute_not_exists(leakedAt)",
-                    &[],
-                    vec![(":at", stamp())],
-                )?,
-                self.update(
-                    (lookup_pk(hash.as_str()), LOOKUP_SK.into()),
-                    "SET deletedAt = :at",
-                    "attribute_exists(pk)",
-                    &[],
-                    vec![(":at", stamp())],
-                )?,
-                self.update(
-                    (account_pk(account.as_str()), ACCOUNT_SK.into()),
-                    "SET ends.#slot = :zero",
-                    "contains(live, :slot)",
-                    &[("#slot", &slot_name(lookup.slot))],
-                    vec![
-                        (":zero", AttributeValue::N("0".into())),
-                        (":slot", AttributeValue::N(lookup.slot.to_string())),
-                    ],
-                )?,
-                self.put(&audit, None)?,
-            ];
+            // The lookup is marked deleted (a first-seen key no longer resolves) and leaked.
+            let mark_lookup = self.update(
+                (lookup_pk(hash.as_str()), LOOKUP_SK.into()),
+                "SET deletedAt = :at, leakedAt = :at",
+                "attribute_exists(pk) AND attribute_not_exists(deletedAt)",
+                &[],
+                vec![(":at", stamp())],
+            )?;
+            // A key of an account still in layout 1 (no slot yet) is ended by its lookup alone:
+            // layout 2's code serves none of its sessions until it has moved, and the move
+            // carries the leak over to its key item and slot (`migrate.rs`).
+            let writes = if lookup.slot == 0 {
+                vec![mark_lookup, self.put(&audit, None)?]
+            } else {
+                vec![
+                    self.update(
+                        key_item.clone(),
+                        "SET leakedAt = :at",
+                        "attribute_exists(pk) AND attribute_not_exists(leakedAt)",
+                        &[],
+                        vec![(":at", stamp())],
+                    )?,
+                    mark_lookup,
+                    self.update(
+                        (account_pk(account.as_str()), ACCOUNT_SK.into()),
+                        "SET ends.#slot = :zero",
+                        "contains(live, :slot)",
+                        &[("#slot", &slot_name(lookup.slot))],
+                        vec![
+                            (":zero", AttributeValue::N("0".into())),
+                            (":slot", AttributeValue::N(lookup.slot.to_string())),
+                        ],
+                    )?,
+                    self.put(&audit, None)?,
+                ]
+            };
             match self.transact(writes).await {
                 Ok(()) => return Ok(LeakRevocation::Revoked { account, key }),
                 // Deleted or reported by someone else meanwhile: nothing for this report to do.
-                Err(TxError::Cancelled(c, _)) if c.condition_failed(0) || c.condition_failed(2) => {
+                Err(TxError::Cancelled(c, _)) if (0..3).any(|i| c.condition_failed(i)) => {
                     return Ok(LeakRevocation::AlreadyRevoked);
                 }
                 Err(TxError::Cancelled(c, _)) if c.is_transient() => continue,
                 Err(TxError::Cancelled(c, _)) => return Err(c.into_error("leaked key revocation")),
-                // Applied with the answer lost? Our time on the key item says.
+                // Applied with the answer lost? Our time on the lookup says.
                 Err(TxError::Store(e)) => {
-                    return match self.get::<KeyItem>(key_item.0.clone(), &key_item.1).await {
+                    return match self.get::<LookupItem>(lookup_pk(hash.as_str()), LOOKUP_SK).await {
                         Ok(Some(found))
-                            if found.leaked_at.as_deref() == Some(clock::rfc3339(at).as_str()) =>
+                            if found.deleted_at.as_deref() == Some(clock::rfc3339(at).as_str()) =>
                         {
                             Ok(LeakRevocation::Revoked { account, key })
                         }

@@ -28,6 +28,7 @@ mod idempotency;
 pub mod items;
 mod leak;
 mod ledger;
+pub mod migrate;
 mod roll;
 pub mod stream;
 pub mod table;
@@ -100,6 +101,7 @@ impl Store for DynamoStore {
             let (slot, account_write) = match self.next_slot(account).await? {
                 NextSlot::Taken(slot) => (slot, self.add_live_key(account, slot)?),
                 NextSlot::Full => return Ok(KeyCreation::TooManyKeys),
+                NextSlot::Moving => return Err(migrate::not_moved(account)),
                 NextSlot::NoAccount => (FIRST_SLOT, self.new_account(account, key.created_at, true)?),
             };
             let key_item = KeyItem::of(&key, slot);
@@ -141,6 +143,9 @@ impl Store for DynamoStore {
     /// it), at most [`crate::store::MAX_LIVE_KEYS`] and its leaked ones: one `Query`.
     async fn list_keys(&self, account: &AccountId) -> Result<Vec<KeyRecord>, StoreError> {
         let keys: Vec<KeyItem> = self.query(key_pk(account.as_str()), KEY_PREFIX, false).await?;
+        if keys.is_empty() {
+            self.refuse_layout_1(account.as_str()).await?;
+        }
         let mut records = keys
             .into_iter()
             .map(|k| {
@@ -174,6 +179,7 @@ impl Store for DynamoStore {
     ) -> Result<bool, StoreError> {
         let (pk, sk) = (key_pk(account.as_str()), format!("{KEY_PREFIX}{key}"));
         let Some(item) = self.get::<KeyItem>(pk.clone(), &sk).await? else {
+            self.refuse_layout_1(account.as_str()).await?;
             return Ok(false);
         };
         let lookup = (lookup_pk(item.key_hash.as_str()), LOOKUP_SK.to_string());
@@ -239,6 +245,9 @@ impl Store for DynamoStore {
         };
         if lookup.deleted_at.is_some() {
             return Ok(None);
+        }
+        if lookup.slot == 0 {
+            return Err(migrate::not_moved(&lookup.account_id));
         }
         match (AccountId::parse(&lookup.account_id), KeyId::parse(&lookup.key_id)) {
             (Some(account), Some(key)) => Ok(Some(ResolvedKey {
@@ -309,6 +318,7 @@ impl Store for DynamoStore {
                 .await?
             {
                 Ok(balance) => DebitOutcome::Debited { balance },
+                Err(Refusal::Moving) => return Err(migrate::not_moved(key.account.as_str())),
                 Err(Refusal::KeyRevoked | Refusal::NoAccount) => DebitOutcome::InvalidKey,
                 Err(Refusal::KeyLimitReached) => DebitOutcome::KeyLimitReached,
                 Err(Refusal::InsufficientCredits) => DebitOutcome::InsufficientCredits,

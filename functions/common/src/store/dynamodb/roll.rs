@@ -36,6 +36,7 @@ impl DynamoStore {
         loop {
             retry.next().await?;
             let Some(old_item) = self.get::<KeyItem>(old_key.0.clone(), &old_key.1).await? else {
+                self.refuse_layout_1(account).await?;
                 return Ok(KeyRoll::NotFound);
             };
             if old_item.leaked_at.is_some() || old_item.expires_at.is_some_and(|t| t <= now) {
@@ -44,6 +45,7 @@ impl DynamoStore {
             let slot = match self.next_slot(account).await? {
                 NextSlot::Taken(slot) => slot,
                 NextSlot::Full => return Ok(KeyRoll::TooManyKeys),
+                NextSlot::Moving => return Err(super::migrate::not_moved(account)),
                 // The account went with the key: nothing to roll.
                 NextSlot::NoAccount => return Ok(KeyRoll::NotFound),
             };

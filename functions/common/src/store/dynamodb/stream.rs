@@ -6,7 +6,6 @@
 //! duplicates.
 
 use super::DynamoStore;
-use super::cancel::Retry;
 use super::client::{Item, classify, internal, to_item};
 use super::items::{ACCOUNT_SK, AccountItem, Change, KEY_PREFIX, key_pk};
 use crate::store::StoreError;
@@ -14,7 +13,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// One balance change as the stream delivered it: the account right after it.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,9 +137,9 @@ impl DynamoStore {
         }
     }
 
-    /// One `BatchWriteItem`, asking again for whatever DynamoDB leaves unprocessed.
-    async fn put_all(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let mut requests: Vec<WriteRequest> = items
+    /// Puts `items`, 25 to a `BatchWriteItem`.
+    pub(super) async fn put_all(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let requests: Vec<WriteRequest> = items
             .into_iter()
             .map(|item| {
                 let put = PutRequest::builder()
@@ -150,22 +149,7 @@ impl DynamoStore {
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, StoreError>>()?;
-        let mut retry = Retry::new("ledger write");
-        while !requests.is_empty() {
-            retry.next().await?;
-            let out = self
-                .client
-                .batch_write_item()
-                .set_request_items(Some(HashMap::from([(self.table.clone(), requests)])))
-                .send()
-                .await
-                .map_err(classify)?;
-            requests = out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&self.table))
-                .unwrap_or_default();
-        }
-        Ok(())
+        self.write_all(requests).await
     }
 }
 
