@@ -356,34 +356,32 @@ async fn run(command: Command) -> Result<(), String> {
                 table,
                 config.free_credits,
             );
-            let accounts = store.accounts_in_layout_1().await.map_err(|e| e.to_string())?;
+            let moves = store
+                .migrate_table(dry_run, |moved| {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "account": moved.account,
+                            "dryRun": dry_run,
+                            "alreadyMoved": moved.already_moved,
+                            "keys": moved.keys,
+                            "copied": moved.copied,
+                            "removed": moved.removed,
+                            "ledgerEntries": moved.ledger_entries,
+                        })
+                    )
+                })
+                .await
+                .map_err(|e| e.to_string())?;
             eprintln!(
-                "table {table}: {} account(s) with items in layout 1{}",
-                accounts.len(),
+                "table {table}: {} account(s) {}",
+                moves.len(),
                 if dry_run {
-                    " (dry run: nothing is written)"
+                    "to move (dry run: nothing written)"
                 } else {
-                    ""
+                    "moved"
                 }
             );
-            for account in accounts {
-                let moved = store
-                    .move_account(&account, dry_run)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "account": moved.account,
-                        "dryRun": dry_run,
-                        "alreadyMoved": moved.already_moved,
-                        "keys": moved.keys,
-                        "copied": moved.copied,
-                        "removed": moved.removed,
-                        "ledgerEntries": moved.ledger_entries,
-                    })
-                );
-            }
         }
         Command::Credits(CreditsCommand::Grant {
             account,

@@ -89,7 +89,7 @@ async fn the_layout_1_fixture_moves_with_its_keys_balances_and_ledger() {
     ));
     // WHEN a dry run looks at it THEN it finds both accounts, their ledgers explaining their
     // balances (the check `vpctl credits verify` makes, before the move), and writes nothing
-    let planned = store.migrate_table(true).await.unwrap();
+    let planned = store.migrate_table(true, |_| {}).await.unwrap();
     assert_eq!(
         planned
             .iter()
@@ -105,7 +105,7 @@ async fn the_layout_1_fixture_moves_with_its_keys_balances_and_ledger() {
         "a dry run writes nothing"
     );
     // WHEN the table is moved
-    let moved = store.migrate_table(false).await.unwrap();
+    let moved = store.migrate_table(false, |_| {}).await.unwrap();
     assert_eq!(moved.len(), 2);
     // THEN it has exactly the item shapes today's code writes
     let after = dump(&client(None), &table).await;
@@ -163,7 +163,7 @@ async fn the_layout_1_fixture_moves_with_its_keys_balances_and_ledger() {
     }
     // AND running it again finds nothing to do
     assert_eq!(store.accounts_in_layout_1().await.unwrap(), Vec::<String>::new());
-    assert_eq!(store.migrate_table(false).await.unwrap(), []);
+    assert_eq!(store.migrate_table(false, |_| {}).await.unwrap(), []);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,7 +171,7 @@ async fn a_move_stopped_anywhere_is_finished_by_running_it_again() {
     // GIVEN the table a move that nothing stopped makes
     let (clean, _) = layout_1_table().await;
     DynamoStore::new(client(None), clean.clone(), 3)
-        .migrate_table(false)
+        .migrate_table(false, |_| {})
         .await
         .unwrap();
     let expected = dump(&client(None), &clean).await;
@@ -199,7 +199,7 @@ async fn a_move_stopped_anywhere_is_finished_by_running_it_again() {
             occurrence,
             response_lost,
         });
-        let stopped = store.migrate_table(false).await;
+        let stopped = store.migrate_table(false, |_| {}).await;
         injector.disarm();
         let at = format!(
             "{operation} #{occurrence}{}",
@@ -207,7 +207,7 @@ async fn a_move_stopped_anywhere_is_finished_by_running_it_again() {
         );
         assert!(injector.fired() && stopped.is_err(), "{at}: {stopped:?}");
         // THEN running it again finishes it: the table is the one a clean move makes
-        store.migrate_table(false).await.unwrap();
+        store.migrate_table(false, |_| {}).await.unwrap();
         assert_eq!(dump(&client(None), &table).await, expected, "stopped at {at}");
     }
 }
@@ -285,7 +285,7 @@ async fn a_table_moves_while_the_api_serves_and_nothing_is_lost_or_counted_twice
     }
     // ... with another grant landing while it runs
     let (moved, granted) = tokio::join!(
-        mover.migrate_table(false),
+        mover.migrate_table(false, |_| {}),
         store.grant_credits(&a, 5, "during the move", common::clock::now())
     );
     assert_eq!(moved.unwrap().len(), 2);

@@ -193,11 +193,18 @@ impl DynamoStore {
         Ok(moved)
     }
 
-    /// Every account with anything left in layout 1, moved one after another.
-    pub async fn migrate_table(&self, dry_run: bool) -> Result<Vec<AccountMove>, StoreError> {
+    /// Every account with anything left in layout 1, moved one after another (`each` hears of
+    /// each move as it is made).
+    pub async fn migrate_table(
+        &self,
+        dry_run: bool,
+        mut each: impl FnMut(&AccountMove),
+    ) -> Result<Vec<AccountMove>, StoreError> {
         let mut moves = Vec::new();
         for account in self.accounts_in_layout_1().await? {
-            moves.push(self.move_account(&account, dry_run).await?);
+            let moved = self.move_account(&account, dry_run).await?;
+            each(&moved);
+            moves.push(moved);
         }
         Ok(moves)
     }
