@@ -12,6 +12,7 @@ use crate::store::{FREE_CREDITS_REASON, LedgerKind, MAX_LIVE_KEYS, StoreError};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -52,6 +53,15 @@ impl DynamoStore {
             change: grant,
         };
         self.put(&item, Some("attribute_not_exists(pk)"))
+    }
+
+    /// An `UpdateItem` of `account`'s account item, to be given its expressions.
+    pub(super) fn update_account_item(&self, account: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(account_pk(account)))
+            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
     }
 
     /// Creates the account with its free grant unless it exists. Exactly once: the account put is
@@ -97,11 +107,7 @@ impl DynamoStore {
             retry.next().await?;
             let update = BalanceChange::new(change, key)?;
             let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(account_pk(account)))
-                .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+                .update_account_item(account)
                 .update_expression(update.update)
                 .condition_expression(update.condition)
                 .set_expression_attribute_names((!update.names.is_empty()).then_some(update.names))
@@ -187,11 +193,7 @@ impl DynamoStore {
     /// asking again and again does not make slot numbers (and the item) grow.
     pub(super) async fn next_slot(&self, account: &str) -> Result<NextSlot, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(account_pk(account)))
-            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+            .update_account_item(account)
             .update_expression("SET keySeq = if_not_exists(keySeq, :zero) + :one")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(live) OR size(live) < :cap)",

@@ -401,11 +401,7 @@ impl DynamoStore {
         let seq = plan.slots.iter().max().copied().unwrap_or(0);
         let mut update = String::from("SET keySeq = :seq, ends = :ends, uses = :uses");
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(account_pk(account)))
-            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+            .update_account_item(account)
             .condition_expression("attribute_exists(liveKeys)")
             .expression_attribute_values(":seq", AttributeValue::N(seq.to_string()))
             .expression_attribute_values(":ends", to_attribute(&plan.ends)?)
