@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 155;
-pub const CASES_OVER_HTTP: usize = 151;
+pub const CASES: usize = 171;
+pub const CASES_OVER_HTTP: usize = 167;
 
 pub struct Case {
     pub name: &'static str,
@@ -116,6 +116,16 @@ const AUDIT_LIMIT: &str = "limit must be a whole number from 1 to 100";
 const AUDIT_CURSOR: &str = "cursor is not one this API issued";
 const AUDIT_TWICE: &str = "Query parameters limit and cursor may be given once each";
 const AUDIT_UNKNOWN: &str = "Unknown query parameter: expected limit or cursor";
+const USAGE_RANGE: &str = "from and to are required (RFC 3339 times)";
+const USAGE_FROM: &str = "from must be an RFC 3339 time, such as 2026-12-01T00:00:00Z";
+const USAGE_TO: &str = "to must be an RFC 3339 time, such as 2026-12-01T00:00:00Z";
+const USAGE_GRANULARITY: &str = "granularity must be hour or day";
+const USAGE_DAYS: &str = "A range of at most 90 days with granularity=day";
+const USAGE_HOURS: &str = "A range of at most 7 days with granularity=hour (use granularity=day for longer)";
+const USAGE_BACKWARDS: &str = "to must be after from";
+const USAGE_KEY: &str = "keyId is not a key id this API issued";
+const USAGE_TWICE: &str = "Query parameters from, to, granularity and keyId may be given once each";
+const USAGE_UNKNOWN: &str = "Unknown query parameter: expected from, to, granularity or keyId";
 const SESSION_BODY: &str = "Request body must be empty or an empty JSON object {}";
 const SIGNATURE: &str = "Missing or invalid GitHub signature";
 const REPORT_SHAPE: &str =
@@ -977,7 +987,7 @@ impl Credentials {
             ));
         }
         // The console's read-only endpoints: credentials, methods and the audit page's query.
-        for path in ["/api/v1/credits", "/api/v1/audit"] {
+        for path in ["/api/v1/credits", "/api/v1/audit", "/api/v1/usage"] {
             let path = path.to_string();
             cases.push(case(
                 "console read: no credential",
@@ -1021,6 +1031,76 @@ impl Credentials {
                 name,
                 "GET",
                 &format!("/api/v1/audit?{query}"),
+                vec![("authorization", console.clone())],
+                b"",
+                400,
+                error,
+            ));
+        }
+        let week = "from=2026-12-01T00:00:00Z&to=2026-12-08T00:00:00Z";
+        for (name, query, error) in [
+            ("usage: no range", "granularity=day", USAGE_RANGE),
+            ("usage: no to", "from=2026-12-01T00:00:00Z", USAGE_RANGE),
+            (
+                "usage: from not a time",
+                "from=yesterday&to=2026-12-08T00:00:00Z",
+                USAGE_FROM,
+            ),
+            (
+                "usage: from a date only",
+                "from=2026-12-01&to=2026-12-08T00:00:00Z",
+                USAGE_FROM,
+            ),
+            (
+                "usage: to not a time",
+                "from=2026-12-01T00:00:00Z&to=1733011200",
+                USAGE_TO,
+            ),
+            (
+                "usage: granularity week",
+                &format!("{week}&granularity=week"),
+                USAGE_GRANULARITY,
+            ),
+            (
+                "usage: 91 days of days",
+                "from=2026-09-01T00:00:00Z&to=2026-12-01T00:00:00Z",
+                USAGE_DAYS,
+            ),
+            (
+                "usage: 8 days of hours",
+                "from=2026-12-01T00:00:00Z&to=2026-12-09T00:00:00Z&granularity=hour",
+                USAGE_HOURS,
+            ),
+            (
+                "usage: to before from",
+                "from=2026-12-08T00:00:00Z&to=2026-12-01T00:00:00Z",
+                USAGE_BACKWARDS,
+            ),
+            (
+                "usage: an empty range",
+                "from=2026-12-01T00:00:00Z&to=2026-12-01T00:00:00Z",
+                USAGE_BACKWARDS,
+            ),
+            (
+                "usage: keyId not a key id",
+                &format!("{week}&keyId=key_x"),
+                USAGE_KEY,
+            ),
+            (
+                "usage: from twice",
+                &format!("{week}&from=2026-12-02T00:00:00Z"),
+                USAGE_TWICE,
+            ),
+            (
+                "usage: unknown parameter",
+                &format!("{week}&limit=5"),
+                USAGE_UNKNOWN,
+            ),
+        ] {
+            cases.push(case(
+                name,
+                "GET",
+                &format!("/api/v1/usage?{query}"),
                 vec![("authorization", console.clone())],
                 b"",
                 400,

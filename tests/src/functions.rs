@@ -5,7 +5,7 @@
 use common::config::Config;
 use common::handlers::{
     ConsoleEndpoint, audit, check_key, console_page, create_key, create_session, credits, delete_key,
-    fallback, jwks, list_keys, roll_key, secret_scanning,
+    fallback, jwks, list_keys, roll_key, secret_scanning, usage,
 };
 use common::routes::{Route, UNMATCHED, route_for};
 use common::runtime::{Outcome, State, respond};
@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub struct Functions {
     pub config: Config,
     pub store: Arc<dyn Store>,
-    /// create-key, list-keys, delete-key, roll-key, credits and audit share this state type.
+    /// create-key, list-keys, delete-key, roll-key, credits, audit and usage share this state type.
     pub console: ConsoleEndpoint,
     pub create_session: create_session::State,
     pub check_key: check_key::State,
@@ -78,6 +78,9 @@ impl Functions {
     pub async fn audit(&self, req: Request) -> Response<Body> {
         self.run(&[Route::Audit], &self.console, req, audit::handle).await
     }
+    pub async fn usage(&self, req: Request) -> Response<Body> {
+        self.run(&[Route::Usage], &self.console, req, usage::handle).await
+    }
     pub async fn create_session(&self, req: Request) -> Response<Body> {
         self.run(
             &[Route::CreateSession],
@@ -116,6 +119,7 @@ impl Functions {
             Some(Route::CheckKey) => self.check_key(req).await,
             Some(Route::Credits) => self.credits(req).await,
             Some(Route::Audit) => self.audit(req).await,
+            Some(Route::Usage) => self.usage(req).await,
             Some(Route::SecretScanning) => self.secret_scanning(req).await,
             Some(Route::Jwks) => self.jwks(req).await,
             Some(Route::ConsolePage | Route::ConsoleAsset) => console(req).await,

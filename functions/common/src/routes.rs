@@ -34,6 +34,7 @@ pub enum Route {
     CheckKey,
     Credits,
     Audit,
+    Usage,
     Jwks,
     ConsolePage,
     ConsoleAsset,
@@ -55,7 +56,7 @@ pub struct RouteSpec {
 /// The one route table. `Cargo.toml`'s local router, `template.yaml`'s events,
 /// `infra/openapi.yaml` and the Makefile's function list are checked against it
 /// (`tests/tests/api/routes.rs`).
-pub const ROUTES: [RouteSpec; 12] = [
+pub const ROUTES: [RouteSpec; 13] = [
     RouteSpec {
         route: Route::CreateKey,
         method: "POST",
@@ -110,6 +111,13 @@ pub const ROUTES: [RouteSpec; 12] = [
         method: "GET",
         path: "/api/v1/audit",
         function: "audit",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::Usage,
+        method: "GET",
+        path: "/api/v1/usage",
+        function: "usage",
         auth: Auth::ConsoleToken,
     },
     RouteSpec {

@@ -116,6 +116,14 @@ impl Store for MemoryStore {
     async fn credit_events(&self, _: &AccountId) -> Result<Vec<CreditEvent>, StoreError> {
         Err(not_for_this_bench())
     }
+    async fn usage(
+        &self,
+        _: &AccountId,
+        _: &common::store::usage::UsageQuery,
+        _: OffsetDateTime,
+    ) -> Result<common::store::usage::Usage, StoreError> {
+        Err(not_for_this_bench())
+    }
     async fn audit_page(
         &self,
         _: &AccountId,

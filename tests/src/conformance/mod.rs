@@ -26,6 +26,7 @@ pub mod daily_limits;
 pub mod idempotency;
 pub mod keys;
 pub mod leaks;
+pub mod usage;
 
 /// A store plus whatever must live as long as it (a temp dir, a table).
 pub struct StoreUnderTest {
@@ -43,13 +44,14 @@ pub struct Case {
 }
 
 /// Every capability's cases.
-pub const CAPABILITIES: [(&str, &[Case]); 6] = [
+pub const CAPABILITIES: [(&str, &[Case]); 7] = [
     ("keys", keys::CASES),
     ("credits", credits::CASES),
     ("audit", audit::CASES),
     ("idempotency", idempotency::CASES),
     ("daily_limits", daily_limits::CASES),
     ("leaks", leaks::CASES),
+    ("usage", usage::CASES),
 ];
 
 /// Runs every case of every capability, each on a fresh store from `factory` and in its own

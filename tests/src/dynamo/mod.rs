@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::api_key::KeyHash;
 use common::ids::{AccountId, KeyId};
 use common::store::dynamodb::DynamoStore;
+use common::store::usage::{Usage, UsageQuery};
 use common::store::*;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -246,6 +247,27 @@ impl Store for Settled {
     async fn credit_events(&self, account: &AccountId) -> Result<Vec<CreditEvent>, StoreError> {
         self.caught_up(account).await;
         self.0.credit_events(account).await
+    }
+    /// Waits until every change is counted (the counts say they are exact up to `now`).
+    async fn usage(
+        &self,
+        account: &AccountId,
+        query: &UsageQuery,
+        now: OffsetDateTime,
+    ) -> Result<Usage, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let usage = self.0.usage(account, query, now).await?;
+            if usage.caught_up_to >= now {
+                return Ok(usage);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the usage of {account} is counted only up to {} after 10 s",
+                usage.caught_up_to
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
     async fn audit_page(
         &self,

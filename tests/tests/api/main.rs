@@ -19,3 +19,4 @@ mod racing_processes;
 mod routes;
 mod secret_scanning;
 mod store_embedded;
+mod usage;

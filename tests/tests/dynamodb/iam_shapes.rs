@@ -128,12 +128,13 @@ async fn record() -> Vec<RequestShape> {
     let rig = rig().await;
     let app = &rig.app;
 
-    // list-keys and roll-key before any key (is the account still in table layout 1?);
+    // list-keys, roll-key and usage before any key (is the account still in table layout 1?);
     // create-key: a new account (with its free grant), an existing one, a lost response;
     // list-keys.
     for (name, fault, want) in [
         ("list-keys", None, 200),
         ("roll-key", None, 404),
+        ("usage", None, 200),
         ("create-key", None, 201),
         ("create-key", lost("TransactWriteItems", 1), 201),
         ("list-keys", None, 200),

@@ -6,6 +6,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use common::ledger_stream;
 use common::store::dynamodb::DynamoStore;
+use common::store::usage::{Granularity, Usage, UsageQuery};
 use common::store::{LedgerKind, Store, verify_ledger};
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -67,6 +68,31 @@ pub(crate) async fn assert_whole(store: &dyn Store) {
         [("credits.low", 1), ("credits.exhausted", 0)],
         "one low-credit event per crossing"
     );
+    // And the usage counters: every change counted once, and caught up.
+    let usage = usage_now(store).await;
+    assert_eq!(usage.caught_up_to, usage_time(&usage), "every change counted");
+    let sessions: u64 = usage.sessions.get(FIXTURE_KEY_ID).map_or(0, |c| c.values().sum());
+    assert_eq!(sessions, SESSIONS as u64, "each session counted once");
+    assert_eq!(usage.granted, SESSIONS as u64, "the free credits and the grant");
+}
+
+/// The fixture account's usage over the last two hours, as the store has counted it now.
+async fn usage_now(store: &dyn Store) -> Usage {
+    let now = common::clock::now();
+    let query = UsageQuery::covering(
+        now - time::Duration::hours(2),
+        now + time::Duration::minutes(1),
+        Granularity::Hour,
+    )
+    .unwrap();
+    let mut usage = store.usage(&account(FIXTURE_ACCOUNT), &query, now).await.unwrap();
+    // Kept beside the counts, to compare `caught_up_to` with the time of the question.
+    usage.sessions.insert("(asked at)".into(), [(now, 0)].into());
+    usage
+}
+
+fn usage_time(usage: &Usage) -> time::OffsetDateTime {
+    *usage.sessions["(asked at)"].keys().next().unwrap()
 }
 
 #[tokio::test]
@@ -80,13 +106,27 @@ async fn until_the_stream_is_delivered_the_check_says_the_ledger_is_behind_not_w
     assert!(!check.ok, "{check:?}");
     assert_eq!(check.ledger_entries, 0);
     assert!(check.behind as usize > SESSIONS, "{check:?}");
+    // And usage counts nothing yet, and says it is caught up to no time at all.
+    let usage = usage_now(store.as_ref()).await;
+    assert_eq!(usage.caught_up_to, time::OffsetDateTime::UNIX_EPOCH);
+    assert!(
+        !usage.sessions.contains_key(FIXTURE_KEY_ID) && usage.granted == 0,
+        "{usage:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_batch_that_fails_midway_is_delivered_again_from_there_and_nothing_is_lost_or_doubled() {
-    for response_lost in [false, true] {
-        // GIVEN a stream of 30-odd balance changes, and a ledger function whose second write
-        // fails (not sent) or lands with its answer lost (as if it crashed right after)
+    // The second ledger write, not sent or landing with its answer lost (as if the function
+    // crashed right after); the first usage count landing with its answer lost (its chunk's
+    // UpdateItems: the key's last use, then the day's counts).
+    for (operation, response_lost) in [
+        ("BatchWriteItem", false),
+        ("BatchWriteItem", true),
+        ("UpdateItem", true),
+    ] {
+        let occurrence = 2;
+        // GIVEN a stream of 30-odd balance changes, and a ledger function whose write fails
         let (table, store, _dir) = unwritten_ledger().await;
         let injector = FaultInjector::default();
         let ledger = DynamoStore::new(
@@ -95,8 +135,8 @@ async fn a_batch_that_fails_midway_is_delivered_again_from_there_and_nothing_is_
             0,
         );
         injector.arm(Fault {
-            operation: "BatchWriteItem",
-            occurrence: 2,
+            operation,
+            occurrence,
             response_lost,
         });
         let mut stream = dynamo::stream_of(&table).await;
@@ -111,7 +151,17 @@ async fn a_batch_that_fails_midway_is_delivered_again_from_there_and_nothing_is_
             .unwrap()
             .unwrap()
             .behind;
-        assert!(behind > 0, "part of the batch is still unwritten");
+        // (the usage counts lag: some sessions are not counted yet, and the counts claim no
+        // more than the time of the last change they hold)
+        let usage = usage_now(store.as_ref()).await;
+        let counted: u64 = usage.sessions.get(FIXTURE_KEY_ID).map_or(0, |c| c.values().sum());
+        assert!(
+            counted < SESSIONS as u64 && usage.caught_up_to <= usage_time(&usage),
+            "{usage:?}"
+        );
+        if operation == "BatchWriteItem" {
+            assert!(behind > 0, "part of the batch is still unwritten");
+        }
 
         // WHEN the rest is delivered again THEN the ledger is whole, every entry once
         injector.disarm();

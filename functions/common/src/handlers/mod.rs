@@ -25,6 +25,7 @@ pub mod jwks;
 pub mod list_keys;
 pub mod roll_key;
 pub mod secret_scanning;
+pub mod usage;
 
 /// The state of every endpoint the Cloud Console calls with a console token: the store, and
 /// the verifier of console tokens (fetching the identity provider's key set at cold start).

@@ -16,6 +16,7 @@ mod ledger_check;
 pub mod model;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
+pub mod usage;
 
 pub use ledger_check::{LedgerCheck, verify_ledger};
 pub use model::*;
@@ -165,6 +166,16 @@ pub trait Store: Send + Sync {
     /// Recorded with the debit that raised them (embedded) or from the table's stream by the
     /// ledger function (DynamoDB), never on a session's critical request.
     async fn credit_events(&self, account: &AccountId) -> Result<Vec<CreditEvent>, StoreError>;
+
+    /// Sessions per key and credits granted per bucket of `query` (see [`usage`]), as far as
+    /// the store has counted them at `now`: never by reading the ledger entry by entry on
+    /// DynamoDB (one counter item per day of the range, written by the ledger function).
+    async fn usage(
+        &self,
+        account: &AccountId,
+        query: &usage::UsageQuery,
+        now: OffsetDateTime,
+    ) -> Result<usage::Usage, StoreError>;
 
     /// One page of the audit trail, as the console reads it: events not yet expired at `now`
     /// and older than the event with id `before` (from the newest when `None`), newest first,

@@ -33,6 +33,7 @@ mod roll;
 pub mod stream;
 pub mod table;
 pub mod tripwire;
+pub mod usage;
 
 pub use client::Item;
 
@@ -378,5 +379,14 @@ impl Store for DynamoStore {
 
     async fn credit_events(&self, account: &AccountId) -> Result<Vec<CreditEvent>, StoreError> {
         self.read_credit_events(account).await
+    }
+
+    async fn usage(
+        &self,
+        account: &AccountId,
+        query: &crate::store::usage::UsageQuery,
+        now: OffsetDateTime,
+    ) -> Result<crate::store::usage::Usage, StoreError> {
+        self.read_usage(account.as_str(), query, now).await
     }
 }

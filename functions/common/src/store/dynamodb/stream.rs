@@ -82,6 +82,10 @@ impl DynamoStore {
                 .await
                 .map_err(|e| (start, e))?;
             self.put_all(puts).await.map_err(|e| (start, e))?;
+            // Counted once its ledger entries are there; a redelivery counts nothing twice.
+            self.count_usage(&changes[start..end])
+                .await
+                .map_err(|e| (start, e))?;
             start = end;
         }
         Ok(())

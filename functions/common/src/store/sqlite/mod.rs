@@ -10,6 +10,7 @@
 mod rows;
 mod schema;
 
+use super::usage::{Usage, UsageQuery};
 use super::{
     AuditAction, AuditEvent, Balance, CreditEvent, CreditEventKind, DEFAULT_LOW_CREDIT_THRESHOLD,
     DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LeakRevocation, LedgerEntry,
@@ -490,6 +491,46 @@ impl Store for SqliteStore {
                 })
             })?
             .collect()
+        })
+        .await
+    }
+
+    /// From the ledger itself, written in each change's own transaction: always caught up.
+    /// Sessions are summed per key and hour in SQL, then put into the query's buckets.
+    async fn usage(
+        &self,
+        account: &AccountId,
+        query: &UsageQuery,
+        now: OffsetDateTime,
+    ) -> Result<Usage, StoreError> {
+        let (account, query) = (account.clone(), query.clone());
+        self.blocking(move |conn| {
+            let (from, to) = (clock::rfc3339(query.from), clock::rfc3339(query.to));
+            let mut usage = Usage::empty(now);
+            // RFC 3339 times of one width order as text; the first 13 characters are the hour.
+            let mut per_hour = conn.prepare_cached(
+                "SELECT key_id, substr(at, 1, 13), sum(amount) FROM ledger
+                 WHERE account_id = ?1 AND kind = 'debit' AND at >= ?2 AND at < ?3 AND key_id IS NOT NULL
+                 GROUP BY 1, 2",
+            )?;
+            let rows = per_hour.query_map(params![account.as_str(), from, to], |row| {
+                let hour: String = row.get(1)?;
+                let at = clock::parse_rfc3339(&format!("{hour}:00:00Z")).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+                })?;
+                Ok((row.get::<_, String>(0)?, at, row.get::<_, i64>(2)? as u64))
+            })?;
+            for row in rows {
+                let (key, at, sessions) = row?;
+                usage.add_sessions(&query, &key, at, sessions);
+            }
+            usage.granted = conn.query_row(
+                "SELECT coalesce(sum(amount), 0) FROM ledger
+                 WHERE account_id = ?1 AND kind = 'grant' AND at >= ?2 AND at < ?3",
+                params![account.as_str(), from, to],
+                |row| row.get::<_, i64>(0),
+            )? as u64;
+            Ok(usage)
         })
         .await
     }

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS ledger (
     at             TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account_id);
+-- Usage reads an account's entries over a time range.
+CREATE INDEX IF NOT EXISTS ledger_by_account_time ON ledger (account_id, at);
 CREATE TABLE IF NOT EXISTS audit_events (
     id           TEXT PRIMARY KEY,
     account_id   TEXT NOT NULL,

@@ -1,0 +1,250 @@
+//! Usage counters: sessions per key and credits granted, per UTC hour, kept by the ledger
+//! function in the same pass that writes ledger entries, and read one item per day.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | a day's counts | `USAGE#<account>` | `USAGE#<YYYY-MM-DD>` |
+//! | how far the counts go | `USAGE#<account>` | `USAGE` |
+//!
+//! A day item holds `s#<key id>#<HH>` (sessions of that key in that hour) and `g#<HH>`
+//! (credits granted), and `appliedVersion`, the account version of the last change counted in
+//! it. Changes of one account reach the ledger function in order, so a day's update adds only
+//! changes above its `appliedVersion`, on condition that it has not moved meanwhile: a record
+//! delivered again (after a crash mid-batch, or a whole batch twice) is never counted twice.
+//! The `USAGE` item holds the last version counted and its time: a reader compares it with the
+//! balance's `version` to say how far the counts are exact (`caughtUpTo`).
+
+use super::DynamoStore;
+use super::client::{Item, classify, internal};
+use super::items::{ACCOUNT_SK, account_pk};
+use super::stream::StreamChange;
+use crate::clock;
+use crate::store::usage::{Usage, UsageQuery};
+use crate::store::{LedgerKind, StoreError};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use std::collections::{BTreeMap, HashMap};
+use time::{Date, OffsetDateTime, Time};
+
+pub const USAGE_PREFIX: &str = "USAGE#";
+/// The sort key of the item that says how far an account's counts go.
+pub const USAGE_SK: &str = "USAGE";
+
+/// Day items one batch updates at once.
+const DAYS_IN_FLIGHT: usize = 8;
+
+pub fn usage_pk(account: &str) -> String {
+    format!("{USAGE_PREFIX}{account}")
+}
+
+fn day_sk(day: Date) -> String {
+    format!(
+        "{USAGE_PREFIX}{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
+}
+
+impl DynamoStore {
+    /// Counts `changes` (in stream order) into their accounts' day items, then records how far
+    /// each account's counts go.
+    pub(super) async fn count_usage(&self, changes: &[StreamChange]) -> Result<(), StoreError> {
+        let mut days: BTreeMap<(&str, Date), Vec<&StreamChange>> = BTreeMap::new();
+        let mut latest: BTreeMap<&str, &StreamChange> = BTreeMap::new();
+        for change in changes {
+            let at = clock::parse_rfc3339(&change.change.at).map_err(internal)?;
+            days.entry((&change.account, at.date())).or_default().push(change);
+            let last = latest.entry(&change.account).or_insert(change);
+            if change.version > last.version {
+                *last = change;
+            }
+        }
+        let updates: Vec<_> = days
+            .into_iter()
+            .map(|((account, day), changes)| self.count_day(account, day, changes))
+            .collect();
+        stream::iter(updates)
+            .buffer_unordered(DAYS_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        for (account, change) in latest {
+            self.counted_up_to(account, change).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds the changes of one account and day above the day item's `appliedVersion`.
+    async fn count_day(
+        &self,
+        account: &str,
+        day: Date,
+        mut changes: Vec<&StreamChange>,
+    ) -> Result<(), StoreError> {
+        changes.sort_by_key(|c| c.version);
+        loop {
+            let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
+                return Ok(());
+            };
+            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+            for change in &changes {
+                let at = clock::parse_rfc3339(&change.change.at).map_err(internal)?;
+                let name = match (change.change.kind, &change.change.key_id) {
+                    (LedgerKind::Debit, Some(key)) => format!("s#{key}#{:02}", at.hour()),
+                    (LedgerKind::Grant, _) => format!("g#{:02}", at.hour()),
+                    (LedgerKind::Debit, None) => continue,
+                };
+                *counts.entry(name).or_default() += change.change.amount;
+            }
+            let mut update = String::from("SET appliedVersion = :last");
+            let mut names = HashMap::new();
+            let mut values = HashMap::from([
+                ("first".to_string(), first.version),
+                ("last".to_string(), last.version),
+            ]);
+            for (i, (name, count)) in counts.into_iter().enumerate() {
+                update.push_str(if i == 0 { " ADD " } else { ", " });
+                update.push_str(&format!("#c{i} :c{i}"));
+                names.insert(format!("#c{i}"), name);
+                values.insert(format!("c{i}"), count);
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(usage_pk(account)))
+                .key("sk", AttributeValue::S(day_sk(day)))
+                .update_expression(update)
+                .condition_expression("attribute_not_exists(appliedVersion) OR appliedVersion < :first")
+                .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                .set_expression_attribute_values(Some(
+                    values
+                        .into_iter()
+                        .map(|(k, v)| (format!(":{k}"), AttributeValue::N(v.to_string())))
+                        .collect(),
+                ))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                // Some of these were counted before (a redelivery): count the rest only.
+                Err(SdkError::ServiceError(e))
+                    if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+                {
+                    let UpdateItemError::ConditionalCheckFailedException(e) = e.into_err() else {
+                        unreachable!()
+                    };
+                    let applied = e
+                        .item
+                        .as_ref()
+                        .and_then(|i| number(i, "appliedVersion"))
+                        .unwrap_or(0);
+                    changes.retain(|c| c.version > applied);
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        }
+    }
+
+    /// The account's counts go up to `change` (never moved back).
+    async fn counted_up_to(&self, account: &str, change: &StreamChange) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(usage_pk(account)))
+            .key("sk", AttributeValue::S(USAGE_SK.into()))
+            .update_expression("SET appliedVersion = :v, appliedAt = :at")
+            .condition_expression("attribute_not_exists(appliedVersion) OR appliedVersion < :v")
+            .expression_attribute_values(":v", AttributeValue::N(change.version.to_string()))
+            .expression_attribute_values(":at", AttributeValue::S(change.change.at.clone()))
+            .send()
+            .await;
+        match result {
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(())
+            }
+            other => other.map(|_| ()).map_err(classify),
+        }
+    }
+
+    /// One `BatchGetItem`: the account item (its `version`), how far its counts go, and one
+    /// item per day of the query.
+    pub(super) async fn read_usage(
+        &self,
+        account: &str,
+        query: &UsageQuery,
+        now: OffsetDateTime,
+    ) -> Result<Usage, StoreError> {
+        let mut keys = vec![
+            (account_pk(account), ACCOUNT_SK.to_string()),
+            (usage_pk(account), USAGE_SK.to_string()),
+        ];
+        let mut day = query.from.date();
+        while OffsetDateTime::new_utc(day, Time::MIDNIGHT) < query.to {
+            keys.push((usage_pk(account), day_sk(day)));
+            day = day
+                .next_day()
+                .ok_or_else(|| internal("a day after the end of time"))?;
+        }
+        let (mut version, mut counted, mut counted_at) = (None, 0, None);
+        let mut usage = Usage::empty(now);
+        for item in self.batch_get_keys(keys).await? {
+            let sk = item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .map_or("", String::as_str);
+            if sk == ACCOUNT_SK {
+                version = number(&item, "version");
+            } else if sk == USAGE_SK {
+                counted = number(&item, "appliedVersion").unwrap_or(0);
+                counted_at = item.get("appliedAt").and_then(|v| v.as_s().ok()).cloned();
+            } else {
+                add_day(&mut usage, query, sk, &item)?;
+            }
+        }
+        if version.is_some_and(|v| counted < v) {
+            usage.caught_up_to = match counted_at {
+                Some(at) => clock::parse_rfc3339(&at).map_err(internal)?,
+                // Nothing counted yet: exact up to the account's beginning only.
+                None => OffsetDateTime::UNIX_EPOCH,
+            };
+        }
+        Ok(usage)
+    }
+}
+
+/// A day item's counts into `usage`.
+fn add_day(usage: &mut Usage, query: &UsageQuery, sk: &str, item: &Item) -> Result<(), StoreError> {
+    let day = sk
+        .strip_prefix(USAGE_PREFIX)
+        .and_then(|d| Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok())
+        .ok_or_else(|| internal(format!("a usage item with a bad day: {sk}")))?;
+    for (name, value) in item {
+        let Some((counter, hour)) = name.rsplit_once('#') else {
+            continue;
+        };
+        let (Ok(hour), Some(count)) = (
+            hour.parse::<u8>(),
+            value.as_n().ok().and_then(|n| n.parse::<u64>().ok()),
+        ) else {
+            continue;
+        };
+        let at = OffsetDateTime::new_utc(day, Time::from_hms(hour, 0, 0).map_err(internal)?);
+        if let Some(key) = counter.strip_prefix("s#") {
+            usage.add_sessions(query, key, at, count);
+        } else if counter == "g" && query.contains(at) {
+            usage.granted += count;
+        }
+    }
+    Ok(())
+}
+
+fn number(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
