@@ -8,8 +8,10 @@
 //! comparing (never under CI).
 
 use common::store::dynamodb::DynamoStore;
+use common::store::usage::{Granularity, UsageQuery};
 use common::store::{
-    DebitOutcome, Leak, LeakRevocation, ReportedLeak, ResolvedKey, Store, StoreError, verify_ledger,
+    DebitOutcome, Leak, LeakRevocation, LedgerKind, ReportedLeak, ResolvedKey, Store, StoreError,
+    verify_ledger,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,7 +60,7 @@ async fn what_todays_code_writes_has_the_shapes_of_the_layout_fixture() {
         "the table's layout changed: tables in layout 2 need a migration"
     );
     let kinds: Vec<String> = now.keys().map(|(pk, sk)| format!("{pk} {sk}")).collect();
-    assert_eq!(kinds.len(), 7, "one of every kind: {kinds:?}");
+    assert_eq!(kinds.len(), 9, "one of every kind: {kinds:?}");
 }
 
 /// The layout-1 fixture in a table nobody's ledger follows (its ledger is in the fixture).
@@ -141,6 +143,33 @@ async fn the_layout_1_fixture_moves_with_its_keys_balances_and_ledger() {
         .collect();
     assert!(used.contains(&"Limited") && used.contains(&"Plain"), "{used:?}");
     assert_eq!(store.list_keys(&account(ACCOUNTS[1])).await.unwrap().len(), 1);
+    // AND the usage of its history is counted from the ledger, to the session and the credit
+    let day = time::macros::datetime!(2026-12-06 0:00 UTC);
+    let query = UsageQuery::covering(day, day + time::Duration::DAY, Granularity::Day).unwrap();
+    for acct in ACCOUNTS {
+        let ledger = store.ledger(&account(acct)).await.unwrap();
+        let usage = store
+            .usage(&account(acct), &query, common::clock::now())
+            .await
+            .unwrap();
+        let total = |kind| {
+            ledger
+                .iter()
+                .filter(|e| e.kind == kind)
+                .map(|e| e.amount)
+                .sum::<u64>()
+        };
+        let sessions: u64 = usage.sessions.values().flat_map(|c| c.values()).sum();
+        assert_eq!(
+            (sessions, usage.granted),
+            (total(LedgerKind::Debit), total(LedgerKind::Grant)),
+            "{acct}"
+        );
+        assert!(
+            usage.caught_up_to > day,
+            "{acct}: counted up to the last change: {usage:?}"
+        );
+    }
     // AND the moved keys work: a live key opens a session once credits are granted; the
     // leaked and deleted ones are refused; the rolled key is still in its grace
     store
@@ -175,14 +204,16 @@ async fn a_move_stopped_anywhere_is_finished_by_running_it_again() {
         .await
         .unwrap();
     let expected = dump(&client(None), &clean).await;
-    // Account A has 6 live keys: its move copies (BatchWriteItem #1, #2), gives 6 lookups their
-    // slots (UpdateItem #1 to #6), turns the account item (#7) and removes layout 1's items
+    // Account A has 6 live keys: its move copies (BatchWriteItem #1, #2), counts its history's
+    // usage (UpdateItem #1: its one day; #2: how far the counts go), gives 6 lookups their
+    // slots (#3 to #8), turns the account item (#9) and removes layout 1's items
     // (BatchWriteItem #3 on).
     let stops = [
         ("BatchWriteItem", 1, false),
-        ("UpdateItem", 1, false),
-        ("UpdateItem", 7, false),
-        ("UpdateItem", 7, true),
+        ("UpdateItem", 1, true),
+        ("UpdateItem", 3, false),
+        ("UpdateItem", 9, false),
+        ("UpdateItem", 9, true),
         ("BatchWriteItem", 3, false),
     ];
     for (operation, occurrence, response_lost) in stops {
@@ -305,6 +336,29 @@ async fn a_table_moves_while_the_api_serves_and_nothing_is_lost_or_counted_twice
         let check = verify_ledger(store.as_ref(), acct).await.unwrap().unwrap();
         assert!(check.ok && check.behind == 0, "{acct}: {check:?}");
     }
+    // AND its usage counts every change once: the history the move counted and the changes the
+    // ledger function counted while it ran
+    let now = common::clock::now();
+    let query = UsageQuery::covering(
+        time::macros::datetime!(2026-12-06 0:00 UTC),
+        now + time::Duration::minutes(1),
+        Granularity::Day,
+    )
+    .unwrap();
+    let usage = store.usage(&a, &query, now).await.unwrap();
+    let ledger = store.ledger(&a).await.unwrap();
+    let total = |kind| {
+        ledger
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.amount)
+            .sum::<u64>()
+    };
+    let sessions: u64 = usage.sessions.values().flat_map(|c| c.values()).sum();
+    assert_eq!(
+        (sessions, usage.granted),
+        (total(LedgerKind::Debit), total(LedgerKind::Grant))
+    );
     // AND the key reported while its account waited is listed leaked and stays ended
     let only = store.list_keys(&b).await.unwrap();
     assert!(only.len() == 1 && only[0].leaked_at.is_some(), "{only:?}");

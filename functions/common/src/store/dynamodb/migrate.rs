@@ -25,18 +25,20 @@
 //!   the command again, and running it on a moved table changes nothing.
 
 use super::DynamoStore;
-use super::client::{Item, classify, from_item, internal, to_attribute};
+use super::client::{Item, classify, from_item, internal, parse_time, to_attribute};
 use super::items::{
     ACCOUNT_SK, AUDIT_PREFIX, AccountItem, DayUse, EVENT_PREFIX, IDEMPOTENCY_PREFIX, KEY_PREFIX,
     LEDGER_PREFIX, LOOKUP_SK, LedgerItem, account_pk, audit_pk, event_pk, idempotency_pk, key_pk, ledger_pk,
     lookup_pk, slot_name,
 };
+use super::usage;
 use crate::store::{LedgerKind, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use time::OffsetDateTime;
 
 /// The 503 for an account layout 2's code will not act on until it has moved.
 pub(super) fn not_moved(account: &str) -> StoreError {
@@ -174,12 +176,14 @@ impl DynamoStore {
         if let Some(balance) = balance.into_iter().next().filter(|b| b.contains_key("liveKeys")) {
             moved.already_moved = false;
             let balance: Layout1Account = from_item(balance)?;
-            moved.ledger_entries = self.check_layout_1_ledger(account, &old).await?;
+            let ledger = self.check_layout_1_ledger(account, &old).await?;
+            moved.ledger_entries = ledger.len();
             let plan = self.plan(account, &balance, &old).await?;
             moved.keys = plan.slots.len();
             moved.copied = plan.copies.len();
             if !dry_run {
                 self.put_all(plan.copies.clone()).await?;
+                self.count_history(account, &ledger).await?;
                 for lookup in &plan.lookups {
                     self.give_lookup_its_slot(lookup).await?;
                 }
@@ -214,7 +218,11 @@ impl DynamoStore {
     /// its balance as `vpctl credits verify` checks a moved one: how many there are. The API
     /// keeps serving (a grant may land meanwhile), so a ledger behind its balance is read
     /// again, for up to [`CATCH_UP`].
-    async fn check_layout_1_ledger(&self, account: &str, old: &[Item]) -> Result<usize, StoreError> {
+    async fn check_layout_1_ledger(
+        &self,
+        account: &str,
+        old: &[Item],
+    ) -> Result<BTreeMap<String, LedgerItem>, StoreError> {
         let mut entries: BTreeMap<String, LedgerItem> = BTreeMap::new();
         for item in old.iter().filter(|i| sort_key(i).starts_with(LEDGER_PREFIX)) {
             let entry: LedgerItem = from_item(item.clone())?;
@@ -259,8 +267,45 @@ impl DynamoStore {
                     balance.version, balance.granted, balance.debited, balance.credits
                 )));
             }
-            return Ok(all.len());
+            return Ok(all);
         }
+    }
+
+    /// Usage counts for the account's history, which the ledger function (counting only what it
+    /// is delivered) never saw: each day's counters set to a recount of the ledger up to the
+    /// version the day's item has counted (all of the day's entries when it has none), in one
+    /// update conditional on that version (the ledger function may count a new change
+    /// meanwhile: then recount), and how far the counts go. A rerun recounts the same.
+    async fn count_history(
+        &self,
+        account: &str,
+        ledger: &BTreeMap<String, LedgerItem>,
+    ) -> Result<(), StoreError> {
+        let mut days: BTreeMap<time::Date, Vec<(&LedgerItem, OffsetDateTime)>> = BTreeMap::new();
+        for entry in ledger.values() {
+            let at = parse_time(&entry.at)?;
+            days.entry(at.date()).or_default().push((entry, at));
+        }
+        for (day, entries) in &days {
+            loop {
+                let counted = self.day_counted_to(account, *day).await?;
+                let upto =
+                    counted.unwrap_or_else(|| entries.iter().map(|(e, _)| e.version).max().unwrap_or(0));
+                let counts = usage::counts(
+                    entries
+                        .iter()
+                        .filter(|(e, _)| e.version <= upto)
+                        .map(|(e, at)| (e.kind, e.key_id.as_deref(), *at, e.amount)),
+                );
+                if self.set_day_counts(account, *day, counted, upto, counts).await? {
+                    break;
+                }
+            }
+        }
+        if let Some(last) = ledger.values().max_by_key(|e| e.version) {
+            self.counted_up_to(account, last.version, &last.at).await?;
+        }
+        Ok(())
     }
 
     /// The slots, copies and lookup updates of one account's move.

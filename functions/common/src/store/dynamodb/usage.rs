@@ -71,7 +71,8 @@ impl DynamoStore {
             .try_collect::<Vec<()>>()
             .await?;
         for (account, change) in latest {
-            self.counted_up_to(account, change).await?;
+            self.counted_up_to(account, change.version, &change.change.at)
+                .await?;
         }
         Ok(())
     }
@@ -88,16 +89,20 @@ impl DynamoStore {
             let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
                 return Ok(());
             };
-            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-            for change in &changes {
-                let at = clock::parse_rfc3339(&change.change.at).map_err(internal)?;
-                let name = match (change.change.kind, &change.change.key_id) {
-                    (LedgerKind::Debit, Some(key)) => format!("s#{key}#{:02}", at.hour()),
-                    (LedgerKind::Grant, _) => format!("g#{:02}", at.hour()),
-                    (LedgerKind::Debit, None) => continue,
-                };
-                *counts.entry(name).or_default() += change.change.amount;
-            }
+            let counts = counts(
+                changes
+                    .iter()
+                    .map(|c| {
+                        Ok((
+                            c.change.kind,
+                            c.change.key_id.as_deref(),
+                            clock::parse_rfc3339(&c.change.at)?,
+                            c.change.amount,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, time::error::Parse>>()
+                    .map_err(internal)?,
+            );
             let mut update = String::from("SET appliedVersion = :last");
             let mut names = HashMap::new();
             let mut values = HashMap::from([
@@ -149,8 +154,14 @@ impl DynamoStore {
         }
     }
 
-    /// The account's counts go up to `change` (never moved back).
-    async fn counted_up_to(&self, account: &str, change: &StreamChange) -> Result<(), StoreError> {
+    /// The account's counts go up to version `version`, a change made at `at` (never moved
+    /// back).
+    pub(super) async fn counted_up_to(
+        &self,
+        account: &str,
+        version: u64,
+        at: &str,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
@@ -159,8 +170,8 @@ impl DynamoStore {
             .key("sk", AttributeValue::S(USAGE_SK.into()))
             .update_expression("SET appliedVersion = :v, appliedAt = :at")
             .condition_expression("attribute_not_exists(appliedVersion) OR appliedVersion < :v")
-            .expression_attribute_values(":v", AttributeValue::N(change.version.to_string()))
-            .expression_attribute_values(":at", AttributeValue::S(change.change.at.clone()))
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .expression_attribute_values(":at", AttributeValue::S(at.to_string()))
             .send()
             .await;
         match result {
@@ -170,6 +181,62 @@ impl DynamoStore {
                 Ok(())
             }
             other => other.map(|_| ()).map_err(classify),
+        }
+    }
+
+    /// The version a day's counts go up to, if any are kept.
+    pub(super) async fn day_counted_to(&self, account: &str, day: Date) -> Result<Option<u64>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(usage_pk(account)))
+            .key("sk", AttributeValue::S(day_sk(day)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.as_ref().and_then(|i| number(i, "appliedVersion")))
+    }
+
+    /// Sets a day's counters to `counts`, up to version `upto`, if the day's counts still go
+    /// up to `counted` (none kept: `None`); `false` if they moved meanwhile.
+    pub(super) async fn set_day_counts(
+        &self,
+        account: &str,
+        day: Date,
+        counted: Option<u64>,
+        upto: u64,
+        counts: BTreeMap<String, u64>,
+    ) -> Result<bool, StoreError> {
+        let mut update = String::from("SET appliedVersion = :upto");
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(usage_pk(account)))
+            .key("sk", AttributeValue::S(day_sk(day)))
+            .expression_attribute_values(":upto", AttributeValue::N(upto.to_string()));
+        for (i, (name, count)) in counts.into_iter().enumerate() {
+            update.push_str(&format!(", #c{i} = :c{i}"));
+            request = request
+                .expression_attribute_names(format!("#c{i}"), name)
+                .expression_attribute_values(format!(":c{i}"), AttributeValue::N(count.to_string()));
+        }
+        request = match counted {
+            Some(version) => request
+                .condition_expression("appliedVersion = :counted")
+                .expression_attribute_values(":counted", AttributeValue::N(version.to_string())),
+            None => request.condition_expression("attribute_not_exists(appliedVersion)"),
+        };
+        match request.update_expression(update).send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify(e)),
         }
     }
 
@@ -217,6 +284,23 @@ impl DynamoStore {
         }
         Ok(usage)
     }
+}
+
+/// Counter name → amount for balance changes (kind, key, time, amount): a debit's sessions
+/// under `s#<key>#<hour>`, a grant's credits under `g#<hour>`.
+pub(super) fn counts<'a>(
+    changes: impl IntoIterator<Item = (LedgerKind, Option<&'a str>, OffsetDateTime, u64)>,
+) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for (kind, key, at, amount) in changes {
+        let name = match (kind, key) {
+            (LedgerKind::Debit, Some(key)) => format!("s#{key}#{:02}", at.hour()),
+            (LedgerKind::Grant, _) => format!("g#{:02}", at.hour()),
+            (LedgerKind::Debit, None) => continue,
+        };
+        *counts.entry(name).or_default() += amount;
+    }
+    counts
 }
 
 /// A day item's counts into `usage`.
