@@ -106,15 +106,17 @@ test('the docs walk-through: add, copy, use, see last used, delete, revoked at o
   await created.getByRole('button', { name: 'Done' }).click()
   assert.ok(!(await page.content()).includes(key), 'the plaintext key left the DOM with its dialog')
 
-  // The table: Name, Key prefix (first 12 characters), Last used "Never", Created.
+  // The table: Name, Key prefix (first 12 characters), Last used "Never", Sessions today 0,
+  // Created.
   const production = row(page, 'Production')
   await production.waitFor()
   const cells = await production.locator('td').allTextContents()
   assert.equal(cells[1], key.slice(0, 12))
   assert.equal(cells[2], 'Never')
-  assert.ok(cells[3].length > 0 && cells[3] !== 'Never', `created date: ${cells[3]}`)
-  assert.equal(cells[4], 'Never', 'a key made without an expiry never expires')
-  assert.equal(cells[5], 'None', 'nor has it a daily limit')
+  assert.equal(cells[3], '0', 'no session today yet')
+  assert.ok(cells[4].length > 0 && cells[4] !== 'Never', `created date: ${cells[4]}`)
+  assert.equal(cells[5], 'Never', 'a key made without an expiry never expires')
+  assert.equal(cells[6], 'None', 'nor has it a daily limit')
 
   // A session with the key, over HTTP as a customer's server would; then reload.
   const session = await openSession(key)
@@ -305,6 +307,54 @@ test('every control works from the keyboard', async () => {
   await page.context().close()
 })
 
+test('usage: sessions per day by key, one key picked, read from the keyboard, as a table and a CSV', async () => {
+  // GIVEN two keys of the account used three times and once today
+  const page = await openPage(SIGNED_IN)
+  const chartA = await createKey(page, 'Chart A')
+  await page.getByRole('button', { name: 'Done' }).click()
+  const chartB = await createKey(page, 'Chart B')
+  await page.getByRole('button', { name: 'Done' }).click()
+  for (const key of [chartA, chartA, chartA, chartB]) assert.equal((await openSession(key)).status, 200)
+  // THEN the keys table shows each one's sessions today
+  await page.reload()
+  await row(page, 'Chart A').waitFor()
+  assert.equal(await row(page, 'Chart A').locator('td[data-label="Sessions today"]').textContent(), '3')
+  assert.equal(await row(page, 'Chart B').locator('td[data-label="Sessions today"]').textContent(), '1')
+  // WHEN the Usage page is opened
+  await page.getByRole('link', { name: 'Usage' }).click()
+  const today = new Date().toISOString().slice(0, 10)
+  const todayRow = page.locator(`#usage-rows tr[data-day="${today}"]`)
+  await todayRow.waitFor()
+  // THEN the chart's table view has both series with their counts, and the legend names them
+  const byKey = await todayRow.locator('td[data-label="By key"]').textContent()
+  assert.match(byKey, /Chart A: 3/)
+  assert.match(byKey, /Chart B: 1/)
+  assert.match(await page.locator('#usage-legend').textContent(), /Chart A: 3/)
+  await shot(page, '18-usage')
+  // AND the chart is read from the keyboard: Tab reaches today's bar, which says its counts
+  await page.getByRole('button', { name: 'Download CSV' }).focus()
+  let label = ''
+  for (let i = 0; i < 40 && !label.includes('Chart A 3'); i++) {
+    await page.keyboard.press('Tab')
+    label = await page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? '')
+  }
+  assert.ok(label.includes('Chart A 3') && label.includes('Chart B 1'), `today's bar is a keyboard stop with its counts: ${label}`)
+  // WHEN one key is picked THEN only its sessions are shown
+  await page.locator('#usage-key').selectOption({ label: 'Chart B' })
+  await page.waitForFunction((day) => {
+    const cell = document.querySelector(`#usage-rows tr[data-day="${day}"] td[data-label="Sessions"]`)
+    return cell && cell.textContent === '1' && !document.querySelector('#usage-legend').textContent.includes('Chart A')
+  }, today)
+  // AND the shown range downloads as CSV, a row per day and key
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()])
+  const csv = readFileSync(await download.path(), 'utf8').trim().split('\r\n')
+  assert.equal(csv[0], 'day,keyId,keyName,sessions')
+  assert.equal(csv.length, 1 + 30, 'one row per day of the one key shown')
+  assert.ok(csv.some((line) => line.startsWith(`${today},`) && line.endsWith(',Chart B,1')), csv.join('\n'))
+  assert.deepEqual(page.problems, [])
+  await page.context().close()
+})
+
 test('at 375 px wide everything fits and still works', async () => {
   const page = await openPage(SIGNED_IN, { width: 375, height: 740 })
   const name = await createKey(page, 'Phone')
@@ -316,6 +366,12 @@ test('at 375 px wide everything fits and still works', async () => {
   assert.ok(overflow <= 0, `no sideways scrolling (overflow ${overflow}px)`)
   assert.ok(await page.getByRole('button', { name: 'Delete Phone' }).isVisible())
   await shot(page, '10-375px')
+  // The usage page fits too: chart, legend and table
+  await page.getByRole('link', { name: 'Usage' }).click()
+  await page.locator('#usage-rows tr').first().waitFor()
+  const usageOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  assert.ok(usageOverflow <= 0, `no sideways scrolling on Usage (overflow ${usageOverflow}px)`)
+  await shot(page, '19-375px-usage')
   await page.context().close()
 })
 

@@ -74,7 +74,7 @@ function token() {
 
 function signOut(reason) {
   sessionStorage.removeItem(TOKEN_KEY);
-  for (const id of ["keys-view", "audit-view", "sign-out"]) $(id).hidden = true;
+  for (const id of ["keys-view", "usage-view", "audit-view", "sign-out"]) $(id).hidden = true;
   for (const d of document.querySelectorAll("dialog[open]")) d.close();
   $("signed-out-reason").textContent = reason;
   $("signed-out").hidden = false;
@@ -157,7 +157,13 @@ function cell(row, text, label) {
 // ---------------------------------------------------------------- keys
 
 async function loadKeys() {
-  const [list, balance] = await Promise.all([api("GET", "/api/v1/keys"), api("GET", "/api/v1/credits")]);
+  const today = utcDay(0);
+  const [list, balance, usage] = await Promise.all([
+    api("GET", "/api/v1/keys"),
+    api("GET", "/api/v1/credits"),
+    api("GET", "/api/v1/usage?" + new URLSearchParams({ from: today.toISOString(), to: utcDay(1).toISOString() })),
+  ]);
+  const sessionsToday = new Map(usage.series.map((s) => [s.keyId, s.points.reduce((n, p) => n + p.sessions, 0)]));
   $("credits").textContent = String(balance.credits);
   const body = $("keys");
   body.replaceChildren();
@@ -170,6 +176,7 @@ async function loadKeys() {
     code.textContent = key.prefix;
     prefix.append(code);
     cell(row, formatDate(key.lastUsedAt), "Last used");
+    cell(row, (sessionsToday.get(key.id) ?? 0).toLocaleString(), "Sessions today");
     cell(row, formatDate(key.createdAt), "Created");
     // A key secret scanning found leaked was revoked then; it stays listed (until deleted)
     // so that its owner learns why it stopped working.
@@ -398,6 +405,144 @@ async function exportAudit(format) {
   }
 }
 
+
+// ---------------------------------------------------------------- usage
+
+const USAGE_DAYS = 30;
+// Colours a key keeps in the chart, its legend and nowhere else (set as SVG attributes: the
+// page's CSP allows no inline styles).
+const PALETTE = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"];
+const SVG = "http://www.w3.org/2000/svg";
+
+// Midnight UTC, `days` days from today.
+function utcDay(days) {
+  const d = new Date();
+  d.setUTCHours(0, 0, 0, 0);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d;
+}
+
+let usageShown = null;
+// Key id -> name, for every key the page has seen (a deleted key's series has no name).
+const keyNames = new Map();
+
+function keyLabel(series) {
+  return series.name ?? keyNames.get(series.keyId) ?? `Deleted key ${series.keyId}`;
+}
+
+async function loadUsage() {
+  const picked = $("usage-key").value;
+  const query = new URLSearchParams({
+    from: utcDay(1 - USAGE_DAYS).toISOString(),
+    to: utcDay(1).toISOString(),
+    granularity: "day",
+  });
+  if (picked) query.set("keyId", picked);
+  const [report, list] = await Promise.all([api("GET", "/api/v1/usage?" + query), api("GET", "/api/v1/keys")]);
+  for (const key of list.keys) keyNames.set(key.id, key.name);
+  for (const series of report.series) if (series.name) keyNames.set(series.keyId, series.name);
+  // The picker lists every live key and any other key with sessions in the range.
+  const select = $("usage-key");
+  const options = [["", "All keys"], ...[...keyNames].map(([id, name]) => [id, name])];
+  for (const series of report.series) if (!keyNames.has(series.keyId)) options.push([series.keyId, keyLabel(series)]);
+  select.replaceChildren(...options.map(([value, text]) => new Option(text, value, false, value === picked)));
+  usageShown = report;
+  drawChart(report);
+  fillUsageTable(report);
+}
+
+// Per day: its start and each series' sessions on it.
+function usageDays(report) {
+  const days = [];
+  for (const t = new Date(report.from); t < new Date(report.to); t.setUTCDate(t.getUTCDate() + 1)) {
+    days.push(t.toISOString().replace(".000Z", "Z"));
+  }
+  return days.map((at, i) => ({ at, counts: report.series.map((s) => s.points[i]?.sessions ?? 0) }));
+}
+
+function dayName(at) {
+  return new Date(at).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
+}
+
+function svg(name, attributes, parent) {
+  const node = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, String(v));
+  parent?.append(node);
+  return node;
+}
+
+// Stacked bars, one per day, the busiest key at the bottom. Each day is a keyboard stop whose
+// label reads its counts; the table below says the same for those who cannot see the chart.
+function drawChart(report) {
+  const chart = $("usage-chart");
+  chart.replaceChildren();
+  const days = usageDays(report);
+  const [left, top, width, height] = [40, 10, 590, 200];
+  const most = Math.max(1, ...days.map((d) => d.counts.reduce((a, b) => a + b, 0)));
+  const step = width / days.length;
+  svg("line", { class: "axis", x1: left, y1: top + height, x2: left + width, y2: top + height }, chart);
+  svg("line", { class: "axis", x1: left, y1: top, x2: left, y2: top + height }, chart);
+  for (const [value, y] of [[most, top + 4], [0, top + height]]) {
+    svg("text", { x: left - 6, y, "text-anchor": "end", "dominant-baseline": "middle" }, chart).textContent = value.toLocaleString();
+  }
+  days.forEach((day, i) => {
+    const x = left + i * step;
+    const total = day.counts.reduce((a, b) => a + b, 0);
+    const parts = report.series.map((s, j) => [keyLabel(s), day.counts[j]]).filter(([, n]) => n > 0);
+    const label = `${dayName(day.at)}: ${total.toLocaleString()} sessions` + (parts.length ? ` (${parts.map(([k, n]) => `${k} ${n}`).join(", ")})` : "");
+    const group = svg("g", { class: "day", tabindex: 0, role: "img", "aria-label": label }, chart);
+    svg("title", {}, group).textContent = label;
+    let y = top + height;
+    day.counts.forEach((n, j) => {
+      if (!n) return;
+      const h = (n / most) * height;
+      y -= h;
+      svg("rect", { x: x + step * 0.15, y, width: step * 0.7, height: h, fill: PALETTE[j % PALETTE.length] }, group);
+    });
+    svg("rect", { class: "hit", x, y: top, width: step, height }, group);
+    if (i % 7 === (days.length - 1) % 7) {
+      svg("text", { x: x + step / 2, y: top + height + 16, "text-anchor": "middle" }, chart).textContent = dayName(day.at);
+    }
+  });
+  const total = report.totals.sessions;
+  $("usage-chart-label").textContent =
+    `${total.toLocaleString()} sessions in the last ${USAGE_DAYS} days` +
+    (report.series.length === 1 ? ` with ${keyLabel(report.series[0])}` : "") +
+    `, counted up to ${formatDate(report.caughtUpTo)}.`;
+  const legend = $("usage-legend");
+  legend.replaceChildren(...report.series.map((s, j) => {
+    const item = document.createElement("li");
+    const swatch = svg("svg", { viewBox: "0 0 10 10", "aria-hidden": "true" });
+    svg("rect", { width: 10, height: 10, fill: PALETTE[j % PALETTE.length] }, swatch);
+    item.append(swatch, `${keyLabel(s)}: ${s.points.reduce((n, p) => n + p.sessions, 0).toLocaleString()}`);
+    return item;
+  }));
+}
+
+function fillUsageTable(report) {
+  const body = $("usage-rows");
+  body.replaceChildren();
+  for (const day of usageDays(report).reverse()) {
+    const row = body.insertRow();
+    row.dataset.day = day.at.slice(0, 10);
+    cell(row, dayName(day.at), "Day (UTC)");
+    cell(row, day.counts.reduce((a, b) => a + b, 0).toLocaleString(), "Sessions");
+    const parts = report.series.map((s, j) => [keyLabel(s), day.counts[j]]).filter(([, n]) => n > 0);
+    cell(row, parts.map(([k, n]) => `${k}: ${n}`).join(", ") || "—", "By key");
+  }
+}
+
+// The shown range as CSV: a row per day and key with its sessions.
+function exportUsage() {
+  if (!usageShown) return;
+  const lines = [["day", "keyId", "keyName", "sessions"].join(",")];
+  for (const s of usageShown.series) {
+    for (const p of s.points) lines.push([p.at.slice(0, 10), s.keyId, keyLabel(s), p.sessions].map(csvField).join(","));
+  }
+  download(`visionpipe-usage-${usageShown.from.slice(0, 10)}-${usageShown.to.slice(0, 10)}.csv`, "text/csv", lines.join("\r\n") + "\r\n");
+  setStatus(`Usage export ready: ${usageShown.series.length} keys, ${USAGE_DAYS} days.`);
+}
+
 // ---------------------------------------------------------------- views
 
 async function show() {
@@ -408,15 +553,15 @@ async function show() {
   }
   $("signed-out").hidden = true;
   $("sign-out").hidden = false;
-  const audit = location.hash === "#audit";
-  $("keys-view").hidden = audit;
-  $("audit-view").hidden = !audit;
-  $("nav-keys").toggleAttribute("aria-current", !audit);
-  $("nav-audit").toggleAttribute("aria-current", audit);
-  if (audit) $("nav-audit").setAttribute("aria-current", "page");
-  else $("nav-keys").setAttribute("aria-current", "page");
+  const view = { "#audit": "audit", "#usage": "usage" }[location.hash] ?? "keys";
+  for (const name of ["keys", "usage", "audit"]) {
+    $(`${name}-view`).hidden = name !== view;
+    if (name === view) $(`nav-${name}`).setAttribute("aria-current", "page");
+    else $(`nav-${name}`).removeAttribute("aria-current");
+  }
   try {
-    if (audit) await loadAudit(false);
+    if (view === "audit") await loadAudit(false);
+    else if (view === "usage") await loadUsage();
     else await loadKeys();
   } catch (e) {
     showError(e);
@@ -446,6 +591,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("audit-more").addEventListener("click", () => loadAudit(true).catch(showError));
   $("download-jsonl").addEventListener("click", () => exportAudit("jsonl"));
   $("download-csv").addEventListener("click", () => exportAudit("csv"));
+  $("usage-key").addEventListener("change", () => loadUsage().catch(showError));
+  $("usage-csv").addEventListener("click", exportUsage);
   $("sign-out").addEventListener("click", () => signOut("You signed out."));
   $("switch-stay").addEventListener("click", () => $("switch-dialog").close());
   $("switch-confirm").addEventListener("click", confirmSwitch);

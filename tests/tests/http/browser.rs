@@ -17,7 +17,7 @@ fn the_console_page_works_in_a_real_browser_as_the_docs_describe() {
         "{signed_in}"
     );
     // Credits enough for every test's sessions (the free ones are 3).
-    server.vpctl(&["credits", "grant", "--account", "acct_browser", "--amount", "10"]);
+    server.vpctl(&["credits", "grant", "--account", "acct_browser", "--amount", "20"]);
     // An expired token, signed by the very key the stack trusts (expiry is the only fault).
     let config = tests::local_config(server.data_dir.path(), &[]);
     let expired = tests::console_signer(&config).mint(&tests::account("acct_browser"), -3600);
