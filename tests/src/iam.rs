@@ -245,7 +245,13 @@ fn single(function: &str, action: &str, via: Option<&str>, body: &Value) -> Requ
     RequestShape {
         leading_key: key("pk"),
         sort_key: key("sk"),
-        attributes: attributes.into_iter().collect(),
+        // Usage counters are named by key and hour: as patterns, the shapes stay stable.
+        attributes: attributes
+            .into_iter()
+            .map(|a| counter_pattern(&a))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
         return_values: body["ReturnValues"]
             .as_str()
             .filter(|v| *v != "NONE")
@@ -253,6 +259,17 @@ fn single(function: &str, action: &str, via: Option<&str>, body: &Value) -> Requ
         select: body["Select"].as_str().map(str::to_string),
         consistent_read: body["ConsistentRead"].as_bool(),
         ..empty(function, &format!("dynamodb:{action}"), via)
+    }
+}
+
+/// A usage counter's name as a pattern (`s#<key id>#<hour>` → `s#{id}#{hour}`, `g#<hour>` →
+/// `g#{hour}`); any other name as it is.
+pub(crate) fn counter_pattern(name: &str) -> String {
+    let hour = |h: &str| h.len() == 2 && h.bytes().all(|b| b.is_ascii_digit());
+    match name.split('#').collect::<Vec<_>>()[..] {
+        ["s", key, h] if key.starts_with("key_") && hour(h) => "s#{id}#{hour}".into(),
+        ["g", h] if hour(h) => "g#{hour}".into(),
+        _ => name.to_string(),
     }
 }
 

@@ -162,7 +162,7 @@ pub fn shapes(items: &[serde_json::Value]) -> BTreeMap<(String, String), BTreeSe
         };
         let names = shapes.entry((pattern("pk"), pattern("sk"))).or_default();
         for (name, value) in item.as_object().unwrap() {
-            names.insert(counter_pattern(name));
+            names.insert(crate::iam::counter_pattern(name));
             if let Some(map) = value.get("M").and_then(|m| m.as_object()) {
                 for (inner, inner_value) in map {
                     let inner = if inner.starts_with("key_") {
@@ -181,17 +181,6 @@ pub fn shapes(items: &[serde_json::Value]) -> BTreeMap<(String, String), BTreeSe
         }
     }
     shapes
-}
-
-/// A usage counter's name as a pattern (`s#<key id>#<hour>` → `s#{id}#{hour}`, `g#<hour>` →
-/// `g#{hour}`); any other name as it is.
-fn counter_pattern(name: &str) -> String {
-    let hour = |h: &str| h.len() == 2 && h.bytes().all(|b| b.is_ascii_digit());
-    match name.split('#').collect::<Vec<_>>()[..] {
-        ["s", key, h] if key.starts_with("key_") && hour(h) => "s#{id}#{hour}".into(),
-        ["g", h] if hour(h) => "g#{hour}".into(),
-        _ => name.to_string(),
-    }
 }
 
 /// A committed fixture, as [`dump`] wrote it.
