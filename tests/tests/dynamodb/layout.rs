@@ -365,3 +365,68 @@ async fn a_table_moves_while_the_api_serves_and_nothing_is_lost_or_counted_twice
     assert_eq!(resolve(store.as_ref(), &items, "Only").await.unwrap(), None);
     assert_eq!(mover.accounts_in_layout_1().await.unwrap(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn vpctl_table_migrate_says_what_it_would_move_then_moves_it_then_finds_nothing_left() {
+    // GIVEN the layout-1 fixture, and the operator CLI pointed at its table
+    let (table, _) = layout_1_table().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(server::vpctl_path())
+            .args(args)
+            .env("VP_ENV", "local")
+            .env("VP_DATA_DIR", dir.path())
+            .envs(dynamo::sdk_env(&table))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "vpctl {args:?}: {stderr}");
+        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines, stderr)
+    };
+    let moves = |lines: &[serde_json::Value]| -> Vec<(String, bool, u64)> {
+        lines
+            .iter()
+            .map(|l| {
+                (
+                    l["account"].as_str().unwrap().to_string(),
+                    l["dryRun"].as_bool().unwrap(),
+                    l["keys"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // WHEN it is asked for a dry run THEN it names both accounts and their live keys, and
+    // moves nothing
+    let (lines, said) = run(&["table", "migrate", "--dry-run"]);
+    assert_eq!(
+        moves(&lines),
+        [
+            ("acct_layout_a".into(), true, 6),
+            ("acct_layout_b".into(), true, 1)
+        ]
+    );
+    assert!(said.contains("2 account(s) to move (dry run"), "{said}");
+    let store = DynamoStore::new(client(None), table.clone(), 3);
+    assert_eq!(store.accounts_in_layout_1().await.unwrap().len(), 2);
+    // WHEN it moves the table THEN both accounts move, and a second run finds nothing
+    let (lines, _) = run(&["table", "migrate"]);
+    assert_eq!(
+        moves(&lines),
+        [
+            ("acct_layout_a".into(), false, 6),
+            ("acct_layout_b".into(), false, 1)
+        ]
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["alreadyMoved"] == false && l["ledgerEntries"].as_u64() > Some(0))
+    );
+    let (lines, said) = run(&["table", "migrate"]);
+    assert!(lines.is_empty() && said.contains("0 account(s) moved"), "{said}");
+    assert_eq!(store.accounts_in_layout_1().await.unwrap(), Vec::<String>::new());
+}
