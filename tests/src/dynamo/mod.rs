@@ -248,7 +248,8 @@ impl Store for Settled {
         self.caught_up(account).await;
         self.0.credit_events(account).await
     }
-    /// Waits until every change is counted (the counts say they are exact up to `now`).
+    /// Waits until every change is counted (the counts say they are exact up to `now`, which
+    /// they never do while any is left).
     async fn usage(
         &self,
         account: &AccountId,

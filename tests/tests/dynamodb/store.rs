@@ -460,3 +460,45 @@ async fn a_key_past_the_expiry_it_was_made_with_is_refused_without_a_request() {
         "no request for a key past the expiry it was made with"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_query_is_one_batch_read_of_one_item_per_day_and_never_reads_the_ledger() {
+    use common::store::usage::{Granularity, UsageQuery};
+    // GIVEN an account with a key that has opened sessions, the stream delivered
+    let counter = CallCounter::default();
+    let table = fresh_table(&client(None)).await;
+    let (app, _dir) = counted_instance(&table, &counter).await;
+    tests::seed_key(
+        app.store.as_ref(),
+        "acct_usage_calls",
+        tests::FIXTURE_KEY_ID,
+        tests::KEY_OK,
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(session(&app, tests::KEY_OK, None).await, 200);
+    }
+    let now = common::clock::now();
+    for (days, granularity) in [(90, Granularity::Day), (7, Granularity::Hour)] {
+        let query = UsageQuery::covering(now - time::Duration::days(days), now, granularity).unwrap();
+        // (counted once the ledger function has caught up: the settled store waits for it)
+        let usage = app
+            .store
+            .usage(&tests::account("acct_usage_calls"), &query, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            usage.sessions[tests::FIXTURE_KEY_ID].values().sum::<u64>(),
+            2,
+            "{usage:?} {query:?}"
+        );
+        // WHEN the range is read again THEN one BatchGetItem (the account item, how far the
+        // counts go, one item a day: at most 92, within one batch's 100), nothing else
+        counter.take();
+        app.store
+            .usage(&tests::account("acct_usage_calls"), &query, now)
+            .await
+            .unwrap();
+        assert_eq!(counter.take(), ["BatchGetItem"], "{granularity:?}");
+    }
+}

@@ -104,8 +104,9 @@ pub struct Usage {
     pub sessions: BTreeMap<String, BTreeMap<OffsetDateTime, u64>>,
     /// Credits granted to the account in the range.
     pub granted: u64,
-    /// Every balance change before this time is counted: the time of the last change counted,
-    /// or the query's own time when none is left to count.
+    /// Every balance change before this time is counted: the query's own time when none is
+    /// left to count, else a second before the last one counted (times are to the second), so
+    /// always before the query's time while any is left.
     pub caught_up_to: OffsetDateTime,
 }
 

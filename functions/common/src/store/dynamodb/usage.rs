@@ -276,8 +276,11 @@ impl DynamoStore {
             }
         }
         if version.is_some_and(|v| counted < v) {
+            // Times are to the second, and changes of that second after the last one counted
+            // may not be: exact only before it, and so always before `now` while behind (a
+            // caller tells "caught up" by `caught_up_to == now`).
             usage.caught_up_to = match counted_at {
-                Some(at) => clock::parse_rfc3339(&at).map_err(internal)?,
+                Some(at) => clock::parse_rfc3339(&at).map_err(internal)?.min(now) - time::Duration::SECOND,
                 // Nothing counted yet: exact up to the account's beginning only.
                 None => OffsetDateTime::UNIX_EPOCH,
             };
