@@ -7,8 +7,9 @@
 //! nothing. `VP_WRITE_LAYOUT_FIXTURE=1` writes the layout-2 fixture from a fresh run instead of
 //! comparing (never under CI).
 
+use common::ids::AccountId;
 use common::store::dynamodb::DynamoStore;
-use common::store::usage::{Granularity, UsageQuery};
+use common::store::usage::{Granularity, Usage, UsageQuery};
 use common::store::{
     DebitOutcome, Leak, LeakRevocation, LedgerKind, ReportedLeak, ResolvedKey, Store, StoreError,
     verify_ledger,
@@ -70,6 +71,27 @@ async fn layout_1_table() -> (String, Vec<serde_json::Value>) {
     let items = committed(FIXTURE_V1);
     load(&raw, &table, &items).await;
     (table, items)
+}
+
+/// The account's usage over `query`, checked against its ledger: every session and every
+/// granted credit counted once.
+async fn usage_matches_ledger(store: &dyn Store, acct: &AccountId, query: &UsageQuery) -> Usage {
+    let ledger = store.ledger(acct).await.unwrap();
+    let usage = store.usage(acct, query, common::clock::now()).await.unwrap();
+    let total = |kind| {
+        ledger
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.amount)
+            .sum::<u64>()
+    };
+    let sessions: u64 = usage.sessions.values().flat_map(|c| c.values()).sum();
+    assert_eq!(
+        (sessions, usage.granted),
+        (total(LedgerKind::Debit), total(LedgerKind::Grant)),
+        "{acct}"
+    );
+    usage
 }
 
 async fn resolve(
@@ -147,24 +169,7 @@ async fn the_layout_1_fixture_moves_with_its_keys_balances_and_ledger() {
     let day = time::macros::datetime!(2026-12-06 0:00 UTC);
     let query = UsageQuery::covering(day, day + time::Duration::DAY, Granularity::Day).unwrap();
     for acct in ACCOUNTS {
-        let ledger = store.ledger(&account(acct)).await.unwrap();
-        let usage = store
-            .usage(&account(acct), &query, common::clock::now())
-            .await
-            .unwrap();
-        let total = |kind| {
-            ledger
-                .iter()
-                .filter(|e| e.kind == kind)
-                .map(|e| e.amount)
-                .sum::<u64>()
-        };
-        let sessions: u64 = usage.sessions.values().flat_map(|c| c.values()).sum();
-        assert_eq!(
-            (sessions, usage.granted),
-            (total(LedgerKind::Debit), total(LedgerKind::Grant)),
-            "{acct}"
-        );
+        let usage = usage_matches_ledger(&store, &account(acct), &query).await;
         assert!(
             usage.caught_up_to > day,
             "{acct}: counted up to the last change: {usage:?}"
@@ -345,20 +350,7 @@ async fn a_table_moves_while_the_api_serves_and_nothing_is_lost_or_counted_twice
         Granularity::Day,
     )
     .unwrap();
-    let usage = store.usage(&a, &query, now).await.unwrap();
-    let ledger = store.ledger(&a).await.unwrap();
-    let total = |kind| {
-        ledger
-            .iter()
-            .filter(|e| e.kind == kind)
-            .map(|e| e.amount)
-            .sum::<u64>()
-    };
-    let sessions: u64 = usage.sessions.values().flat_map(|c| c.values()).sum();
-    assert_eq!(
-        (sessions, usage.granted),
-        (total(LedgerKind::Debit), total(LedgerKind::Grant))
-    );
+    usage_matches_ledger(store.as_ref(), &a, &query).await;
     // AND the key reported while its account waited is listed leaked and stays ended
     let only = store.list_keys(&b).await.unwrap();
     assert!(only.len() == 1 && only[0].leaked_at.is_some(), "{only:?}");

@@ -188,7 +188,7 @@ impl DynamoStore {
             moved.copied = plan.copies.len();
             if !dry_run {
                 self.put_all(plan.copies.clone()).await?;
-                self.count_history(account, &ledger).await?;
+                self.count_history(account, &old).await?;
                 for lookup in &plan.lookups {
                     self.give_lookup_its_slot(lookup).await?;
                 }
@@ -232,11 +232,6 @@ impl DynamoStore {
         account: &str,
         old: &[Item],
     ) -> Result<BTreeMap<String, LedgerItem>, StoreError> {
-        let mut entries: BTreeMap<String, LedgerItem> = BTreeMap::new();
-        for item in old.iter().filter(|i| sort_key(i).starts_with(LEDGER_PREFIX)) {
-            let entry: LedgerItem = from_item(item.clone())?;
-            entries.insert(entry.id.clone(), entry);
-        }
         let started = std::time::Instant::now();
         loop {
             let Some(balance) = self
@@ -245,13 +240,7 @@ impl DynamoStore {
             else {
                 return Err(internal(format!("account {account} vanished while moving")));
             };
-            let mut all = entries.clone();
-            for entry in self
-                .query::<LedgerItem>(ledger_pk(account), LEDGER_PREFIX, false)
-                .await?
-            {
-                all.insert(entry.id.clone(), entry);
-            }
+            let all = self.ledger_entries(account, old).await?;
             let sum = |kind| {
                 all.values()
                     .filter(|e| e.kind == kind)
@@ -280,41 +269,68 @@ impl DynamoStore {
         }
     }
 
+    /// Every ledger entry of a layout-1 account, by id: those still in its `ACCOUNT#` partition
+    /// (`old`) and those the ledger function has written to `LEDGER#` since the deploy.
+    async fn ledger_entries(
+        &self,
+        account: &str,
+        old: &[Item],
+    ) -> Result<BTreeMap<String, LedgerItem>, StoreError> {
+        let mut entries = BTreeMap::new();
+        for item in old.iter().filter(|i| sort_key(i).starts_with(LEDGER_PREFIX)) {
+            let entry: LedgerItem = from_item(item.clone())?;
+            entries.insert(entry.id.clone(), entry);
+        }
+        for entry in self
+            .query::<LedgerItem>(ledger_pk(account), LEDGER_PREFIX, false)
+            .await?
+        {
+            entries.insert(entry.id.clone(), entry);
+        }
+        Ok(entries)
+    }
+
     /// Usage counts for the account's history, which the ledger function (counting only what it
     /// is delivered) never saw: each day's counters set to a recount of the ledger up to the
     /// version the day's item has counted (all of the day's entries when it has none), in one
-    /// update conditional on that version (the ledger function may count a new change
-    /// meanwhile: then recount), and how far the counts go. A rerun recounts the same.
-    async fn count_history(
-        &self,
-        account: &str,
-        ledger: &BTreeMap<String, LedgerItem>,
-    ) -> Result<(), StoreError> {
-        let mut days: BTreeMap<time::Date, Vec<(&LedgerItem, OffsetDateTime)>> = BTreeMap::new();
-        for entry in ledger.values() {
-            let at = parse_time(&entry.at)?;
-            days.entry(at.date()).or_default().push((entry, at));
-        }
-        for (day, entries) in &days {
-            loop {
-                let counted = self.day_counted_to(account, *day).await?;
-                let upto =
-                    counted.unwrap_or_else(|| entries.iter().map(|(e, _)| e.version).max().unwrap_or(0));
-                let counts = usage::counts(
-                    entries
-                        .iter()
-                        .filter(|(e, _)| e.version <= upto)
-                        .map(|(e, at)| (e.kind, e.key_id.as_deref(), *at, e.amount)),
-                );
-                if self.set_day_counts(account, *day, counted, upto, counts).await? {
-                    break;
+    /// update conditional on that version, and how far the counts go. The ledger function may
+    /// count a new change meanwhile: the update then fails and the day is recounted, from the
+    /// ledger read again if the day has counted a change this reading lacks (its entry is
+    /// written before it is counted). A rerun recounts the same.
+    async fn count_history(&self, account: &str, old: &[Item]) -> Result<(), StoreError> {
+        let mut ledger = self.ledger_entries(account, old).await?;
+        'read: loop {
+            let known = ledger.values().map(|e| e.version).max().unwrap_or(0);
+            let mut days: BTreeMap<time::Date, Vec<(&LedgerItem, OffsetDateTime)>> = BTreeMap::new();
+            for entry in ledger.values() {
+                let at = parse_time(&entry.at)?;
+                days.entry(at.date()).or_default().push((entry, at));
+            }
+            for (day, entries) in &days {
+                loop {
+                    let counted = self.day_counted_to(account, *day).await?;
+                    if counted.is_some_and(|c| c > known) {
+                        ledger = self.ledger_entries(account, old).await?;
+                        continue 'read;
+                    }
+                    let upto =
+                        counted.unwrap_or_else(|| entries.iter().map(|(e, _)| e.version).max().unwrap_or(0));
+                    let counts = usage::counts(
+                        entries
+                            .iter()
+                            .filter(|(e, _)| e.version <= upto)
+                            .map(|(e, at)| (e.kind, e.key_id.as_deref(), *at, e.amount)),
+                    );
+                    if self.set_day_counts(account, *day, counted, upto, counts).await? {
+                        break;
+                    }
                 }
             }
+            if let Some(last) = ledger.values().max_by_key(|e| e.version) {
+                self.counted_up_to(account, last.version, &last.at).await?;
+            }
+            return Ok(());
         }
-        if let Some(last) = ledger.values().max_by_key(|e| e.version) {
-            self.counted_up_to(account, last.version, &last.at).await?;
-        }
-        Ok(())
     }
 
     /// The slots, copies and lookup updates of one account's move.
