@@ -604,3 +604,68 @@ impl aws_smithy_types::config_bag::Storable for Watched {
 pub fn watched_client(watch: TransactionsInFlight) -> Client {
     Client::from_conf(config_at(&endpoint()).interceptor(watch).build())
 }
+
+/// A hook run once, from whichever request reaches it first.
+type Hook = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
+
+/// Runs a hook once, just before the first `operation` request whose body names `marker` is
+/// sent, holding that request until the hook is done: something that happens "between" two of
+/// the caller's requests, every time. The hook blocks the sending thread (`block_in_place`),
+/// so it needs a multi-threaded runtime; it may drive async work with `Handle::block_on`.
+#[derive(Clone)]
+pub struct BeforeRequest {
+    operation: &'static str,
+    marker: &'static str,
+    hook: Hook,
+}
+
+impl BeforeRequest {
+    pub fn new(operation: &'static str, marker: &'static str, hook: impl FnOnce() + Send + 'static) -> Self {
+        BeforeRequest {
+            operation,
+            marker,
+            hook: Arc::new(Mutex::new(Some(Box::new(hook)))),
+        }
+    }
+
+    /// Whether the hook has run.
+    pub fn ran(&self) -> bool {
+        self.hook.lock().unwrap().is_none()
+    }
+}
+
+impl std::fmt::Debug for BeforeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BeforeRequest({} naming {})", self.operation, self.marker)
+    }
+}
+
+impl Intercept for BeforeRequest {
+    fn name(&self) -> &'static str {
+        "BeforeRequest"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if operation_of(context.request()) != self.operation {
+            return Ok(());
+        }
+        let names_marker = context
+            .request()
+            .body()
+            .bytes()
+            .is_some_and(|b| String::from_utf8_lossy(b).contains(self.marker));
+        if !names_marker {
+            return Ok(());
+        }
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(hook) = hook {
+            tokio::task::block_in_place(hook);
+        }
+        Ok(())
+    }
+}

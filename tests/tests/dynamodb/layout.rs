@@ -422,3 +422,52 @@ async fn vpctl_table_migrate_says_what_it_would_move_then_moves_it_then_finds_no
     assert!(lines.is_empty() && said.contains("0 account(s) moved"), "{said}");
     assert_eq!(store.accounts_in_layout_1().await.unwrap(), Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_counted_while_the_move_recounts_its_day_is_kept() {
+    // GIVEN the layout-1 fixture with a grant made since the deploy, which the ledger function
+    // has written and counted (this hour's `g#` counter holds it)
+    let (table, _) = layout_1_table().await;
+    let grant_and_count = |table: String, amount: u64| async move {
+        let store = DynamoStore::new(client(None), table.clone(), 3);
+        store
+            .grant_credits(
+                &account(ACCOUNTS[0]),
+                amount,
+                "since the deploy",
+                common::clock::now(),
+            )
+            .await
+            .unwrap();
+        let mut deliver = |event| async {
+            Ok::<_, std::convert::Infallible>(common::ledger_stream::handle(&store, event).await)
+        };
+        assert_eq!(dynamo::stream_of(&table).await.step(&mut deliver).await, Ok(true));
+    };
+    grant_and_count(table.clone(), 30).await;
+    // AND a move whose first read of a day's counts is held while another grant lands in the
+    // same hour and is counted: after the move has read the ledger, before it recounts the day
+    let hook = {
+        let table = table.clone();
+        move || tokio::runtime::Handle::current().block_on(grant_and_count(table, 5))
+    };
+    let held = dynamo::BeforeRequest::new("GetItem", "USAGE#acct_layout_a", hook);
+    let mover = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(
+            dynamo::config_at(&dynamo::endpoint())
+                .interceptor(held.clone())
+                .build(),
+        ),
+        table.clone(),
+        3,
+    );
+    // WHEN the table moves
+    mover.migrate_table(false, |_| {}).await.unwrap();
+    // THEN the grant is counted once, with the history: usage agrees with the ledger
+    assert!(held.ran(), "the grant landed during the recount");
+    let day = time::macros::datetime!(2026-12-06 0:00 UTC);
+    let query =
+        UsageQuery::covering(day, common::clock::now() + time::Duration::DAY, Granularity::Day).unwrap();
+    let usage = usage_matches_ledger(&mover, &account(ACCOUNTS[0]), &query).await;
+    assert_eq!(usage.granted, 7 + 30 + 5, "{usage:?}");
+}
