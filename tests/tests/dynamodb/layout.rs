@@ -111,6 +111,11 @@ async fn the_layout_1_fixture_moves_with_its_keys_balances_and_ledger() {
         resolve(&store, &items, "Plain").await,
         Err(StoreError::Unavailable { .. })
     ));
+    // (nor makes a key on it: its keys' state is still layout 1's, and a slot given now would
+    // be given again by the move)
+    let (_, early) = conformance::new_key(ACCOUNTS[0], "Too early", common::clock::now());
+    let made = store.create_key(early, origin()).await;
+    assert!(matches!(made, Err(StoreError::Unavailable { .. })), "{made:?}");
     // WHEN a dry run looks at it THEN it finds both accounts, their ledgers explaining their
     // balances (the check `vpctl credits verify` makes, before the move), and writes nothing
     let planned = store.migrate_table(true, |_| {}).await.unwrap();

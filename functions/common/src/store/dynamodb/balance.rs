@@ -195,8 +195,10 @@ impl DynamoStore {
         let result = self
             .update_account_item(account)
             .update_expression("SET keySeq = if_not_exists(keySeq, :zero) + :one")
+            // An account still in table layout 1 gives none: the move gives its slots.
             .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(live) OR size(live) < :cap)",
+                "attribute_exists(pk) AND attribute_not_exists(liveKeys) \
+                 AND (attribute_not_exists(live) OR size(live) < :cap)",
             )
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
