@@ -3,7 +3,9 @@
 
 use super::DynamoStore;
 use super::cancel::Retry;
-use super::client::{Item, TxError, from_item, internal, is_ambiguous, service_error, to_attribute};
+use super::client::{
+    Conditional, Item, TxError, from_item, internal, is_ambiguous, service_error, to_attribute, update_if,
+};
 use super::items::{
     ACCOUNT_SK, AccountItem, Change, DayUse, LEDGER_PREFIX, LedgerItem, account_pk, ledger_pk, slot_name,
 };
@@ -192,7 +194,7 @@ impl DynamoStore {
     /// creation that then fails is just never used). An account at its cap gives none, so
     /// asking again and again does not make slot numbers (and the item) grow.
     pub(super) async fn next_slot(&self, account: &str) -> Result<NextSlot, StoreError> {
-        let result = self
+        let request = self
             .update_account_item(account)
             .update_expression("SET keySeq = if_not_exists(keySeq, :zero) + :one")
             // An account still in table layout 1 gives none: the move gives its slots.
@@ -204,23 +206,15 @@ impl DynamoStore {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":cap", AttributeValue::N(MAX_LIVE_KEYS.to_string()))
             .return_values(ReturnValue::UpdatedNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let seq: KeySeq = from_item(out.attributes.unwrap_or_default())?;
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match update_if(request).await? {
+            Conditional::Applied(new) => {
+                let seq: KeySeq = from_item(new.unwrap_or_default())?;
                 Ok(NextSlot::Taken(seq.key_seq))
             }
-            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
-                UpdateItemError::ConditionalCheckFailedException(e) => Ok(match e.item {
-                    Some(old) if old.contains_key("liveKeys") => NextSlot::Moving,
-                    Some(_) => NextSlot::Full,
-                    None => NextSlot::NoAccount,
-                }),
-                other => Err(service_error(&other)),
-            },
-            Err(e) => Err(super::client::classify(e)),
+            Conditional::Refused(Some(old)) if old.contains_key("liveKeys") => Ok(NextSlot::Moving),
+            Conditional::Refused(Some(_)) => Ok(NextSlot::Full),
+            Conditional::Refused(None) => Ok(NextSlot::NoAccount),
         }
     }
 

@@ -9,6 +9,8 @@ use crate::ids::new_ulid;
 use crate::store::StoreError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
 };
@@ -312,6 +314,27 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder()
             .update(update.build().map_err(internal)?)
             .build())
+    }
+}
+
+/// What a conditional `UpdateItem` came to.
+pub(super) enum Conditional {
+    /// Applied: the attributes the request asked for (`ReturnValues`), if any.
+    Applied(Option<Item>),
+    /// Its condition refused it: nothing changed. The item as it was, if the request asked for
+    /// it (`ReturnValuesOnConditionCheckFailure: ALL_OLD`) and there was one.
+    Refused(Option<Item>),
+}
+
+/// Sends a conditional `UpdateItem`, telling its condition's refusal apart from a failure.
+pub(super) async fn update_if(request: UpdateItemFluentBuilder) -> Result<Conditional, StoreError> {
+    match request.send().await {
+        Ok(out) => Ok(Conditional::Applied(out.attributes)),
+        Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+            UpdateItemError::ConditionalCheckFailedException(e) => Ok(Conditional::Refused(e.item)),
+            other => Err(service_error(&other).caused_by(other)),
+        },
+        Err(e) => Err(classify(e)),
     }
 }
 

@@ -25,7 +25,7 @@
 //!   the command again, and running it on a moved table changes nothing.
 
 use super::DynamoStore;
-use super::client::{Item, classify, from_item, internal, parse_time, to_attribute};
+use super::client::{Item, classify, from_item, internal, parse_time, to_attribute, update_if};
 use super::items::{
     ACCOUNT_SK, AUDIT_PREFIX, AccountItem, DayUse, EVENT_PREFIX, IDEMPOTENCY_PREFIX, KEY_PREFIX,
     LEDGER_PREFIX, LOOKUP_SK, LedgerItem, account_pk, audit_pk, event_pk, idempotency_pk, key_pk, ledger_pk,
@@ -33,8 +33,6 @@ use super::items::{
 };
 use super::usage;
 use crate::store::{LedgerKind, StoreError};
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use futures_util::{StreamExt, stream};
 use serde::Deserialize;
@@ -181,8 +179,7 @@ impl DynamoStore {
         if let Some(balance) = balance.into_iter().next().filter(|b| b.contains_key("liveKeys")) {
             moved.already_moved = false;
             let balance: Layout1Account = from_item(balance)?;
-            let ledger = self.check_layout_1_ledger(account, &old).await?;
-            moved.ledger_entries = ledger.len();
+            moved.ledger_entries = self.check_layout_1_ledger(account, &old).await?;
             let plan = self.plan(account, &balance, &old).await?;
             moved.keys = plan.slots.len();
             moved.copied = plan.copies.len();
@@ -227,11 +224,7 @@ impl DynamoStore {
     /// its balance as `vpctl credits verify` checks a moved one: how many there are. The API
     /// keeps serving (a grant may land meanwhile), so a ledger behind its balance is read
     /// again, for up to [`CATCH_UP`].
-    async fn check_layout_1_ledger(
-        &self,
-        account: &str,
-        old: &[Item],
-    ) -> Result<BTreeMap<String, LedgerItem>, StoreError> {
+    async fn check_layout_1_ledger(&self, account: &str, old: &[Item]) -> Result<usize, StoreError> {
         let started = std::time::Instant::now();
         loop {
             let Some(balance) = self
@@ -265,7 +258,7 @@ impl DynamoStore {
                     balance.version, balance.granted, balance.debited, balance.credits
                 )));
             }
-            return Ok(all);
+            return Ok(all.len());
         }
     }
 
@@ -453,16 +446,8 @@ impl DynamoStore {
             update.push_str(", leakedAt = :leaked");
             request = request.expression_attribute_values(":leaked", AttributeValue::S(at.clone()));
         }
-        let result = request.update_expression(update).send().await;
-        match result {
-            // A key without a lookup cannot be presented: nothing to give.
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(())
-            }
-            other => other.map(|_| ()).map_err(classify),
-        }
+        // Refused: a key without a lookup cannot be presented, so there is nothing to give.
+        update_if(request.update_expression(update)).await.map(|_| ())
     }
 
     /// The one update that turns the account item into layout 2; conditional on its still
@@ -482,15 +467,7 @@ impl DynamoStore {
             request = request.expression_attribute_values(":live", AttributeValue::Ns(live));
         }
         update.push_str(" REMOVE liveKeys, keyExpiries, keyUse");
-        match request.update_expression(update).send().await {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(classify(e)),
-        }
+        update_if(request.update_expression(update)).await.map(|_| ())
     }
 
     /// Deletes `items` (by key), 25 to a `BatchWriteItem`.

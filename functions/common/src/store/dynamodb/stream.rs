@@ -6,11 +6,9 @@
 //! duplicates.
 
 use super::DynamoStore;
-use super::client::{Item, classify, internal, to_item};
+use super::client::{Item, internal, to_item, update_if};
 use super::items::{ACCOUNT_SK, AccountItem, Change, KEY_PREFIX, key_pk};
 use crate::store::StoreError;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use std::collections::BTreeMap;
@@ -117,7 +115,7 @@ impl DynamoStore {
     }
 
     async fn write_last_use(&self, account: &str, key: &str, at: &str) -> Result<(), StoreError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -127,18 +125,9 @@ impl DynamoStore {
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(lastUsedAt) OR lastUsedAt < :at)",
             )
-            .expression_attribute_values(":at", AttributeValue::S(at.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(classify(e)),
-        }
+            .expression_attribute_values(":at", AttributeValue::S(at.to_string()));
+        // Refused: a later use is there already, or the key item is gone.
+        update_if(request).await.map(|_| ())
     }
 
     /// Puts `items`, 25 to a `BatchWriteItem`.

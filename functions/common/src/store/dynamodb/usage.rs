@@ -15,17 +15,16 @@
 //! balance's `version` to say how far the counts are exact (`caughtUpTo`).
 
 use super::DynamoStore;
-use super::client::{Item, classify, internal};
+use super::client::{Conditional, Item, classify, internal, update_if};
 use super::items::{ACCOUNT_SK, account_pk};
 use super::stream::StreamChange;
 use crate::clock;
 use crate::store::usage::{Usage, UsageQuery};
 use crate::store::{LedgerKind, StoreError};
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use time::{Date, OffsetDateTime, Time};
 
 pub const USAGE_PREFIX: &str = "USAGE#";
@@ -49,14 +48,25 @@ fn day_sk(day: Date) -> String {
 }
 
 impl DynamoStore {
+    /// An `UpdateItem` of the account's usage item `sk`, to be given its expressions.
+    fn update_usage_item(&self, account: &str, sk: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(usage_pk(account)))
+            .key("sk", AttributeValue::S(sk.to_string()))
+    }
+
     /// Counts `changes` (in stream order) into their accounts' day items, then records how far
     /// each account's counts go.
     pub(super) async fn count_usage(&self, changes: &[StreamChange]) -> Result<(), StoreError> {
-        let mut days: BTreeMap<(&str, Date), Vec<&StreamChange>> = BTreeMap::new();
+        let mut days: BTreeMap<(&str, Date), Vec<(&StreamChange, OffsetDateTime)>> = BTreeMap::new();
         let mut latest: BTreeMap<&str, &StreamChange> = BTreeMap::new();
         for change in changes {
             let at = clock::parse_rfc3339(&change.change.at).map_err(internal)?;
-            days.entry((&change.account, at.date())).or_default().push(change);
+            days.entry((&change.account, at.date()))
+                .or_default()
+                .push((change, at));
             let last = latest.entry(&change.account).or_insert(change);
             if change.version > last.version {
                 *last = change;
@@ -82,74 +92,41 @@ impl DynamoStore {
         &self,
         account: &str,
         day: Date,
-        mut changes: Vec<&StreamChange>,
+        mut changes: Vec<(&StreamChange, OffsetDateTime)>,
     ) -> Result<(), StoreError> {
-        changes.sort_by_key(|c| c.version);
+        changes.sort_by_key(|(c, _)| c.version);
         loop {
-            let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
+            let (Some((first, _)), Some((last, _))) = (changes.first(), changes.last()) else {
                 return Ok(());
             };
-            let counts = counts(
+            let mut update = String::from("SET appliedVersion = :last");
+            let mut request = self
+                .update_usage_item(account, &day_sk(day))
+                .condition_expression("attribute_not_exists(appliedVersion) OR appliedVersion < :first")
+                .expression_attribute_values(":first", AttributeValue::N(first.version.to_string()))
+                .expression_attribute_values(":last", AttributeValue::N(last.version.to_string()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            let counted = counts(
                 changes
                     .iter()
-                    .map(|c| {
-                        Ok((
-                            c.change.kind,
-                            c.change.key_id.as_deref(),
-                            clock::parse_rfc3339(&c.change.at)?,
-                            c.change.amount,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, time::error::Parse>>()
-                    .map_err(internal)?,
+                    .map(|(c, at)| (c.change.kind, c.change.key_id.as_deref(), *at, c.change.amount)),
             );
-            let mut update = String::from("SET appliedVersion = :last");
-            let mut names = HashMap::new();
-            let mut values = HashMap::from([
-                ("first".to_string(), first.version),
-                ("last".to_string(), last.version),
-            ]);
-            for (i, (name, count)) in counts.into_iter().enumerate() {
-                update.push_str(if i == 0 { " ADD " } else { ", " });
-                update.push_str(&format!("#c{i} :c{i}"));
-                names.insert(format!("#c{i}"), name);
-                values.insert(format!("c{i}"), count);
+            for (i, (name, count)) in counted.into_iter().enumerate() {
+                update.push_str(&format!("{}#c{i} :c{i}", if i == 0 { " ADD " } else { ", " }));
+                request = request
+                    .expression_attribute_names(format!("#c{i}"), name)
+                    .expression_attribute_values(format!(":c{i}"), AttributeValue::N(count.to_string()));
             }
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(usage_pk(account)))
-                .key("sk", AttributeValue::S(day_sk(day)))
-                .update_expression(update)
-                .condition_expression("attribute_not_exists(appliedVersion) OR appliedVersion < :first")
-                .set_expression_attribute_names((!names.is_empty()).then_some(names))
-                .set_expression_attribute_values(Some(
-                    values
-                        .into_iter()
-                        .map(|(k, v)| (format!(":{k}"), AttributeValue::N(v.to_string())))
-                        .collect(),
-                ))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
+            match update_if(request.update_expression(update)).await? {
+                Conditional::Applied(_) => return Ok(()),
                 // Some of these were counted before (a redelivery): count the rest only.
-                Err(SdkError::ServiceError(e))
-                    if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-                {
-                    let UpdateItemError::ConditionalCheckFailedException(e) = e.into_err() else {
-                        unreachable!()
-                    };
-                    let applied = e
-                        .item
+                Conditional::Refused(old) => {
+                    let applied = old
                         .as_ref()
                         .and_then(|i| number(i, "appliedVersion"))
                         .unwrap_or(0);
-                    changes.retain(|c| c.version > applied);
+                    changes.retain(|(c, _)| c.version > applied);
                 }
-                Err(e) => return Err(classify(e)),
             }
         }
     }
@@ -162,26 +139,14 @@ impl DynamoStore {
         version: u64,
         at: &str,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(usage_pk(account)))
-            .key("sk", AttributeValue::S(USAGE_SK.into()))
+        let request = self
+            .update_usage_item(account, USAGE_SK)
             .update_expression("SET appliedVersion = :v, appliedAt = :at")
             .condition_expression("attribute_not_exists(appliedVersion) OR appliedVersion < :v")
             .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
-            .expression_attribute_values(":at", AttributeValue::S(at.to_string()))
-            .send()
-            .await;
-        match result {
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(())
-            }
-            other => other.map(|_| ()).map_err(classify),
-        }
+            .expression_attribute_values(":at", AttributeValue::S(at.to_string()));
+        // Refused: the counts already go further.
+        update_if(request).await.map(|_| ())
     }
 
     /// The version a day's counts go up to, if any are kept.
@@ -211,11 +176,7 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         let mut update = String::from("SET appliedVersion = :upto");
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(usage_pk(account)))
-            .key("sk", AttributeValue::S(day_sk(day)))
+            .update_usage_item(account, &day_sk(day))
             .expression_attribute_values(":upto", AttributeValue::N(upto.to_string()));
         for (i, (name, count)) in counts.into_iter().enumerate() {
             update.push_str(&format!(", #c{i} = :c{i}"));
@@ -229,15 +190,8 @@ impl DynamoStore {
                 .expression_attribute_values(":counted", AttributeValue::N(version.to_string())),
             None => request.condition_expression("attribute_not_exists(appliedVersion)"),
         };
-        match request.update_expression(update).send().await {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify(e)),
-        }
+        let set = update_if(request.update_expression(update)).await?;
+        Ok(matches!(set, Conditional::Applied(_)))
     }
 
     /// One `BatchGetItem`: the account item (its `version`), how far its counts go, and one
