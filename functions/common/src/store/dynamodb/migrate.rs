@@ -70,17 +70,6 @@ const ACCOUNTS_IN_FLIGHT: usize = 8;
 /// How long a move waits for the ledger function to catch up with a balance.
 const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A balance, as the ledger check reads it (in either layout).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Layout1Balance {
-    credits: u64,
-    granted: u64,
-    debited: u64,
-    #[serde(default)]
-    version: u64,
-}
-
 /// A layout-1 account item's keys, as far as the move needs them.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -227,10 +216,7 @@ impl DynamoStore {
     async fn check_layout_1_ledger(&self, account: &str, old: &[Item]) -> Result<usize, StoreError> {
         let started = std::time::Instant::now();
         loop {
-            let Some(balance) = self
-                .get::<Layout1Balance>(account_pk(account), ACCOUNT_SK)
-                .await?
-            else {
+            let Some(balance) = self.get::<AccountItem>(account_pk(account), ACCOUNT_SK).await? else {
                 return Err(internal(format!("account {account} vanished while moving")));
             };
             let all = self.ledger_entries(account, old).await?;
