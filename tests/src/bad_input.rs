@@ -767,7 +767,10 @@ impl Credentials {
                 "keys/self: unknown key",
                 vec![(
                     "authorization",
-                    format!("Bearer {}", common::api_key::PlaintextKey::generate().expose()),
+                    format!(
+                        "Bearer {}",
+                        common::api_key::PlaintextKey::generate(common::api_key::KeyMode::Live).expose()
+                    ),
                 )],
                 "Invalid API key",
             ),

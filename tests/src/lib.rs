@@ -257,6 +257,7 @@ pub async fn drain(store: &dyn Store, plaintext: &str) {
             session: common::ids::SessionId::generate(),
             at: common::clock::now(),
             origin: Origin::default(),
+            spend: common::store::Spend::Credit,
         };
         match store
             .open_session(&KeyHash::of(plaintext), debit)

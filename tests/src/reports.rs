@@ -84,11 +84,18 @@ pub async fn a_report_of_1000_matches_revokes_exactly_its_live_keys(
             5 if i / 20 < revoked.len() => (revoked[i / 20].expose().to_string(), "true_positive"),
             // A look-alike: the right shape, but the checksum of another body.
             7 => {
-                let mut token = PlaintextKey::generate().expose().to_string();
+                let mut token = PlaintextKey::generate(common::api_key::KeyMode::Live)
+                    .expose()
+                    .to_string();
                 token.replace_range(8..9, if &token[8..9] == "0" { "1" } else { "0" });
                 (token, "false_positive")
             }
-            _ => (PlaintextKey::generate().expose().to_string(), "false_positive"),
+            _ => (
+                PlaintextKey::generate(common::api_key::KeyMode::Live)
+                    .expose()
+                    .to_string(),
+                "false_positive",
+            ),
         };
         matches.push(found(&token, i));
         want.push((KeyHash::of(&token).as_str().to_string(), label));

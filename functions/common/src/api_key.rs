@@ -1,7 +1,8 @@
 //! API keys: generation, the `Authorization` header, the format and checksum checks, hashing.
 //!
-//! A key is `vp_live_` + 64 lowercase hex characters: 56 random (28 bytes from the OS CSPRNG),
-//! then 8 that are the CRC-32 (IEEE, as zlib's `crc32`) of the text before them. The checksum
+//! A key is `vp_live_` (a live key) or `vp_test_` (a test key: [`KeyMode`]) + 64 lowercase hex
+//! characters: 56 random (28 bytes from the OS CSPRNG), then 8 that are the CRC-32 (IEEE, as
+//! zlib's `crc32`) of the text before them, prefix included. The checksum
 //! lets anyone — a secret scanner, `vpctl keys check`, create-session before any store request —
 //! tell a real key from a look-alike offline. Only a key's SHA-256 ([`KeyHash`]) is ever stored;
 //! the plaintext lives in a [`PlaintextKey`] whose `Debug` is redacted so that it cannot reach a
@@ -11,33 +12,91 @@ use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-pub const KEY_PREFIX: &str = "vp_live_";
+/// Both prefixes have this length.
+const PREFIX_LEN: usize = 8;
 const HEX_LEN: usize = 64;
-pub const KEY_LEN: usize = KEY_PREFIX.len() + HEX_LEN;
+pub const KEY_LEN: usize = PREFIX_LEN + HEX_LEN;
 /// Random bytes in a key (224 bits), written as the first 56 hex characters.
 const RANDOM_BYTES: usize = 28;
 /// Where the checksum starts: everything before it is what it covers.
 const CHECKSUM_AT: usize = KEY_LEN - 8;
-/// The secret-scanning pattern docs/architecture.md publishes (matches the format; the checksum then
-/// tells real keys from look-alikes).
-pub const SCANNING_PATTERN: &str = r"\bvp_live_[0-9a-f]{64}\b";
 /// How many leading characters of a key the console shows (`vp_live_1a2b`).
 pub const DISPLAY_PREFIX_LEN: usize = 12;
+
+/// What a key spends. A live key opens sessions for credits; a test key opens them against the
+/// account's daily test allowance and never moves a credit. The mode is written into the key
+/// itself (its prefix, which the stored hash covers), so it can never change, and anything
+/// that holds a key or its display prefix knows its mode without asking the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyMode {
+    #[default]
+    Live,
+    Test,
+}
+
+impl KeyMode {
+    pub const ALL: [KeyMode; 2] = [KeyMode::Live, KeyMode::Test];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyMode::Live => "live",
+            KeyMode::Test => "test",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// `vp_live_` or `vp_test_`.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            KeyMode::Live => "vp_live_",
+            KeyMode::Test => "vp_test_",
+        }
+    }
+
+    /// The mode a key (or its display prefix) starts with, if either.
+    pub fn of(key_or_prefix: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| key_or_prefix.starts_with(m.key_prefix()))
+    }
+
+    /// The token type secret scanning reports this mode's keys under (GitHub's `type`).
+    pub fn token_type(self) -> &'static str {
+        match self {
+            KeyMode::Live => "visionpipe_api_key",
+            KeyMode::Test => "visionpipe_test_api_key",
+        }
+    }
+
+    /// The secret-scanning pattern docs/secret-scanning.md publishes for this mode (matches the
+    /// format; the checksum then tells real keys from look-alikes).
+    pub fn scanning_pattern(self) -> String {
+        format!(r"\b{}[0-9a-f]{{{HEX_LEN}}}\b", self.key_prefix())
+    }
+}
 
 /// A plaintext API key. Exists only between generation and the create-key response.
 pub struct PlaintextKey(String);
 
 impl PlaintextKey {
-    pub fn generate() -> Self {
+    pub fn generate(mode: KeyMode) -> Self {
         let mut bytes = [0u8; RANDOM_BYTES];
         OsRng.fill_bytes(&mut bytes);
-        let body = format!("{KEY_PREFIX}{}", hex::encode(bytes));
+        let body = format!("{}{}", mode.key_prefix(), hex::encode(bytes));
         let checksum = checksum(&body);
         PlaintextKey(body + &checksum)
     }
 
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    pub fn mode(&self) -> KeyMode {
+        KeyMode::of(&self.0).unwrap_or_default()
     }
 
     pub fn hash(&self) -> KeyHash {
@@ -116,11 +175,12 @@ pub fn has_valid_checksum(token: &str) -> bool {
     is_well_formed(token) && token[CHECKSUM_AT..] == checksum(&token[..CHECKSUM_AT])
 }
 
-/// True when `token` is `vp_live_` followed by exactly 64 lowercase hex characters.
+/// True when `token` is `vp_live_` or `vp_test_` followed by exactly 64 lowercase hex
+/// characters.
 pub fn is_well_formed(token: &str) -> bool {
     token.len() == KEY_LEN
-        && token.starts_with(KEY_PREFIX)
-        && token[KEY_PREFIX.len()..]
+        && KeyMode::of(token).is_some()
+        && token[PREFIX_LEN..]
             .bytes()
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -134,13 +194,34 @@ mod tests {
 
     #[test]
     fn generated_keys_are_well_formed_unique_and_hash_to_64_hex() {
-        let a = PlaintextKey::generate();
-        let b = PlaintextKey::generate();
+        let a = PlaintextKey::generate(KeyMode::Live);
+        let b = PlaintextKey::generate(KeyMode::Live);
         assert!(is_well_formed(a.expose()), "{}", a.expose().len());
         assert_ne!(a.expose(), b.expose());
         assert_eq!(a.hash().as_str().len(), 64);
         assert_eq!(a.display_prefix(), &a.expose()[..12]);
         assert!(a.display_prefix().starts_with("vp_live_"));
+        assert_eq!(a.mode(), KeyMode::Live);
+    }
+
+    #[test]
+    fn a_test_key_is_vp_test_with_the_same_checksum_and_its_own_hash() {
+        let key = PlaintextKey::generate(KeyMode::Test);
+        assert!(key.expose().starts_with("vp_test_"));
+        assert!(is_well_formed(key.expose()) && has_valid_checksum(key.expose()));
+        assert_eq!(
+            (key.mode(), KeyMode::of(&key.display_prefix())),
+            (KeyMode::Test, Some(KeyMode::Test))
+        );
+        // The checksum covers the prefix: a live key made into a test key by its prefix alone
+        // is a look-alike, and (the hash covering it too) could never find the live key.
+        let live = PlaintextKey::generate(KeyMode::Live);
+        let relabelled = live.expose().replacen("vp_live_", "vp_test_", 1);
+        assert!(is_well_formed(&relabelled) && !has_valid_checksum(&relabelled));
+        assert_ne!(KeyHash::of(&relabelled), live.hash());
+        // Computed independently with Python's zlib.crc32.
+        let documented = "vp_test_0123456789abcdef0123456789abcdef0123456789abcdef01234567b172c74e";
+        assert_eq!(checksum(&documented[..64]), &documented[64..]);
     }
 
     #[test]
@@ -155,10 +236,10 @@ mod tests {
 
     #[test]
     fn every_generated_key_carries_its_checksum_and_any_changed_character_breaks_it() {
-        let key = PlaintextKey::generate();
+        let key = PlaintextKey::generate(KeyMode::Live);
         assert!(has_valid_checksum(key.expose()));
         let text = key.expose();
-        for at in KEY_PREFIX.len()..KEY_LEN {
+        for at in PREFIX_LEN..KEY_LEN {
             let original = text.as_bytes()[at];
             let replacement = if original == b'0' { b'1' } else { b'0' };
             let mut changed = text.as_bytes().to_vec();
@@ -171,8 +252,10 @@ mod tests {
     }
 
     #[test]
-    fn the_published_scanning_pattern_is_the_format() {
-        assert_eq!(SCANNING_PATTERN, r"\bvp_live_[0-9a-f]{64}\b");
+    fn the_published_scanning_patterns_are_the_formats() {
+        assert_eq!(KeyMode::Live.scanning_pattern(), r"\bvp_live_[0-9a-f]{64}\b");
+        assert_eq!(KeyMode::Test.scanning_pattern(), r"\bvp_test_[0-9a-f]{64}\b");
+        assert_eq!(KeyMode::Test.token_type(), "visionpipe_test_api_key");
     }
 
     #[test]
@@ -186,7 +269,7 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_key() {
-        let key = PlaintextKey::generate();
+        let key = PlaintextKey::generate(KeyMode::Test);
         assert!(!format!("{key:?}").contains(&key.expose()[8..]));
     }
 
@@ -194,11 +277,14 @@ mod tests {
     fn format_check() {
         let hex64 = "0123456789abcdef".repeat(4);
         assert!(is_well_formed(&format!("vp_live_{hex64}")));
+        assert!(is_well_formed(&format!("vp_test_{hex64}")));
         for bad in [
             format!("vp_live_{}", &hex64[..63]),
             format!("vp_live_{hex64}0"),
             format!("vp_live_{}", hex64.to_uppercase()),
-            format!("vp_test_{hex64}"),
+            format!("vp_prod_{hex64}"),
+            format!("VP_TEST_{hex64}"),
+            format!("vp_test{hex64}0"),
             format!("vp_live_{}g", &hex64[..63]),
             String::new(),
             "vp_live_".into(),
@@ -236,7 +322,7 @@ mod tests {
     #[test]
     fn a_plaintext_key_never_prints() {
         assert_eq!(
-            format!("{:?}", PlaintextKey::generate()),
+            format!("{:?}", PlaintextKey::generate(KeyMode::Live)),
             "PlaintextKey(<redacted>)"
         );
     }

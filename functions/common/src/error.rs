@@ -35,6 +35,11 @@ pub enum ApiError {
     KeyLimitReached {
         retry_after_secs: u64,
     },
+    /// 429: a test key's account has opened its test sessions for the UTC day; retry when the
+    /// next begins.
+    TestLimitReached {
+        retry_after_secs: u64,
+    },
     /// 422: the Idempotency-Key was first used with another API key.
     IdempotencyKeyUsedByAnotherApiKey,
     /// 422: the Idempotency-Key was first used with a different request body.
@@ -85,7 +90,9 @@ impl ApiError {
             ApiError::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
             ApiError::KeyNotFound => StatusCode::NOT_FOUND,
             ApiError::TooManyKeys => StatusCode::CONFLICT,
-            ApiError::KeyLimitReached { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::KeyLimitReached { .. } | ApiError::TestLimitReached { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::IdempotencyKeyUsedByAnotherApiKey | ApiError::IdempotencyKeyUsedForAnotherRequest => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -117,6 +124,9 @@ impl ApiError {
                 "API key limit reached: an account can have at most 100 keys; delete one first"
             }
             ApiError::KeyLimitReached { .. } => "Key session limit reached",
+            ApiError::TestLimitReached { .. } => {
+                "Test session limit reached: test keys share a daily allowance; live keys are not affected"
+            }
             ApiError::IdempotencyKeyUsedByAnotherApiKey => {
                 "Idempotency-Key was already used with a different API key"
             }
@@ -147,6 +157,7 @@ impl ApiError {
             ApiError::KeyNotFound => "key_not_found",
             ApiError::TooManyKeys => "too_many_keys",
             ApiError::KeyLimitReached { .. } => "key_limit_reached",
+            ApiError::TestLimitReached { .. } => "test_limit_reached",
             ApiError::IdempotencyKeyUsedByAnotherApiKey | ApiError::IdempotencyKeyUsedForAnotherRequest => {
                 "idempotency_key_reused"
             }
@@ -176,6 +187,9 @@ impl ApiError {
             ApiError::KeyLimitReached {
                 retry_after_secs: 3600,
             },
+            ApiError::TestLimitReached {
+                retry_after_secs: 3600,
+            },
             ApiError::IdempotencyKeyUsedByAnotherApiKey,
             ApiError::IdempotencyKeyUsedForAnotherRequest,
             ApiError::BadRequest("Request body is not valid JSON".into()),
@@ -197,6 +211,7 @@ impl ApiError {
                 | ApiError::KeyNotFound
                 | ApiError::TooManyKeys
                 | ApiError::KeyLimitReached { .. }
+                | ApiError::TestLimitReached { .. }
                 | ApiError::IdempotencyKeyUsedByAnotherApiKey
                 | ApiError::IdempotencyKeyUsedForAnotherRequest
                 | ApiError::BadRequest(_)
@@ -241,7 +256,8 @@ impl ApiError {
             ApiError::Unavailable | ApiError::Store { transient: true, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
-            ApiError::KeyLimitReached { retry_after_secs } => {
+            ApiError::KeyLimitReached { retry_after_secs }
+            | ApiError::TestLimitReached { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}

@@ -4,6 +4,7 @@
 //! `kid` is the RFC 7638 thumbprint of the public key, so rotating the key changes the `kid` and
 //! verifiers can hold old and new keys.
 
+use crate::api_key::KeyMode;
 use crate::config::{PlaygroundConfig, SigningKeySource};
 use crate::ids::{AccountId, SessionId};
 use crate::jwk::EcPublicJwk;
@@ -26,6 +27,9 @@ pub struct SessionClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// `live` or `test`: a test key's session spent no credit, and the playground may mark or
+    /// limit it (that is the playground's decision; this API only says which it is).
+    pub mode: KeyMode,
 }
 
 pub struct IssuedSession {
@@ -109,6 +113,7 @@ impl PlaygroundSigner {
         &self,
         account: &AccountId,
         session: &SessionId,
+        mode: KeyMode,
         now: OffsetDateTime,
     ) -> Result<IssuedSession, IssueError> {
         let iat = now.unix_timestamp();
@@ -120,6 +125,7 @@ impl PlaygroundSigner {
             iat,
             exp: iat + self.ttl_secs as i64,
             jti: crate::ids::new_ulid().to_string(),
+            mode,
         };
         // JWS compact serialization (RFC 7515): header.claims.signature, each base64url; the
         // ES256 signature is r ‖ s, 64 bytes (RFC 7518 §3.4).
@@ -139,8 +145,12 @@ impl PlaygroundSigner {
     }
 
     /// Where the playground opens `token`.
-    pub fn playground_url(&self, token: &str) -> String {
-        format!("{}/playground?token={token}", self.base_url)
+    /// Where the session opens; a test session's URL says so (`&mode=test`) as its token does.
+    pub fn playground_url(&self, token: &str, mode: KeyMode) -> String {
+        match mode {
+            KeyMode::Live => format!("{}/playground?token={token}", self.base_url),
+            KeyMode::Test => format!("{}/playground?token={token}&mode=test", self.base_url),
+        }
     }
 
     /// The public key set (RFC 7517) that verifies every token this signer issues.
@@ -172,11 +182,15 @@ mod tests {
         let account = AccountId::parse("acct_1").unwrap();
         let session = SessionId::generate();
         let issued = signer
-            .issue(&account, &session, OffsetDateTime::now_utc())
+            .issue(&account, &session, KeyMode::Live, OffsetDateTime::now_utc())
             .unwrap();
         assert_eq!(
-            signer.playground_url(&issued.token),
+            signer.playground_url(&issued.token, KeyMode::Live),
             format!("https://play.test/playground?token={}", issued.token)
+        );
+        assert_eq!(
+            signer.playground_url(&issued.token, KeyMode::Test),
+            format!("https://play.test/playground?token={}&mode=test", issued.token)
         );
 
         let jwk = &signer.jwks()["keys"][0];
@@ -194,6 +208,14 @@ mod tests {
         assert_eq!(claims.sub, "acct_1");
         assert_eq!(claims.sid, session.as_str());
         assert_eq!(claims.exp - claims.iat, 3600);
+        assert_eq!(claims.mode, KeyMode::Live);
+        let test = signer
+            .issue(&account, &session, KeyMode::Test, OffsetDateTime::now_utc())
+            .unwrap();
+        let test_claims = jsonwebtoken::decode::<SessionClaims>(&test.token, &key, &validation)
+            .unwrap()
+            .claims;
+        assert_eq!(test_claims.mode, KeyMode::Test);
 
         let other = PlaygroundSigner::from_pem(&generate_pem(), &config()).unwrap();
         let jwk = &other.jwks()["keys"][0];
@@ -283,6 +305,7 @@ mod tests {
             .issue(
                 &AccountId::parse("acct_1").unwrap(),
                 &SessionId::generate(),
+                KeyMode::Live,
                 OffsetDateTime::now_utc(),
             )
             .unwrap();

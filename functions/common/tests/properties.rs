@@ -18,9 +18,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn the_key_format_check_accepts_exactly_the_format(s in "\\PC{0,80}|vp_live_[0-9a-fA-F]{60,68}") {
+    fn the_key_format_check_accepts_exactly_the_format(s in "\\PC{0,80}|vp_(live|test|tset)_[0-9a-fA-F]{60,68}") {
         let expected = s.len() == 72
-            && s.starts_with("vp_live_")
+            && (s.starts_with("vp_live_") || s.starts_with("vp_test_"))
             && s[8..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         prop_assert_eq!(is_well_formed(&s), expected);
     }
@@ -48,8 +48,11 @@ proptest! {
     }
 
     #[test]
-    fn generated_keys_are_always_well_formed(_ in 0u8..8) {
-        let key = PlaintextKey::generate();
+    fn generated_keys_are_always_well_formed(test in any::<bool>()) {
+        use common::api_key::KeyMode;
+        let mode = if test { KeyMode::Test } else { KeyMode::Live };
+        let key = PlaintextKey::generate(mode);
+        prop_assert_eq!(key.mode(), mode);
         prop_assert!(common::api_key::has_valid_checksum(key.expose()));
         prop_assert!(is_well_formed(key.expose()));
         prop_assert_eq!(key.display_prefix(), key.expose()[..12].to_string());

@@ -173,7 +173,16 @@ fn bench(c: &mut Criterion) {
     let signer = &embedded.signer;
     let session = common::ids::SessionId::generate();
     c.bench_function("ES256 session token", |b| {
-        b.iter(|| signer.issue(&account, &session, common::clock::now()).unwrap())
+        b.iter(|| {
+            signer
+                .issue(
+                    &account,
+                    &session,
+                    common::api_key::KeyMode::Live,
+                    common::clock::now(),
+                )
+                .unwrap()
+        })
     });
     let resolved = runtime
         .block_on(store.resolve_key(&KeyHash::of(KEY)))
@@ -185,6 +194,7 @@ fn bench(c: &mut Criterion) {
                 session: common::ids::SessionId::generate(),
                 at: common::clock::now(),
                 origin: Origin::default(),
+                spend: common::store::Spend::Credit,
             };
             store.debit_session(&resolved, debit, None).await.unwrap()
         })

@@ -269,13 +269,18 @@ fn check_key(key: Option<String>) -> Result<(), String> {
     };
     let key = key.trim();
     if !common::api_key::is_well_formed(key) {
-        return Err("not a VisionPipe key: expected vp_live_ followed by 64 lowercase hex characters".into());
+        return Err(
+            "not a VisionPipe key: expected vp_live_ or vp_test_ followed by 64 lowercase hex characters"
+                .into(),
+        );
     }
     if !common::api_key::has_valid_checksum(key) {
         return Err("checksum mismatch: never issued by VisionPipe (mistyped, truncated or made up)".into());
     }
+    let mode = common::api_key::KeyMode::of(key).unwrap_or_default();
     println!(
-        "ok: a well-formed VisionPipe key with a valid checksum (whether it is live only the API can say)"
+        "ok: a well-formed VisionPipe {} key with a valid checksum (whether it is live only the API can say)",
+        mode.as_str()
     );
     Ok(())
 }

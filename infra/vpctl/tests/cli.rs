@@ -188,12 +188,25 @@ async fn verify_fails_with_exit_1_when_one_entry_is_corrupted() {
 #[test]
 fn keys_check_tells_an_issued_key_from_a_look_alike_offline_without_echoing_it() {
     let dir = tempfile::tempdir().unwrap();
-    let issued = common::api_key::PlaintextKey::generate();
+    use common::api_key::{KeyMode, PlaintextKey};
+    let issued = PlaintextKey::generate(KeyMode::Live);
     let ok = vpctl(dir.path(), &["keys", "check", issued.expose()]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("VisionPipe live key"));
+    // A test key is known by its own prefix, with the same checksum.
+    let test = PlaintextKey::generate(KeyMode::Test);
+    let tested = vpctl(dir.path(), &["keys", "check", test.expose()]);
+    assert!(
+        tested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    assert!(String::from_utf8_lossy(&tested.stdout).contains("VisionPipe test key"));
     let look_alike = format!("{}00000000", &issued.expose()[..64]);
+    let relabelled = issued.expose().replacen("vp_live_", "vp_test_", 1);
     for (key, why) in [
         (look_alike.as_str(), "checksum mismatch"),
+        (relabelled.as_str(), "checksum mismatch"),
         ("vp_live_123", "not a VisionPipe key"),
     ] {
         let out = vpctl(dir.path(), &["keys", "check", key]);

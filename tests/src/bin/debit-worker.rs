@@ -48,6 +48,7 @@ fn atomic(db: &Path, hash: &KeyHash, attempts: u32) -> u32 {
                 session: SessionId::generate(),
                 at: common::clock::now(),
                 origin: Origin::default(),
+                spend: common::store::Spend::Credit,
             };
             if let SessionOutcome::Opened { .. } = store.open_session(hash, debit).await.expect("store works")
             {

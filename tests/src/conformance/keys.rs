@@ -86,7 +86,7 @@ pub async fn keys_are_listed_only_to_their_account(store: Arc<dyn Store>) {
 
 pub async fn unknown_keys_are_invalid(store: Arc<dyn Store>) {
     create(store.as_ref(), "acct_a", "k").await;
-    let unknown = PlaintextKey::generate();
+    let unknown = PlaintextKey::generate(KeyMode::Live);
     assert_eq!(
         store.open_session(&unknown.hash(), debit()).await.unwrap(),
         SessionOutcome::InvalidKey

@@ -138,7 +138,7 @@ pub async fn leak_reports_of_unknown_or_already_revoked_keys_change_nothing(stor
     for (plaintext, want) in [
         (&deleted, LeakRevocation::AlreadyRevoked),
         (&reported, LeakRevocation::AlreadyRevoked),
-        (&PlaintextKey::generate(), LeakRevocation::Unknown),
+        (&PlaintextKey::generate(KeyMode::Live), LeakRevocation::Unknown),
     ] {
         assert_eq!(report(store.as_ref(), plaintext, clock::now()).await, want);
     }
@@ -164,7 +164,7 @@ pub async fn one_report_of_many_keys_answers_each_in_order_and_revokes_a_repeate
             .await
             .unwrap()
     );
-    let never = PlaintextKey::generate();
+    let never = PlaintextKey::generate(KeyMode::Live);
     // WHEN one report names them all, `a` twice
     let reports: Vec<ReportedLeak> = [&a, &never, &deleted, &b, &a]
         .iter()

@@ -5,13 +5,13 @@
 //! Every store under test is built with [`FREE_CREDITS`] free credits per new account.
 
 use crate::{OpenSession, SessionOutcome, account, credits, seed_key};
-use common::api_key::{KeyHash, PlaintextKey};
+use common::api_key::{KeyHash, KeyMode, PlaintextKey};
 use common::clock;
 use common::ids::{KeyId, SessionId};
 use common::store::{
     AuditAction, CreditEventKind, DebitOutcome, IdempotencyConflict, IdempotentSession, KeyCreation, KeyRoll,
     Leak, LeakRevocation, LedgerKind, LiveKey, MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey,
-    SessionDebit, SessionGrant, Store,
+    SessionDebit, SessionGrant, Spend, Store,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -26,6 +26,7 @@ pub mod daily_limits;
 pub mod idempotency;
 pub mod keys;
 pub mod leaks;
+pub mod test_keys;
 pub mod usage;
 
 /// A store plus whatever must live as long as it (a temp dir, a table).
@@ -44,7 +45,7 @@ pub struct Case {
 }
 
 /// Every capability's cases.
-pub const CAPABILITIES: [(&str, &[Case]); 7] = [
+pub const CAPABILITIES: [(&str, &[Case]); 8] = [
     ("keys", keys::CASES),
     ("credits", credits::CASES),
     ("audit", audit::CASES),
@@ -52,6 +53,7 @@ pub const CAPABILITIES: [(&str, &[Case]); 7] = [
     ("daily_limits", daily_limits::CASES),
     ("leaks", leaks::CASES),
     ("usage", usage::CASES),
+    ("test_keys", test_keys::CASES),
 ];
 
 /// Runs every case of every capability, each on a fresh store from `factory` and in its own
@@ -94,7 +96,11 @@ where
 }
 
 pub fn new_key(account_id: &str, name: &str, at: OffsetDateTime) -> (PlaintextKey, NewKey) {
-    let plaintext = PlaintextKey::generate();
+    new_key_of(KeyMode::Live, account_id, name, at)
+}
+
+pub fn new_key_of(mode: KeyMode, account_id: &str, name: &str, at: OffsetDateTime) -> (PlaintextKey, NewKey) {
+    let plaintext = PlaintextKey::generate(mode);
     let key = NewKey {
         id: KeyId::generate(),
         account: account(account_id),
@@ -120,6 +126,15 @@ pub fn debit_at(at: OffsetDateTime) -> SessionDebit {
         session: SessionId::generate(),
         at,
         origin: origin(),
+        spend: Spend::Credit,
+    }
+}
+
+/// The same, paid from the account's test allowance of `per_day` (a test key's session).
+pub fn test_debit_at(at: OffsetDateTime, per_day: u32) -> SessionDebit {
+    SessionDebit {
+        spend: Spend::TestAllowance { per_day },
+        ..debit_at(at)
     }
 }
 

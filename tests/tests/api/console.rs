@@ -152,6 +152,7 @@ async fn the_jwks_publishes_the_signing_key_and_both_keys_during_a_rotation() {
             .issue(
                 &account("acct_1"),
                 &common::ids::SessionId::generate(),
+                common::api_key::KeyMode::Live,
                 common::clock::now(),
             )
             .unwrap();

@@ -228,7 +228,7 @@ async fn a_key_created_with_an_expiry_lists_it_and_expired_keys_answer_401_witho
     assert_eq!(t.app.create_session(req).await.status(), 200);
 
     // GIVEN a key whose expiry has passed (written to the store as it was created a year ago)
-    let expired = common::api_key::PlaintextKey::generate();
+    let expired = common::api_key::PlaintextKey::generate(common::api_key::KeyMode::Live);
     let yesterday = common::clock::now() - time::Duration::days(1);
     t.store()
         .create_key(

@@ -143,7 +143,7 @@ async fn a_limited_key_counts_its_day_in_the_debits_own_write() {
     let counter = CallCounter::default();
     let table = fresh_table(&client(None)).await;
     let (app, _dir) = counted_instance(&table, &counter).await;
-    let plaintext = common::api_key::PlaintextKey::generate();
+    let plaintext = common::api_key::PlaintextKey::generate(common::api_key::KeyMode::Live);
     let key = common::store::NewKey {
         id: common::ids::KeyId::generate(),
         account: tests::account("acct_daily_calls"),

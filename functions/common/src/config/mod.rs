@@ -106,6 +106,8 @@ pub struct Config {
     pub free_credits: u64,
     /// The balance at which a debit raises `credits.low` (reaching 0 raises `credits.exhausted`).
     pub low_credit_threshold: u64,
+    /// Sessions an account's test keys may open per UTC day, together.
+    pub test_sessions_per_day: u32,
     /// Who may report leaked keys.
     pub secret_scanning: ReporterKeysSource,
     /// Every request answers within this, with a 503 when a dependency stalls (the function's
@@ -156,6 +158,8 @@ pub mod vars {
     pub const FREE_CREDITS: &str = "VP_FREE_CREDITS";
     /// The balance at which a debit raises `credits.low` (1 to 1,000,000; default 1).
     pub const LOW_CREDIT_THRESHOLD: &str = "VP_LOW_CREDIT_THRESHOLD";
+    /// Test-key sessions per account per UTC day (0 to 1,000,000; default 100).
+    pub const TEST_SESSIONS_PER_DAY: &str = "VP_TEST_SESSIONS_PER_DAY";
     /// A pinned copy of GitHub's secret-scanning public key document (JSON), for deploys that
     /// cannot reach GitHub: when set, nothing is fetched.
     pub const SECRET_SCANNING_KEYS: &str = "VP_SECRET_SCANNING_KEYS";
@@ -369,6 +373,12 @@ impl Config {
                 crate::store::DEFAULT_LOW_CREDIT_THRESHOLD,
                 1..=1_000_000,
             )?,
+            test_sessions_per_day: number(
+                &get,
+                vars::TEST_SESSIONS_PER_DAY,
+                u64::from(crate::store::DEFAULT_TEST_SESSIONS_PER_DAY),
+                0..=u64::from(crate::store::MAX_SESSIONS_PER_DAY),
+            )? as u32,
             request_deadline: std::time::Duration::from_millis(number(
                 &get,
                 vars::REQUEST_DEADLINE_MS,

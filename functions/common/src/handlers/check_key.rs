@@ -5,6 +5,7 @@
 
 use super::create_key::Limits;
 use super::presented_api_key;
+use crate::api_key::KeyMode;
 use crate::clock;
 use crate::error::ApiError;
 use crate::key_cache::KeyCache;
@@ -24,6 +25,7 @@ struct KeySelf {
     id: String,
     name: String,
     prefix: String,
+    mode: KeyMode,
     created_at: String,
     /// `null` for a key that does not expire.
     expires_at: Option<String>,
@@ -48,7 +50,7 @@ impl runtime::State for State {
 }
 
 pub async fn handle(state: &State, req: Request) -> Outcome {
-    let hash = presented_api_key(&req)?;
+    let (hash, _) = presented_api_key(&req)?;
     let key = state
         .keys
         .resolve(state.store.as_ref(), &hash)
@@ -63,6 +65,7 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         StatusCode::OK,
         &KeySelf {
             success: true,
+            mode: live.mode(),
             id: live.id.to_string(),
             name: live.name.into(),
             prefix: live.prefix,

@@ -1,6 +1,6 @@
 //! `POST /api/v1/keys`: create an API key for the signed-in console account.
 
-use crate::api_key::PlaintextKey;
+use crate::api_key::{KeyMode, PlaintextKey};
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids::KeyId;
@@ -21,6 +21,19 @@ struct CreateKeyBody {
     expires_at: Option<String>,
     #[serde(default)]
     limits: Option<LimitsBody>,
+    #[serde(default)]
+    mode: Option<serde_json::Value>,
+}
+
+/// `mode`: `live` (the default) or `test`.
+fn mode(value: Option<serde_json::Value>) -> Result<KeyMode, ApiError> {
+    let Some(value) = value else {
+        return Ok(KeyMode::Live);
+    };
+    value
+        .as_str()
+        .and_then(KeyMode::parse)
+        .ok_or_else(|| ApiError::BadRequest("mode must be \"live\" or \"test\"".into()))
 }
 
 /// `limits`: each member optional; an unknown one is refused rather than silently ignored
@@ -57,6 +70,7 @@ impl<'a> CreatedKey<'a> {
             name: record.name.as_str(),
             key: key.expose(),
             prefix: &record.prefix,
+            mode: record.mode(),
             created_at: clock::rfc3339(record.created_at),
             limits: Limits::of(record.sessions_per_day),
         }
@@ -68,11 +82,12 @@ impl<'a> CreatedKey<'a> {
 pub(super) fn issue(
     account: crate::ids::AccountId,
     name: KeyName,
+    mode: KeyMode,
     now: time::OffsetDateTime,
     expires_at: Option<time::OffsetDateTime>,
     sessions_per_day: Option<u32>,
 ) -> (PlaintextKey, NewKey) {
-    let key = PlaintextKey::generate();
+    let key = PlaintextKey::generate(mode);
     let record = NewKey {
         id: KeyId::generate(),
         account,
@@ -116,6 +131,7 @@ pub(super) struct CreatedKey<'a> {
     /// The plaintext key: in this response only, never stored or shown again.
     pub(super) key: &'a str,
     pub(super) prefix: &'a str,
+    pub(super) mode: KeyMode,
     pub(super) created_at: String,
     /// Only for a key made with limits: the contract's body is unchanged for every other key.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,7 +151,7 @@ impl Limits {
     }
 }
 
-const EXPECTED: &str = r#"a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#;
+const EXPECTED: &str = r#"a JSON object {"name": "<1-64 characters>", "mode": "<optional live or test>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#;
 
 /// The console state of this endpoint.
 pub use super::ConsoleEndpoint as State;
@@ -151,8 +167,9 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
     let now = clock::now();
     let expires_at = expiry(body.expires_at.as_deref(), now)?;
     let sessions_per_day = sessions_per_day(body.limits)?;
+    let mode = mode(body.mode)?;
 
-    let (key, record) = issue(account, name, now, expires_at, sessions_per_day);
+    let (key, record) = issue(account, name, mode, now, expires_at, sessions_per_day);
     if state.store.create_key(record.clone(), origin(req)).await? == KeyCreation::TooManyKeys {
         return Err(ApiError::TooManyKeys);
     }

@@ -1,6 +1,7 @@
 //! `POST /api/v1/sessions`: an API consumer opens a playground session for one credit.
 
 use super::presented_api_key;
+use crate::api_key::KeyMode;
 use crate::error::ApiError;
 use crate::ids::SessionId;
 use crate::key_cache::KeyCache;
@@ -12,7 +13,7 @@ use crate::sealed::RecordBinding;
 use crate::sealed::ReplaySeal;
 use crate::startup::{Startup, StartupError};
 use crate::store::Store;
-use crate::store::{DebitOutcome, IdempotencyConflict, IdempotentSession, SessionDebit, SessionGrant};
+use crate::store::{DebitOutcome, IdempotencyConflict, IdempotentSession, SessionDebit, SessionGrant, Spend};
 use crate::{clock, idempotency};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -23,8 +24,10 @@ use std::sync::Arc;
 #[serde(rename_all = "camelCase")]
 struct OpenedSession<'a> {
     success: bool,
-    /// Balance after this session's debit.
+    /// Balance after this session's debit (a test session's leaves it as it was).
     credits: u64,
+    /// `live` or `test`, as the key that opened it.
+    mode: KeyMode,
     playground_url: &'a str,
     token: &'a str,
     expires_in: u64,
@@ -38,6 +41,8 @@ pub struct State {
     pub seal: ReplaySeal,
     /// The warm path: a key seen before costs no lookup.
     pub keys: KeyCache,
+    /// What test keys spend: sessions per account per UTC day.
+    pub test_sessions_per_day: u32,
 }
 
 impl runtime::State for State {
@@ -55,6 +60,7 @@ impl runtime::State for State {
             seal: ReplaySeal::from_source(config.replay_sealing_key()?)?,
             store: startup.store()?,
             keys: KeyCache::default(),
+            test_sessions_per_day: config.test_sessions_per_day,
         })
     }
 }
@@ -62,7 +68,7 @@ impl runtime::State for State {
 pub async fn handle(state: &State, req: Request) -> Outcome {
     let req = &req;
     let (signer, seal) = (&state.signer, &state.seal);
-    let hash = presented_api_key(req)?;
+    let (hash, mode) = presented_api_key(req)?;
     let idempotency_key =
         idempotency::from_headers(req.headers()).map_err(|m| ApiError::BadRequest(m.to_string()))?;
     // The only body accepted besides none at all is `{}` (an object with no members).
@@ -86,9 +92,15 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         session: SessionId::generate(),
         at: clock::now(),
         origin: origin(req),
+        spend: match mode {
+            KeyMode::Live => Spend::Credit,
+            KeyMode::Test => Spend::TestAllowance {
+                per_day: state.test_sessions_per_day,
+            },
+        },
     };
     let issued = signer
-        .issue(&key.account, &debit.session, debit.at)
+        .issue(&key.account, &debit.session, mode, debit.at)
         .map_err(|e| {
             tracing::error!(error = %e, "signing a session token failed");
             ApiError::Internal
@@ -125,10 +137,11 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
     };
     match state.store.debit_session(&key, debit, idempotency).await? {
         DebitOutcome::Debited { balance } => {
-            tracing::info!(key_id = %key.key, session_id, balance, "session opened");
+            tracing::info!(key_id = %key.key, session_id, balance, mode = mode.as_str(), "session opened");
             Ok(session_response(
                 balance,
-                &signer.playground_url(&issued.token),
+                mode,
+                &signer.playground_url(&issued.token, mode),
                 &issued.token,
                 issued.expires_in,
             ))
@@ -151,8 +164,13 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
                     );
                     ApiError::Internal
                 })?;
-            let mut response =
-                session_response(balance, &signer.playground_url(&token), &token, grant.expires_in);
+            let mut response = session_response(
+                balance,
+                mode,
+                &signer.playground_url(&token, mode),
+                &token,
+                grant.expires_in,
+            );
             response
                 .headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -166,6 +184,7 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         }
         DebitOutcome::InsufficientCredits => Err(ApiError::InsufficientCredits),
         DebitOutcome::KeyLimitReached => Err(ApiError::KeyLimitReached { retry_after_secs }),
+        DebitOutcome::TestLimitReached => Err(ApiError::TestLimitReached { retry_after_secs }),
         DebitOutcome::InvalidKey => {
             state.keys.forget(&hash);
             Err(ApiError::InvalidKey)
@@ -174,12 +193,19 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
 }
 
 /// The 200 body: built the same way for a first answer and its replays, so they are identical.
-fn session_response(balance: u64, playground_url: &str, token: &str, expires_in: u64) -> Response<Body> {
+fn session_response(
+    balance: u64,
+    mode: KeyMode,
+    playground_url: &str,
+    token: &str,
+    expires_in: u64,
+) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &OpenedSession {
             success: true,
             credits: balance,
+            mode,
             playground_url,
             token,
             expires_in,

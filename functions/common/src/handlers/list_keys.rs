@@ -2,6 +2,7 @@
 //! revoked because they were found leaked (until deleted, so their owner sees why).
 
 use super::create_key::Limits;
+use crate::api_key::KeyMode;
 use crate::clock;
 use crate::response::json_response;
 use crate::runtime::Outcome;
@@ -21,6 +22,8 @@ struct KeySummary {
     id: String,
     name: String,
     prefix: String,
+    /// `live` or `test`.
+    mode: KeyMode,
     created_at: String,
     /// `null` until the key opens its first session.
     last_used_at: Option<String>,
@@ -44,6 +47,7 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         .await?
         .into_iter()
         .map(|k| KeySummary {
+            mode: k.mode(),
             id: k.id.to_string(),
             name: k.name.into(),
             prefix: k.prefix,

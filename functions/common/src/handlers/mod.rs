@@ -3,7 +3,7 @@
 //! failures are `Err(ApiError)`, which the runtime maps to the contract's JSON errors
 //! ([`crate::error`]), so Lambda never sees an invocation error.
 
-use crate::api_key::{KeyHash, bearer_token, has_valid_checksum, is_well_formed};
+use crate::api_key::{KeyHash, KeyMode, bearer_token, has_valid_checksum, is_well_formed};
 use crate::console_auth::{ConsoleAuthError, ConsoleVerifier};
 use crate::error::ApiError;
 use crate::ids::AccountId;
@@ -64,10 +64,11 @@ impl ConsoleEndpoint {
     }
 }
 
-/// The hash of the API key in `Authorization: Bearer vp_live_…`, or the 401 every endpoint
-/// that takes an API key gives. Only the form and checksum are checked here: a look-alike that
-/// was never issued costs no store request.
-pub(crate) fn presented_api_key(req: &Request) -> Result<KeyHash, ApiError> {
+/// The hash and mode of the API key in `Authorization: Bearer vp_live_…` (or `vp_test_…`), or
+/// the 401 every endpoint that takes an API key gives. Only the form and checksum are checked
+/// here: a look-alike that was never issued costs no store request. The mode is the key's
+/// prefix, which its hash covers: a key's mode is what it was made with.
+pub(crate) fn presented_api_key(req: &Request) -> Result<(KeyHash, KeyMode), ApiError> {
     let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
     if !is_well_formed(token) {
         return Err(ApiError::InvalidKeyFormat);
@@ -75,5 +76,5 @@ pub(crate) fn presented_api_key(req: &Request) -> Result<KeyHash, ApiError> {
     if !has_valid_checksum(token) {
         return Err(ApiError::InvalidKey);
     }
-    Ok(KeyHash::of(token))
+    Ok((KeyHash::of(token), KeyMode::of(token).unwrap_or_default()))
 }

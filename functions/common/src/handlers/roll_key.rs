@@ -52,8 +52,8 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
     // Not a key id: the same 404 as a key that does not exist (nothing can be probed).
     let old = key_id(req).ok_or(ApiError::KeyNotFound)?;
     let now = clock::now();
-    // The successor keeps the old key's name, limits and expiry (a roll cannot make an expiring
-    // key into one that never expires); the store carries the day's session count over.
+    // The successor keeps the old key's name, mode, limits and expiry (a roll cannot make an
+    // expiring key into one that never expires); the store carries the day's session count over.
     let previous = state
         .store
         .list_keys(&account)
@@ -61,9 +61,11 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         .into_iter()
         .find(|k| k.id == old)
         .ok_or(ApiError::KeyNotFound)?;
+    let mode = previous.mode();
     let (key, record) = issue(
         account,
         previous.name,
+        mode,
         now,
         previous.expires_at,
         previous.sessions_per_day,

@@ -5,6 +5,7 @@
 //! a session in the range have one. `caughtUpTo` says how far the counts are exact (on
 //! DynamoDB they are written from the table's stream, seconds behind the sessions).
 
+use crate::api_key::KeyMode;
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids::KeyId;
@@ -38,6 +39,8 @@ struct Series {
     key_id: String,
     /// `null` for a key deleted since.
     name: Option<String>,
+    /// `test` for a test key, whose sessions spent no credit.
+    mode: KeyMode,
     points: Vec<Point>,
 }
 
@@ -49,8 +52,12 @@ struct Point {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Totals {
+    /// Live keys' sessions: the credits spent.
     sessions: u64,
+    /// Test keys' sessions, which spent none.
+    test_sessions: u64,
     granted: u64,
 }
 
@@ -78,6 +85,10 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         .into_iter()
         .map(|(key_id, counts)| Series {
             name: names.get(&key_id).cloned(),
+            mode: match usage.test_keys.contains(&key_id) {
+                true => KeyMode::Test,
+                false => KeyMode::Live,
+            },
             points: query
                 .starts()
                 .map(|at| Point {
@@ -91,7 +102,8 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
     // The busiest key first, then by id: the order a stacked chart and a table read best in.
     let total = |s: &Series| s.points.iter().map(|p| p.sessions).sum::<u64>();
     series.sort_by(|a, b| total(b).cmp(&total(a)).then_with(|| a.key_id.cmp(&b.key_id)));
-    let sessions = series.iter().map(total).sum();
+    let of_mode = |mode| series.iter().filter(|s| s.mode == mode).map(total).sum();
+    let (sessions, test_sessions) = (of_mode(KeyMode::Live), of_mode(KeyMode::Test));
     Ok(json_response(
         StatusCode::OK,
         &UsageReport {
@@ -103,6 +115,7 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
             series,
             totals: Totals {
                 sessions,
+                test_sessions,
                 granted: usage.granted,
             },
         },

@@ -6,7 +6,7 @@ use crate::ids::AccountId;
 use serde::Serialize;
 
 /// The ledger check: `credits = granted − debited` on the account, and its ledger entries (all
-/// of them, however old) add up to the same totals. On DynamoDB the ledger is written from the
+/// of them, however old) add up to the same totals, test sessions moving nothing. On DynamoDB the ledger is written from the
 /// table's stream: while entries are still on their way (`behind > 0`) the sums cannot match
 /// yet, and the check says so instead of calling the ledger wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -18,6 +18,8 @@ pub struct LedgerCheck {
     pub debited: u64,
     pub ledger_grants: u64,
     pub ledger_debits: u64,
+    /// Test keys' sessions: entries that must move nothing (amount 0).
+    pub ledger_test_sessions: u64,
     pub ledger_entries: usize,
     /// Balance changes whose ledger entries have not been written yet (0 once caught up).
     pub behind: u64,
@@ -41,12 +43,16 @@ pub async fn verify_ledger(
             .sum::<u64>()
     };
     let (ledger_grants, ledger_debits) = (sum(LedgerKind::Grant), sum(LedgerKind::Debit));
+    let tests = ledger.iter().filter(|e| e.kind == LedgerKind::Test);
+    let ledger_test_sessions = tests.clone().count() as u64;
+    let tests_moved_nothing = tests.clone().all(|e| e.amount == 0);
     let behind = balance.changes.saturating_sub(ledger.len() as u64);
     let ok = balance.granted.checked_sub(balance.debited) == Some(balance.credits)
         && behind == 0
         && ledger.len() as u64 == balance.changes
         && ledger_grants == balance.granted
-        && ledger_debits == balance.debited;
+        && ledger_debits == balance.debited
+        && tests_moved_nothing;
     Ok(Some(LedgerCheck {
         account: account.to_string(),
         credits: balance.credits,
@@ -54,6 +60,7 @@ pub async fn verify_ledger(
         debited: balance.debited,
         ledger_grants,
         ledger_debits,
+        ledger_test_sessions,
         ledger_entries: ledger.len(),
         behind,
         ok,

@@ -1,7 +1,7 @@
 //! The store's vocabulary: what the handlers hand it and what it gives back. Plain data and
 //! the few rules that belong to the data itself (how an idempotent retry is judged).
 
-use crate::api_key::KeyHash;
+use crate::api_key::{KeyHash, KeyMode};
 use crate::ids::{AccountId, KeyId, SessionId};
 use crate::key_name::KeyName;
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,13 @@ pub struct NewKey {
     pub expires_at: Option<OffsetDateTime>,
     /// How many sessions the key may open per UTC day (`None`: as many as the credits allow).
     pub sessions_per_day: Option<u32>,
+}
+
+impl NewKey {
+    /// Written into the key's prefix (`vp_test_…`): it never changes.
+    pub fn mode(&self) -> KeyMode {
+        KeyMode::of(&self.prefix).unwrap_or_default()
+    }
 }
 
 /// The largest `limits.sessionsPerDay` a key may be given.
@@ -65,6 +72,12 @@ pub struct LiveKey {
     pub sessions_per_day: Option<u32>,
 }
 
+impl LiveKey {
+    pub fn mode(&self) -> KeyMode {
+        KeyMode::of(&self.prefix).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub id: KeyId,
@@ -77,6 +90,12 @@ pub struct KeyRecord {
     /// When the key was revoked because it was found leaked. It stays listed (and counts
     /// toward [`MAX_LIVE_KEYS`]) so that its owner sees why it stopped, until they delete it.
     pub leaked_at: Option<OffsetDateTime>,
+}
+
+impl KeyRecord {
+    pub fn mode(&self) -> KeyMode {
+        KeyMode::of(&self.prefix).unwrap_or_default()
+    }
 }
 
 /// Where a leaked key was found, as the secret-scanning report said.
@@ -109,7 +128,32 @@ pub struct SessionDebit {
     pub session: SessionId,
     pub at: OffsetDateTime,
     pub origin: Origin,
+    /// What the session is paid with: the key's mode decides.
+    pub spend: Spend,
 }
+
+/// What a session is paid with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    /// A live key's session: one credit.
+    Credit,
+    /// A test key's session: one of the account's `per_day` test sessions of the UTC day.
+    /// No credit moves, whatever the balance (0 included), and nothing a test key does can
+    /// add one.
+    TestAllowance { per_day: u32 },
+}
+
+impl Spend {
+    pub fn mode(self) -> KeyMode {
+        match self {
+            Spend::Credit => KeyMode::Live,
+            Spend::TestAllowance { .. } => KeyMode::Test,
+        }
+    }
+}
+
+/// The default `VP_TEST_SESSIONS_PER_DAY`: test sessions per account per UTC day.
+pub const DEFAULT_TEST_SESSIONS_PER_DAY: u32 = 100;
 
 /// A live key, found by its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,13 +253,16 @@ pub enum DebitOutcome {
     InsufficientCredits,
     /// The key has opened its `sessions_per_day` sessions this UTC day; nothing was taken.
     KeyLimitReached,
+    /// A test key's account has opened its test sessions for this UTC day; nothing was taken.
+    TestLimitReached,
     /// The key was deleted after it was resolved; nothing was taken.
     InvalidKey,
 }
 
 /// An account's balance with the running totals that must explain it:
-/// `credits == granted - debited` always holds. `changes` counts the balance changes, so the
-/// ledger must hold that many entries (fewer: the ledger has not caught up yet).
+/// `credits == granted - debited` always holds. `changes` counts the ledger's entries (balance
+/// changes and test sessions), so the ledger must hold that many (fewer: the ledger has not
+/// caught up yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Balance {
     pub credits: u64,
@@ -229,6 +276,9 @@ pub struct Balance {
 pub enum LedgerKind {
     Grant,
     Debit,
+    /// A test key's session: amount 0, the balance unchanged. In the ledger so that every
+    /// session of an account is accounted for in one place, and kept apart by its kind.
+    Test,
 }
 
 impl LedgerKind {
@@ -236,11 +286,25 @@ impl LedgerKind {
         match self {
             LedgerKind::Grant => "grant",
             LedgerKind::Debit => "debit",
+            LedgerKind::Test => "test",
         }
     }
 
+    /// The entry a session paid with `spend` makes.
+    pub fn of_session(spend: Spend) -> Self {
+        match spend {
+            Spend::Credit => LedgerKind::Debit,
+            Spend::TestAllowance { .. } => LedgerKind::Test,
+        }
+    }
+
+    /// What one entry of this kind takes or gives.
+    pub fn session_amount(self) -> u64 {
+        u64::from(self == LedgerKind::Debit)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
-        [LedgerKind::Grant, LedgerKind::Debit]
+        [LedgerKind::Grant, LedgerKind::Debit, LedgerKind::Test]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
@@ -322,6 +386,9 @@ pub struct AuditEvent {
     /// For `key.leaked`: the reporter's kind of place (e.g. `content`, `commit`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// For `key.used`: what the session spent (a live key's credit or a test key's allowance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<KeyMode>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// Epoch seconds after which the event is gone (90 days after `at`).

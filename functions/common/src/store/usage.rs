@@ -5,7 +5,8 @@
 //! counters that the ledger function writes from the table's stream, so its counts are exact up
 //! to [`Usage::caught_up_to`], seconds behind the sessions.
 
-use std::collections::BTreeMap;
+use crate::api_key::KeyMode;
+use std::collections::{BTreeMap, BTreeSet};
 use time::{Duration, OffsetDateTime, Time};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +103,8 @@ impl UsageQuery {
 pub struct Usage {
     /// Key id → bucket start → sessions, for keys with any in the range (deleted keys too).
     pub sessions: BTreeMap<String, BTreeMap<OffsetDateTime, u64>>,
+    /// Those of [`Usage::sessions`] that are test keys (their sessions spent no credit).
+    pub test_keys: BTreeSet<String>,
     /// Credits granted to the account in the range.
     pub granted: u64,
     /// Every balance change before this time is counted: the query's own time when none is
@@ -114,14 +117,19 @@ impl Usage {
     pub fn empty(caught_up_to: OffsetDateTime) -> Self {
         Usage {
             sessions: BTreeMap::new(),
+            test_keys: BTreeSet::new(),
             granted: 0,
             caught_up_to,
         }
     }
 
-    /// Counts `n` sessions of `key` at `at`, in its bucket, if `query` covers it.
-    pub fn add_sessions(&mut self, query: &UsageQuery, key: &str, at: OffsetDateTime, n: u64) {
+    /// Counts `n` sessions of `key` (a key of `mode`) at `at`, in its bucket, if `query`
+    /// covers it.
+    pub fn add_sessions(&mut self, query: &UsageQuery, key: &str, mode: KeyMode, at: OffsetDateTime, n: u64) {
         if n > 0 && query.contains(at) {
+            if mode == KeyMode::Test {
+                self.test_keys.insert(key.to_string());
+            }
             *self
                 .sessions
                 .entry(key.to_string())
@@ -181,9 +189,9 @@ mod tests {
         )
         .unwrap();
         let mut usage = Usage::empty(q.to);
-        usage.add_sessions(&q, "k", datetime!(2026-12-06 23:59:59 UTC), 2);
-        usage.add_sessions(&q, "k", datetime!(2026-12-07 0:00 UTC), 5);
-        usage.add_sessions(&q, "k", datetime!(2026-12-05 23:59:59 UTC), 7);
+        usage.add_sessions(&q, "k", KeyMode::Live, datetime!(2026-12-06 23:59:59 UTC), 2);
+        usage.add_sessions(&q, "k", KeyMode::Live, datetime!(2026-12-07 0:00 UTC), 5);
+        usage.add_sessions(&q, "k", KeyMode::Live, datetime!(2026-12-05 23:59:59 UTC), 7);
         assert_eq!(usage.sessions["k"][&datetime!(2026-12-06 0:00 UTC)], 2);
         assert_eq!(usage.sessions["k"].len(), 1);
     }

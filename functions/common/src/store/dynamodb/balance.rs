@@ -10,7 +10,7 @@ use super::items::{
     ACCOUNT_SK, AccountItem, Change, DayUse, LEDGER_PREFIX, LedgerItem, account_pk, ledger_pk, slot_name,
 };
 use crate::clock;
-use crate::store::{FREE_CREDITS_REASON, LedgerKind, MAX_LIVE_KEYS, StoreError};
+use crate::store::{FREE_CREDITS_REASON, LedgerKind, MAX_LIVE_KEYS, Spend, StoreError};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -51,6 +51,7 @@ impl DynamoStore {
             live: first_key.then_some(FIRST_SLOT).into_iter().collect(),
             ends: HashMap::new(),
             uses: HashMap::new(),
+            test_use: None,
             version: u64::from(grant.is_some()),
             change: grant,
         };
@@ -95,8 +96,9 @@ impl DynamoStore {
     /// change itself.
     ///
     /// A debit names its key's slot (`key`), which must be live. A debit by a key with a daily
-    /// limit also counts the session in the same write; the first session of a UTC day costs
-    /// one more request (see [`DayCount`]).
+    /// limit also counts the session in the same write, and a test key's session (a change
+    /// that moves no credit) counts against the account's test allowance the same way; the
+    /// first such session of a UTC day costs one more request (see [`DayCount`]).
     pub(super) async fn change_balance(
         &self,
         account: &str,
@@ -114,7 +116,11 @@ impl DynamoStore {
                 .condition_expression(update.condition)
                 .set_expression_attribute_names((!update.names.is_empty()).then_some(update.names))
                 .set_expression_attribute_values(Some(update.values))
-                .return_values(ReturnValue::UpdatedNew)
+                // A test session does not update the balance, so only the whole new item has it.
+                .return_values(match change.kind {
+                    LedgerKind::Test => ReturnValue::AllNew,
+                    _ => ReturnValue::UpdatedNew,
+                })
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .customize()
                 .config_override(
@@ -130,8 +136,8 @@ impl DynamoStore {
                 Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                     UpdateItemError::ConditionalCheckFailedException(e) => {
                         match Refusal::of_item(e.item, change, key)? {
-                            Refusal::Recount(count) => {
-                                key = key.map(|k| k.counting(count));
+                            Refusal::Recount(recounted) => {
+                                key = Some(recounted);
                                 continue;
                             }
                             refusal => return Ok(Err(refusal)),
@@ -280,34 +286,38 @@ pub(super) enum Refusal {
     KeyRevoked,
     /// The debit's key has opened its sessions for this UTC day.
     KeyLimitReached,
-    /// The key's daily count was not in the state the write assumed (the day turned, or
-    /// another debit started today's count first): write again, counting this way.
-    Recount(DayCount),
+    /// The test key's account has opened its test sessions for this UTC day.
+    TestLimitReached,
+    /// A daily count was not in the state the write assumed (the day turned, or another debit
+    /// started today's count first): write again, counting as this key does.
+    Recount(DebitKey),
     NoAccount,
     /// The account is still in layout 1: nothing is decided until it has moved.
     Moving,
 }
 
 /// The key a debit spends with: its slot, and its daily session limit with how this attempt
-/// counts the session.
+/// counts the session; for a test key, the account's test allowance and how this attempt
+/// counts against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct DebitKey {
     pub(super) slot: u64,
     pub(super) per_day: Option<u32>,
     pub(super) count: DayCount,
+    pub(super) test: Option<(u32, DayCount)>,
 }
 
 impl DebitKey {
-    pub(super) fn of(key: &crate::store::ResolvedKey) -> Self {
+    pub(super) fn of(key: &crate::store::ResolvedKey, spend: Spend) -> Self {
         DebitKey {
             slot: key.slot,
             per_day: key.sessions_per_day,
             count: DayCount::Today,
+            test: match spend {
+                Spend::Credit => None,
+                Spend::TestAllowance { per_day } => Some((per_day, DayCount::Today)),
+            },
         }
-    }
-
-    pub(super) fn counting(self, count: DayCount) -> Self {
-        DebitKey { count, ..self }
     }
 }
 
@@ -324,33 +334,57 @@ pub(super) enum DayCount {
     NewDay,
 }
 
+/// How a daily count packed as [`DayUse`] stands on `today`, against `limit`: `None` when it
+/// is used up, else how the next session counts.
+fn day_count(packed: Option<u64>, today: Option<i64>, limit: u32) -> Option<DayCount> {
+    match packed.map(DayUse::unpacked).filter(|u| Some(u.day) == today) {
+        Some(used) if used.count >= u64::from(limit) => None,
+        Some(_) => Some(DayCount::Today),
+        None => Some(DayCount::NewDay),
+    }
+}
+
 impl Refusal {
     /// Reads the reason off the item as it was when the condition failed. A debit without
-    /// credits is refused for that before its limit (waiting for the next day would not help).
+    /// credits is refused for that before its limit (waiting for the next day would not help);
+    /// a key's own limit is told before its account's test allowance.
     pub(super) fn of(old: &AccountItem, change: &Change, key: Option<DebitKey>) -> Self {
         let at = clock::parse_rfc3339(&change.at).ok();
+        let today = at.map(clock::utc_day);
         let ended = |slot: u64| matches!((old.ends.get(&slot_name(slot)), at), (Some(end), Some(at)) if *end <= at.unix_timestamp());
+        let fallback = match change.kind {
+            LedgerKind::Debit => Refusal::InsufficientCredits,
+            _ => Refusal::NoAccount,
+        };
         match key {
             _ if old.live_keys.is_some() => Refusal::Moving,
             Some(key) if !old.live.contains(&key.slot) || ended(key.slot) => Refusal::KeyRevoked,
             _ if change.kind == LedgerKind::Debit && old.credits < change.amount => {
                 Refusal::InsufficientCredits
             }
-            Some(DebitKey {
-                slot,
-                per_day: Some(per_day),
-                ..
-            }) => {
-                let today = at.map(clock::utc_day);
-                let used = old.uses.get(&slot_name(slot)).map(|u| DayUse::unpacked(*u));
-                match used.filter(|u| Some(u.day) == today) {
-                    Some(used) if used.count >= u64::from(per_day) => Refusal::KeyLimitReached,
-                    Some(_) => Refusal::Recount(DayCount::Today),
-                    None => Refusal::Recount(DayCount::NewDay),
+            Some(key) => {
+                let mut recounted = key;
+                if let Some(per_day) = key.per_day {
+                    let used = old.uses.get(&slot_name(key.slot)).copied();
+                    match day_count(used, today, per_day) {
+                        None => return Refusal::KeyLimitReached,
+                        Some(count) => recounted.count = count,
+                    }
+                }
+                if let Some((per_day, _)) = key.test {
+                    match day_count(old.test_use, today, per_day) {
+                        None => return Refusal::TestLimitReached,
+                        Some(count) => recounted.test = Some((per_day, count)),
+                    }
+                }
+                // Counted as the item stood, it would have been applied: something else refused.
+                if recounted == key {
+                    fallback
+                } else {
+                    Refusal::Recount(recounted)
                 }
             }
-            _ if change.kind == LedgerKind::Debit => Refusal::InsufficientCredits,
-            _ => Refusal::NoAccount,
+            None => fallback,
         }
     }
 
@@ -377,24 +411,27 @@ pub(super) struct BalanceChange {
 
 impl BalanceChange {
     pub(super) fn new(change: &Change, key: Option<DebitKey>) -> Result<Self, StoreError> {
-        let debit = change.kind == LedgerKind::Debit;
-        let (sign, guard, total) = if debit {
-            ("-", "credits >= :amount", "debited")
-        } else {
-            ("+", "attribute_exists(pk)", "granted")
+        let (balance, guard) = match change.kind {
+            LedgerKind::Debit => (
+                "credits = credits - :amount, debited = debited + :amount, ",
+                "credits >= :amount",
+            ),
+            LedgerKind::Grant => (
+                "credits = credits + :amount, granted = granted + :amount, ",
+                "attribute_exists(pk)",
+            ),
+            // A test session moves no credit, whatever the balance: it is counted below.
+            LedgerKind::Test => ("", "attribute_exists(pk)"),
         };
-        let mut update = format!(
-            "SET credits = credits {sign} :amount, {total} = {total} + :amount, version = version + :one, change = :change"
-        );
+        let mut update = format!("SET {balance}version = version + :one, change = :change");
         let mut names = HashMap::new();
         let mut values = HashMap::from([
-            (
-                ":amount".to_string(),
-                AttributeValue::N(change.amount.to_string()),
-            ),
             (":one".to_string(), AttributeValue::N("1".into())),
             (":change".to_string(), to_attribute(change)?),
         ]);
+        if change.kind != LedgerKind::Test {
+            values.insert(":amount".into(), AttributeValue::N(change.amount.to_string()));
+        }
         let mut condition = guard.to_string();
         if let Some(key) = key {
             // The key must still be live and not ended: a key deleted (or leaked, or past a
@@ -407,25 +444,34 @@ impl BalanceChange {
             values.insert(":slot".into(), AttributeValue::N(key.slot.to_string()));
             let at = clock::parse_rfc3339(&change.at).map_err(|_| internal("a change's time is RFC 3339"))?;
             values.insert(":now".into(), AttributeValue::N(at.unix_timestamp().to_string()));
-            if let Some(per_day) = key.per_day {
-                let day = clock::utc_day(at);
-                let today = DayUse { day, count: 0 }.packed();
+            let day = clock::utc_day(at);
+            let today = DayUse { day, count: 0 }.packed();
+            let mut count = |counter: &str, tag: &str, per_day: u32, how: DayCount| {
                 values.insert(":today".into(), AttributeValue::N(today.to_string()));
-                match key.count {
+                match how {
                     DayCount::Today => {
                         // Today's count, below the limit: today ≤ packed < today + limit.
-                        condition.push_str(" AND uses.#slot >= :today AND uses.#slot < :bound");
-                        update.push_str(", uses.#slot = uses.#slot + :one");
+                        condition.push_str(&format!(" AND {counter} >= :today AND {counter} < :bound{tag}"));
+                        update.push_str(&format!(", {counter} = {counter} + :one"));
                         let bound = today + u64::from(per_day);
-                        values.insert(":bound".into(), AttributeValue::N(bound.to_string()));
+                        values.insert(format!(":bound{tag}"), AttributeValue::N(bound.to_string()));
                     }
                     DayCount::NewDay => {
-                        condition.push_str(" AND (attribute_not_exists(uses.#slot) OR uses.#slot < :today)");
-                        update.push_str(", uses.#slot = :first");
+                        condition.push_str(&format!(
+                            " AND (attribute_not_exists({counter}) OR {counter} < :today)"
+                        ));
+                        update.push_str(&format!(", {counter} = :first"));
                         let first = DayUse { day, count: 1 }.packed();
                         values.insert(":first".into(), AttributeValue::N(first.to_string()));
                     }
                 }
+            };
+            if let Some(per_day) = key.per_day {
+                count("uses.#slot", "", per_day, key.count);
+            }
+            // The account's test allowance: one number for all its test keys.
+            if let Some((per_day, how)) = key.test {
+                count("testUse", "Test", per_day, how);
             }
         }
         Ok(BalanceChange {

@@ -19,6 +19,7 @@ impl DynamoStore {
         &self,
         key: &ResolvedKey,
         change: &Change,
+        mut debit_key: DebitKey,
         idem: IdempotentSession,
         at: OffsetDateTime,
     ) -> Result<DebitOutcome, StoreError> {
@@ -34,7 +35,6 @@ impl DynamoStore {
             ledger_id: change.id.clone(),
             ttl: idem.record_expiry(at).unix_timestamp(),
         };
-        let mut debit_key = DebitKey::of(key);
         // An expired record (live while now < ttl: `record_expiry`) that TTL has not removed
         // yet may be replaced. A used one comes back with the cancellation, so a replay needs
         // no extra read to find it.
@@ -70,11 +70,12 @@ impl DynamoStore {
                         Some(Refusal::Moving) => Err(super::migrate::not_moved(account)),
                         Some(Refusal::KeyRevoked | Refusal::NoAccount) => Ok(DebitOutcome::InvalidKey),
                         _ if c.condition_failed(1) => self.earlier_session(key, &idem, old.take(1), at).await,
-                        Some(Refusal::Recount(count)) => {
-                            debit_key = debit_key.counting(count);
+                        Some(Refusal::Recount(recounted)) => {
+                            debit_key = recounted;
                             continue;
                         }
                         Some(Refusal::KeyLimitReached) => Ok(DebitOutcome::KeyLimitReached),
+                        Some(Refusal::TestLimitReached) => Ok(DebitOutcome::TestLimitReached),
                         _ => Ok(DebitOutcome::InsufficientCredits),
                     };
                 }

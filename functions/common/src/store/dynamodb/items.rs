@@ -108,11 +108,16 @@ pub struct AccountItem {
     /// 10 bytes a key.
     #[serde(default)]
     pub uses: HashMap<String, u64>,
+    /// The account's test sessions on one UTC day, packed as `uses` packs a key's: what its
+    /// test keys have spent of the daily test allowance. Absent until the first test session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_use: Option<u64>,
     /// Present only on an account still in layout 1 (its live keys by id), which layout 2's
     /// code does not act on: `vpctl table migrate` moves it first (`migrate.rs`).
     #[serde(default, skip_serializing)]
     pub live_keys: Option<serde::de::IgnoredAny>,
-    /// How many balance changes there have been: the number of ledger entries there must be.
+    /// How many balance changes (and test sessions) there have been: the number of ledger
+    /// entries there must be.
     #[serde(default)]
     pub version: u64,
     /// The last balance change, for the stream to carry to the ledger.
@@ -309,6 +314,9 @@ pub struct AuditItem {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// For `key.used`: a live key's session or a test key's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<crate::api_key::KeyMode>,
     pub at: String,
     pub ttl: i64,
 }
@@ -345,7 +353,7 @@ impl Change {
         }
     }
 
-    /// The `key.used` audit item of a debit, if this change is one.
+    /// The `key.used` audit item of a session (a debit or a test session), if this change is one.
     pub fn audit_item(&self, account: &str) -> Result<Option<AuditItem>, crate::store::StoreError> {
         let Some(audit) = self.audit.as_ref() else {
             return Ok(None);
@@ -367,6 +375,10 @@ impl Change {
             previous_key_id: None,
             url: None,
             source: None,
+            mode: Some(match self.kind {
+                LedgerKind::Test => crate::api_key::KeyMode::Test,
+                _ => crate::api_key::KeyMode::Live,
+            }),
         }))
     }
 }

@@ -108,6 +108,7 @@ fn audit_event(i: AuditItem) -> Result<AuditEvent, StoreError> {
         previous_key_id: i.previous_key_id,
         url: i.url,
         source: i.source,
+        mode: i.mode,
     })
 }
 
@@ -133,6 +134,7 @@ pub(super) fn audit_item(
         previous_key_id: None,
         url: None,
         source: None,
+        mode: None,
         at: clock::rfc3339(at),
         ttl: clock::expiry(at),
     }

@@ -296,10 +296,11 @@ impl Store for DynamoStore {
         if key.expires_at.is_some_and(|end| end <= debit.at) {
             return Ok(DebitOutcome::InvalidKey);
         }
+        let kind = LedgerKind::of_session(debit.spend);
         let change = Change {
             id: new_ulid().to_string(),
-            kind: LedgerKind::Debit,
-            amount: 1,
+            kind,
+            amount: kind.session_amount(),
             key_id: Some(key.key.to_string()),
             session_id: Some(debit.session.to_string()),
             reason: None,
@@ -310,18 +311,22 @@ impl Store for DynamoStore {
                 user_agent: debit.origin.user_agent,
             }),
         };
+        let debit_key = DebitKey::of(key, debit.spend);
         if let Some(idem) = idempotency {
-            return self.debit_idempotent(key, &change, idem, debit.at).await;
+            return self
+                .debit_idempotent(key, &change, debit_key, idem, debit.at)
+                .await;
         }
         Ok(
             match self
-                .change_balance(key.account.as_str(), &change, Some(DebitKey::of(key)))
+                .change_balance(key.account.as_str(), &change, Some(debit_key))
                 .await?
             {
                 Ok(balance) => DebitOutcome::Debited { balance },
                 Err(Refusal::Moving) => return Err(migrate::not_moved(key.account.as_str())),
                 Err(Refusal::KeyRevoked | Refusal::NoAccount) => DebitOutcome::InvalidKey,
                 Err(Refusal::KeyLimitReached) => DebitOutcome::KeyLimitReached,
+                Err(Refusal::TestLimitReached) => DebitOutcome::TestLimitReached,
                 Err(Refusal::InsufficientCredits) => DebitOutcome::InsufficientCredits,
                 // change_balance writes again itself; a recount never comes back from it.
                 Err(Refusal::Recount(_)) => return Err(internal("a daily count was left unsettled")),

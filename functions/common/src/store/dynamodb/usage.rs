@@ -6,8 +6,8 @@
 //! | a day's counts | `USAGE#<account>` | `USAGE#<YYYY-MM-DD>` |
 //! | how far the counts go | `USAGE#<account>` | `USAGE` |
 //!
-//! A day item holds `s#<key id>#<HH>` (sessions of that key in that hour) and `g#<HH>`
-//! (credits granted), and `appliedVersion`, the account version of the last change counted in
+//! A day item holds `s#<key id>#<HH>` (sessions of that live key in that hour), `t#<key
+//! id>#<HH>` (the same for a test key) and `g#<HH>` (credits granted), and `appliedVersion`, the account version of the last change counted in
 //! it. Changes of one account reach the ledger function in order, so a day's update adds only
 //! changes above its `appliedVersion`, on condition that it has not moved meanwhile: a record
 //! delivered again (after a crash mid-batch, or a whole batch twice) is never counted twice.
@@ -18,6 +18,7 @@ use super::DynamoStore;
 use super::client::{Conditional, Item, classify, internal, update_if};
 use super::items::{ACCOUNT_SK, account_pk};
 use super::stream::StreamChange;
+use crate::api_key::KeyMode;
 use crate::clock;
 use crate::store::usage::{Usage, UsageQuery};
 use crate::store::{LedgerKind, StoreError};
@@ -244,18 +245,21 @@ impl DynamoStore {
 }
 
 /// Counter name → amount for balance changes (kind, key, time, amount): a debit's sessions
-/// under `s#<key>#<hour>`, a grant's credits under `g#<hour>`.
+/// under `s#<key>#<hour>`, a test session under `t#<key>#<hour>`, a grant's credits under
+/// `g#<hour>`.
 pub(super) fn counts<'a>(
     changes: impl IntoIterator<Item = (LedgerKind, Option<&'a str>, OffsetDateTime, u64)>,
 ) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for (kind, key, at, amount) in changes {
-        let name = match (kind, key) {
-            (LedgerKind::Debit, Some(key)) => format!("s#{key}#{:02}", at.hour()),
-            (LedgerKind::Grant, _) => format!("g#{:02}", at.hour()),
-            (LedgerKind::Debit, None) => continue,
+        let (name, n) = match (kind, key) {
+            (LedgerKind::Debit, Some(key)) => (format!("s#{key}#{:02}", at.hour()), amount),
+            // Its amount is 0: what it counts is the session.
+            (LedgerKind::Test, Some(key)) => (format!("t#{key}#{:02}", at.hour()), 1),
+            (LedgerKind::Grant, _) => (format!("g#{:02}", at.hour()), amount),
+            (LedgerKind::Debit | LedgerKind::Test, None) => continue,
         };
-        *counts.entry(name).or_default() += amount;
+        *counts.entry(name).or_default() += n;
     }
     counts
 }
@@ -278,7 +282,9 @@ fn add_day(usage: &mut Usage, query: &UsageQuery, sk: &str, item: &Item) -> Resu
         };
         let at = OffsetDateTime::new_utc(day, Time::from_hms(hour, 0, 0).map_err(internal)?);
         if let Some(key) = counter.strip_prefix("s#") {
-            usage.add_sessions(query, key, at, count);
+            usage.add_sessions(query, key, KeyMode::Live, at, count);
+        } else if let Some(key) = counter.strip_prefix("t#") {
+            usage.add_sessions(query, key, KeyMode::Test, at, count);
         } else if counter == "g" && query.contains(at) {
             usage.granted += count;
         }

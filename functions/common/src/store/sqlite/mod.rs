@@ -14,10 +14,10 @@ use super::usage::{Usage, UsageQuery};
 use super::{
     AuditAction, AuditEvent, Balance, CreditEvent, CreditEventKind, DEFAULT_LOW_CREDIT_THRESHOLD,
     DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LeakRevocation, LedgerEntry,
-    LedgerKind, LiveKey, MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Store,
-    StoreError,
+    LedgerKind, LiveKey, MAX_LIVE_KEYS, NewKey, Origin, ReportedLeak, ResolvedKey, SessionDebit, Spend,
+    Store, StoreError,
 };
-use crate::api_key::KeyHash;
+use crate::api_key::{KeyHash, KeyMode};
 use crate::clock;
 use crate::ids::{AccountId, KeyId};
 use crate::key_name::KeyName;
@@ -335,28 +335,49 @@ impl Store for SqliteStore {
             let credits: Option<i64> = tx
                 .query_row("SELECT credits FROM accounts WHERE id = ?1", [account.as_str()], |row| row.get(0))
                 .optional()?;
-            if credits.unwrap_or(0) < 1 {
+            let kind = LedgerKind::of_session(debit.spend);
+            if kind == LedgerKind::Debit && credits.unwrap_or(0) < 1 {
                 return Ok(DebitOutcome::InsufficientCredits);
             }
             if !within_limit {
                 return Ok(DebitOutcome::KeyLimitReached);
             }
-            let balance: i64 = tx.query_row(
-                "UPDATE accounts SET credits = credits - 1, debited = debited + 1 WHERE id = ?1 RETURNING credits",
-                [account.as_str()],
-                |row| row.get(0),
-            )?;
+            let balance: i64 = match debit.spend {
+                Spend::Credit => tx.query_row(
+                    "UPDATE accounts SET credits = credits - 1, debited = debited + 1 WHERE id = ?1 RETURNING credits",
+                    [account.as_str()],
+                    |row| row.get(0),
+                )?,
+                // The account's test sessions today, within the allowance; no credit moves.
+                Spend::TestAllowance { per_day } => {
+                    let counted = tx
+                        .query_row(
+                            "UPDATE accounts SET test_count = CASE WHEN test_day IS ?2 THEN test_count + 1 ELSE 1 END, test_day = ?2
+                             WHERE id = ?1 AND (test_day IS NOT ?2 OR test_count < ?3) RETURNING credits",
+                            params![account.as_str(), day, per_day],
+                            |row| row.get(0),
+                        )
+                        .optional()?;
+                    match counted {
+                        Some(credits) => credits,
+                        None => return Ok(DebitOutcome::TestLimitReached),
+                    }
+                }
+            };
             tx.execute(
                 "UPDATE api_keys SET usage_count = CASE WHEN usage_day IS ?2 THEN usage_count + 1 ELSE 1 END, usage_day = ?2
                  WHERE id = ?1",
                 params![key.as_str(), day],
             )?;
             let balance = balance as u64;
-            insert_ledger(tx, &account, LedgerKind::Debit, 1, balance, Some(&key), Some(&debit.session), None, debit.at)?;
+            insert_ledger(tx, &account, kind, kind.session_amount(), balance, Some(&key), Some(&debit.session), None, debit.at)?;
             tx.execute("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2", params![clock::rfc3339(debit.at), key.as_str()])?;
-            insert_audit(tx, account.as_str(), AuditAction::KeyUsed, key.as_str(), Some(&debit.session), &debit.origin, debit.at)?;
+            let spent = Linked::Spent(debit.spend.mode());
+            insert_linked_audit(tx, account.as_str(), AuditAction::KeyUsed, key.as_str(), spent, Some(&debit.session), &debit.origin, debit.at)?;
             // Raised by the debit itself, in its transaction: exactly one per crossing.
-            if let Some(kind) = CreditEventKind::of_debit(balance, threshold) {
+            if kind == LedgerKind::Debit
+                && let Some(kind) = CreditEventKind::of_debit(balance, threshold)
+            {
                 tx.execute(
                     "INSERT INTO credit_events (id, account_id, event, credits, threshold, key_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![rows::new_id(), account.as_str(), kind.as_str(), balance as i64, threshold as i64, key.as_str(), clock::rfc3339(debit.at)],
@@ -463,7 +484,7 @@ impl Store for SqliteStore {
         let account = account.clone();
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id, url, source FROM audit_events
+                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id, url, source, mode FROM audit_events
                  WHERE account_id = ?1 AND ttl > ?2 ORDER BY rowid",
             )?;
             stmt.query_map(params![account.as_str(), now.unix_timestamp()], audit_row)?
@@ -509,20 +530,21 @@ impl Store for SqliteStore {
             let mut usage = Usage::empty(now);
             // RFC 3339 times of one width order as text; the first 13 characters are the hour.
             let mut per_hour = conn.prepare_cached(
-                "SELECT key_id, substr(at, 1, 13), sum(amount) FROM ledger
-                 WHERE account_id = ?1 AND kind = 'debit' AND at >= ?2 AND at < ?3 AND key_id IS NOT NULL
-                 GROUP BY 1, 2",
+                "SELECT key_id, substr(at, 1, 13), count(*), kind = 'test' FROM ledger
+                 WHERE account_id = ?1 AND kind IN ('debit', 'test') AND at >= ?2 AND at < ?3 AND key_id IS NOT NULL
+                 GROUP BY 1, 2, 4",
             )?;
             let rows = per_hour.query_map(params![account.as_str(), from, to], |row| {
                 let hour: String = row.get(1)?;
                 let at = clock::parse_rfc3339(&format!("{hour}:00:00Z")).map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
                 })?;
-                Ok((row.get::<_, String>(0)?, at, row.get::<_, i64>(2)? as u64))
+                let mode = if row.get(3)? { KeyMode::Test } else { KeyMode::Live };
+                Ok((row.get::<_, String>(0)?, at, mode, row.get::<_, i64>(2)? as u64))
             })?;
             for row in rows {
-                let (key, at, sessions) = row?;
-                usage.add_sessions(&query, &key, at, sessions);
+                let (key, at, mode, sessions) = row?;
+                usage.add_sessions(&query, &key, mode, at, sessions);
             }
             usage.granted = conn.query_row(
                 "SELECT coalesce(sum(amount), 0) FROM ledger
@@ -545,7 +567,7 @@ impl Store for SqliteStore {
         let (account, before) = (account.clone(), before.map(str::to_string));
         self.blocking(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id, url, source FROM audit_events
+                "SELECT id, action, account_id, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id, url, source, mode FROM audit_events
                  WHERE account_id = ?1 AND ttl > ?2 AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
             )?;
             stmt.query_map(
@@ -572,6 +594,10 @@ fn audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
         previous_key_id: row.get(9)?,
         url: row.get(10)?,
         source: row.get(11)?,
+        mode: row
+            .get::<_, Option<String>>(12)?
+            .as_deref()
+            .and_then(KeyMode::parse),
     })
 }
 

@@ -5,6 +5,7 @@ use super::super::{
     AuditAction, DebitOutcome, FREE_CREDITS_REASON, IdempotentSession, Leak, LedgerKind, NewKey, Origin,
     SessionGrant, StoreError,
 };
+use crate::api_key::KeyMode;
 use crate::clock;
 use crate::ids::{AccountId, KeyId, SessionId};
 use rusqlite::{OptionalExtension, params};
@@ -119,6 +120,8 @@ pub(super) enum Linked<'a> {
     PreviousKey(&'a str),
     /// `key.leaked`: where the reporter found the key.
     Leak(&'a Leak),
+    /// `key.used`: what the session spent.
+    Spent(KeyMode),
 }
 
 /// [`insert_audit`] with what the event names beside its key ([`Linked`]), in the one insert.
@@ -133,14 +136,15 @@ pub(super) fn insert_linked_audit(
     origin: &Origin,
     at: OffsetDateTime,
 ) -> rusqlite::Result<()> {
-    let (previous_key, leak) = match linked {
-        Linked::Nothing => (None, None),
-        Linked::PreviousKey(key) => (Some(key), None),
-        Linked::Leak(leak) => (None, Some(leak)),
+    let (previous_key, leak, mode) = match linked {
+        Linked::Nothing => (None, None, None),
+        Linked::PreviousKey(key) => (Some(key), None, None),
+        Linked::Leak(leak) => (None, Some(leak), None),
+        Linked::Spent(mode) => (None, None, Some(mode.as_str())),
     };
     tx.execute(
-        "INSERT INTO audit_events (id, account_id, action, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id, url, source)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO audit_events (id, account_id, action, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id, url, source, mode)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             new_id(),
             account,
@@ -153,7 +157,8 @@ pub(super) fn insert_linked_audit(
             clock::expiry(at),
             previous_key,
             leak.and_then(|l| l.url.as_deref()),
-            leak.and_then(|l| l.source.as_deref())
+            leak.and_then(|l| l.source.as_deref()),
+            mode
         ],
     )?;
     Ok(())

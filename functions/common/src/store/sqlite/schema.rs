@@ -2,13 +2,35 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-pub(super) const SCHEMA: &str = "
+/// The ledger's columns: written once here for the table and for rebuilding an older one.
+macro_rules! ledger_columns {
+    () => {
+        "(
+    id             TEXT PRIMARY KEY,
+    account_id     TEXT NOT NULL REFERENCES accounts(id),
+    -- A test key's session ('test') is an entry that moves nothing.
+    kind           TEXT NOT NULL CHECK (kind IN ('grant', 'debit', 'test')),
+    amount         INTEGER NOT NULL CHECK ((kind = 'test') = (amount = 0) AND amount >= 0),
+    balance_after  INTEGER NOT NULL,
+    key_id         TEXT,
+    session_id     TEXT,
+    reason         TEXT,
+    at             TEXT NOT NULL
+)"
+    };
+}
+
+pub(super) const SCHEMA: &str = concat!(
+    "
 CREATE TABLE IF NOT EXISTS accounts (
     id          TEXT PRIMARY KEY,
     credits     INTEGER NOT NULL CHECK (credits >= 0),
     granted     INTEGER NOT NULL,
     debited     INTEGER NOT NULL,
-    created_at  TEXT NOT NULL
+    created_at  TEXT NOT NULL,
+    -- The account's test-key sessions on `test_day` (days since 1970-01-01 UTC).
+    test_day    INTEGER,
+    test_count  INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     id            TEXT PRIMARY KEY,
@@ -33,17 +55,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys (account_id, created_at);
 -- Listing and the live-key cap read live keys only, however many were deleted.
 CREATE INDEX IF NOT EXISTS live_keys_by_account ON api_keys (account_id, created_at DESC) WHERE deleted_at IS NULL;
-CREATE TABLE IF NOT EXISTS ledger (
-    id             TEXT PRIMARY KEY,
-    account_id     TEXT NOT NULL REFERENCES accounts(id),
-    kind           TEXT NOT NULL CHECK (kind IN ('grant', 'debit')),
-    amount         INTEGER NOT NULL CHECK (amount > 0),
-    balance_after  INTEGER NOT NULL,
-    key_id         TEXT,
-    session_id     TEXT,
-    reason         TEXT,
-    at             TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS ledger ",
+    ledger_columns!(),
+    ";
 CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account_id);
 -- Usage reads an account's entries over a time range.
 CREATE INDEX IF NOT EXISTS ledger_by_account_time ON ledger (account_id, at);
@@ -60,7 +74,9 @@ CREATE TABLE IF NOT EXISTS audit_events (
     previous_key_id TEXT,
     -- key.leaked: where the reporter found the key.
     url          TEXT,
-    source       TEXT
+    source       TEXT,
+    -- key.used: 'live' or 'test', what the session spent.
+    mode         TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_account ON audit_events (account_id);
 -- Low-credit events, written with the debit that raised them.
@@ -87,7 +103,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
     expires_at      INTEGER NOT NULL,
     PRIMARY KEY (account_id, key_hash)
 );
-";
+"
+);
 
 /// Journal and sync settings, the tables, and the migrations of databases made by older
 /// versions, in one write transaction.
@@ -167,6 +184,34 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     )?;
     if records_hold_tokens {
         tx.execute_batch(&format!("DROP TABLE idempotency; {SCHEMA}"))?;
+    }
+    // ... and databases from before test keys: the account's test count, the audit's mode,
+    // and a ledger whose checks admit test entries (SQLite cannot alter a check, so the table
+    // is rebuilt, its rows copied as they are).
+    let tests_counted: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('accounts') WHERE name = 'test_day'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !tests_counted {
+        tx.execute_batch(
+            "ALTER TABLE accounts ADD COLUMN test_day INTEGER;
+             ALTER TABLE accounts ADD COLUMN test_count INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE audit_events ADD COLUMN mode TEXT;",
+        )?;
+    }
+    let ledger_admits_tests: bool = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'ledger' AND sql LIKE '%''test''%'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !ledger_admits_tests {
+        const COLUMNS: &str = "id, account_id, kind, amount, balance_after, key_id, session_id, reason, at";
+        tx.execute_batch(&format!(
+            "{} INSERT INTO ledger_rebuilt ({COLUMNS}) SELECT {COLUMNS} FROM ledger;
+             DROP TABLE ledger; ALTER TABLE ledger_rebuilt RENAME TO ledger; {SCHEMA}",
+            concat!("CREATE TABLE ledger_rebuilt ", ledger_columns!(), ";")
+        ))?;
     }
     tx.commit()
 }
