@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 171;
-pub const CASES_OVER_HTTP: usize = 167;
+pub const CASES: usize = 174;
+pub const CASES_OVER_HTTP: usize = 170;
 
 pub struct Case {
     pub name: &'static str,
@@ -104,7 +104,8 @@ pub struct Credentials {
 const MISSING: &str = "Missing or invalid Authorization header";
 const CONSOLE: &str = "Invalid or expired console token";
 const FORMAT: &str = "Invalid API key format";
-const NAME_SHAPE: &str = r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#;
+const NAME_SHAPE: &str = r#"Request body must be a JSON object {"name": "<1-64 characters>", "mode": "<optional live or test>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#;
+const MODE: &str = r#"mode must be "live" or "test""#;
 const LIMIT_RANGE: &str = "limits.sessionsPerDay must be a whole number from 1 to 1000000";
 const NOT_JSON: &str = "Request body is not valid JSON";
 const ROLL_GRACE: &str = "expiresInSeconds must be a whole number from 0 to 604800";
@@ -745,9 +746,9 @@ impl Credentials {
                 FORMAT,
             ),
             (
-                "sessions: vp_test_ key",
-                "keys/self: vp_test_ key",
-                vec![("authorization", format!("Bearer vp_test_{hex64}"))],
+                "sessions: unknown prefix",
+                "keys/self: unknown prefix",
+                vec![("authorization", format!("Bearer vp_prod_{hex64}"))],
                 FORMAT,
             ),
             (
@@ -977,6 +978,22 @@ impl Credentials {
                 "keys: sessionsPerDay a string",
                 json!({"name": "k", "limits": {"sessionsPerDay": "10"}}).to_string(),
                 LIMIT_RANGE,
+            ),
+            // The mode: only the two names, in lower case, as a string.
+            (
+                "keys: mode unknown",
+                json!({"name": "k", "mode": "sandbox"}).to_string(),
+                MODE,
+            ),
+            (
+                "keys: mode in capitals",
+                json!({"name": "k", "mode": "TEST"}).to_string(),
+                MODE,
+            ),
+            (
+                "keys: mode a boolean",
+                json!({"name": "k", "mode": true}).to_string(),
+                MODE,
             ),
         ] {
             cases.push(case(

@@ -24,6 +24,7 @@ async fn a_live_key_learns_what_it_is_and_spends_nothing_and_writes_nothing() {
                 "expiresAt",
                 "id",
                 "limits",
+                "mode",
                 "name",
                 "prefix",
                 "success"

@@ -16,7 +16,7 @@ async fn create_key_returns_the_plaintext_once_and_stores_only_its_hash() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         field_names(&body),
-        ["createdAt", "id", "key", "name", "prefix", "success"]
+        ["createdAt", "id", "key", "mode", "name", "prefix", "success"]
     );
     assert_eq!(body["success"], true);
     assert_eq!(body["name"], "Production");
@@ -86,12 +86,12 @@ async fn create_key_rejects_bad_requests_and_changes_nothing() {
         (
             "create-key-unknown-field",
             400,
-            r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#,
+            r#"Request body must be a JSON object {"name": "<1-64 characters>", "mode": "<optional live or test>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#,
         ),
         (
             "create-key-no-body",
             400,
-            r#"Request body must be a JSON object {"name": "<1-64 characters>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#,
+            r#"Request body must be a JSON object {"name": "<1-64 characters>", "mode": "<optional live or test>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#,
         ),
         (
             "create-key-wrong-content-type",

@@ -36,7 +36,14 @@ async fn a_session_costs_one_credit_and_returns_a_signed_playground_token() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         field_names(&body),
-        ["credits", "expiresIn", "playgroundUrl", "success", "token"]
+        [
+            "credits",
+            "expiresIn",
+            "mode",
+            "playgroundUrl",
+            "success",
+            "token"
+        ]
     );
     assert_eq!(body["success"], true);
     assert_eq!(body["credits"], 2, "balance after this deduction");

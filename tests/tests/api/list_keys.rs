@@ -54,6 +54,7 @@ async fn list_keys_shows_live_keys_newest_first_with_last_use() {
                 "lastUsedAt",
                 "leakedAt",
                 "limits",
+                "mode",
                 "name",
                 "prefix"
             ]

@@ -19,4 +19,5 @@ mod racing_processes;
 mod routes;
 mod secret_scanning;
 mod store_embedded;
+mod test_keys;
 mod usage;
