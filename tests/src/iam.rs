@@ -268,6 +268,7 @@ pub(crate) fn counter_pattern(name: &str) -> String {
     let hour = |h: &str| h.len() == 2 && h.bytes().all(|b| b.is_ascii_digit());
     match name.split('#').collect::<Vec<_>>()[..] {
         ["s", key, h] if key.starts_with("key_") && hour(h) => "s#{id}#{hour}".into(),
+        ["t", key, h] if key.starts_with("key_") && hour(h) => "t#{id}#{hour}".into(),
         ["g", h] if hour(h) => "g#{hour}".into(),
         _ => name.to_string(),
     }

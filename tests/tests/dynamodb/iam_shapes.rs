@@ -183,6 +183,24 @@ async fn record() -> Vec<RequestShape> {
         fixture("roll-key").with_path_parameters(std::collections::HashMap::from([("id".to_string(), id)]));
     rig.send(roll, "roll-key (limited key)", None, 201).await;
 
+    // A test key and its sessions, counted in the account item's testUse (the day's first
+    // starts the count, the next adds to it), with no credit moved.
+    let mut test = fixture("create-key");
+    *test.body_mut() =
+        lambda_http::Body::Text(serde_json::json!({"name": "Staging", "mode": "test"}).to_string());
+    rig.recorder.acting_as("create-key");
+    let (status, created, _) = parts(app.dispatch(test).await);
+    rig.recorder.acting_as("setup");
+    assert_eq!(status, 201, "{created}");
+    for _ in 0..2 {
+        let mut session = fixture("create-session");
+        let bearer = format!("Bearer {}", created["key"].as_str().unwrap());
+        session
+            .headers_mut()
+            .insert("authorization", bearer.parse().unwrap());
+        rig.send(session, "create-session (test key)", None, 200).await;
+    }
+
     // create-session: paid, idempotent (answer lost) then replayed, another body, a lost debit
     // response, refused.
     seed_key(app.store.as_ref(), FIXTURE_ACCOUNT, FIXTURE_KEY_ID, KEY_OK).await;
