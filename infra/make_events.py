@@ -128,6 +128,7 @@ sessions = ("/api/v1/sessions", "/api/v1/sessions")
 
 EVENTS = {
     "create-key": event("POST", *keys, console, '{"name":"Production"}'),
+    "create-key-test": event("POST", *keys, console, '{"name":"Staging","mode":"test"}'),
     "create-key-missing-auth": event("POST", *keys, JSON, '{"name":"Production"}'),
     "create-key-expired-token": event("POST", *keys, {**bearer(console_token(exp=1700000000)), **JSON}, '{"name":"Production"}'),
     "create-key-wrong-key": event("POST", *keys, {**bearer(console_token(key=STRANGER_KEY)), **JSON}, '{"name":"Production"}'),

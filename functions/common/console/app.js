@@ -156,6 +156,22 @@ function cell(row, text, label) {
 
 // ---------------------------------------------------------------- keys
 
+// Which keys the page shows, and what Add Key makes: the Live/Test switch.
+function keyMode() {
+  return $("mode-test").checked ? "test" : "live";
+}
+
+function showMode() {
+  const test = keyMode() === "test";
+  $("live-hint").hidden = test;
+  $("test-hint").hidden = !test;
+  $("keys-caption").textContent = test ? "Your test API keys" : "Your live API keys";
+  $("no-keys-mode").textContent = test ? "test" : "API";
+  $("create-mode").textContent = test
+    ? "A test key: its sessions spend no credits (a daily allowance shared by your test keys)."
+    : "A live key: each session costs one credit.";
+}
+
 async function loadKeys() {
   const today = utcDay(0);
   const [list, balance, usage] = await Promise.all([
@@ -167,10 +183,19 @@ async function loadKeys() {
   $("credits").textContent = String(balance.credits);
   const body = $("keys");
   body.replaceChildren();
-  for (const key of list.keys) {
+  const shown = list.keys.filter((key) => key.mode === keyMode());
+  for (const key of shown) {
     const row = body.insertRow();
     row.dataset.keyId = key.id;
-    cell(row, key.name, "Name");
+    const name = document.createElement("span");
+    name.textContent = key.name;
+    cell(row, "", "Name").append(name);
+    if (key.mode === "test") {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = "Test";
+      row.cells[0].append(" ", badge);
+    }
     const prefix = cell(row, "", "Key prefix");
     const code = document.createElement("code");
     code.textContent = key.prefix;
@@ -202,8 +227,8 @@ async function loadKeys() {
     else buttons.append(roll, del);
     actions.append(buttons);
   }
-  $("keys-table").hidden = list.keys.length === 0;
-  $("no-keys").hidden = list.keys.length !== 0;
+  $("keys-table").hidden = shown.length === 0;
+  $("no-keys").hidden = shown.length !== 0;
 }
 
 function openCreate() {
@@ -221,7 +246,7 @@ async function createKey(event) {
     $("key-name").focus();
     return;
   }
-  const body = { name };
+  const body = { name, mode: keyMode() };
   const limit = $("key-daily-limit");
   // The browser checks the range and whole number (min/max/step, and text that is no number
   // at all); the API checks again and says why.
@@ -426,8 +451,10 @@ let usageShown = null;
 // Key id -> name, for every key the page has seen (a deleted key's series has no name).
 const keyNames = new Map();
 
+// A test key's sessions spent no credit: its label says so wherever it appears.
 function keyLabel(series) {
-  return series.name ?? keyNames.get(series.keyId) ?? `Deleted key ${series.keyId}`;
+  const name = series.name ?? keyNames.get(series.keyId) ?? `Deleted key ${series.keyId}`;
+  return series.mode === "test" ? `${name} (test)` : name;
 }
 
 async function loadUsage() {
@@ -571,6 +598,13 @@ async function show() {
 document.addEventListener("DOMContentLoaded", () => {
   takeTokenFromFragment();
   $("add-key").addEventListener("click", openCreate);
+  for (const id of ["mode-live", "mode-test"]) {
+    $(id).addEventListener("change", () => {
+      showMode();
+      loadKeys().catch(showError);
+    });
+  }
+  showMode();
   $("create-form").addEventListener("submit", createKey);
   $("create-cancel").addEventListener("click", () => $("create-dialog").close());
   $("copy-key").addEventListener("click", copyKey);

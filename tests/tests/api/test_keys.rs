@@ -52,8 +52,10 @@ async fn make(t: &TestApp, name: &str, mode: Option<&str>) -> Value {
 #[tokio::test]
 async fn a_test_key_is_made_listed_and_checked_as_one_and_keys_are_live_by_default() {
     let t = TestApp::new();
-    // WHEN a key is made with "mode":"test", one with "live" and one without a mode
-    let test = make(&t, "Staging", Some("test")).await;
+    // WHEN a key is made with "mode":"test" (the events/ fixture), one with "live" and one
+    // without a mode
+    let (status, test, _) = parts(t.app.create_key(fixture("create-key-test")).await);
+    assert_eq!(status, 201, "{test}");
     let live = make(&t, "Production", Some("live")).await;
     let default = make(&t, "Default", None).await;
     // THEN the test key is vp_test_ with the same checksum scheme, and each answer says its mode
@@ -207,4 +209,26 @@ async fn a_rolled_test_key_stays_a_test_key_and_usage_keeps_test_sessions_apart(
     assert_eq!(status, 201, "{rolled}");
     assert_eq!(rolled["mode"], "test");
     assert!(rolled["key"].as_str().unwrap().starts_with("vp_test_"));
+}
+
+#[tokio::test]
+async fn secret_scanning_revokes_a_leaked_test_key_reported_under_its_own_token_type() {
+    let t = TestApp::new();
+    let test = make(&t, "Staging", Some("test")).await;
+    let key = test["key"].as_str().unwrap();
+    // WHEN GitHub reports the key under the test keys' token type
+    let report = json!([{"token": key, "type": "visionpipe_test_api_key", "url": "https://github.com/o/r/blob/1/.env", "source": "content"}]);
+    let (status, verdicts, _) = parts(
+        t.app
+            .secret_scanning(tests::reports::signed_report(&t.app.config, &report.to_string()))
+            .await,
+    );
+    // THEN it is ours, answered under the type it was reported as, and revoked at once
+    assert_eq!(status, 200, "{verdicts}");
+    assert_eq!(
+        (verdicts[0]["label"].as_str(), verdicts[0]["token_type"].as_str()),
+        (Some("true_positive"), Some("visionpipe_test_api_key"))
+    );
+    let (status, body, _) = parts(t.app.create_session(session_with(key)).await);
+    assert_error(status, &body, 401, "Invalid API key");
 }
