@@ -4,7 +4,7 @@
 //! layout change fails that test, not a deploy), and `dynamodb-layout-v1.json`, written by the
 //! code of layout 1, which the move to layout 2 (`vpctl table migrate`) is tested on.
 
-use crate::conformance::{new_key, origin};
+use crate::conformance::{new_key, new_key_of, origin, test_debit_at};
 use crate::{Functions, account, fixture, parts};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -46,6 +46,17 @@ pub async fn write_every_kind(app: &Functions) {
         .create_key(new_key(b, "Only", now).1, origin())
         .await
         .unwrap();
+    // A test key and its session: the account's test count, a `test` ledger entry, its usage.
+    let (sandbox, key) = new_key_of(common::api_key::KeyMode::Test, b, "Sandbox", now);
+    store.create_key(key, origin()).await.unwrap();
+    let resolved = store.resolve_key(&sandbox.hash()).await.unwrap().unwrap();
+    assert!(matches!(
+        store
+            .debit_session(&resolved, test_debit_at(clock::now(), 100), None)
+            .await
+            .unwrap(),
+        DebitOutcome::Debited { .. }
+    ));
     store
         .grant_credits(&account(a), 4, "layout fixture", now)
         .await

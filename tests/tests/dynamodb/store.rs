@@ -138,6 +138,44 @@ async fn a_validity_check_is_one_read_warm_two_cold_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_test_keys_session_is_one_request_warm_counted_in_that_write_and_spends_no_credit() {
+    // GIVEN a test key, which an instance has not seen, on an account with its free credits
+    let counter = CallCounter::default();
+    let table = fresh_table(&client(None)).await;
+    let dir = tests::fixture_data_dir();
+    let config = tests::local_config(
+        dir.path(),
+        &[("VP_TABLE_NAME", &table), ("VP_TEST_SESSIONS_PER_DAY", "2")],
+    );
+    let store = tests::dynamo::settled(client(Some(counter.clone())), &table, config.free_credits);
+    let app = tests::Functions::new(config, store).unwrap();
+    let (plaintext, key) = tests::conformance::new_key_of(
+        common::api_key::KeyMode::Test,
+        "acct_test_calls",
+        "Staging",
+        common::clock::now(),
+    );
+    app.store.create_key(key, Default::default()).await.unwrap();
+    let before = tests::credits(app.store.as_ref(), "acct_test_calls").await;
+    counter.take();
+    // WHEN it opens the account's first test session of the day THEN as a limited key's first:
+    // its lookup, and the debit that is told the day's count has not begun and starts it
+    assert_eq!(session(&app, plaintext.expose(), None).await, 200);
+    assert_eq!(counter.take(), ["GetItem", "UpdateItem", "UpdateItem"]);
+    // WHEN it opens the second THEN one request, as any warm session
+    assert_eq!(session(&app, plaintext.expose(), None).await, 200);
+    assert_eq!(counter.take(), ["UpdateItem"]);
+    // WHEN the allowance (2) is spent THEN 429 from that same one request
+    assert_eq!(session(&app, plaintext.expose(), None).await, 429);
+    assert_eq!(counter.take(), ["UpdateItem"]);
+    // AND no credit moved
+    assert_eq!(
+        tests::credits(app.store.as_ref(), "acct_test_calls").await,
+        before
+    );
+}
+
+#[tokio::test]
 async fn a_limited_key_counts_its_day_in_the_debits_own_write() {
     // GIVEN a key limited to 2 sessions a day, which an instance has not seen
     let counter = CallCounter::default();
