@@ -44,3 +44,4 @@ pub mod secret_scanning;
 pub mod secrets;
 pub mod startup;
 pub mod store;
+pub mod webhooks;
