@@ -220,7 +220,7 @@ async fn secret_scanning_revokes_a_leaked_test_key_reported_under_its_own_token_
     let report = json!([{"token": key, "type": "visionpipe_test_api_key", "url": "https://github.com/o/r/blob/1/.env", "source": "content"}]);
     let (status, verdicts, _) = parts(
         t.app
-            .secret_scanning(tests::reports::signed_report(&t.app.config, &report.to_string()))
+            .secret_scanning(reports::signed_report(&t.app.config, &report.to_string()))
             .await,
     );
     // THEN it is ours, answered under the type it was reported as, and revoked at once
