@@ -47,7 +47,8 @@ pub async fn write_every_kind(app: &Functions) {
         .await
         .unwrap();
     // A test key and its session: the account's test count, a `test` ledger entry, its usage.
-    let (sandbox, key) = new_key_of(common::api_key::KeyMode::Test, b, "Sandbox", now);
+    // (On account A, whose last change is a debit; B's stays its free grant, with a reason.)
+    let (sandbox, key) = new_key_of(common::api_key::KeyMode::Test, a, "Sandbox", now);
     store.create_key(key, origin()).await.unwrap();
     let resolved = store.resolve_key(&sandbox.hash()).await.unwrap().unwrap();
     assert!(matches!(

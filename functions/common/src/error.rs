@@ -29,8 +29,12 @@ pub enum ApiError {
     /// 401: a secret-scanning report without a valid signature from a configured reporter key.
     InvalidSignature,
     KeyNotFound,
+    /// 404: no such webhook endpoint for this account.
+    WebhookNotFound,
     /// 409: the account holds the most live keys it may.
     TooManyKeys,
+    /// 409: the account has the most webhook endpoints it may.
+    TooManyWebhooks,
     /// 429: the key has opened its daily sessions; retry when the next UTC day begins.
     KeyLimitReached {
         retry_after_secs: u64,
@@ -88,7 +92,8 @@ impl ApiError {
             | ApiError::InvalidConsoleToken
             | ApiError::InvalidSignature => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
-            ApiError::KeyNotFound => StatusCode::NOT_FOUND,
+            ApiError::KeyNotFound | ApiError::WebhookNotFound => StatusCode::NOT_FOUND,
+            ApiError::TooManyWebhooks => StatusCode::CONFLICT,
             ApiError::TooManyKeys => StatusCode::CONFLICT,
             ApiError::KeyLimitReached { .. } | ApiError::TestLimitReached { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -120,6 +125,10 @@ impl ApiError {
             ApiError::InvalidConsoleToken => "Invalid or expired console token",
             ApiError::InvalidSignature => "Missing or invalid GitHub signature",
             ApiError::KeyNotFound => "API key not found",
+            ApiError::WebhookNotFound => "Webhook endpoint not found",
+            ApiError::TooManyWebhooks => {
+                "Webhook endpoint limit reached: an account can have at most 5; delete one first"
+            }
             ApiError::TooManyKeys => {
                 "API key limit reached: an account can have at most 100 keys; delete one first"
             }
@@ -155,6 +164,8 @@ impl ApiError {
             ApiError::InvalidConsoleToken => "invalid_console_token",
             ApiError::InvalidSignature => "invalid_signature",
             ApiError::KeyNotFound => "key_not_found",
+            ApiError::WebhookNotFound => "webhook_not_found",
+            ApiError::TooManyWebhooks => "too_many_webhooks",
             ApiError::TooManyKeys => "too_many_keys",
             ApiError::KeyLimitReached { .. } => "key_limit_reached",
             ApiError::TestLimitReached { .. } => "test_limit_reached",
@@ -183,6 +194,8 @@ impl ApiError {
             ApiError::InvalidConsoleToken,
             ApiError::InvalidSignature,
             ApiError::KeyNotFound,
+            ApiError::WebhookNotFound,
+            ApiError::TooManyWebhooks,
             ApiError::TooManyKeys,
             ApiError::KeyLimitReached {
                 retry_after_secs: 3600,
@@ -209,6 +222,8 @@ impl ApiError {
                 | ApiError::InvalidConsoleToken
                 | ApiError::InvalidSignature
                 | ApiError::KeyNotFound
+                | ApiError::WebhookNotFound
+                | ApiError::TooManyWebhooks
                 | ApiError::TooManyKeys
                 | ApiError::KeyLimitReached { .. }
                 | ApiError::TestLimitReached { .. }

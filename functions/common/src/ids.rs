@@ -74,6 +74,7 @@ macro_rules! prefixed_ulid {
 }
 
 prefixed_ulid!(KeyId, "key_");
+prefixed_ulid!(WebhookId, "whk_");
 prefixed_ulid!(SessionId, "ses_");
 
 #[cfg(test)]

@@ -1,5 +1,11 @@
-//! Sealed copies of session tokens, for idempotent replays.
+//! Sealed secrets: session tokens kept for idempotent replays, and webhook signing secrets.
 //!
+//! Both must be kept (a replay returns the first token byte for byte; a delivery is signed with
+//! the secret its owner was shown), and neither may be usable from a copy of the table. Each is
+//! kept encrypted with AES-256-GCM under a key of its own purpose, bound to the record it
+//! belongs to ([`Binding`]).
+//!
+//! Replays:
 //! A retry with the same `Idempotency-Key` must get the first answer byte for byte, so its
 //! record must hold the token; but a record (or a backup of the table) must not hold a usable
 //! one. The record therefore keeps the token encrypted with AES-256-GCM under a key that only
@@ -19,8 +25,24 @@ use zeroize::Zeroizing;
 /// The key's length: AES-256.
 pub const KEY_LEN: usize = 32;
 
-pub struct ReplaySeal {
+pub struct Seal {
     key: RandomizedNonceKey,
+}
+
+/// What a sealed text is bound to (AES-GCM's associated data): a sealed text copied into
+/// another record does not open.
+pub trait Binding {
+    fn associated_data(&self) -> Vec<u8>;
+}
+
+/// Length-prefixed fields after a purpose tag, so no two bindings share an encoding.
+fn encode(purpose: &[u8], fields: &[&str]) -> Vec<u8> {
+    let mut aad = purpose.to_vec();
+    for field in fields {
+        aad.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        aad.extend_from_slice(field.as_bytes());
+    }
+    aad
 }
 
 /// The record a sealed token belongs to: what it is bound to.
@@ -32,23 +54,33 @@ pub struct RecordBinding<'a> {
     pub session_id: &'a str,
 }
 
-impl RecordBinding<'_> {
-    /// Length-prefixed fields, so no two bindings share an encoding.
+impl Binding for RecordBinding<'_> {
     fn associated_data(&self) -> Vec<u8> {
-        let mut aad = b"visionpipe replay v1".to_vec();
-        for field in [self.account, self.idempotency_key_hash, self.session_id] {
-            aad.extend_from_slice(&(field.len() as u32).to_be_bytes());
-            aad.extend_from_slice(field.as_bytes());
-        }
-        aad
+        encode(
+            b"visionpipe replay v1",
+            &[self.account, self.idempotency_key_hash, self.session_id],
+        )
+    }
+}
+
+/// The webhook endpoint a sealed signing secret belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointBinding<'a> {
+    pub account: &'a str,
+    pub endpoint: &'a str,
+}
+
+impl Binding for EndpointBinding<'_> {
+    fn associated_data(&self) -> Vec<u8> {
+        encode(b"visionpipe webhook secret v1", &[self.account, self.endpoint])
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealingKeyError {
-    #[error("the replay sealing key must be {KEY_LEN} bytes, base64-encoded")]
+    #[error("a sealing key must be {KEY_LEN} bytes, base64-encoded")]
     Invalid,
-    #[error("cannot read or create the local replay sealing key at {path}: {source}")]
+    #[error("cannot read or create the local sealing key at {path}: {source}")]
     Io { path: String, source: std::io::Error },
 }
 
@@ -58,7 +90,7 @@ pub enum SealingKeyError {
 #[error("the sealed token does not open under this key and record")]
 pub struct Unopenable;
 
-impl ReplaySeal {
+impl Seal {
     pub fn from_source(source: &SealingKeySource) -> Result<Self, SealingKeyError> {
         match source {
             SealingKeySource::Value(secret) => Self::from_base64(secret.expose()),
@@ -86,11 +118,11 @@ impl ReplaySeal {
             return Err(SealingKeyError::Invalid);
         }
         let key = RandomizedNonceKey::new(&AES_256_GCM, &bytes).map_err(|_| SealingKeyError::Invalid)?;
-        Ok(ReplaySeal { key })
+        Ok(Seal { key })
     }
 
-    /// The token sealed for `record`.
-    pub fn seal(&self, record: RecordBinding<'_>, token: &str) -> Result<String, Unopenable> {
+    /// The text (a token, a secret) sealed for `record`.
+    pub fn seal(&self, record: impl Binding, token: &str) -> Result<String, Unopenable> {
         let mut in_out = token.as_bytes().to_vec();
         let nonce = self
             .key
@@ -101,8 +133,8 @@ impl ReplaySeal {
         Ok(URL_SAFE_NO_PAD.encode(sealed))
     }
 
-    /// The token sealed for `record`, or [`Unopenable`].
-    pub fn open(&self, record: RecordBinding<'_>, sealed: &str) -> Result<Zeroizing<String>, Unopenable> {
+    /// The text sealed for `record`, or [`Unopenable`].
+    pub fn open(&self, record: impl Binding, sealed: &str) -> Result<Zeroizing<String>, Unopenable> {
         let mut bytes = Zeroizing::new(URL_SAFE_NO_PAD.decode(sealed).map_err(|_| Unopenable)?);
         if bytes.len() < NONCE_LEN + AES_256_GCM.tag_len() {
             return Err(Unopenable);
@@ -136,8 +168,8 @@ mod tests {
         session_id: "ses_1",
     };
 
-    fn seal() -> ReplaySeal {
-        ReplaySeal::from_base64(&generate_key()).unwrap()
+    fn seal() -> Seal {
+        Seal::from_base64(&generate_key()).unwrap()
     }
 
     #[test]
@@ -201,11 +233,34 @@ mod tests {
         ] {
             assert_eq!(seal.open(other, &sealed), Err(Unopenable), "{other:?}");
         }
-        let another = ReplaySeal::from_base64(&generate_key()).unwrap();
+        let another = Seal::from_base64(&generate_key()).unwrap();
         assert_eq!(another.open(RECORD, &sealed), Err(Unopenable), "another key");
         for garbage in ["", "AAAA", "not base64!", &sealed[..sealed.len() - 4]] {
             assert_eq!(seal.open(RECORD, garbage), Err(Unopenable), "{garbage:?}");
         }
+    }
+
+    #[test]
+    fn a_webhook_secret_opens_only_for_its_endpoint_never_as_a_replay() {
+        let seal = seal();
+        let endpoint = EndpointBinding {
+            account: "acct_1",
+            endpoint: "whk_1",
+        };
+        let sealed = seal.seal(endpoint, "whsec_abc").unwrap();
+        assert_eq!(seal.open(endpoint, &sealed).unwrap().as_str(), "whsec_abc");
+        let other = EndpointBinding {
+            endpoint: "whk_2",
+            ..endpoint
+        };
+        assert_eq!(seal.open(other, &sealed), Err(Unopenable));
+        // The purpose is bound too: the same two fields as a replay's record do not open it.
+        let as_replay = RecordBinding {
+            account: "acct_1",
+            idempotency_key_hash: "whk_1",
+            session_id: "",
+        };
+        assert_eq!(seal.open(as_replay, &sealed), Err(Unopenable));
     }
 
     #[test]
@@ -226,7 +281,7 @@ mod tests {
     #[test]
     fn only_32_byte_base64_keys_are_taken() {
         use base64::engine::general_purpose::STANDARD;
-        assert!(ReplaySeal::from_base64(&STANDARD.encode([1u8; 32])).is_ok());
+        assert!(Seal::from_base64(&STANDARD.encode([1u8; 32])).is_ok());
         for bad in [
             STANDARD.encode([1u8; 16]),
             STANDARD.encode([1u8; 33]),
@@ -234,7 +289,7 @@ mod tests {
             String::new(),
         ] {
             assert!(
-                matches!(ReplaySeal::from_base64(&bad), Err(SealingKeyError::Invalid)),
+                matches!(Seal::from_base64(&bad), Err(SealingKeyError::Invalid)),
                 "{bad:?}"
             );
         }

@@ -10,9 +10,10 @@ use crate::config::{ConfigError, vars};
 use std::collections::HashMap;
 
 /// (variable that holds the value, variable that names the parameter holding it)
-pub const FROM_PARAMETERS: [(&str, &str); 3] = [
+pub const FROM_PARAMETERS: [(&str, &str); 4] = [
     (vars::SIGNING_KEY, vars::SIGNING_KEY_PARAMETER),
     (vars::REPLAY_SEALING_KEY, vars::REPLAY_SEALING_KEY_PARAMETER),
+    (vars::WEBHOOK_SEALING_KEY, vars::WEBHOOK_SEALING_KEY_PARAMETER),
     // Not secret, but configured the same way: the jwks function reads its parameter.
     (vars::PUBLIC_KEYS, vars::PUBLIC_KEYS_PARAMETER),
 ];

@@ -133,6 +133,29 @@ impl Store for MemoryStore {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         Err(not_for_this_bench())
     }
+    async fn create_webhook(
+        &self,
+        _: common::store::webhooks::NewWebhook,
+    ) -> Result<common::store::webhooks::WebhookCreation, StoreError> {
+        Err(not_for_this_bench())
+    }
+    async fn list_webhooks(
+        &self,
+        _: &AccountId,
+    ) -> Result<Vec<common::store::webhooks::WebhookRecord>, StoreError> {
+        Err(not_for_this_bench())
+    }
+    async fn delete_webhook(&self, _: &AccountId, _: &common::ids::WebhookId) -> Result<bool, StoreError> {
+        Err(not_for_this_bench())
+    }
+    async fn set_low_credit_threshold(
+        &self,
+        _: &AccountId,
+        _: u64,
+        _: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        Err(not_for_this_bench())
+    }
 }
 
 fn bench(c: &mut Criterion) {

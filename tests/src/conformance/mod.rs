@@ -28,6 +28,7 @@ pub mod keys;
 pub mod leaks;
 pub mod test_keys;
 pub mod usage;
+pub mod webhooks;
 
 /// A store plus whatever must live as long as it (a temp dir, a table).
 pub struct StoreUnderTest {
@@ -45,7 +46,7 @@ pub struct Case {
 }
 
 /// Every capability's cases.
-pub const CAPABILITIES: [(&str, &[Case]); 8] = [
+pub const CAPABILITIES: [(&str, &[Case]); 9] = [
     ("keys", keys::CASES),
     ("credits", credits::CASES),
     ("audit", audit::CASES),
@@ -54,6 +55,7 @@ pub const CAPABILITIES: [(&str, &[Case]); 8] = [
     ("leaks", leaks::CASES),
     ("usage", usage::CASES),
     ("test_keys", test_keys::CASES),
+    ("webhooks", webhooks::CASES),
 ];
 
 /// Runs every case of every capability, each on a fresh store from `factory` and in its own

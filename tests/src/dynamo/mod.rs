@@ -281,6 +281,30 @@ impl Store for Settled {
         // function has written so far (the IAM rig reads one with no follower at all).
         self.0.audit_page(account, now, before, limit).await
     }
+    async fn create_webhook(
+        &self,
+        hook: webhooks::NewWebhook,
+    ) -> Result<webhooks::WebhookCreation, StoreError> {
+        self.0.create_webhook(hook).await
+    }
+    async fn list_webhooks(&self, account: &AccountId) -> Result<Vec<webhooks::WebhookRecord>, StoreError> {
+        self.0.list_webhooks(account).await
+    }
+    async fn delete_webhook(
+        &self,
+        account: &AccountId,
+        id: &common::ids::WebhookId,
+    ) -> Result<bool, StoreError> {
+        self.0.delete_webhook(account, id).await
+    }
+    async fn set_low_credit_threshold(
+        &self,
+        account: &AccountId,
+        threshold: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.0.set_low_credit_threshold(account, threshold, at).await
+    }
 }
 
 /// An SSM client for the same local server (moto serves every AWS protocol on one port).

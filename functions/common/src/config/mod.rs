@@ -108,6 +108,9 @@ pub struct Config {
     pub low_credit_threshold: u64,
     /// Sessions an account's test keys may open per UTC day, together.
     pub test_sessions_per_day: u32,
+    /// Webhooks: the key that seals endpoints' signing secrets at rest (`None` only in AWS
+    /// without one), and whether deliveries may go to `http://` and loopback (local runs).
+    pub webhooks: WebhookConfig,
     /// Who may report leaked keys.
     pub secret_scanning: ReporterKeysSource,
     /// Every request answers within this, with a 503 when a dependency stalls (the function's
@@ -149,6 +152,9 @@ pub mod vars {
     /// 32 random bytes, base64: seals the tokens that idempotency records keep.
     pub const REPLAY_SEALING_KEY: &str = "VP_REPLAY_SEALING_KEY";
     pub const REPLAY_SEALING_KEY_PARAMETER: &str = "VP_REPLAY_SEALING_KEY_PARAMETER";
+    /// 32 random bytes, base64: seals webhook endpoints' signing secrets in the table.
+    pub const WEBHOOK_SEALING_KEY: &str = "VP_WEBHOOK_SEALING_KEY";
+    pub const WEBHOOK_SEALING_KEY_PARAMETER: &str = "VP_WEBHOOK_SEALING_KEY_PARAMETER";
     pub const PUBLIC_KEYS: &str = "VP_PLAYGROUND_PUBLIC_KEYS";
     pub const PUBLIC_KEYS_PARAMETER: &str = "VP_PLAYGROUND_PUBLIC_KEYS_PARAMETER";
     pub const PLAYGROUND_BASE_URL: &str = "VP_PLAYGROUND_BASE_URL";
@@ -177,6 +183,15 @@ pub const LOCAL_CONSOLE_KEY_FILE: &str = "console-signing-key.pem";
 pub const LOCAL_SECRET_SCANNING_KEY_FILE: &str = "secret-scanning-signing-key.pem";
 /// Local runs: the replay sealing key, under the data directory.
 pub const LOCAL_REPLAY_SEALING_KEY_FILE: &str = "replay-sealing-key";
+/// Local runs: the webhook secrets' sealing key, under the data directory.
+pub const LOCAL_WEBHOOK_SEALING_KEY_FILE: &str = "webhook-sealing-key";
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub sealing_key: Option<SealingKeySource>,
+    /// Local runs only: endpoints may be `http://` and on loopback (a test's receiver).
+    pub allow_local: bool,
+}
 /// GitHub's published secret-scanning public keys.
 pub const GITHUB_SECRET_SCANNING_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
 pub const DEFAULT_CONSOLE_ISSUER: &str = "https://visionpipe.com";
@@ -246,6 +261,17 @@ impl Config {
                 "{} (or {}) is required when running in AWS",
                 vars::REPLAY_SEALING_KEY,
                 vars::REPLAY_SEALING_KEY_PARAMETER
+            ))
+        })
+    }
+
+    /// The webhook sealing key source, or the error that names what to configure.
+    pub fn webhook_sealing_key(&self) -> Result<&SealingKeySource, ConfigError> {
+        self.webhooks.sealing_key.as_ref().ok_or_else(|| {
+            ConfigError(format!(
+                "{} (or {}) is required when running in AWS",
+                vars::WEBHOOK_SEALING_KEY,
+                vars::WEBHOOK_SEALING_KEY_PARAMETER
             ))
         })
     }
@@ -326,6 +352,14 @@ impl Config {
             None => None,
         };
 
+        let webhook_sealing_key = match get(vars::WEBHOOK_SEALING_KEY) {
+            Some(key) => Some(SealingKeySource::Value(Secret::new(key))),
+            None if local => Some(SealingKeySource::LocalFile(
+                data_dir.join(LOCAL_WEBHOOK_SEALING_KEY_FILE),
+            )),
+            None => None,
+        };
+
         let secret_scanning = match (
             get(vars::SECRET_SCANNING_KEYS),
             get(vars::SECRET_SCANNING_KEYS_URL),
@@ -373,6 +407,10 @@ impl Config {
                 crate::store::DEFAULT_LOW_CREDIT_THRESHOLD,
                 1..=1_000_000,
             )?,
+            webhooks: WebhookConfig {
+                sealing_key: webhook_sealing_key,
+                allow_local: local,
+            },
             test_sessions_per_day: number(
                 &get,
                 vars::TEST_SESSIONS_PER_DAY,

@@ -10,7 +10,7 @@ use crate::request::{MAX_BODY_BYTES, body_bytes, json_body, origin};
 use crate::response::json_response;
 use crate::runtime::{self, Outcome};
 use crate::sealed::RecordBinding;
-use crate::sealed::ReplaySeal;
+use crate::sealed::Seal;
 use crate::startup::{Startup, StartupError};
 use crate::store::Store;
 use crate::store::{DebitOutcome, IdempotencyConflict, IdempotentSession, SessionDebit, SessionGrant, Spend};
@@ -38,7 +38,7 @@ struct OpenedSession<'a> {
 pub struct State {
     pub store: Arc<dyn Store>,
     pub signer: PlaygroundSigner,
-    pub seal: ReplaySeal,
+    pub seal: Seal,
     /// The warm path: a key seen before costs no lookup.
     pub keys: KeyCache,
     /// What test keys spend: sessions per account per UTC day.
@@ -57,7 +57,7 @@ impl runtime::State for State {
         let config = &startup.config;
         Ok(State {
             signer: PlaygroundSigner::from_config(config.signing_key()?, &config.playground)?,
-            seal: ReplaySeal::from_source(config.replay_sealing_key()?)?,
+            seal: Seal::from_source(config.replay_sealing_key()?)?,
             store: startup.store()?,
             keys: KeyCache::default(),
             test_sessions_per_day: config.test_sessions_per_day,

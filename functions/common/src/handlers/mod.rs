@@ -18,14 +18,19 @@ pub mod check_key;
 pub mod console_page;
 pub mod create_key;
 pub mod create_session;
+pub mod create_webhook;
 pub mod credits;
 pub mod delete_key;
+pub mod delete_webhook;
 pub mod fallback;
 pub mod jwks;
 pub mod list_keys;
+pub mod list_webhooks;
 pub mod roll_key;
 pub mod secret_scanning;
+pub mod update_account;
 pub mod usage;
+mod webhook_body;
 
 /// The state of every endpoint the Cloud Console calls with a console token: the store, and
 /// the verifier of console tokens (fetching the identity provider's key set at cold start).
@@ -53,15 +58,21 @@ impl State for ConsoleEndpoint {
 impl ConsoleEndpoint {
     /// The console account behind `Authorization: Bearer <console JWT>`.
     async fn account(&self, req: &Request) -> Result<AccountId, ApiError> {
-        let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
-        self.console.verify(token).await.map_err(|e| match e {
-            ConsoleAuthError::Invalid => ApiError::InvalidConsoleToken,
-            ConsoleAuthError::KeysUnavailable => {
-                tracing::error!("console token not checked: the identity provider's key set is unavailable");
-                ApiError::Unavailable
-            }
-        })
+        console_account(&self.console, req).await
     }
+}
+
+/// The console account behind `Authorization: Bearer <console JWT>`, for endpoints whose
+/// state is more than [`ConsoleEndpoint`].
+pub(crate) async fn console_account(console: &ConsoleVerifier, req: &Request) -> Result<AccountId, ApiError> {
+    let token = bearer_token(req.headers()).map_err(|_| ApiError::MissingAuthorization)?;
+    console.verify(token).await.map_err(|e| match e {
+        ConsoleAuthError::Invalid => ApiError::InvalidConsoleToken,
+        ConsoleAuthError::KeysUnavailable => {
+            tracing::error!("console token not checked: the identity provider's key set is unavailable");
+            ApiError::Unavailable
+        }
+    })
 }
 
 /// The hash and mode of the API key in `Authorization: Bearer vp_live_…` (or `vp_test_…`), or

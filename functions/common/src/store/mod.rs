@@ -7,7 +7,7 @@
 //! means the store itself failed and the caller should answer 503/500 with nothing changed.
 
 use crate::api_key::KeyHash;
-use crate::ids::{AccountId, KeyId};
+use crate::ids::{AccountId, KeyId, WebhookId};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -17,6 +17,7 @@ pub mod model;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
 pub mod usage;
+pub mod webhooks;
 
 pub use ledger_check::{LedgerCheck, verify_ledger};
 pub use model::*;
@@ -176,6 +177,28 @@ pub trait Store: Send + Sync {
         query: &usage::UsageQuery,
         now: OffsetDateTime,
     ) -> Result<usage::Usage, StoreError>;
+
+    /// Stores a webhook endpoint, unless the account has [`webhooks::MAX_WEBHOOKS`]
+    /// (however many creations race).
+    async fn create_webhook(
+        &self,
+        hook: webhooks::NewWebhook,
+    ) -> Result<webhooks::WebhookCreation, StoreError>;
+
+    /// The account's webhook endpoints, oldest first (never their secrets).
+    async fn list_webhooks(&self, account: &AccountId) -> Result<Vec<webhooks::WebhookRecord>, StoreError>;
+
+    /// Removes an endpoint of this account; `false` when it has none with this id.
+    async fn delete_webhook(&self, account: &AccountId, id: &WebhookId) -> Result<bool, StoreError>;
+
+    /// The balance at which the account's debits raise `credits.low`, instead of the
+    /// deployment's default; the account is created (with its free grant) if it is new.
+    async fn set_low_credit_threshold(
+        &self,
+        account: &AccountId,
+        threshold: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// One page of the audit trail, as the console reads it: events not yet expired at `now`
     /// and older than the event with id `before` (from the newest when `None`), newest first,

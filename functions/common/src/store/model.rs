@@ -180,7 +180,7 @@ pub struct ResolvedKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionGrant {
     pub session_id: String,
-    /// [`crate::sealed::ReplaySeal::seal`] of the token.
+    /// [`crate::sealed::Seal::seal`] of the token.
     pub sealed_token: String,
     pub expires_in: u64,
 }

@@ -52,6 +52,7 @@ impl DynamoStore {
             ends: HashMap::new(),
             uses: HashMap::new(),
             test_use: None,
+            low_credit_threshold: None,
             version: u64::from(grant.is_some()),
             change: grant,
         };

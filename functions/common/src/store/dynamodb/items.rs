@@ -116,6 +116,10 @@ pub struct AccountItem {
     /// code does not act on: `vpctl table migrate` moves it first (`migrate.rs`).
     #[serde(default, skip_serializing)]
     pub live_keys: Option<serde::de::IgnoredAny>,
+    /// The balance at which the account's debits raise `credits.low`, if it set its own; the
+    /// ledger function reads it from the stream record of each change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_credit_threshold: Option<u64>,
     /// How many balance changes (and test sessions) there have been: the number of ledger
     /// entries there must be.
     #[serde(default)]

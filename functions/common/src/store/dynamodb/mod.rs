@@ -34,6 +34,7 @@ pub mod stream;
 pub mod table;
 pub mod tripwire;
 pub mod usage;
+pub mod webhooks;
 
 pub use client::Item;
 
@@ -384,6 +385,50 @@ impl Store for DynamoStore {
 
     async fn credit_events(&self, account: &AccountId) -> Result<Vec<CreditEvent>, StoreError> {
         self.read_credit_events(account).await
+    }
+
+    async fn create_webhook(
+        &self,
+        hook: crate::store::webhooks::NewWebhook,
+    ) -> Result<crate::store::webhooks::WebhookCreation, StoreError> {
+        self.put_webhook(hook).await
+    }
+
+    async fn list_webhooks(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<crate::store::webhooks::WebhookRecord>, StoreError> {
+        self.read_webhooks(account).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        account: &AccountId,
+        id: &crate::ids::WebhookId,
+    ) -> Result<bool, StoreError> {
+        self.remove_webhook(account, id).await
+    }
+
+    /// On the account item, where the ledger function finds it in every stream record it
+    /// already reads (no extra request to tell a crossing).
+    async fn set_low_credit_threshold(
+        &self,
+        account: &AccountId,
+        threshold: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.ensure_account(account.as_str(), at).await?;
+        let request = self
+            .update_account_item(account.as_str())
+            .update_expression("SET lowCreditThreshold = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::N(threshold.to_string()));
+        match client::update_if(request).await? {
+            client::Conditional::Applied(_) => Ok(()),
+            client::Conditional::Refused(_) => {
+                Err(internal("the account vanished while its threshold was set"))
+            }
+        }
     }
 
     async fn usage(

@@ -20,6 +20,8 @@ pub struct StreamChange {
     pub credits: u64,
     pub version: u64,
     pub change: Change,
+    /// The account's own low-credit threshold at the change, if it set one.
+    pub threshold: Option<u64>,
 }
 
 /// What a stream record (its old and new images) means for the ledger: a change when it moved
@@ -46,6 +48,7 @@ pub fn change_of(old: Option<Item>, new: Option<Item>) -> Result<Option<StreamCh
             account,
             credits: new.credits,
             version: new.version,
+            threshold: new.low_credit_threshold,
             change,
         }),
         _ => None,
@@ -68,7 +71,8 @@ impl DynamoStore {
             let mut puts = Vec::new();
             let mut end = start;
             while end < changes.len() {
-                let items = items_of(&changes[end], self.low_credit_threshold).map_err(|e| (end, e))?;
+                let threshold = changes[end].threshold.unwrap_or(self.low_credit_threshold);
+                let items = items_of(&changes[end], threshold).map_err(|e| (end, e))?;
                 if !puts.is_empty() && puts.len() + items.len() > PUTS_PER_BATCH {
                     break;
                 }

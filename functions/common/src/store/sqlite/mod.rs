@@ -9,8 +9,10 @@
 
 mod rows;
 mod schema;
+mod webhooks;
 
 use super::usage::{Usage, UsageQuery};
+use super::webhooks::{NewWebhook, WebhookCreation, WebhookRecord};
 use super::{
     AuditAction, AuditEvent, Balance, CreditEvent, CreditEventKind, DEFAULT_LOW_CREDIT_THRESHOLD,
     DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LeakRevocation, LedgerEntry,
@@ -19,7 +21,7 @@ use super::{
 };
 use crate::api_key::{KeyHash, KeyMode};
 use crate::clock;
-use crate::ids::{AccountId, KeyId};
+use crate::ids::{AccountId, KeyId, WebhookId};
 use crate::key_name::KeyName;
 use async_trait::async_trait;
 use rows::{
@@ -374,7 +376,13 @@ impl Store for SqliteStore {
             tx.execute("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2", params![clock::rfc3339(debit.at), key.as_str()])?;
             let spent = Linked::Spent(debit.spend.mode());
             insert_linked_audit(tx, account.as_str(), AuditAction::KeyUsed, key.as_str(), spent, Some(&debit.session), &debit.origin, debit.at)?;
-            // Raised by the debit itself, in its transaction: exactly one per crossing.
+            // Raised by the debit itself, in its transaction: exactly one per crossing. The
+            // account's own threshold, if it set one, else the store's.
+            let threshold: u64 = tx.query_row(
+                "SELECT coalesce(low_credit_threshold, ?2) FROM accounts WHERE id = ?1",
+                params![account.as_str(), threshold as i64],
+                |row| row.get::<_, i64>(0),
+            )? as u64;
             if kind == LedgerKind::Debit
                 && let Some(kind) = CreditEventKind::of_debit(balance, threshold)
             {
@@ -553,6 +561,38 @@ impl Store for SqliteStore {
                 |row| row.get::<_, i64>(0),
             )? as u64;
             Ok(usage)
+        })
+        .await
+    }
+
+    async fn create_webhook(&self, hook: NewWebhook) -> Result<WebhookCreation, StoreError> {
+        self.write(move |tx, _| webhooks::create(tx, &hook)).await
+    }
+
+    async fn list_webhooks(&self, account: &AccountId) -> Result<Vec<WebhookRecord>, StoreError> {
+        let account = account.clone();
+        self.blocking(move |conn| webhooks::list(conn, &account)).await
+    }
+
+    async fn delete_webhook(&self, account: &AccountId, id: &WebhookId) -> Result<bool, StoreError> {
+        let (account, id) = (account.clone(), id.clone());
+        self.write(move |tx, _| webhooks::delete(tx, &account, &id)).await
+    }
+
+    async fn set_low_credit_threshold(
+        &self,
+        account: &AccountId,
+        threshold: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let account = account.clone();
+        self.write(move |tx, free| {
+            ensure_account(tx, &account, free, at)?;
+            tx.execute(
+                "UPDATE accounts SET low_credit_threshold = ?1 WHERE id = ?2",
+                params![threshold as i64, account.as_str()],
+            )?;
+            Ok(())
         })
         .await
     }

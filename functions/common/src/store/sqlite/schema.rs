@@ -30,7 +30,9 @@ CREATE TABLE IF NOT EXISTS accounts (
     created_at  TEXT NOT NULL,
     -- The account's test-key sessions on `test_day` (days since 1970-01-01 UTC).
     test_day    INTEGER,
-    test_count  INTEGER NOT NULL DEFAULT 0
+    test_count  INTEGER NOT NULL DEFAULT 0,
+    -- The balance at which a debit raises credits.low (NULL: the store's default).
+    low_credit_threshold  INTEGER
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     id            TEXT PRIMARY KEY,
@@ -90,6 +92,18 @@ CREATE TABLE IF NOT EXISTS credit_events (
     at          TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS credit_events_by_account ON credit_events (account_id);
+-- Webhook endpoints; the signing secret sealed (never in the clear).
+CREATE TABLE IF NOT EXISTS webhooks (
+    id             TEXT PRIMARY KEY,
+    account_id     TEXT NOT NULL,
+    url            TEXT NOT NULL,
+    -- The subscribed events' names, space-separated.
+    events         TEXT NOT NULL,
+    description    TEXT,
+    sealed_secret  TEXT NOT NULL,
+    created_at     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_account ON webhooks (account_id);
 CREATE TABLE IF NOT EXISTS idempotency (
     account_id      TEXT NOT NULL,
     key_hash        TEXT NOT NULL,
@@ -199,6 +213,15 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
              ALTER TABLE accounts ADD COLUMN test_count INTEGER NOT NULL DEFAULT 0;
              ALTER TABLE audit_events ADD COLUMN mode TEXT;",
         )?;
+    }
+    // ... and accounts from before each could set its own low-credit threshold.
+    let thresholds_kept: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('accounts') WHERE name = 'low_credit_threshold'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !thresholds_kept {
+        tx.execute_batch("ALTER TABLE accounts ADD COLUMN low_credit_threshold INTEGER;")?;
     }
     let ledger_admits_tests: bool = tx.query_row(
         "SELECT count(*) FROM sqlite_master WHERE name = 'ledger' AND sql LIKE '%''test''%'",

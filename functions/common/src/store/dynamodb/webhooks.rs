@@ -1,0 +1,166 @@
+//! Webhook endpoints on DynamoDB: one item per endpoint and one that counts them, in the
+//! account's own `HOOK#` partition (no function that keeps keys or balances writes it):
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | endpoint | `HOOK#<account>` | `HOOK#<id>` |
+//! | how many there are | `HOOK#<account>` | `HOOKS` |
+//!
+//! An endpoint is created with the count in one transaction whose condition caps it, so racing
+//! creations never pass [`MAX_WEBHOOKS`]; deleting it takes the count down in the same way.
+
+use super::DynamoStore;
+use super::cancel::Retry;
+use super::client::TxError;
+use crate::clock;
+use crate::ids::{AccountId, WebhookId};
+use crate::store::StoreError;
+use crate::store::webhooks::{MAX_WEBHOOKS, NewWebhook, WebhookCreation, WebhookEvent, WebhookRecord};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+pub const HOOK_PREFIX: &str = "HOOK#";
+/// The sort key of the item that counts an account's endpoints.
+pub const HOOKS_SK: &str = "HOOKS";
+
+pub fn hook_pk(account: &str) -> String {
+    format!("{HOOK_PREFIX}{account}")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub account_id: String,
+    pub url: String,
+    /// The subscribed events' names (a string set: never empty, as the API requires one).
+    #[serde(with = "serde_dynamo::string_set")]
+    pub events: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The signing secret, sealed for this endpoint (`crate::sealed::EndpointBinding`).
+    pub sealed_secret: String,
+    pub created_at: String,
+}
+
+impl WebhookItem {
+    fn of(hook: &NewWebhook) -> Self {
+        WebhookItem {
+            pk: hook_pk(hook.account.as_str()),
+            sk: format!("{HOOK_PREFIX}{}", hook.id),
+            id: hook.id.to_string(),
+            account_id: hook.account.to_string(),
+            url: hook.url.clone(),
+            events: hook.events.iter().map(|e| e.as_str().to_string()).collect(),
+            description: hook.description.clone(),
+            sealed_secret: hook.sealed_secret.clone(),
+            created_at: clock::rfc3339(hook.created_at),
+        }
+    }
+
+    fn record(self) -> Result<WebhookRecord, StoreError> {
+        Ok(WebhookRecord {
+            id: WebhookId::parse(&self.id)
+                .ok_or_else(|| super::client::internal("a webhook item with a bad id"))?,
+            created_at: super::client::parse_time(&self.created_at)?,
+            url: self.url,
+            events: self
+                .events
+                .iter()
+                .filter_map(|e| WebhookEvent::parse(e))
+                .collect(),
+            description: self.description,
+        })
+    }
+}
+
+impl DynamoStore {
+    /// The count up by one, if below the cap; or down by one.
+    fn hook_count(&self, account: &str, up: bool) -> Result<TransactWriteItem, StoreError> {
+        let key = (hook_pk(account), HOOKS_SK.to_string());
+        match up {
+            true => self.update(
+                key,
+                "ADD live :one",
+                "attribute_not_exists(live) OR live < :cap",
+                &[],
+                vec![
+                    (":one", AttributeValue::N("1".into())),
+                    (":cap", AttributeValue::N(MAX_WEBHOOKS.to_string())),
+                ],
+            ),
+            false => self.update(
+                key,
+                "ADD live :one",
+                "attribute_exists(live)",
+                &[],
+                vec![(":one", AttributeValue::N("-1".into()))],
+            ),
+        }
+    }
+
+    pub(super) async fn put_webhook(&self, hook: NewWebhook) -> Result<WebhookCreation, StoreError> {
+        let account = hook.account.as_str();
+        let item = WebhookItem::of(&hook);
+        let mut retry = Retry::new("webhook creation");
+        loop {
+            retry.next().await?;
+            let writes = vec![
+                self.hook_count(account, true)?,
+                self.put(&item, Some("attribute_not_exists(pk)"))?,
+            ];
+            match self.transact(writes).await {
+                Ok(()) => return Ok(WebhookCreation::Created),
+                Err(TxError::Cancelled(c, _)) if c.condition_failed(0) => {
+                    return Ok(WebhookCreation::TooMany);
+                }
+                Err(TxError::Cancelled(c, _)) if c.is_transient() => continue,
+                Err(TxError::Cancelled(c, _)) => return Err(c.into_error("webhook creation")),
+                // Applied with its answer lost? Then the endpoint is there.
+                Err(TxError::Store(e)) => {
+                    return match self.get::<WebhookItem>(item.pk.clone(), &item.sk).await {
+                        Ok(Some(_)) => Ok(WebhookCreation::Created),
+                        _ => Err(e),
+                    };
+                }
+            }
+        }
+    }
+
+    pub(super) async fn read_webhooks(&self, account: &AccountId) -> Result<Vec<WebhookRecord>, StoreError> {
+        let items: Vec<WebhookItem> = self.query(hook_pk(account.as_str()), HOOK_PREFIX, false).await?;
+        items.into_iter().map(WebhookItem::record).collect()
+    }
+
+    pub(super) async fn remove_webhook(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+    ) -> Result<bool, StoreError> {
+        let key = (hook_pk(account.as_str()), format!("{HOOK_PREFIX}{id}"));
+        let mut retry = Retry::new("webhook deletion");
+        loop {
+            retry.next().await?;
+            let writes = vec![
+                self.delete(key.clone(), "attribute_exists(pk)")?,
+                self.hook_count(account.as_str(), false)?,
+            ];
+            match self.transact(writes).await {
+                Ok(()) => return Ok(true),
+                Err(TxError::Cancelled(c, _)) if c.condition_failed(0) => return Ok(false),
+                Err(TxError::Cancelled(c, _)) if c.is_transient() => continue,
+                Err(TxError::Cancelled(c, _)) => return Err(c.into_error("webhook deletion")),
+                // Answer lost: gone now is gone (a repeat would have found nothing either).
+                Err(TxError::Store(e)) => {
+                    return match self.get::<WebhookItem>(key.0.clone(), &key.1).await {
+                        Ok(None) => Ok(true),
+                        _ => Err(e),
+                    };
+                }
+            }
+        }
+    }
+}

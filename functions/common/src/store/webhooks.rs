@@ -1,0 +1,93 @@
+//! Webhook endpoints as the store keeps them: where an account's events go, which ones, and
+//! the endpoint's signing secret, sealed (`crate::sealed`, bound to the endpoint): a copy of the
+//! table holds no secret that signs.
+
+use crate::ids::{AccountId, WebhookId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use time::OffsetDateTime;
+
+/// How many endpoints an account may have.
+pub const MAX_WEBHOOKS: usize = 5;
+
+/// The events an endpoint may subscribe to. (`webhook.test` is sent on request to the one
+/// endpoint asked, whatever it subscribes to.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum WebhookEvent {
+    #[serde(rename = "credits.low")]
+    CreditsLow,
+    #[serde(rename = "credits.exhausted")]
+    CreditsExhausted,
+    #[serde(rename = "credits.granted")]
+    CreditsGranted,
+    #[serde(rename = "key.created")]
+    KeyCreated,
+    #[serde(rename = "key.deleted")]
+    KeyDeleted,
+    #[serde(rename = "key.rolled")]
+    KeyRolled,
+    #[serde(rename = "key.leaked")]
+    KeyLeaked,
+    #[serde(rename = "key.expiring")]
+    KeyExpiring,
+}
+
+impl WebhookEvent {
+    pub const ALL: [WebhookEvent; 8] = [
+        WebhookEvent::CreditsLow,
+        WebhookEvent::CreditsExhausted,
+        WebhookEvent::CreditsGranted,
+        WebhookEvent::KeyCreated,
+        WebhookEvent::KeyDeleted,
+        WebhookEvent::KeyRolled,
+        WebhookEvent::KeyLeaked,
+        WebhookEvent::KeyExpiring,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::CreditsLow => "credits.low",
+            WebhookEvent::CreditsExhausted => "credits.exhausted",
+            WebhookEvent::CreditsGranted => "credits.granted",
+            WebhookEvent::KeyCreated => "key.created",
+            WebhookEvent::KeyDeleted => "key.deleted",
+            WebhookEvent::KeyRolled => "key.rolled",
+            WebhookEvent::KeyLeaked => "key.leaked",
+            WebhookEvent::KeyExpiring => "key.expiring",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// An endpoint to store.
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    pub id: WebhookId,
+    pub account: AccountId,
+    pub url: String,
+    pub events: BTreeSet<WebhookEvent>,
+    pub description: Option<String>,
+    /// The signing secret sealed for this endpoint ([`crate::sealed::EndpointBinding`]).
+    pub sealed_secret: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// An endpoint as it is listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRecord {
+    pub id: WebhookId,
+    pub url: String,
+    pub events: BTreeSet<WebhookEvent>,
+    pub description: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookCreation {
+    Created,
+    /// The account has [`MAX_WEBHOOKS`] endpoints; nothing was written.
+    TooMany,
+}

@@ -1,0 +1,210 @@
+//! Webhook endpoints and the account's own low-credit threshold.
+
+use super::*;
+use crate::drain;
+use common::ids::WebhookId;
+use common::store::webhooks::{MAX_WEBHOOKS, NewWebhook, WebhookCreation, WebhookEvent};
+
+pub const CASES: &[Case] = &[
+    Case {
+        name: "an_account_holds_at_most_five_endpoints_however_many_creations_race",
+        run: |store| Box::pin(an_account_holds_at_most_five_endpoints_however_many_creations_race(store)),
+    },
+    Case {
+        name: "endpoints_are_listed_oldest_first_without_secrets_and_deleted_per_account",
+        run: |store| {
+            Box::pin(endpoints_are_listed_oldest_first_without_secrets_and_deleted_per_account(store))
+        },
+    },
+    Case {
+        name: "an_accounts_own_threshold_decides_when_credits_low_is_raised",
+        run: |store| {
+            Box::pin(an_accounts_own_threshold_decides_when_credits_low_is_raised(
+                store,
+            ))
+        },
+    },
+];
+
+pub fn new_webhook(account_id: &str, url: &str) -> NewWebhook {
+    NewWebhook {
+        id: WebhookId::generate(),
+        account: account(account_id),
+        url: url.to_string(),
+        events: [WebhookEvent::CreditsLow, WebhookEvent::KeyLeaked]
+            .into_iter()
+            .collect(),
+        description: Some("alerts".into()),
+        sealed_secret: "sealed-secret".into(),
+        created_at: clock::now(),
+    }
+}
+
+pub async fn an_account_holds_at_most_five_endpoints_however_many_creations_race(store: Arc<dyn Store>) {
+    const RACERS: usize = 12;
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let racers: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let hook = new_webhook("acct_hooks_race", &format!("https://hooks.example.com/{i}"));
+                store.create_webhook(hook).await.unwrap()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for racer in racers {
+        if racer.await.unwrap() == WebhookCreation::Created {
+            created += 1;
+        }
+    }
+    assert_eq!(created, MAX_WEBHOOKS);
+    let listed = store.list_webhooks(&account("acct_hooks_race")).await.unwrap();
+    assert_eq!(listed.len(), MAX_WEBHOOKS);
+    // A deletion makes room for exactly one more.
+    assert!(
+        store
+            .delete_webhook(&account("acct_hooks_race"), &listed[0].id)
+            .await
+            .unwrap()
+    );
+    let again = |n: usize| {
+        store.create_webhook(new_webhook(
+            "acct_hooks_race",
+            &format!("https://again.example.com/{n}"),
+        ))
+    };
+    assert_eq!(again(1).await.unwrap(), WebhookCreation::Created);
+    assert_eq!(again(2).await.unwrap(), WebhookCreation::TooMany);
+}
+
+pub async fn endpoints_are_listed_oldest_first_without_secrets_and_deleted_per_account(
+    store: Arc<dyn Store>,
+) {
+    let first = new_webhook("acct_hooks", "https://one.example.com/hook");
+    let mut second = new_webhook("acct_hooks", "https://two.example.com/hook");
+    second.events = [WebhookEvent::KeyExpiring].into_iter().collect();
+    second.description = None;
+    for hook in [&first, &second] {
+        assert_eq!(
+            store.create_webhook(hook.clone()).await.unwrap(),
+            WebhookCreation::Created
+        );
+    }
+    let listed = store.list_webhooks(&account("acct_hooks")).await.unwrap();
+    let seen: Vec<_> = listed
+        .iter()
+        .map(|h| {
+            (
+                h.id.clone(),
+                h.url.as_str(),
+                h.events.clone(),
+                h.description.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                first.id.clone(),
+                "https://one.example.com/hook",
+                first.events.clone(),
+                Some("alerts".to_string())
+            ),
+            (
+                second.id.clone(),
+                "https://two.example.com/hook",
+                second.events.clone(),
+                None
+            ),
+        ]
+    );
+    assert_eq!(
+        clock::rfc3339(listed[0].created_at),
+        clock::rfc3339(first.created_at)
+    );
+    // Another account sees none of them and cannot delete them.
+    assert!(
+        store
+            .list_webhooks(&account("acct_other"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .delete_webhook(&account("acct_other"), &first.id)
+            .await
+            .unwrap()
+    );
+    // Its owner can, once.
+    assert!(
+        store
+            .delete_webhook(&account("acct_hooks"), &first.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_webhook(&account("acct_hooks"), &first.id)
+            .await
+            .unwrap()
+    );
+    let left = store.list_webhooks(&account("acct_hooks")).await.unwrap();
+    assert_eq!(left.iter().map(|h| &h.id).collect::<Vec<_>>(), [&second.id]);
+}
+
+pub async fn an_accounts_own_threshold_decides_when_credits_low_is_raised(store: Arc<dyn Store>) {
+    // GIVEN two accounts with 6 credits each, one with its own threshold of 3
+    let mut keys = Vec::new();
+    for acct in ["acct_own_threshold", "acct_default_threshold"] {
+        let (plaintext, _) = create(store.as_ref(), acct, "Main").await;
+        store
+            .grant_credits(&account(acct), 6 - FREE_CREDITS, "top-up", clock::now())
+            .await
+            .unwrap();
+        keys.push(plaintext);
+    }
+    store
+        .set_low_credit_threshold(&account("acct_own_threshold"), 3, clock::now())
+        .await
+        .unwrap();
+    // WHEN each spends all its credits
+    for plaintext in &keys {
+        drain(store.as_ref(), plaintext.expose()).await;
+    }
+    // THEN credits.low comes at its own threshold for the one, at the deployment's for the other
+    let events = |acct: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .credit_events(&account(acct))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.event, e.credits, e.threshold))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        events("acct_own_threshold").await,
+        [(CreditEventKind::Low, 3, 3), (CreditEventKind::Exhausted, 0, 3)]
+    );
+    assert_eq!(
+        events("acct_default_threshold").await,
+        [(CreditEventKind::Low, 1, 1), (CreditEventKind::Exhausted, 0, 1)]
+    );
+    // AND an account that does not exist yet is created by setting it, with its free credits
+    store
+        .set_low_credit_threshold(&account("acct_threshold_first"), 2, clock::now())
+        .await
+        .unwrap();
+    let balance = store
+        .balance(&account("acct_threshold_first"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(balance.credits, FREE_CREDITS);
+}
