@@ -123,6 +123,8 @@ def bearer(token):
 JSON = {"content-type": "application/json"}
 console = {**bearer(console_token()), **JSON}
 keys = ("/api/v1/keys", "/api/v1/keys")
+# An endpoint id of the right form that no endpoint has (delete-webhook's fixture).
+WEBHOOK_ID = "whk_01JF0000000000000000000000"
 one_key = (f"/api/v1/keys/{KEY_ID}", "/api/v1/keys/{id}")
 sessions = ("/api/v1/sessions", "/api/v1/sessions")
 
@@ -139,6 +141,12 @@ EVENTS = {
     "create-key-no-body": event("POST", *keys, console),
     "create-key-wrong-content-type": event("POST", *keys, {**bearer(console_token()), "content-type": "text/plain"}, '{"name":"Production"}'),
     "list-keys": event("GET", *keys, bearer(console_token())),
+    "create-webhook": event("POST", "/api/v1/webhooks", "/api/v1/webhooks", console,
+                            '{"url":"https://hooks.example.com/visionpipe","events":["credits.low","key.leaked"],"description":"Alerts"}'),
+    "list-webhooks": event("GET", "/api/v1/webhooks", "/api/v1/webhooks", bearer(console_token())),
+    "delete-webhook": event("DELETE", f"/api/v1/webhooks/{WEBHOOK_ID}", "/api/v1/webhooks/{id}", bearer(console_token()),
+                            path_params={"id": WEBHOOK_ID}),
+    "update-account": event("PUT", "/api/v1/account", "/api/v1/account", console, '{"lowCreditThreshold":2}'),
     "list-keys-missing-auth": event("GET", *keys),
     "delete-key": event("DELETE", *one_key, bearer(console_token()), path_params={"id": KEY_ID}),
     "delete-key-not-found": event("DELETE", "/api/v1/keys/key_01JF0000000000000000000001", "/api/v1/keys/{id}",

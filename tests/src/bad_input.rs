@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 174;
-pub const CASES_OVER_HTTP: usize = 170;
+pub const CASES: usize = 211;
+pub const CASES_OVER_HTTP: usize = 207;
 
 pub struct Case {
     pub name: &'static str,
@@ -106,6 +106,16 @@ const CONSOLE: &str = "Invalid or expired console token";
 const FORMAT: &str = "Invalid API key format";
 const NAME_SHAPE: &str = r#"Request body must be a JSON object {"name": "<1-64 characters>", "mode": "<optional live or test>", "expiresAt": "<optional RFC 3339 time>", "limits": {"sessionsPerDay": <optional 1-1000000>}}"#;
 const MODE: &str = r#"mode must be "live" or "test""#;
+const WEBHOOK_SHAPE: &str = r#"Request body must be a JSON object {"url": "https://…", "events": ["credits.low", …], "description": "<optional, at most 256 characters>"}"#;
+const URL_FORM: &str = "url must be an absolute https:// URL of at most 2048 characters";
+const URL_SCHEME: &str = "url must use https://";
+const URL_CREDENTIALS: &str = "url must not carry a user name or password";
+const URL_UNRESOLVABLE: &str = "url's host does not resolve";
+const URL_NOT_PUBLIC: &str = "url's host is a private, loopback, link-local or otherwise non-public address";
+const EVENTS: &str = "events must be a non-empty array of: credits.low, credits.exhausted, credits.granted, key.created, key.deleted, key.rolled, key.leaked, key.expiring";
+const DESCRIPTION: &str = "description must be text of at most 256 characters, without control characters";
+const ACCOUNT_SHAPE: &str = r#"Request body must be a JSON object {"lowCreditThreshold": <1-1000000>}"#;
+const THRESHOLD: &str = "lowCreditThreshold must be a whole number from 1 to 1000000";
 const LIMIT_RANGE: &str = "limits.sessionsPerDay must be a whole number from 1 to 1000000";
 const NOT_JSON: &str = "Request body is not valid JSON";
 const ROLL_GRACE: &str = "expiresInSeconds must be a whole number from 0 to 604800";
@@ -1201,6 +1211,192 @@ impl Credentials {
                 error,
             ));
         }
+        // Webhook endpoints: the body, the URL (never a non-public address, resolved or not),
+        // the events and the description; credentials; an unknown or foreign endpoint.
+        let hooks = "/api/v1/webhooks".to_string();
+        let ok_events = json!(["credits.low"]);
+        for (name, body, error) in [
+            ("webhooks: no body", String::new(), WEBHOOK_SHAPE),
+            ("webhooks: not JSON", r#"{"url":"#.to_string(), NOT_JSON),
+            ("webhooks: an array", json!([]).to_string(), WEBHOOK_SHAPE),
+            ("webhooks: url missing", json!({"events": ok_events}).to_string(), WEBHOOK_SHAPE),
+            ("webhooks: events missing", json!({"url": "https://hooks.example.com/"}).to_string(), WEBHOOK_SHAPE),
+            (
+                "webhooks: an unknown member",
+                json!({"url": "https://hooks.example.com/", "events": ok_events, "secret": "mine"}).to_string(),
+                WEBHOOK_SHAPE,
+            ),
+            ("webhooks: url a number", json!({"url": 5, "events": ok_events}).to_string(), URL_FORM),
+            ("webhooks: url relative", json!({"url": "/hook", "events": ok_events}).to_string(), URL_FORM),
+            (
+                "webhooks: url over 2048 characters",
+                json!({"url": format!("https://hooks.example.com/{}", "a".repeat(2048)), "events": ok_events}).to_string(),
+                URL_FORM,
+            ),
+            ("webhooks: url ftp", json!({"url": "ftp://hooks.example.com/", "events": ok_events}).to_string(), URL_SCHEME),
+            (
+                "webhooks: url with credentials",
+                json!({"url": "https://me:pw@hooks.example.com/", "events": ok_events}).to_string(),
+                URL_CREDENTIALS,
+            ),
+            (
+                "webhooks: url that does not resolve",
+                json!({"url": "https://nowhere.invalid/hook", "events": ok_events}).to_string(),
+                URL_UNRESOLVABLE,
+            ),
+            ("webhooks: url private", json!({"url": "https://10.0.0.1/hook", "events": ok_events}).to_string(), URL_NOT_PUBLIC),
+            (
+                "webhooks: url the metadata service",
+                json!({"url": "https://169.254.169.254/latest/meta-data/", "events": ok_events}).to_string(),
+                URL_NOT_PUBLIC,
+            ),
+            (
+                "webhooks: url IPv6 unique local",
+                json!({"url": "https://[fd00:ec2::254]/", "events": ok_events}).to_string(),
+                URL_NOT_PUBLIC,
+            ),
+            ("webhooks: events empty", json!({"url": "https://hooks.example.com/", "events": []}).to_string(), EVENTS),
+            (
+                "webhooks: events unknown",
+                json!({"url": "https://hooks.example.com/", "events": ["credits.high"]}).to_string(),
+                EVENTS,
+            ),
+            (
+                "webhooks: events webhook.test",
+                json!({"url": "https://hooks.example.com/", "events": ["webhook.test"]}).to_string(),
+                EVENTS,
+            ),
+            (
+                "webhooks: events a string",
+                json!({"url": "https://hooks.example.com/", "events": "credits.low"}).to_string(),
+                EVENTS,
+            ),
+            (
+                "webhooks: description over 256 characters",
+                json!({"url": "https://hooks.example.com/", "events": ok_events, "description": "d".repeat(257)}).to_string(),
+                DESCRIPTION,
+            ),
+            (
+                "webhooks: description with a control character",
+                json!({"url": "https://hooks.example.com/", "events": ok_events, "description": "bell\u{7}"}).to_string(),
+                DESCRIPTION,
+            ),
+            (
+                "webhooks: description a number",
+                json!({"url": "https://hooks.example.com/", "events": ok_events, "description": 5}).to_string(),
+                DESCRIPTION,
+            ),
+        ] {
+            cases.push(case(
+                name,
+                "POST",
+                &hooks,
+                vec![("authorization", console.clone()), json_ct.clone()],
+                body.as_bytes(),
+                400,
+                error,
+            ));
+        }
+        cases.push(case(
+            "webhooks: no credential",
+            "POST",
+            &hooks,
+            vec![json_ct.clone()],
+            br#"{"url":"https://hooks.example.com/","events":["credits.low"]}"#,
+            401,
+            MISSING,
+        ));
+        cases.push(case(
+            "webhooks: an API key instead",
+            "GET",
+            &hooks,
+            vec![("authorization", key.clone())],
+            b"",
+            401,
+            CONSOLE,
+        ));
+        cases.push(case(
+            "webhooks: PUT",
+            "PUT",
+            &hooks,
+            vec![("authorization", console.clone())],
+            b"",
+            405,
+            "Method not allowed",
+        ));
+        for (name, path) in [
+            ("webhooks/{id}: not an endpoint id", "/api/v1/webhooks/nope"),
+            (
+                "webhooks/{id}: an id no endpoint has",
+                "/api/v1/webhooks/whk_01JF0000000000000000000000",
+            ),
+        ] {
+            cases.push(case(
+                name,
+                "DELETE",
+                &path.to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "Webhook endpoint not found",
+            ));
+        }
+        // The account's settings.
+        let account_path = "/api/v1/account".to_string();
+        for (name, body, error) in [
+            ("account: no body", String::new(), ACCOUNT_SHAPE),
+            ("account: not JSON", "{".to_string(), NOT_JSON),
+            ("account: threshold missing", json!({}).to_string(), ACCOUNT_SHAPE),
+            (
+                "account: an unknown member",
+                json!({"lowCreditThreshold": 5, "plan": "pro"}).to_string(),
+                ACCOUNT_SHAPE,
+            ),
+            (
+                "account: threshold 0",
+                json!({"lowCreditThreshold": 0}).to_string(),
+                THRESHOLD,
+            ),
+            (
+                "account: threshold negative",
+                json!({"lowCreditThreshold": -3}).to_string(),
+                THRESHOLD,
+            ),
+            (
+                "account: threshold over a million",
+                json!({"lowCreditThreshold": 1_000_001}).to_string(),
+                THRESHOLD,
+            ),
+            (
+                "account: threshold a fraction",
+                json!({"lowCreditThreshold": 2.5}).to_string(),
+                THRESHOLD,
+            ),
+            (
+                "account: threshold a string",
+                json!({"lowCreditThreshold": "10"}).to_string(),
+                THRESHOLD,
+            ),
+        ] {
+            cases.push(case(
+                name,
+                "PUT",
+                &account_path,
+                vec![("authorization", console.clone()), json_ct.clone()],
+                body.as_bytes(),
+                400,
+                error,
+            ));
+        }
+        cases.push(case(
+            "account: GET",
+            "GET",
+            &account_path,
+            vec![("authorization", console.clone())],
+            b"",
+            405,
+            "Method not allowed",
+        ));
         // The size cap comes before the signature: nothing over it is even hashed.
         let over_cap = format!("[{}]", " ".repeat(1024 * 1024));
         cases.push(case(

@@ -4,8 +4,9 @@
 
 use common::config::Config;
 use common::handlers::{
-    ConsoleEndpoint, audit, check_key, console_page, create_key, create_session, credits, delete_key,
-    fallback, jwks, list_keys, roll_key, secret_scanning, usage,
+    ConsoleEndpoint, audit, check_key, console_page, create_key, create_session, create_webhook, credits,
+    delete_key, delete_webhook, fallback, jwks, list_keys, list_webhooks, roll_key, secret_scanning,
+    update_account, usage,
 };
 use common::routes::{Route, UNMATCHED, route_for};
 use common::runtime::{Outcome, State, respond};
@@ -18,8 +19,10 @@ use std::sync::Arc;
 pub struct Functions {
     pub config: Config,
     pub store: Arc<dyn Store>,
-    /// create-key, list-keys, delete-key, roll-key, credits, audit and usage share this state type.
+    /// create-key, list-keys, delete-key, roll-key, credits, audit, usage, list-webhooks,
+    /// delete-webhook and update-account share this state type.
     pub console: ConsoleEndpoint,
+    pub create_webhook: create_webhook::State,
     pub create_session: create_session::State,
     pub check_key: check_key::State,
     pub secret_scanning: secret_scanning::State,
@@ -34,6 +37,7 @@ impl Functions {
             console: ConsoleEndpoint::build(startup())?,
             create_session: create_session::State::build(startup())?,
             check_key: check_key::State::build(startup())?,
+            create_webhook: create_webhook::State::build(startup())?,
             secret_scanning: secret_scanning::State::build(startup())?,
             jwks: jwks::State::build(startup())?,
             config,
@@ -81,6 +85,37 @@ impl Functions {
     pub async fn usage(&self, req: Request) -> Response<Body> {
         self.run(&[Route::Usage], &self.console, req, usage::handle).await
     }
+    pub async fn create_webhook(&self, req: Request) -> Response<Body> {
+        self.run(
+            &[Route::CreateWebhook],
+            &self.create_webhook,
+            req,
+            create_webhook::handle,
+        )
+        .await
+    }
+    pub async fn list_webhooks(&self, req: Request) -> Response<Body> {
+        self.run(&[Route::ListWebhooks], &self.console, req, list_webhooks::handle)
+            .await
+    }
+    pub async fn delete_webhook(&self, req: Request) -> Response<Body> {
+        self.run(
+            &[Route::DeleteWebhook],
+            &self.console,
+            req,
+            delete_webhook::handle,
+        )
+        .await
+    }
+    pub async fn update_account(&self, req: Request) -> Response<Body> {
+        self.run(
+            &[Route::UpdateAccount],
+            &self.console,
+            req,
+            update_account::handle,
+        )
+        .await
+    }
     pub async fn create_session(&self, req: Request) -> Response<Body> {
         self.run(
             &[Route::CreateSession],
@@ -118,6 +153,10 @@ impl Functions {
             Some(Route::CreateSession) => self.create_session(req).await,
             Some(Route::CheckKey) => self.check_key(req).await,
             Some(Route::Credits) => self.credits(req).await,
+            Some(Route::CreateWebhook) => self.create_webhook(req).await,
+            Some(Route::ListWebhooks) => self.list_webhooks(req).await,
+            Some(Route::DeleteWebhook) => self.delete_webhook(req).await,
+            Some(Route::UpdateAccount) => self.update_account(req).await,
             Some(Route::Audit) => self.audit(req).await,
             Some(Route::Usage) => self.usage(req).await,
             Some(Route::SecretScanning) => self.secret_scanning(req).await,

@@ -15,6 +15,7 @@ pub mod functions;
 pub mod iam;
 pub mod layout;
 pub mod reports;
+pub mod resolver;
 pub mod server;
 
 pub use functions::Functions;

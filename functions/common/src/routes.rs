@@ -35,6 +35,10 @@ pub enum Route {
     Credits,
     Audit,
     Usage,
+    CreateWebhook,
+    ListWebhooks,
+    DeleteWebhook,
+    UpdateAccount,
     Jwks,
     ConsolePage,
     ConsoleAsset,
@@ -56,7 +60,7 @@ pub struct RouteSpec {
 /// The one route table. `Cargo.toml`'s local router, `template.yaml`'s events,
 /// `infra/openapi.yaml` and the Makefile's function list are checked against it
 /// (`tests/tests/api/routes.rs`).
-pub const ROUTES: [RouteSpec; 13] = [
+pub const ROUTES: [RouteSpec; 17] = [
     RouteSpec {
         route: Route::CreateKey,
         method: "POST",
@@ -118,6 +122,34 @@ pub const ROUTES: [RouteSpec; 13] = [
         method: "GET",
         path: "/api/v1/usage",
         function: "usage",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::CreateWebhook,
+        method: "POST",
+        path: "/api/v1/webhooks",
+        function: "create-webhook",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::ListWebhooks,
+        method: "GET",
+        path: "/api/v1/webhooks",
+        function: "list-webhooks",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::DeleteWebhook,
+        method: "DELETE",
+        path: "/api/v1/webhooks/{id}",
+        function: "delete-webhook",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::UpdateAccount,
+        method: "PUT",
+        path: "/api/v1/account",
+        function: "update-account",
         auth: Auth::ConsoleToken,
     },
     RouteSpec {

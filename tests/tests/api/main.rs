@@ -21,3 +21,4 @@ mod secret_scanning;
 mod store_embedded;
 mod test_keys;
 mod usage;
+mod webhooks;

@@ -18,8 +18,12 @@ const SHAPES_FILE: &str = "infra/iam/requests.json";
 const RECORD_VAR: &str = "VP_RECORD_IAM_SHAPES";
 
 /// Every function that reaches DynamoDB on a request.
-const STORE_FUNCTIONS: [&str; 9] = [
+const STORE_FUNCTIONS: [&str; 13] = [
     "create-key",
+    "create-webhook",
+    "list-webhooks",
+    "delete-webhook",
+    "update-account",
     "list-keys",
     "delete-key",
     "roll-key",
@@ -32,7 +36,14 @@ const STORE_FUNCTIONS: [&str; 9] = [
 
 /// Each function's SSM parameters (variable, template.yaml's default name), read in one request
 /// at cold start. The console endpoints have none: console tokens verify with public keys.
-const PARAMETERS: [(&str, &[(&str, &str)]); 2] = [
+const PARAMETERS: [(&str, &[(&str, &str)]); 3] = [
+    (
+        "create-webhook",
+        &[(
+            "VP_WEBHOOK_SEALING_KEY_PARAMETER",
+            "/visionpipe/webhook-sealing-key",
+        )],
+    ),
     (
         "create-session",
         &[
@@ -82,12 +93,18 @@ async fn rig() -> Rig {
     let dir = fixture_data_dir();
     let config = local_config(dir.path(), &[("VP_TABLE_NAME", &table)]);
     let store = dynamo::settled(client.clone(), table.clone(), config.free_credits);
+    let mut app = Functions::new(config, store).unwrap();
+    // The webhook fixture's host, resolved without DNS.
+    app.create_webhook.resolver = std::sync::Arc::new(resolver::StaticResolver::new(&[(
+        "hooks.example.com",
+        "93.184.215.14",
+    )]));
     Rig {
         recorder,
         injector,
         client,
         table,
-        app: Functions::new(config, store).unwrap(),
+        app,
         _dir: dir,
     }
 }
@@ -143,6 +160,47 @@ async fn record() -> Vec<RequestShape> {
     ] {
         rig.step(name, fault, want).await;
     }
+
+    // The settings of an account that does not exist yet: it is made (with its free grant) first.
+    let mut settings = fixture("update-account");
+    let token = console_signer(&app.config).mint(&account("acct_settings_first"), 3600);
+    settings
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    rig.send(settings, "update-account (a new account)", None, 200)
+        .await;
+
+    // Webhook endpoints: created (once with its answer lost: the item is read back), listed,
+    // an unknown one deleted, a real one deleted with its answer lost; the account's threshold
+    // on an existing account.
+    for (name, fault, want) in [
+        ("create-webhook", None, 201),
+        ("create-webhook", lost("TransactWriteItems", 1), 201),
+        ("list-webhooks", None, 200),
+        ("delete-webhook", None, 404),
+        ("update-account", None, 200),
+    ] {
+        rig.step(name, fault, want).await;
+    }
+    let mut create = fixture("create-webhook");
+    *create.body_mut() = lambda_http::Body::Text(
+        serde_json::json!({"url": "https://hooks.example.com/x", "events": ["key.leaked"]}).to_string(),
+    );
+    rig.recorder.acting_as("create-webhook");
+    let (status, hook, _) = parts(app.dispatch(create).await);
+    rig.recorder.acting_as("setup");
+    assert_eq!(status, 201, "{hook}");
+    let delete = fixture("delete-webhook").with_path_parameters(std::collections::HashMap::from([(
+        "id".to_string(),
+        hook["id"].as_str().unwrap().to_string(),
+    )]));
+    rig.send(
+        delete,
+        "delete-webhook (answer lost)",
+        lost("TransactWriteItems", 1),
+        200,
+    )
+    .await;
 
     // A key that expires (its expiry joins the account item and the key item).
     let mut expiring = fixture("create-key");

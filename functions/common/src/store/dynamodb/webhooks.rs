@@ -1,10 +1,11 @@
-//! Webhook endpoints on DynamoDB: one item per endpoint and one that counts them, in the
-//! account's own `HOOK#` partition (no function that keeps keys or balances writes it):
+//! Webhook endpoints on DynamoDB: one item per endpoint and one that counts them, each class in
+//! partitions of its own (as every class of the table is: IAM tells classes apart by partition
+//! only), which no function that keeps keys or balances writes:
 //!
 //! | item | pk | sk |
 //! |---|---|---|
 //! | endpoint | `HOOK#<account>` | `HOOK#<id>` |
-//! | how many there are | `HOOK#<account>` | `HOOKS` |
+//! | how many there are | `HOOKS#<account>` | `HOOKS` |
 //!
 //! An endpoint is created with the count in one transaction whose condition caps it, so racing
 //! creations never pass [`MAX_WEBHOOKS`]; deleting it takes the count down in the same way.
@@ -26,6 +27,10 @@ pub const HOOKS_SK: &str = "HOOKS";
 
 pub fn hook_pk(account: &str) -> String {
     format!("{HOOK_PREFIX}{account}")
+}
+
+pub fn hook_count_pk(account: &str) -> String {
+    format!("HOOKS#{account}")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,7 +85,7 @@ impl WebhookItem {
 impl DynamoStore {
     /// The count up by one, if below the cap; or down by one.
     fn hook_count(&self, account: &str, up: bool) -> Result<TransactWriteItem, StoreError> {
-        let key = (hook_pk(account), HOOKS_SK.to_string());
+        let key = (hook_count_pk(account), HOOKS_SK.to_string());
         match up {
             true => self.update(
                 key,
