@@ -13,6 +13,7 @@ CONCURRENCY ?= 4
 CARGO_LAMBDA_VERSION := 1.9.2
 SAM_CLI_VERSION := 1.170.0
 SCHEMATHESIS_VERSION := 4.32.5
+STANDARDWEBHOOKS_VERSION := 1.3.0
 LOCAL_DYNAMODB_PORT := 8000
 # Where cargo builds (CARGO_TARGET_DIR or ./target); computed only by the recipes that use it.
 TARGET_DIR = $(shell cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
@@ -59,11 +60,16 @@ sam-tools:
 	  echo "installing aws-sam-cli $(SAM_CLI_VERSION) (with cfn-lint) from PyPI"; \
 	  $(PIP_INSTALL) "aws-sam-cli==$(SAM_CLI_VERSION)" || $(PIP_INSTALL) --user "aws-sam-cli==$(SAM_CLI_VERSION)"; }
 
-## schemathesis (OpenAPI conformance against the local stack) from PyPI when missing.
+## schemathesis (OpenAPI conformance against the local stack) and the Standard Webhooks
+## authors' `standardwebhooks` package (the webhook receiver in tests/webhooks verifies every
+## delivery with it) from PyPI when missing.
 test-tools: sam-tools
 	@command -v schemathesis >/dev/null 2>&1 || { \
 	  echo "installing schemathesis $(SCHEMATHESIS_VERSION) from PyPI"; \
 	  $(PIP_INSTALL) "schemathesis==$(SCHEMATHESIS_VERSION)" || $(PIP_INSTALL) --user "schemathesis==$(SCHEMATHESIS_VERSION)"; }
+	@python3 -c 'import standardwebhooks' 2>/dev/null || { \
+	  echo "installing standardwebhooks $(STANDARDWEBHOOKS_VERSION) from PyPI"; \
+	  $(PIP_INSTALL) "standardwebhooks==$(STANDARDWEBHOOKS_VERSION)" || $(PIP_INSTALL) --user "standardwebhooks==$(STANDARDWEBHOOKS_VERSION)"; }
 
 ## The console page's browser test: Debian's Chromium (no browser download) and playwright-core
 ## (pinned in tests/browser/package-lock.json), which drives it over the DevTools protocol.

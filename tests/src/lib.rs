@@ -14,6 +14,7 @@ pub mod dynamo;
 pub mod functions;
 pub mod iam;
 pub mod layout;
+pub mod receiver;
 pub mod reports;
 pub mod resolver;
 pub mod server;

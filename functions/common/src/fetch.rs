@@ -48,14 +48,21 @@ pub(crate) struct Fetcher {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
 }
 
+/// The system's trust store, for hosts that are not AWS endpoints (key documents, webhook
+/// endpoints).
+pub(crate) fn system_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+    if added == 0 {
+        tracing::warn!("no system CA certificates found; HTTPS requests to non-AWS hosts will fail");
+    }
+    roots
+}
+
 impl Fetcher {
     pub fn new() -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        let (added, _ignored) = roots.add_parsable_certificates(native.certs);
-        if added == 0 {
-            tracing::warn!("no system CA certificates found; HTTPS key document fetches will fail");
-        }
+        let roots = system_roots();
         let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))

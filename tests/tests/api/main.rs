@@ -21,4 +21,5 @@ mod secret_scanning;
 mod store_embedded;
 mod test_keys;
 mod usage;
+mod webhook_delivery;
 mod webhooks;

@@ -1,5 +1,6 @@
-//! Signed webhooks (issue 22, under way): what an endpoint URL may be (`guard`) and how a
-//! delivery is signed (`signing`).
+//! Signed webhooks (issue 22, under way): what an endpoint URL may be (`guard`), how a
+//! delivery is signed (`signing`), and one delivery attempt (`delivery`).
 
+pub mod delivery;
 pub mod guard;
 pub mod signing;
