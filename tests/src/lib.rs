@@ -16,7 +16,6 @@ pub mod iam;
 pub mod layout;
 pub mod receiver;
 pub mod reports;
-pub mod resolver;
 pub mod server;
 
 pub use functions::Functions;
@@ -335,6 +334,29 @@ pub fn assert_holds_no_token(haystack: &[u8], token: &str, what: &str) {
 
 /// The contract's message for a request without a usable `Authorization` header.
 pub const MISSING_AUTH: &str = "Missing or invalid Authorization header";
+
+/// The claims of a session token the app's create-session issued, verified with the published
+/// key set alone (ES256, the `kid` naming its key, issuer and audience as configured).
+pub fn session_claims(t: &TestApp, token: &str) -> common::playground::SessionClaims {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let jwks = t.app.create_session.signer.jwks();
+    let jwk = &jwks["keys"][0];
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.alg, Algorithm::ES256);
+    assert_eq!(
+        header.kid.as_deref(),
+        jwk["kid"].as_str(),
+        "kid names the JWKS key"
+    );
+    let key =
+        DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_issuer(&[&t.app.config.playground.issuer]);
+    validation.set_audience(&[&t.app.config.playground.audience]);
+    jsonwebtoken::decode::<common::playground::SessionClaims>(token, &key, &validation)
+        .expect("token verifies with the JWKS")
+        .claims
+}
 
 /// A JSON object's member names, sorted: what a success body must hold, field by field.
 pub fn field_names(v: &serde_json::Value) -> Vec<&str> {

@@ -1,30 +1,10 @@
 //! `POST /api/v1/sessions`, driven by the `events/` fixtures: one credit, a signed token, every
 //! documented error with nothing debited.
 
-use common::playground::SessionClaims;
 use common::store::{AuditAction, LedgerKind};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tests::*;
 
-fn verify_with_jwks(t: &TestApp, token: &str) -> SessionClaims {
-    let jwks = t.app.create_session.signer.jwks();
-    let jwk = &jwks["keys"][0];
-    let header = jsonwebtoken::decode_header(token).unwrap();
-    assert_eq!(header.alg, Algorithm::ES256);
-    assert_eq!(
-        header.kid.as_deref(),
-        jwk["kid"].as_str(),
-        "kid names the JWKS key"
-    );
-    let key =
-        DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
-    let mut validation = Validation::new(Algorithm::ES256);
-    validation.set_issuer(&[&t.app.config.playground.issuer]);
-    validation.set_audience(&[&t.app.config.playground.audience]);
-    jsonwebtoken::decode::<SessionClaims>(token, &key, &validation)
-        .expect("token verifies with the JWKS")
-        .claims
-}
+use tests::session_claims as verify_with_jwks;
 
 #[tokio::test]
 async fn a_session_costs_one_credit_and_returns_a_signed_playground_token() {

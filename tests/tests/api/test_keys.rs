@@ -4,7 +4,6 @@
 
 use common::api_key::{KeyMode, has_valid_checksum};
 use common::clock;
-use common::playground::SessionClaims;
 use lambda_http::{Body, RequestExt};
 use serde_json::{Value, json};
 use tests::*;
@@ -24,19 +23,7 @@ fn session_with(key: &str) -> lambda_http::Request {
     req
 }
 
-/// The claims of a session token, verified with the published key set.
-fn claims_of(t: &TestApp, token: &str) -> SessionClaims {
-    let jwks = t.app.create_session.signer.jwks();
-    let jwk = &jwks["keys"][0];
-    let key =
-        jsonwebtoken::DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap())
-            .unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
-    validation.set_audience(&[&t.app.config.playground.audience]);
-    jsonwebtoken::decode::<SessionClaims>(token, &key, &validation)
-        .unwrap()
-        .claims
-}
+use tests::session_claims as claims_of;
 
 /// Makes a key of `mode` (absent: none given) and returns the create-key answer.
 async fn make(t: &TestApp, name: &str, mode: Option<&str>) -> Value {

@@ -4,12 +4,12 @@
 //! never connected to.
 
 use common::webhooks::delivery::{Event, Sender};
+use common::webhooks::guard::FixedResolver;
 use common::webhooks::guard::{Policy, SystemResolver};
 use common::webhooks::signing::SigningSecret;
 use serde_json::json;
 use std::sync::Arc;
 use tests::receiver::Receiver;
-use tests::resolver::StaticResolver;
 
 fn event(id: &str) -> Event {
     Event {
@@ -85,7 +85,7 @@ async fn a_non_public_address_is_refused_before_any_connection_and_a_redirect_is
     // In AWS: loopback (the receiver itself), a literal private or metadata address, and a
     // name that resolves to 10.0.0.1 are each refused before a connection is made.
     let receiver = Receiver::start(secret.expose(), 0);
-    let resolver = Arc::new(StaticResolver::new(&[("internal.example.com", "10.0.0.1")]));
+    let resolver = Arc::new(FixedResolver::new(&[("internal.example.com", "10.0.0.1")]));
     let aws = Sender::new(resolver, Policy { allow_local: false });
     let https_receiver = receiver.url.replace("http://", "https://");
     for url in [

@@ -4,16 +4,16 @@
 //! account's own low-credit threshold decides its credits.low.
 
 use common::store::CreditEventKind;
+use common::webhooks::guard::FixedResolver;
 use lambda_http::{Body, RequestExt};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tests::resolver::StaticResolver;
 use tests::*;
 
 /// A fixture app whose create-webhook resolves names from a fixed table.
 fn app() -> TestApp {
     let mut t = TestApp::new();
-    t.app.create_webhook.resolver = Arc::new(StaticResolver::new(&[
+    t.app.create_webhook.resolver = Arc::new(FixedResolver::new(&[
         ("hooks.example.com", "93.184.215.14"),
         ("internal.example.com", "10.0.0.1"),
         ("sneaky.example.com", "169.254.169.254"),

@@ -95,7 +95,7 @@ async fn rig() -> Rig {
     let store = dynamo::settled(client.clone(), table.clone(), config.free_credits);
     let mut app = Functions::new(config, store).unwrap();
     // The webhook fixture's host, resolved without DNS.
-    app.create_webhook.resolver = std::sync::Arc::new(resolver::StaticResolver::new(&[(
+    app.create_webhook.resolver = std::sync::Arc::new(common::webhooks::guard::FixedResolver::new(&[(
         "hooks.example.com",
         "93.184.215.14",
     )]));
@@ -127,6 +127,35 @@ impl Rig {
         self.injector.disarm();
         self.recorder.acting_as("setup");
         assert_eq!(status, want, "{name} ({function})");
+    }
+}
+
+impl Rig {
+    /// The `events/` fixture `name` with `body`, sent as its function; its 201 body.
+    async fn created(&self, name: &str, body: serde_json::Value) -> serde_json::Value {
+        let mut req = fixture(name);
+        *req.body_mut() = lambda_http::Body::Text(body.to_string());
+        let function = route_for(req.method().as_str(), req.raw_http_path())
+            .expect("the fixture of a route")
+            .spec()
+            .function;
+        self.recorder.acting_as(function);
+        let (status, created, _) = parts(self.app.dispatch(req).await);
+        self.recorder.acting_as("setup");
+        assert_eq!(status, 201, "{name}: {created}");
+        created
+    }
+
+    /// Two sessions with the key `created` shows (the day's first, and one more).
+    async fn sessions(&self, created: &serde_json::Value, name: &str) {
+        for _ in 0..2 {
+            let mut session = fixture("create-session");
+            let bearer = format!("Bearer {}", created["key"].as_str().unwrap());
+            session
+                .headers_mut()
+                .insert("authorization", bearer.parse().unwrap());
+            self.send(session, name, None, 200).await;
+        }
     }
 }
 
@@ -182,14 +211,12 @@ async fn record() -> Vec<RequestShape> {
     ] {
         rig.step(name, fault, want).await;
     }
-    let mut create = fixture("create-webhook");
-    *create.body_mut() = lambda_http::Body::Text(
-        serde_json::json!({"url": "https://hooks.example.com/x", "events": ["key.leaked"]}).to_string(),
-    );
-    rig.recorder.acting_as("create-webhook");
-    let (status, hook, _) = parts(app.dispatch(create).await);
-    rig.recorder.acting_as("setup");
-    assert_eq!(status, 201, "{hook}");
+    let hook = rig
+        .created(
+            "create-webhook",
+            serde_json::json!({"url": "https://hooks.example.com/x", "events": ["key.leaked"]}),
+        )
+        .await;
     let delete = fixture("delete-webhook").with_path_parameters(std::collections::HashMap::from([(
         "id".to_string(),
         hook["id"].as_str().unwrap().to_string(),
@@ -203,14 +230,13 @@ async fn record() -> Vec<RequestShape> {
     .await;
 
     // A key that expires (its expiry joins the account item and the key item).
-    let mut expiring = fixture("create-key");
     let expiry = common::clock::rfc3339(common::clock::now() + time::Duration::days(30));
-    *expiring.body_mut() =
-        lambda_http::Body::Text(serde_json::json!({"name": "Expiring", "expiresAt": expiry}).to_string());
-    rig.recorder.acting_as("create-key");
-    let (status, expiring_key, _) = parts(app.dispatch(expiring).await);
-    rig.recorder.acting_as("setup");
-    assert_eq!(status, 201, "{expiring_key}");
+    let expiring_key = rig
+        .created(
+            "create-key",
+            serde_json::json!({"name": "Expiring", "expiresAt": expiry}),
+        )
+        .await;
     // Its roll: the successor's lookup carries the expiry it inherits.
     let id = expiring_key["id"].as_str().unwrap().to_string();
     let roll =
@@ -220,22 +246,13 @@ async fn record() -> Vec<RequestShape> {
     // A key with a daily limit (kept on its key and lookup items); its sessions, which count
     // in the account item's keyUse (the day's first starts the count, the next adds to it);
     // and its roll (the successor keeps the limit).
-    let mut limited = fixture("create-key");
-    *limited.body_mut() = lambda_http::Body::Text(
-        serde_json::json!({"name": "Limited", "limits": {"sessionsPerDay": 5}}).to_string(),
-    );
-    rig.recorder.acting_as("create-key");
-    let (status, created, _) = parts(app.dispatch(limited).await);
-    rig.recorder.acting_as("setup");
-    assert_eq!(status, 201, "{created}");
-    for _ in 0..2 {
-        let mut session = fixture("create-session");
-        let bearer = format!("Bearer {}", created["key"].as_str().unwrap());
-        session
-            .headers_mut()
-            .insert("authorization", bearer.parse().unwrap());
-        rig.send(session, "create-session (limited key)", None, 200).await;
-    }
+    let created = rig
+        .created(
+            "create-key",
+            serde_json::json!({"name": "Limited", "limits": {"sessionsPerDay": 5}}),
+        )
+        .await;
+    rig.sessions(&created, "create-session (limited key)").await;
     let id = created["id"].as_str().unwrap().to_string();
     let roll =
         fixture("roll-key").with_path_parameters(std::collections::HashMap::from([("id".to_string(), id)]));
@@ -243,21 +260,13 @@ async fn record() -> Vec<RequestShape> {
 
     // A test key and its sessions, counted in the account item's testUse (the day's first
     // starts the count, the next adds to it), with no credit moved.
-    let mut test = fixture("create-key");
-    *test.body_mut() =
-        lambda_http::Body::Text(serde_json::json!({"name": "Staging", "mode": "test"}).to_string());
-    rig.recorder.acting_as("create-key");
-    let (status, created, _) = parts(app.dispatch(test).await);
-    rig.recorder.acting_as("setup");
-    assert_eq!(status, 201, "{created}");
-    for _ in 0..2 {
-        let mut session = fixture("create-session");
-        let bearer = format!("Bearer {}", created["key"].as_str().unwrap());
-        session
-            .headers_mut()
-            .insert("authorization", bearer.parse().unwrap());
-        rig.send(session, "create-session (test key)", None, 200).await;
-    }
+    let created = rig
+        .created(
+            "create-key",
+            serde_json::json!({"name": "Staging", "mode": "test"}),
+        )
+        .await;
+    rig.sessions(&created, "create-session (test key)").await;
 
     // create-session: paid, idempotent (answer lost) then replayed, another body, a lost debit
     // response, refused.

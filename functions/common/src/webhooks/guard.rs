@@ -236,6 +236,45 @@ impl tower_service::Service<Uri> for CheckedConnector {
     }
 }
 
+/// A resolver with fixed answers (tests only): a name can be made to point anywhere (10.0.0.1,
+/// the metadata address, 127.0.0.1) without touching DNS.
+#[cfg(any(test, feature = "stand-in"))]
+pub struct FixedResolver(Vec<(String, IpAddr)>);
+
+#[cfg(any(test, feature = "stand-in"))]
+impl FixedResolver {
+    pub fn new(answers: &[(&str, &str)]) -> Self {
+        FixedResolver(
+            answers
+                .iter()
+                .map(|(name, ip)| (name.to_string(), ip.parse().expect("an IP address")))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(any(test, feature = "stand-in"))]
+impl Resolve for FixedResolver {
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>> {
+        let found: Vec<SocketAddr> = self
+            .0
+            .iter()
+            .filter(|(name, _)| name == host)
+            .map(|(_, ip)| SocketAddr::new(*ip, port))
+            .collect();
+        Box::pin(async move {
+            match found.is_empty() {
+                true => Err(io::Error::new(io::ErrorKind::NotFound, "no such host")),
+                false => Ok(found),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,33 +361,9 @@ mod tests {
         assert_eq!(parse("http://127.0.0.1:9999/hook", LOCAL).unwrap().port, 9999);
     }
 
-    /// Answers every name from a fixed table and counts the questions.
-    struct Table(Vec<(&'static str, &'static str)>);
-
-    impl Resolve for Table {
-        fn resolve(
-            &self,
-            host: &str,
-            port: u16,
-        ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>> {
-            let found: Vec<SocketAddr> = self
-                .0
-                .iter()
-                .filter(|(name, _)| *name == host)
-                .map(|(_, ip)| SocketAddr::new(ip.parse().unwrap(), port))
-                .collect();
-            Box::pin(async move {
-                match found.is_empty() {
-                    true => Err(io::Error::new(io::ErrorKind::NotFound, "no such host")),
-                    false => Ok(found),
-                }
-            })
-        }
-    }
-
     #[tokio::test]
     async fn a_name_is_refused_if_any_address_it_resolves_to_is_not_public() {
-        let dns = Table(vec![
+        let dns = FixedResolver::new(&[
             ("public.test", "93.184.215.14"),
             ("internal.test", "10.0.0.1"),
             ("both.test", "93.184.215.14"),
@@ -371,7 +386,7 @@ mod tests {
         // A listener on loopback, to see whether anything connects.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let dns = Arc::new(Table(vec![
+        let dns = Arc::new(FixedResolver::new(&[
             ("internal.test", "10.0.0.1"),
             ("here.test", "127.0.0.1"),
         ]));
