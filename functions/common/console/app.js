@@ -74,7 +74,7 @@ function token() {
 
 function signOut(reason) {
   sessionStorage.removeItem(TOKEN_KEY);
-  for (const id of ["keys-view", "usage-view", "audit-view", "sign-out"]) $(id).hidden = true;
+  for (const id of ["keys-view", "usage-view", "audit-view", "webhooks-view", "sign-out"]) $(id).hidden = true;
   for (const d of document.querySelectorAll("dialog[open]")) d.close();
   $("signed-out-reason").textContent = reason;
   $("signed-out").hidden = false;
@@ -347,6 +347,115 @@ async function confirmDelete() {
   }
 }
 
+// ---------------------------------------------------------------- webhooks
+
+async function loadWebhooks() {
+  const list = await api("GET", "/api/v1/webhooks");
+  const body = $("webhooks");
+  body.replaceChildren();
+  for (const hook of list.webhooks) {
+    const row = body.insertRow();
+    row.dataset.webhookId = hook.id;
+    const url = document.createElement("code");
+    url.textContent = hook.url;
+    cell(row, "", "Endpoint URL").append(url);
+    cell(row, hook.events.join(", "), "Events");
+    cell(row, hook.description ?? "", "Description");
+    cell(row, formatDate(hook.createdAt), "Created");
+    const del = document.createElement("button");
+    del.type = "button";
+    del.className = "danger";
+    del.textContent = "Delete";
+    del.setAttribute("aria-label", `Delete endpoint ${hook.url}`);
+    del.addEventListener("click", () => askDeleteWebhook(hook));
+    cell(row, "", "").append(del);
+  }
+  $("webhooks-table").hidden = list.webhooks.length === 0;
+  $("no-webhooks").hidden = list.webhooks.length !== 0;
+}
+
+async function addWebhook(event) {
+  event.preventDefault();
+  const events = [...document.querySelectorAll('input[name="webhook-event"]:checked')].map((box) => box.value);
+  if (events.length === 0) {
+    $("error").textContent = "Choose at least one event to send.";
+    $("error").hidden = false;
+    return;
+  }
+  const body = { url: $("webhook-url").value.trim(), events };
+  const description = $("webhook-description").value.trim();
+  if (description) body.description = description;
+  const submit = $("webhook-add");
+  submit.disabled = true;
+  try {
+    clearError();
+    const created = await api("POST", "/api/v1/webhooks", body);
+    $("webhook-url").value = "";
+    $("webhook-description").value = "";
+    $("webhook-secret").textContent = created.secret;
+    $("copy-secret-status").textContent = "";
+    $("secret-dialog").showModal();
+    $("copy-secret").focus();
+    await loadWebhooks();
+    setStatus(`Endpoint ${created.url} added.`);
+  } catch (e) {
+    showError(e);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function forgetSecret() {
+  $("webhook-secret").textContent = "";
+  $("copy-secret-status").textContent = "";
+}
+
+async function copySecret() {
+  try {
+    await navigator.clipboard.writeText($("webhook-secret").textContent);
+    $("copy-secret-status").textContent = "Copied to the clipboard.";
+  } catch (e) {
+    $("copy-secret-status").textContent = "Copying is not allowed here: select the secret and copy it by hand.";
+  }
+}
+
+let pendingWebhookDelete = null;
+
+function askDeleteWebhook(hook) {
+  pendingWebhookDelete = hook;
+  $("webhook-delete-url").textContent = hook.url;
+  $("webhook-delete-dialog").showModal();
+}
+
+async function confirmDeleteWebhook() {
+  const hook = pendingWebhookDelete;
+  $("webhook-delete-dialog").close();
+  if (!hook) return;
+  try {
+    await api("DELETE", `/api/v1/webhooks/${encodeURIComponent(hook.id)}`);
+    await loadWebhooks();
+    setStatus(`Endpoint ${hook.url} deleted.`);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function saveThreshold(event) {
+  event.preventDefault();
+  const input = $("threshold");
+  if (!input.checkValidity()) {
+    input.reportValidity();
+    return;
+  }
+  try {
+    clearError();
+    const saved = await api("PUT", "/api/v1/account", { lowCreditThreshold: Number(input.value) });
+    setStatus(`Low-credit alert set: credits.low at ${saved.lowCreditThreshold} credits.`);
+  } catch (e) {
+    showError(e);
+  }
+}
+
 // ---------------------------------------------------------------- audit log
 
 let auditCursor = null;
@@ -580,8 +689,8 @@ async function show() {
   }
   $("signed-out").hidden = true;
   $("sign-out").hidden = false;
-  const view = { "#audit": "audit", "#usage": "usage" }[location.hash] ?? "keys";
-  for (const name of ["keys", "usage", "audit"]) {
+  const view = { "#audit": "audit", "#usage": "usage", "#webhooks": "webhooks" }[location.hash] ?? "keys";
+  for (const name of ["keys", "usage", "audit", "webhooks"]) {
     $(`${name}-view`).hidden = name !== view;
     if (name === view) $(`nav-${name}`).setAttribute("aria-current", "page");
     else $(`nav-${name}`).removeAttribute("aria-current");
@@ -589,6 +698,7 @@ async function show() {
   try {
     if (view === "audit") await loadAudit(false);
     else if (view === "usage") await loadUsage();
+    else if (view === "webhooks") await loadWebhooks();
     else await loadKeys();
   } catch (e) {
     showError(e);
@@ -627,6 +737,20 @@ document.addEventListener("DOMContentLoaded", () => {
   $("download-csv").addEventListener("click", () => exportAudit("csv"));
   $("usage-key").addEventListener("change", () => loadUsage().catch(showError));
   $("usage-csv").addEventListener("click", exportUsage);
+  $("webhook-form").addEventListener("submit", addWebhook);
+  $("threshold-form").addEventListener("submit", saveThreshold);
+  $("copy-secret").addEventListener("click", copySecret);
+  // The secret leaves the page with its dialog, however it is closed: Done drops it before
+  // closing; Escape fires `cancel` at once and `close` a task later.
+  $("secret-done").addEventListener("click", () => {
+    forgetSecret();
+    $("secret-dialog").close();
+  });
+  $("secret-dialog").addEventListener("cancel", forgetSecret);
+  $("secret-dialog").addEventListener("close", forgetSecret);
+  $("webhook-delete-cancel").addEventListener("click", () => $("webhook-delete-dialog").close());
+  $("webhook-delete-confirm").addEventListener("click", confirmDeleteWebhook);
+  $("webhook-delete-dialog").addEventListener("close", () => { pendingWebhookDelete = null; });
   $("sign-out").addEventListener("click", () => signOut("You signed out."));
   $("switch-stay").addEventListener("click", () => $("switch-dialog").close());
   $("switch-confirm").addEventListener("click", confirmSwitch);
