@@ -19,7 +19,7 @@ LOCAL_DYNAMODB_PORT := 8000
 TARGET_DIR = $(shell cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 # Every Lambda function: one per route of common::routes::ROUTES, the fallback, and the ledger
 # function the table's stream feeds (tests/tests/api/routes.rs checks this list).
-LAMBDA_FUNCTIONS := create-key list-keys delete-key roll-key create-session check-key credits audit usage create-webhook list-webhooks delete-webhook update-account secret-scanning jwks console fallback ledger
+LAMBDA_FUNCTIONS := create-key list-keys delete-key roll-key create-session check-key credits audit usage create-webhook list-webhooks delete-webhook test-webhook webhook-deliveries update-account secret-scanning jwks console fallback ledger
 # The local stack runs the functions on the embedded store; Lambda builds leave it out.
 LOCAL_FEATURES := common/embedded
 # cargo lambda watch would otherwise answer CORS for any origin. The console page it serves is

@@ -8,8 +8,8 @@ use serde_json::json;
 
 /// How many cases the table holds, and how many of them also go over HTTP (the rest are inputs
 /// `cargo lambda watch` itself cannot carry). Tests assert these exactly.
-pub const CASES: usize = 211;
-pub const CASES_OVER_HTTP: usize = 207;
+pub const CASES: usize = 219;
+pub const CASES_OVER_HTTP: usize = 215;
 
 pub struct Case {
     pub name: &'static str,
@@ -1341,6 +1341,63 @@ impl Credentials {
                 "Webhook endpoint not found",
             ));
         }
+        for (name, method, path) in [
+            (
+                "webhooks/{id}/test: not an endpoint id",
+                "POST",
+                "/api/v1/webhooks/nope/test",
+            ),
+            (
+                "webhooks/{id}/test: an id no endpoint has",
+                "POST",
+                "/api/v1/webhooks/whk_01JF0000000000000000000000/test",
+            ),
+            (
+                "webhooks/{id}/deliveries: not an endpoint id",
+                "GET",
+                "/api/v1/webhooks/nope/deliveries",
+            ),
+            (
+                "webhooks/{id}/deliveries: an id no endpoint has",
+                "GET",
+                "/api/v1/webhooks/whk_01JF0000000000000000000000/deliveries",
+            ),
+        ] {
+            cases.push(case(
+                name,
+                method,
+                &path.to_string(),
+                vec![("authorization", console.clone())],
+                b"",
+                404,
+                "Webhook endpoint not found",
+            ));
+        }
+        // The delivery log pages as the audit trail does (its query is read first).
+        for (name, query, error) in [
+            ("deliveries: limit 0", "limit=0", AUDIT_LIMIT),
+            ("deliveries: cursor not issued by us", "cursor=x", AUDIT_CURSOR),
+            ("deliveries: unknown parameter", "order=asc", AUDIT_UNKNOWN),
+        ] {
+            cases.push(case(
+                name,
+                "GET",
+                &format!("/api/v1/webhooks/whk_01JF0000000000000000000000/deliveries?{query}"),
+                vec![("authorization", console.clone())],
+                b"",
+                400,
+                error,
+            ));
+        }
+        cases.push(case(
+            "webhooks/{id}/test: GET",
+            "GET",
+            &"/api/v1/webhooks/whk_01JF0000000000000000000000/test".to_string(),
+            vec![("authorization", console.clone())],
+            b"",
+            405,
+            "Method not allowed",
+        ));
         // The account's settings.
         let account_path = "/api/v1/account".to_string();
         for (name, body, error) in [

@@ -6,7 +6,7 @@ use common::config::Config;
 use common::handlers::{
     ConsoleEndpoint, audit, check_key, console_page, create_key, create_session, create_webhook, credits,
     delete_key, delete_webhook, fallback, jwks, list_keys, list_webhooks, roll_key, secret_scanning,
-    update_account, usage,
+    test_webhook, update_account, usage, webhook_deliveries,
 };
 use common::routes::{Route, UNMATCHED, route_for};
 use common::runtime::{Outcome, State, respond};
@@ -23,6 +23,7 @@ pub struct Functions {
     /// delete-webhook and update-account share this state type.
     pub console: ConsoleEndpoint,
     pub create_webhook: create_webhook::State,
+    pub test_webhook: test_webhook::State,
     pub create_session: create_session::State,
     pub check_key: check_key::State,
     pub secret_scanning: secret_scanning::State,
@@ -38,6 +39,7 @@ impl Functions {
             create_session: create_session::State::build(startup())?,
             check_key: check_key::State::build(startup())?,
             create_webhook: create_webhook::State::build(startup())?,
+            test_webhook: test_webhook::State::build(startup())?,
             secret_scanning: secret_scanning::State::build(startup())?,
             jwks: jwks::State::build(startup())?,
             config,
@@ -107,6 +109,24 @@ impl Functions {
         )
         .await
     }
+    pub async fn test_webhook(&self, req: Request) -> Response<Body> {
+        self.run(
+            &[Route::TestWebhook],
+            &self.test_webhook,
+            req,
+            test_webhook::handle,
+        )
+        .await
+    }
+    pub async fn webhook_deliveries(&self, req: Request) -> Response<Body> {
+        self.run(
+            &[Route::WebhookDeliveries],
+            &self.console,
+            req,
+            webhook_deliveries::handle,
+        )
+        .await
+    }
     pub async fn update_account(&self, req: Request) -> Response<Body> {
         self.run(
             &[Route::UpdateAccount],
@@ -157,6 +177,8 @@ impl Functions {
             Some(Route::ListWebhooks) => self.list_webhooks(req).await,
             Some(Route::DeleteWebhook) => self.delete_webhook(req).await,
             Some(Route::UpdateAccount) => self.update_account(req).await,
+            Some(Route::TestWebhook) => self.test_webhook(req).await,
+            Some(Route::WebhookDeliveries) => self.webhook_deliveries(req).await,
             Some(Route::Audit) => self.audit(req).await,
             Some(Route::Usage) => self.usage(req).await,
             Some(Route::SecretScanning) => self.secret_scanning(req).await,

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 pub struct Receiver {
     child: Child,
+    secret: tempfile::NamedTempFile,
     pub url: String,
 }
 
@@ -14,10 +15,19 @@ impl Receiver {
     /// verified deliveries 500. Fails (never skips) without Python's `standardwebhooks`, which
     /// `make test` installs.
     pub fn start(secret: &str, failures: u32) -> Receiver {
+        let receiver = Self::without_secret(failures);
+        receiver.set_secret(secret);
+        receiver
+    }
+
+    /// A receiver whose secret is given later ([`Receiver::set_secret`]): for an endpoint made
+    /// at its address, whose secret is known once it is made.
+    pub fn without_secret(failures: u32) -> Receiver {
+        let secret = tempfile::NamedTempFile::new().expect("a temp file for the secret");
         let script = crate::workspace_root().join("tests/webhooks/receiver.py");
         let mut child = Command::new("python3")
             .arg(script)
-            .arg(secret)
+            .arg(secret.path())
             .arg(failures.to_string())
             .stdout(Stdio::piped())
             .spawn()
@@ -33,7 +43,12 @@ impl Receiver {
         Receiver {
             url: format!("http://127.0.0.1:{}/hook", port.trim()),
             child,
+            secret,
         }
+    }
+
+    pub fn set_secret(&self, secret: &str) {
+        std::fs::write(self.secret.path(), secret).expect("write the secret");
     }
 
     /// Every delivery so far: its webhook-id, type, data, whether it verified, the status given.

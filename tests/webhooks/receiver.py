@@ -2,9 +2,11 @@
 specification authors' library, which none of us wrote): every delivery's signature is checked
 with it, as a customer's server would check it.
 
-    python3 receiver.py <secret> [failures]
+    python3 receiver.py <secret file> [failures]
 
-Listens on a free port of 127.0.0.1 and prints it on the first line of stdout. Each POST is
+The secret is read from the file at each delivery (so a test can start the receiver, make an
+endpoint at its address, then give it the endpoint's secret). Listens on a free port of
+127.0.0.1 and prints it on the first line of stdout. Each POST is
 verified; the first `failures` verified deliveries are answered 500 (so retries can be seen),
 the rest 200; a delivery that does not verify is answered 400. `GET /deliveries` answers every
 POST so far as JSON: its webhook-id, the event type, whether it verified, and the status given.
@@ -17,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-SECRET = sys.argv[1]
+SECRET_FILE = sys.argv[1]
 FAILURES = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 seen = []
 lock = threading.Lock()
@@ -28,7 +30,9 @@ class Receiver(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
-            event = Webhook(SECRET).verify(body, headers)
+            with open(SECRET_FILE) as f:
+                secret = f.read().strip()
+            event = Webhook(secret).verify(body, headers)
             verified = True
         except WebhookVerificationError:
             event, verified = {}, False

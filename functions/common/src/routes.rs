@@ -38,6 +38,8 @@ pub enum Route {
     CreateWebhook,
     ListWebhooks,
     DeleteWebhook,
+    TestWebhook,
+    WebhookDeliveries,
     UpdateAccount,
     Jwks,
     ConsolePage,
@@ -60,7 +62,7 @@ pub struct RouteSpec {
 /// The one route table. `Cargo.toml`'s local router, `template.yaml`'s events,
 /// `infra/openapi.yaml` and the Makefile's function list are checked against it
 /// (`tests/tests/api/routes.rs`).
-pub const ROUTES: [RouteSpec; 17] = [
+pub const ROUTES: [RouteSpec; 19] = [
     RouteSpec {
         route: Route::CreateKey,
         method: "POST",
@@ -143,6 +145,20 @@ pub const ROUTES: [RouteSpec; 17] = [
         method: "DELETE",
         path: "/api/v1/webhooks/{id}",
         function: "delete-webhook",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::TestWebhook,
+        method: "POST",
+        path: "/api/v1/webhooks/{id}/test",
+        function: "test-webhook",
+        auth: Auth::ConsoleToken,
+    },
+    RouteSpec {
+        route: Route::WebhookDeliveries,
+        method: "GET",
+        path: "/api/v1/webhooks/{id}/deliveries",
+        function: "webhook-deliveries",
         auth: Auth::ConsoleToken,
     },
     RouteSpec {

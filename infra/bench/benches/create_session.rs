@@ -156,6 +156,30 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         Err(not_for_this_bench())
     }
+    async fn webhook_secret(
+        &self,
+        _: &AccountId,
+        _: &common::ids::WebhookId,
+    ) -> Result<Option<(common::store::webhooks::WebhookRecord, String)>, StoreError> {
+        Err(not_for_this_bench())
+    }
+    async fn record_delivery(
+        &self,
+        _: &AccountId,
+        _: &common::store::webhooks::DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        Err(not_for_this_bench())
+    }
+    async fn deliveries(
+        &self,
+        _: &AccountId,
+        _: &common::ids::WebhookId,
+        _: OffsetDateTime,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<Vec<common::store::webhooks::DeliveryAttempt>, StoreError> {
+        Err(not_for_this_bench())
+    }
 }
 
 fn bench(c: &mut Criterion) {

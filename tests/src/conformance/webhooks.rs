@@ -3,7 +3,7 @@
 use super::*;
 use crate::drain;
 use common::ids::WebhookId;
-use common::store::webhooks::{MAX_WEBHOOKS, NewWebhook, WebhookCreation, WebhookEvent};
+use common::store::webhooks::{DeliveryAttempt, MAX_WEBHOOKS, NewWebhook, WebhookCreation, WebhookEvent};
 
 pub const CASES: &[Case] = &[
     Case {
@@ -14,6 +14,12 @@ pub const CASES: &[Case] = &[
         name: "endpoints_are_listed_oldest_first_without_secrets_and_deleted_per_account",
         run: |store| {
             Box::pin(endpoints_are_listed_oldest_first_without_secrets_and_deleted_per_account(store))
+        },
+    },
+    Case {
+        name: "an_endpoints_delivery_log_pages_newest_first_and_its_secret_is_its_accounts_alone",
+        run: |store| {
+            Box::pin(an_endpoints_delivery_log_pages_newest_first_and_its_secret_is_its_accounts_alone(store))
         },
     },
     Case {
@@ -207,4 +213,84 @@ pub async fn an_accounts_own_threshold_decides_when_credits_low_is_raised(store:
         .unwrap()
         .unwrap();
     assert_eq!(balance.credits, FREE_CREDITS);
+}
+
+pub async fn an_endpoints_delivery_log_pages_newest_first_and_its_secret_is_its_accounts_alone(
+    store: Arc<dyn Store>,
+) {
+    let (a, b) = (
+        new_webhook("acct_log", "https://a.example.com/"),
+        new_webhook("acct_log", "https://b.example.com/"),
+    );
+    for hook in [&a, &b] {
+        store.create_webhook(hook.clone()).await.unwrap();
+    }
+    // The sealed secret, for a delivery: its own account's endpoint only.
+    let (record, sealed) = store
+        .webhook_secret(&account("acct_log"), &a.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((record.id, sealed.as_str()), (a.id.clone(), "sealed-secret"));
+    assert!(
+        store
+            .webhook_secret(&account("acct_other"), &a.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Four attempts at A (500 three times, then 200) and one at B.
+    let now = clock::now();
+    let attempt = |hook: &NewWebhook, n: u32, status: u16| DeliveryAttempt {
+        id: common::ids::new_ulid().to_string(),
+        webhook: hook.id.clone(),
+        event_id: "msg_1".into(),
+        event_type: "credits.low".into(),
+        attempt: n,
+        status: Some(status),
+        latency_ms: 12,
+        error: (status != 200).then(|| format!("answered {status}")),
+        at: now,
+    };
+    let mut written = Vec::new();
+    for (n, status) in [(1, 500), (2, 500), (3, 500), (4, 200)] {
+        let one = attempt(&a, n, status);
+        store.record_delivery(&account("acct_log"), &one).await.unwrap();
+        written.push(one);
+    }
+    store
+        .record_delivery(&account("acct_log"), &attempt(&b, 1, 200))
+        .await
+        .unwrap();
+    // THEN A's log pages newest first, and holds only A's attempts
+    let log = |before: Option<String>| {
+        let (store, id) = (store.clone(), a.id.clone());
+        async move {
+            store
+                .deliveries(&account("acct_log"), &id, clock::now(), before.as_deref(), 3)
+                .await
+                .unwrap()
+        }
+    };
+    let first = log(None).await;
+    assert_eq!(first.iter().map(|d| d.attempt).collect::<Vec<_>>(), [4, 3, 2]);
+    assert_eq!(first[0], written[3]);
+    let second = log(Some(first[2].id.clone())).await;
+    assert_eq!(second, [written[0].clone()]);
+    // AND another account reads nothing of it, and an attempt past its keeping is not shown
+    assert!(
+        store
+            .deliveries(&account("acct_other"), &a.id, clock::now(), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = now + Duration::days(31);
+    assert!(
+        store
+            .deliveries(&account("acct_log"), &a.id, later, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -305,6 +305,30 @@ impl Store for Settled {
     ) -> Result<(), StoreError> {
         self.0.set_low_credit_threshold(account, threshold, at).await
     }
+    async fn webhook_secret(
+        &self,
+        account: &AccountId,
+        id: &common::ids::WebhookId,
+    ) -> Result<Option<(webhooks::WebhookRecord, String)>, StoreError> {
+        self.0.webhook_secret(account, id).await
+    }
+    async fn record_delivery(
+        &self,
+        account: &AccountId,
+        attempt: &webhooks::DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        self.0.record_delivery(account, attempt).await
+    }
+    async fn deliveries(
+        &self,
+        account: &AccountId,
+        id: &common::ids::WebhookId,
+        now: OffsetDateTime,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<webhooks::DeliveryAttempt>, StoreError> {
+        self.0.deliveries(account, id, now, before, limit).await
+    }
 }
 
 /// An SSM client for the same local server (moto serves every AWS protocol on one port).

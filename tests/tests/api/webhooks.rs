@@ -163,3 +163,114 @@ async fn an_accounts_own_threshold_decides_its_credits_low() {
     let seen: Vec<_> = events.iter().map(|e| (e.event, e.credits, e.threshold)).collect();
     assert_eq!(seen, [(CreditEventKind::Low, 2, 2)]);
 }
+
+/// An endpoint at `url` made through create-webhook; its id and signing secret.
+async fn endpoint_at(t: &TestApp, url: &str) -> (String, String) {
+    let (status, created, _) = parts(
+        t.app
+            .create_webhook(create(json!({"url": url, "events": ["credits.low"]})))
+            .await,
+    );
+    assert_eq!(status, 201, "{created}");
+    (
+        created["id"].as_str().unwrap().into(),
+        created["secret"].as_str().unwrap().into(),
+    )
+}
+
+fn for_endpoint(name: &str, id: &str) -> lambda_http::Request {
+    fixture(name).with_path_parameters(std::collections::HashMap::from([(
+        "id".to_string(),
+        id.to_string(),
+    )]))
+}
+
+#[tokio::test]
+async fn a_test_event_is_signed_sent_and_kept_in_the_endpoints_delivery_log() {
+    let t = app();
+    // GIVEN an endpoint at a receiver that verifies with the standardwebhooks package, and
+    // answers 500 to its first three deliveries
+    let receiver = receiver::Receiver::without_secret(3);
+    let (id, secret) = endpoint_at(&t, &receiver.url).await;
+    receiver.set_secret(&secret);
+    // WHEN a test event is sent four times
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let (status, body, _) = parts(t.app.test_webhook(for_endpoint("test-webhook", &id)).await);
+        assert_eq!(status, 200, "{body}");
+        answers.push(body["delivery"].clone());
+    }
+    // THEN the first three are the endpoint's 500s and the fourth is delivered
+    let seen: Vec<_> = answers
+        .iter()
+        .map(|d| {
+            (
+                d["status"].as_u64(),
+                d["delivered"].as_bool(),
+                d["eventType"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some(500), Some(false), Some("webhook.test")),
+            (Some(500), Some(false), Some("webhook.test")),
+            (Some(500), Some(false), Some("webhook.test")),
+            (Some(200), Some(true), Some("webhook.test")),
+        ]
+    );
+    assert_eq!(answers[0]["error"], "answered 500");
+    // AND the receiver verified every one, with the endpoint named in its data
+    let received = receiver.deliveries();
+    assert_eq!(received.len(), 4);
+    assert!(received.iter().all(|d| d["verified"] == true
+        && d["type"] == "webhook.test"
+        && d["data"]["webhookId"] == id.as_str()));
+    // AND the delivery log shows the four attempts, newest first, a page at a time
+    let mut page = for_endpoint("webhook-deliveries", &id).with_query_string_parameters(
+        std::collections::HashMap::from([("limit".to_string(), "3".to_string())]),
+    );
+    let (status, first, _) = parts(t.app.webhook_deliveries(page).await);
+    assert_eq!(status, 200, "{first}");
+    let statuses = |p: &Value| {
+        p["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["status"].as_u64())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(statuses(&first), [Some(200), Some(500), Some(500)]);
+    assert_eq!(first["deliveries"][0]["id"], answers[3]["id"]);
+    page = for_endpoint("webhook-deliveries", &id).with_query_string_parameters(
+        std::collections::HashMap::from([
+            ("limit".to_string(), "3".to_string()),
+            (
+                "cursor".to_string(),
+                first["nextCursor"].as_str().unwrap().to_string(),
+            ),
+        ]),
+    );
+    let (_, second, _) = parts(t.app.webhook_deliveries(page).await);
+    assert_eq!(statuses(&second), [Some(500)]);
+    assert_eq!(second["nextCursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn another_accounts_endpoint_cannot_be_tested_or_read() {
+    let t = app();
+    let (id, _) = endpoint_at(&t, "https://hooks.example.com/mine").await;
+    let stranger = console_signer(&t.app.config).mint(&account("acct_stranger"), 3600);
+    for (name, req) in [
+        ("test", for_endpoint("test-webhook", &id)),
+        ("deliveries", for_endpoint("webhook-deliveries", &id)),
+    ] {
+        let mut req = req;
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {stranger}").parse().unwrap());
+        let (status, body, _) = parts(t.app.dispatch(req).await);
+        assert_error(status, &body, 404, "Webhook endpoint not found");
+        assert!(!body.to_string().contains("hooks.example.com"), "{name}");
+    }
+}

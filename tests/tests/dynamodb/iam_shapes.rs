@@ -18,7 +18,9 @@ const SHAPES_FILE: &str = "infra/iam/requests.json";
 const RECORD_VAR: &str = "VP_RECORD_IAM_SHAPES";
 
 /// Every function that reaches DynamoDB on a request.
-const STORE_FUNCTIONS: [&str; 13] = [
+const STORE_FUNCTIONS: [&str; 15] = [
+    "test-webhook",
+    "webhook-deliveries",
     "create-key",
     "create-webhook",
     "list-webhooks",
@@ -36,7 +38,14 @@ const STORE_FUNCTIONS: [&str; 13] = [
 
 /// Each function's SSM parameters (variable, template.yaml's default name), read in one request
 /// at cold start. The console endpoints have none: console tokens verify with public keys.
-const PARAMETERS: [(&str, &[(&str, &str)]); 3] = [
+const PARAMETERS: [(&str, &[(&str, &str)]); 4] = [
+    (
+        "test-webhook",
+        &[(
+            "VP_WEBHOOK_SEALING_KEY_PARAMETER",
+            "/visionpipe/webhook-sealing-key",
+        )],
+    ),
     (
         "create-webhook",
         &[(
@@ -228,6 +237,33 @@ async fn record() -> Vec<RequestShape> {
         200,
     )
     .await;
+    // A test event to an endpoint that answers (a stand-in on loopback, answering 500: the
+    // attempt is kept with its status), and the log read; an unknown endpoint's of each.
+    let endpoint = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/y",
+        endpoint.server_addr().to_ip().unwrap().port()
+    );
+    let answering = std::thread::spawn(move || {
+        let request = endpoint.recv().unwrap();
+        request.respond(tiny_http::Response::empty(500)).unwrap();
+    });
+    let hook = rig
+        .created(
+            "create-webhook",
+            serde_json::json!({"url": url, "events": ["credits.low"]}),
+        )
+        .await;
+    let id = hook["id"].as_str().unwrap().to_string();
+    let of = |name: &str| {
+        fixture(name).with_path_parameters(std::collections::HashMap::from([("id".to_string(), id.clone())]))
+    };
+    rig.send(of("test-webhook"), "test-webhook", None, 200).await;
+    answering.join().unwrap();
+    rig.send(of("webhook-deliveries"), "webhook-deliveries", None, 200)
+        .await;
+    rig.step("test-webhook", None, 404).await;
+    rig.step("webhook-deliveries", None, 404).await;
 
     // A key that expires (its expiry joins the account item and the key item).
     let expiry = common::clock::rfc3339(common::clock::now() + time::Duration::days(30));

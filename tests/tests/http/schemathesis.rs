@@ -241,6 +241,8 @@ fn the_api_is_exactly_as_its_openapi_document_says() {
             ("POST /api/v1/webhooks", 20),
             ("GET /api/v1/webhooks", 3),
             ("DELETE /api/v1/webhooks/{id}", 5),
+            ("POST /api/v1/webhooks/{id}/test", 3),
+            ("GET /api/v1/webhooks/{id}/deliveries", 5),
             ("PUT /api/v1/account", 10),
         ],
     );

@@ -51,7 +51,8 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
 }
 
 /// `limit` and `cursor` from the query string; anything else there is a mistake worth naming.
-fn page_request(req: &Request) -> Result<(usize, Option<String>), ApiError> {
+/// (The delivery log pages the same way.)
+pub(super) fn page_request(req: &Request) -> Result<(usize, Option<String>), ApiError> {
     let params = req.query_string_parameters();
     let mut limit = DEFAULT_LIMIT;
     let mut cursor = None;

@@ -15,7 +15,7 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
     let req = &req;
     let account = state.account(req).await?;
     // Not an endpoint id: the same 404 as one that does not exist or is another account's.
-    let id = webhook_id(req).ok_or(ApiError::WebhookNotFound)?;
+    let id = webhook_id(req, "").ok_or(ApiError::WebhookNotFound)?;
     if !state.store.delete_webhook(&account, &id).await? {
         return Err(ApiError::WebhookNotFound);
     }
@@ -23,11 +23,16 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
     Ok(json_response(StatusCode::OK, &json!({"success": true})))
 }
 
-/// The `{id}` path parameter (the raw path for a bare invocation).
-fn webhook_id(req: &Request) -> Option<WebhookId> {
+/// The `{id}` path parameter of `/api/v1/webhooks/{id}<rest>` (the raw path for a bare
+/// invocation).
+pub(super) fn webhook_id(req: &Request, rest: &str) -> Option<WebhookId> {
     let raw = match req.path_parameters_ref().and_then(|p| p.first("id")) {
         Some(id) => id.to_string(),
-        None => req.raw_http_path().strip_prefix("/api/v1/webhooks/")?.to_string(),
+        None => req
+            .raw_http_path()
+            .strip_prefix("/api/v1/webhooks/")?
+            .strip_suffix(rest)?
+            .to_string(),
     };
     WebhookId::parse(&raw)
 }

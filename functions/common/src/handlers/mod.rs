@@ -28,9 +28,12 @@ pub mod list_keys;
 pub mod list_webhooks;
 pub mod roll_key;
 pub mod secret_scanning;
+pub mod test_webhook;
 pub mod update_account;
 pub mod usage;
 mod webhook_body;
+pub mod webhook_deliveries;
+mod webhook_delivery_view;
 
 /// The state of every endpoint the Cloud Console calls with a console token: the store, and
 /// the verifier of console tokens (fetching the identity provider's key set at cold start).

@@ -191,6 +191,31 @@ pub trait Store: Send + Sync {
     /// Removes an endpoint of this account; `false` when it has none with this id.
     async fn delete_webhook(&self, account: &AccountId, id: &WebhookId) -> Result<bool, StoreError>;
 
+    /// An endpoint of this account with its sealed signing secret, for a delivery.
+    async fn webhook_secret(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+    ) -> Result<Option<(webhooks::WebhookRecord, String)>, StoreError>;
+
+    /// Keeps an attempt in its endpoint's delivery log (for [`webhooks::DELIVERY_LOG_DAYS`]).
+    async fn record_delivery(
+        &self,
+        account: &AccountId,
+        attempt: &webhooks::DeliveryAttempt,
+    ) -> Result<(), StoreError>;
+
+    /// One page of an endpoint's delivery log: attempts older than the one with id `before`
+    /// (from the newest when `None`), newest first, at most `limit`, none past its keeping at `now`.
+    async fn deliveries(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+        now: OffsetDateTime,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<webhooks::DeliveryAttempt>, StoreError>;
+
     /// The balance at which the account's debits raise `credits.low`, instead of the
     /// deployment's default; the account is created (with its free grant) if it is new.
     async fn set_low_credit_threshold(

@@ -91,3 +91,25 @@ pub enum WebhookCreation {
     /// The account has [`MAX_WEBHOOKS`] endpoints; nothing was written.
     TooMany,
 }
+
+/// How long an endpoint's delivery log keeps an attempt.
+pub const DELIVERY_LOG_DAYS: i64 = 30;
+
+/// One attempt to deliver an event to an endpoint, as its delivery log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    /// A ULID: attempts sort by it, newest last.
+    pub id: String,
+    pub webhook: WebhookId,
+    /// The event's id (its `webhook-id`), the same for every attempt of one event.
+    pub event_id: String,
+    pub event_type: String,
+    /// 1 for the first attempt of the event to this endpoint.
+    pub attempt: u32,
+    /// The endpoint's status code, if it answered.
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    pub at: OffsetDateTime,
+}

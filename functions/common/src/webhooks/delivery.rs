@@ -54,6 +54,7 @@ impl Attempt {
 /// Sends events; one per deployment instance (its connection pool is shared).
 pub struct Sender {
     client: Client<hyper_rustls::HttpsConnector<CheckedConnector>, Full<Bytes>>,
+    timeout: Duration,
 }
 
 impl Sender {
@@ -78,6 +79,16 @@ impl Sender {
                 .wrap_connector(CheckedConnector::new(resolver, policy, ATTEMPT_TIMEOUT));
         Sender {
             client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout: ATTEMPT_TIMEOUT,
+        }
+    }
+
+    /// The same, waiting at most `timeout` for an attempt (when a caller has less time than
+    /// [`ATTEMPT_TIMEOUT`] to give, as a request does).
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        Sender {
+            timeout: timeout.min(ATTEMPT_TIMEOUT),
+            ..self
         }
     }
 
@@ -114,8 +125,8 @@ impl Sender {
             let _ = Limited::new(response.into_body(), MAX_ANSWER).collect().await;
             Ok::<u16, String>(status)
         };
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange).await {
-            Err(_) => failed(None, format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())),
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => failed(None, format!("no answer within {} ms", self.timeout.as_millis())),
             Ok(Err(error)) => failed(None, error),
             Ok(Ok(status)) if (200..300).contains(&status) => Attempt {
                 status: Some(status),

@@ -409,6 +409,33 @@ impl Store for DynamoStore {
         self.remove_webhook(account, id).await
     }
 
+    async fn webhook_secret(
+        &self,
+        account: &AccountId,
+        id: &crate::ids::WebhookId,
+    ) -> Result<Option<(crate::store::webhooks::WebhookRecord, String)>, StoreError> {
+        self.webhook_with_secret(account, id).await
+    }
+
+    async fn record_delivery(
+        &self,
+        account: &AccountId,
+        attempt: &crate::store::webhooks::DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        self.put_delivery(account, attempt).await
+    }
+
+    async fn deliveries(
+        &self,
+        account: &AccountId,
+        id: &crate::ids::WebhookId,
+        now: OffsetDateTime,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::store::webhooks::DeliveryAttempt>, StoreError> {
+        self.read_deliveries(account, id, now, before, limit).await
+    }
+
     /// On the account item, where the ledger function finds it in every stream record it
     /// already reads (no extra request to tell a crossing).
     async fn set_low_credit_threshold(

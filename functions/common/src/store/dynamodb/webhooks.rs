@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | endpoint | `HOOK#<account>` | `HOOK#<id>` |
 //! | how many there are | `HOOKS#<account>` | `HOOKS` |
+//! | a delivery attempt (`ttl`: 30 days) | `DELIVERY#<account>` | `DELIVERY#<endpoint id>#<ulid>` |
 //!
 //! An endpoint is created with the count in one transaction whose condition caps it, so racing
 //! creations never pass [`MAX_WEBHOOKS`]; deleting it takes the count down in the same way.
@@ -16,7 +17,10 @@ use super::client::TxError;
 use crate::clock;
 use crate::ids::{AccountId, WebhookId};
 use crate::store::StoreError;
-use crate::store::webhooks::{MAX_WEBHOOKS, NewWebhook, WebhookCreation, WebhookEvent, WebhookRecord};
+use crate::store::webhooks::{
+    DELIVERY_LOG_DAYS, DeliveryAttempt, MAX_WEBHOOKS, NewWebhook, WebhookCreation, WebhookEvent,
+    WebhookRecord,
+};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -82,7 +86,105 @@ impl WebhookItem {
     }
 }
 
+pub const DELIVERY_PREFIX: &str = "DELIVERY#";
+
+pub fn delivery_pk(account: &str) -> String {
+    format!("{DELIVERY_PREFIX}{account}")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub at: String,
+    pub ttl: i64,
+}
+
 impl DynamoStore {
+    pub(super) async fn webhook_with_secret(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+    ) -> Result<Option<(WebhookRecord, String)>, StoreError> {
+        let item: Option<WebhookItem> = self
+            .get(hook_pk(account.as_str()), &format!("{HOOK_PREFIX}{id}"))
+            .await?;
+        item.map(|i| {
+            let sealed = i.sealed_secret.clone();
+            Ok((i.record()?, sealed))
+        })
+        .transpose()
+    }
+
+    pub(super) async fn put_delivery(
+        &self,
+        account: &AccountId,
+        attempt: &DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        let item = DeliveryItem {
+            pk: delivery_pk(account.as_str()),
+            sk: format!("{DELIVERY_PREFIX}{}#{}", attempt.webhook, attempt.id),
+            id: attempt.id.clone(),
+            webhook_id: attempt.webhook.to_string(),
+            event_id: attempt.event_id.clone(),
+            event_type: attempt.event_type.clone(),
+            attempt: attempt.attempt,
+            status: attempt.status,
+            latency_ms: attempt.latency_ms,
+            error: attempt.error.clone(),
+            at: clock::rfc3339(attempt.at),
+            ttl: (attempt.at + time::Duration::days(DELIVERY_LOG_DAYS)).unix_timestamp(),
+        };
+        self.put_all(vec![super::client::to_item(&item)?]).await
+    }
+
+    pub(super) async fn read_deliveries(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+        now: time::OffsetDateTime,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let items: Vec<DeliveryItem> = self
+            .query_before(
+                delivery_pk(account.as_str()),
+                &format!("{DELIVERY_PREFIX}{id}#"),
+                before,
+                limit,
+                |item: &DeliveryItem| item.ttl > now.unix_timestamp(),
+            )
+            .await?;
+        items
+            .into_iter()
+            .map(|i| {
+                Ok(DeliveryAttempt {
+                    webhook: WebhookId::parse(&i.webhook_id)
+                        .ok_or_else(|| super::client::internal("a delivery with a bad endpoint id"))?,
+                    at: super::client::parse_time(&i.at)?,
+                    id: i.id,
+                    event_id: i.event_id,
+                    event_type: i.event_type,
+                    attempt: i.attempt,
+                    status: i.status,
+                    latency_ms: i.latency_ms,
+                    error: i.error,
+                })
+            })
+            .collect()
+    }
+
     /// The count up by one, if below the cap; or down by one.
     fn hook_count(&self, account: &str, up: bool) -> Result<TransactWriteItem, StoreError> {
         let key = (hook_count_pk(account), HOOKS_SK.to_string());

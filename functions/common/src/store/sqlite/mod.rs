@@ -12,7 +12,7 @@ mod schema;
 mod webhooks;
 
 use super::usage::{Usage, UsageQuery};
-use super::webhooks::{NewWebhook, WebhookCreation, WebhookRecord};
+use super::webhooks::{DeliveryAttempt, NewWebhook, WebhookCreation, WebhookRecord};
 use super::{
     AuditAction, AuditEvent, Balance, CreditEvent, CreditEventKind, DEFAULT_LOW_CREDIT_THRESHOLD,
     DebitOutcome, IdempotentSession, KeyCreation, KeyRecord, KeyRoll, LeakRevocation, LedgerEntry,
@@ -577,6 +577,39 @@ impl Store for SqliteStore {
     async fn delete_webhook(&self, account: &AccountId, id: &WebhookId) -> Result<bool, StoreError> {
         let (account, id) = (account.clone(), id.clone());
         self.write(move |tx, _| webhooks::delete(tx, &account, &id)).await
+    }
+
+    async fn webhook_secret(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+    ) -> Result<Option<(WebhookRecord, String)>, StoreError> {
+        let (account, id) = (account.clone(), id.clone());
+        self.blocking(move |conn| webhooks::with_secret(conn, &account, &id))
+            .await
+    }
+
+    async fn record_delivery(
+        &self,
+        account: &AccountId,
+        attempt: &DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        let (account, attempt) = (account.clone(), attempt.clone());
+        self.write(move |tx, _| webhooks::record_delivery(tx, &account, &attempt))
+            .await
+    }
+
+    async fn deliveries(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+        now: OffsetDateTime,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let (account, id, before) = (account.clone(), id.clone(), before.map(str::to_string));
+        self.blocking(move |conn| webhooks::deliveries(conn, &account, &id, now, before.as_deref(), limit))
+            .await
     }
 
     async fn set_low_credit_threshold(

@@ -104,6 +104,21 @@ CREATE TABLE IF NOT EXISTS webhooks (
     created_at     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS webhooks_by_account ON webhooks (account_id);
+-- Each endpoint's delivery attempts, kept DELIVERY_LOG_DAYS (`ttl`, epoch seconds).
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id          TEXT PRIMARY KEY,
+    account_id  TEXT NOT NULL,
+    webhook_id  TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    event_type  TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    status      INTEGER,
+    latency_ms  INTEGER NOT NULL,
+    error       TEXT,
+    at          TEXT NOT NULL,
+    ttl         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_webhook ON webhook_deliveries (account_id, webhook_id, id);
 CREATE TABLE IF NOT EXISTS idempotency (
     account_id      TEXT NOT NULL,
     key_hash        TEXT NOT NULL,
