@@ -14,6 +14,7 @@ import assert from 'node:assert/strict'
 import { readFileSync, mkdirSync } from 'node:fs'
 import { createHash, createPublicKey, createSign } from 'node:crypto'
 import { join } from 'node:path'
+import { createServer } from 'node:http'
 import { chromium } from 'playwright-core'
 
 const BASE = process.env.VP_BASE_URL
@@ -483,13 +484,22 @@ test('the Live/Test switch: a test key is made under Test, shows its badge, and 
   await page.context().close()
 })
 
-test('webhooks: add an endpoint and copy its secret once, set the low-credit alert, delete the endpoint', async () => {
+test('webhooks: add an endpoint and copy its secret once, send a test event and see the delivery, set the low-credit alert, delete the endpoint', async () => {
+  // A receiver on loopback (local runs may deliver there), answering 204 and keeping what came.
+  const received = []
+  const receiver = createServer((req, res) => {
+    received.push({ id: req.headers['webhook-id'], signature: req.headers['webhook-signature'] })
+    req.resume()
+    res.writeHead(204).end()
+  })
+  await new Promise((done) => receiver.listen(0, '127.0.0.1', done))
+  const hookUrl = `http://127.0.0.1:${receiver.address().port}/visionpipe`
   const page = await openPage(SIGNED_IN)
   await page.getByRole('button', { name: 'Add Key' }).waitFor()
   await page.getByRole('link', { name: 'Webhooks' }).click()
   await page.getByText('No webhook endpoints yet.').waitFor()
   // Add an endpoint (locally a receiver on 127.0.0.1 may be plain http)
-  await page.getByLabel('Endpoint URL').fill('http://127.0.0.1:8787/visionpipe')
+  await page.getByLabel('Endpoint URL').fill(hookUrl)
   await page.getByLabel('key.rolled').check()
   await page.getByLabel('Description (optional)').fill('Ops alerts')
   await page.getByRole('button', { name: 'Add endpoint' }).click()
@@ -505,7 +515,7 @@ test('webhooks: add an endpoint and copy its secret once, set the low-credit ale
   await dialog.getByRole('button', { name: 'Done' }).click()
   assert.ok(!(await page.content()).includes(secret), 'the secret left the DOM with its dialog')
   // AND the endpoint is listed with its events
-  const row = page.locator('#webhooks tr', { hasText: 'http://127.0.0.1:8787/visionpipe' })
+  const row = page.locator('#webhooks tr', { hasText: hookUrl })
   await row.waitFor()
   assert.equal(await row.locator('td[data-label="Events"]').textContent(), 'credits.low, credits.exhausted, key.rolled, key.leaked')
   assert.equal(await row.locator('td[data-label="Description"]').textContent(), 'Ops alerts')
@@ -514,15 +524,26 @@ test('webhooks: add an endpoint and copy its secret once, set the low-credit ale
   await page.getByRole('button', { name: 'Add endpoint' }).click()
   await page.getByText("url's host is a private, loopback, link-local or otherwise non-public address").waitFor()
   assert.equal(await page.locator('#webhooks tr').count(), 1)
+  // Send a test event: it arrives signed, and the endpoint's deliveries show it
+  await page.getByRole('button', { name: `Send a test event to ${hookUrl}` }).click()
+  await page.getByText(`Test event delivered to ${hookUrl}: 204 in`, { exact: false }).waitFor()
+  await page.locator('#deliveries tr', { hasText: 'webhook.test' }).waitFor()
+  assert.equal(await page.locator('#deliveries td[data-label="Result"]').first().textContent(), 'Delivered')
+  assert.equal(received.length, 1)
+  assert.match(received[0].id, /^msg_/)
+  assert.match(received[0].signature, /^v1,[A-Za-z0-9+/]{43}=$/)
+  await shot(page, '28-webhook-deliveries')
   // Set the low-credit alert
   await page.getByLabel('Send credits.low when the balance falls to').fill('5')
   await page.getByRole('button', { name: 'Save' }).click()
   await page.getByText('Low-credit alert set: credits.low at 5 credits.').waitFor()
   await shot(page, '27-webhooks')
   // Delete the endpoint, confirmed
-  await page.getByRole('button', { name: 'Delete endpoint http://127.0.0.1:8787/visionpipe' }).click()
+  await page.getByRole('button', { name: `Delete endpoint ${hookUrl}` }).click()
   await page.getByRole('dialog', { name: 'Delete endpoint?' }).getByRole('button', { name: 'Delete' }).click()
   await page.getByText('No webhook endpoints yet.').waitFor()
+  assert.ok(await page.locator('#deliveries-panel').isHidden(), 'the deleted endpoint\'s deliveries are not left shown')
   assert.deepEqual(page.problems, [])
   await page.context().close()
+  receiver.close()
 })

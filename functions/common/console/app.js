@@ -362,13 +362,30 @@ async function loadWebhooks() {
     cell(row, hook.events.join(", "), "Events");
     cell(row, hook.description ?? "", "Description");
     cell(row, formatDate(hook.createdAt), "Created");
+    const buttons = document.createElement("div");
+    buttons.className = "row-actions";
+    const test = document.createElement("button");
+    test.type = "button";
+    test.textContent = "Send test";
+    test.setAttribute("aria-label", `Send a test event to ${hook.url}`);
+    test.addEventListener("click", () => sendTest(hook, test));
+    const log = document.createElement("button");
+    log.type = "button";
+    log.textContent = "Deliveries";
+    log.setAttribute("aria-label", `Deliveries to ${hook.url}`);
+    log.addEventListener("click", () => loadDeliveries(hook).catch(showError));
     const del = document.createElement("button");
     del.type = "button";
     del.className = "danger";
     del.textContent = "Delete";
     del.setAttribute("aria-label", `Delete endpoint ${hook.url}`);
     del.addEventListener("click", () => askDeleteWebhook(hook));
-    cell(row, "", "").append(del);
+    buttons.append(test, log, del);
+    cell(row, "", "").append(buttons);
+  }
+  if (!list.webhooks.some((hook) => hook.id === deliveriesShown)) {
+    deliveriesShown = null;
+    $("deliveries-panel").hidden = true;
   }
   $("webhooks-table").hidden = list.webhooks.length === 0;
   $("no-webhooks").hidden = list.webhooks.length !== 0;
@@ -403,6 +420,47 @@ async function addWebhook(event) {
   } finally {
     submit.disabled = false;
   }
+}
+
+// The endpoint whose deliveries are shown, if any.
+let deliveriesShown = null;
+
+async function sendTest(hook, button) {
+  button.disabled = true;
+  try {
+    clearError();
+    const { delivery } = await api("POST", `/api/v1/webhooks/${encodeURIComponent(hook.id)}/test`);
+    setStatus(
+      delivery.delivered
+        ? `Test event delivered to ${hook.url}: ${delivery.status} in ${delivery.latencyMs} ms.`
+        : `Test event not delivered to ${hook.url}: ${delivery.error}.`,
+    );
+    await loadDeliveries(hook);
+  } catch (e) {
+    showError(e);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function loadDeliveries(hook) {
+  const page = await api("GET", `/api/v1/webhooks/${encodeURIComponent(hook.id)}/deliveries?limit=20`);
+  deliveriesShown = hook.id;
+  $("deliveries-url").textContent = hook.url;
+  const body = $("deliveries");
+  body.replaceChildren();
+  for (const d of page.deliveries) {
+    const row = body.insertRow();
+    cell(row, formatDate(d.at), "Time");
+    cell(row, d.eventType, "Event");
+    cell(row, String(d.attempt), "Attempt");
+    cell(row, d.status === null ? "No answer" : String(d.status), "Status");
+    cell(row, `${d.latencyMs} ms`, "Latency");
+    cell(row, d.delivered ? "Delivered" : `Failed: ${d.error}`, "Result");
+  }
+  $("deliveries-table").hidden = page.deliveries.length === 0;
+  $("no-deliveries").hidden = page.deliveries.length !== 0;
+  $("deliveries-panel").hidden = false;
 }
 
 function forgetSecret() {
