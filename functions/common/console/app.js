@@ -286,12 +286,13 @@ function forgetCreated() {
   $("add-key").focus();
 }
 
-async function copyKey() {
+// Copies the text shown once (a key, a signing secret) and says how that went.
+async function copyShown(sourceId, statusId, what) {
   try {
-    await navigator.clipboard.writeText($("created-key").textContent);
-    $("copy-status").textContent = "Copied to the clipboard.";
+    await navigator.clipboard.writeText($(sourceId).textContent);
+    $(statusId).textContent = "Copied to the clipboard.";
   } catch (e) {
-    $("copy-status").textContent = "Copying is not allowed here: select the key and copy it by hand.";
+    $(statusId).textContent = `Copying is not allowed here: select the ${what} and copy it by hand.`;
   }
 }
 
@@ -466,15 +467,6 @@ async function loadDeliveries(hook) {
 function forgetSecret() {
   $("webhook-secret").textContent = "";
   $("copy-secret-status").textContent = "";
-}
-
-async function copySecret() {
-  try {
-    await navigator.clipboard.writeText($("webhook-secret").textContent);
-    $("copy-secret-status").textContent = "Copied to the clipboard.";
-  } catch (e) {
-    $("copy-secret-status").textContent = "Copying is not allowed here: select the secret and copy it by hand.";
-  }
 }
 
 let pendingWebhookDelete = null;
@@ -775,7 +767,7 @@ document.addEventListener("DOMContentLoaded", () => {
   showMode();
   $("create-form").addEventListener("submit", createKey);
   $("create-cancel").addEventListener("click", () => $("create-dialog").close());
-  $("copy-key").addEventListener("click", copyKey);
+  $("copy-key").addEventListener("click", () => copyShown("created-key", "copy-status", "key"));
   $("created-done").addEventListener("click", () => {
     forgetCreated();
     $("created-dialog").close();
@@ -797,7 +789,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("usage-csv").addEventListener("click", exportUsage);
   $("webhook-form").addEventListener("submit", addWebhook);
   $("threshold-form").addEventListener("submit", saveThreshold);
-  $("copy-secret").addEventListener("click", copySecret);
+  $("copy-secret").addEventListener("click", () => copyShown("webhook-secret", "copy-secret-status", "secret"));
   // The secret leaves the page with its dialog, however it is closed: Done drops it before
   // closing; Escape fires `cancel` at once and `close` a task later.
   $("secret-done").addEventListener("click", () => {
