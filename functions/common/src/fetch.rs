@@ -7,7 +7,7 @@
 //! when the first fetch builds the connector — at cold start, see the `prefetch`es). Plain
 //! `http://` is accepted only where configuration allows it (local runs; see `Config`).
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
@@ -45,7 +45,9 @@ pub fn max_age(headers: &hyper::HeaderMap) -> Option<Duration> {
 }
 
 pub(crate) struct Fetcher {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    // The webhook sender's body type (`Full`, empty here): one copy of hyper's HTTP/1 code in
+    // a function that both fetches a key set and delivers webhooks.
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 /// The system's trust store, for hosts that are not AWS endpoints (key documents, webhook
@@ -87,7 +89,7 @@ impl Fetcher {
         let request = hyper::Request::get(uri)
             .header(hyper::header::ACCEPT, "application/json")
             .header(hyper::header::USER_AGENT, USER_AGENT)
-            .body(Empty::new())
+            .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
         let work = async {
             let response = self.client.request(request).await.map_err(|e| e.to_string())?;
