@@ -334,9 +334,17 @@ impl Store for SqliteStore {
             }
             // No credits outranks the daily limit (as on DynamoDB): waiting for tomorrow
             // would not help. Both are read before anything is written.
-            let credits: Option<i64> = tx
-                .query_row("SELECT credits FROM accounts WHERE id = ?1", [account.as_str()], |row| row.get(0))
+            // The account's own low-credit threshold, if it set one, else the store's: read with
+            // the balance, in this transaction.
+            let account_row: Option<(i64, i64)> = tx
+                .query_row(
+                    "SELECT credits, coalesce(low_credit_threshold, ?2) FROM accounts WHERE id = ?1",
+                    params![account.as_str(), threshold as i64],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
                 .optional()?;
+            let credits = account_row.map(|(credits, _)| credits);
+            let threshold = account_row.map_or(threshold, |(_, own)| own as u64);
             let kind = LedgerKind::of_session(debit.spend);
             if kind == LedgerKind::Debit && credits.unwrap_or(0) < 1 {
                 return Ok(DebitOutcome::InsufficientCredits);
@@ -376,13 +384,7 @@ impl Store for SqliteStore {
             tx.execute("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2", params![clock::rfc3339(debit.at), key.as_str()])?;
             let spent = Linked::Spent(debit.spend.mode());
             insert_linked_audit(tx, account.as_str(), AuditAction::KeyUsed, key.as_str(), spent, Some(&debit.session), &debit.origin, debit.at)?;
-            // Raised by the debit itself, in its transaction: exactly one per crossing. The
-            // account's own threshold, if it set one, else the store's.
-            let threshold: u64 = tx.query_row(
-                "SELECT coalesce(low_credit_threshold, ?2) FROM accounts WHERE id = ?1",
-                params![account.as_str(), threshold as i64],
-                |row| row.get::<_, i64>(0),
-            )? as u64;
+            // Raised by the debit itself, in its transaction: exactly one per crossing.
             if kind == LedgerKind::Debit
                 && let Some(kind) = CreditEventKind::of_debit(balance, threshold)
             {
