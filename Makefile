@@ -17,9 +17,9 @@ STANDARDWEBHOOKS_VERSION := 1.3.0
 LOCAL_DYNAMODB_PORT := 8000
 # Where cargo builds (CARGO_TARGET_DIR or ./target); computed only by the recipes that use it.
 TARGET_DIR = $(shell cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-# Every Lambda function: one per route of common::routes::ROUTES, the fallback, and the ledger
-# function the table's stream feeds (tests/tests/api/routes.rs checks this list).
-LAMBDA_FUNCTIONS := create-key list-keys delete-key roll-key create-session check-key credits audit usage create-webhook list-webhooks delete-webhook test-webhook webhook-deliveries update-account secret-scanning jwks console fallback ledger
+# Every Lambda function: one per route of common::routes::ROUTES, the fallback, the ledger
+# function the table's stream feeds, and the webhook sender the webhook queue feeds (tests/tests/api/routes.rs checks this list).
+LAMBDA_FUNCTIONS := create-key list-keys delete-key roll-key create-session check-key credits audit usage create-webhook list-webhooks delete-webhook test-webhook webhook-deliveries update-account secret-scanning jwks console fallback ledger webhook-sender
 # The local stack runs the functions on the embedded store; Lambda builds leave it out.
 LOCAL_FEATURES := common/embedded
 # cargo lambda watch would otherwise answer CORS for any origin. The console page it serves is
@@ -122,13 +122,19 @@ dev: tools build
 ifeq ($(VP_STORE),dynamodb)
 	@$(MAKE) --no-print-directory local-dynamodb
 	@# The ledger is written from the table's stream, as in AWS: vpctl relays it to the ledger
-	@# function cargo lambda watch serves (and stops with it).
+	@# function cargo lambda watch serves, and the webhook queue to the webhook sender (both
+	@# relays stop with it).
 	@set -a && . infra/local-dynamodb.env && set +a && \
 	  { cargo run -q -p vpctl -- stream relay --invoke-url http://127.0.0.1:$(PORT) & relay=$$!; \
-	    trap 'kill $$relay 2>/dev/null' EXIT INT TERM; \
+	    cargo run -q -p vpctl -- webhooks relay --invoke-url http://127.0.0.1:$(PORT) & hooks=$$!; \
+	    trap 'kill $$relay $$hooks 2>/dev/null' EXIT INT TERM; \
 	    cargo lambda watch $(WATCH_FLAGS) --env-file infra/local-dynamodb.env; }
 else
-	cargo lambda watch $(WATCH_FLAGS)
+	@# Webhook events wait in the embedded store's outbox; vpctl hands them to the webhook
+	@# sender cargo lambda watch serves, as Lambda's SQS source does in AWS.
+	@{ cargo run -q -p vpctl -- webhooks relay --invoke-url http://127.0.0.1:$(PORT) & hooks=$$!; \
+	   trap 'kill $$hooks 2>/dev/null' EXIT INT TERM; \
+	   cargo lambda watch $(WATCH_FLAGS); }
 endif
 
 ## Starts moto on the fixed local port (unless something already listens there) and creates

@@ -40,6 +40,9 @@ pub struct RequestShape {
     pub consistent_read: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<String>,
+    /// For SQS: the queue, as the template names it (`{"GetAtt": "WebhookQueue.Arn"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Collects the shapes of every request sent through the clients it is attached to, each
@@ -88,6 +91,10 @@ impl Intercept for ShapeRecorder {
             .bytes()
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or(Value::Null);
+        if let Some(call) = target.strip_prefix("AmazonSQS.") {
+            self.add(sqs_shape(&self.function(), call));
+            return Ok(());
+        }
         if target.starts_with("AmazonSSM.") {
             let names: Vec<String> = body["Names"]
                 .as_array()
@@ -102,6 +109,19 @@ impl Intercept for ShapeRecorder {
             self.add(shape);
         }
         Ok(())
+    }
+}
+
+/// The shape of an SQS call: the functions use one queue, the webhook queue; a batch send is
+/// authorised as `sqs:SendMessage`.
+pub fn sqs_shape(function: &str, call: &str) -> RequestShape {
+    let action = match call {
+        "SendMessageBatch" => "sqs:SendMessage".to_string(),
+        other => format!("sqs:{other}"),
+    };
+    RequestShape {
+        resource: Some([("GetAtt".to_string(), "WebhookQueue.Arn".to_string())].into()),
+        ..empty(function, &action, None)
     }
 }
 
@@ -127,6 +147,7 @@ fn empty(function: &str, action: &str, via: Option<&str>) -> RequestShape {
         select: None,
         consistent_read: None,
         parameters: Vec::new(),
+        resource: None,
     }
 }
 

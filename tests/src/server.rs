@@ -12,6 +12,8 @@ pub struct Server {
     child: Child,
     /// On DynamoDB: `vpctl stream relay`, delivering the table's stream to the ledger function.
     relay: Option<Child>,
+    /// `vpctl webhooks relay`, handing queued webhook jobs to the webhook sender.
+    hooks: Child,
     pub base_url: String,
     pub data_dir: tempfile::TempDir,
     log_path: PathBuf,
@@ -91,10 +93,30 @@ impl Server {
                 .spawn()
                 .expect("start vpctl stream relay")
         });
+        // Webhook jobs (the embedded store's outbox, or the queue on the local server) to the
+        // webhook sender, as Lambda's SQS source does.
+        let log = File::options().append(true).open(&log_path).expect("log file");
+        let hooks = Command::new(vpctl_path())
+            .args([
+                "webhooks",
+                "relay",
+                "--invoke-url",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .current_dir(crate::workspace_root())
+            .env("VP_ENV", "local")
+            .env("VP_DATA_DIR", data_dir.path())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start vpctl webhooks relay");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut server = Server {
             child,
             relay,
+            hooks,
             base_url: format!("http://127.0.0.1:{port}"),
             data_dir,
             log_path,
@@ -290,6 +312,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        let _ = self.hooks.kill();
+        let _ = self.hooks.wait();
         if let Some(relay) = &mut self.relay {
             let _ = relay.kill();
             let _ = relay.wait();

@@ -1,13 +1,17 @@
 //! The ledger function's work: a batch of the table's stream records in, the ledger entries
-//! and `key.used` audit events they carry written out, and the records to deliver again
+//! and `key.used` audit events they carry written out, the webhook events they raise queued
+//! (`store::dynamodb::raised`), and the records to deliver again
 //! reported back (`ReportBatchItemFailures`): from the first one not written on, so a crash or
 //! a failed write mid-batch loses nothing and redelivery duplicates nothing. Every record also
 //! passes the table's tripwires (`store::dynamodb::tripwire`).
 
 use crate::store::StoreError;
 use crate::store::dynamodb::DynamoStore;
+use crate::store::dynamodb::raised;
 use crate::store::dynamodb::stream::{StreamChange, change_of};
 use crate::store::dynamodb::tripwire;
+use crate::webhooks::delivery::Event as WebhookEvent;
+use crate::webhooks::queue::SqsQueue;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
@@ -16,7 +20,16 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 /// store writes its ledger itself).
 impl crate::runtime::State for DynamoStore {
     fn build(startup: crate::startup::Startup) -> Result<Self, crate::startup::StartupError> {
-        startup.dynamodb_store()
+        let store = startup.dynamodb_store()?;
+        Ok(match (&startup.config.webhooks.queue_url, startup.sdk()) {
+            (Some(url), Some(sdk)) => store.with_webhook_queue(SqsQueue::new(sdk, url.clone())),
+            _ => {
+                tracing::warn!(
+                    "no webhook queue configured (VP_WEBHOOK_QUEUE_URL): no webhook events are sent"
+                );
+                store
+            }
+        })
     }
 }
 
@@ -38,14 +51,30 @@ pub async fn handle(store: &DynamoStore, event: Event) -> DynamoDbEventResponse 
         }
     }
     let only: Vec<StreamChange> = changes.iter().map(|(_, c)| c.clone()).collect();
-    if let Err((index, e)) = store.materialise(&only).await {
-        let from = changes[index].0;
+    // How far the batch is settled: its records up to the first change not written, or the
+    // first record that does not read.
+    let (settled, failure) = match store.materialise(&only).await {
+        Err((index, e)) => (changes[index].0, Some((e, index))),
+        Ok(()) => match unreadable {
+            Some((i, e)) => (i, Some((e, only.len()))),
+            None => (event.records.len(), None),
+        },
+    };
+    // Then the webhook events of the settled records: a record whose events are not all
+    // queued is delivered again (its ledger items are rewritten unchanged).
+    let raised = match raised_events(store, &event.records[..settled], &changes) {
+        Ok(raised) => raised,
+        Err((i, e)) => return retry_from(&event.records, i, &e, 0),
+    };
+    let events: Vec<(String, WebhookEvent)> = raised.iter().map(|(_, r)| r.clone()).collect();
+    if let Err((index, e)) = store.queue_webhooks(&events).await {
+        let from = raised[index].0;
         sound_tripwires(&event.records[..from]);
-        return retry_from(&event.records, from, &e, index);
+        return retry_from(&event.records, from, &e, 0);
     }
-    if let Some((i, e)) = unreadable {
-        sound_tripwires(&event.records[..i]);
-        return retry_from(&event.records, i, &e, only.len());
+    if let Some((e, written)) = failure {
+        sound_tripwires(&event.records[..settled]);
+        return retry_from(&event.records, settled, &e, written);
     }
     sound_tripwires(&event.records);
     tracing::info!(
@@ -82,6 +111,31 @@ fn sound_tripwires(records: &[EventRecord]) {
 
 fn image(item: &serde_dynamo::Item) -> Option<crate::store::dynamodb::Item> {
     (!item.is_empty()).then(|| item.clone().into())
+}
+
+/// The webhook events of `records` (all settled), each with the index of its record: a
+/// change's, from `changes` (by record index), and an inserted audit item's.
+#[allow(clippy::type_complexity)]
+fn raised_events(
+    store: &DynamoStore,
+    records: &[EventRecord],
+    changes: &[(usize, StreamChange)],
+) -> Result<Vec<(usize, (String, WebhookEvent))>, (usize, StoreError)> {
+    let mut raised = Vec::new();
+    let mut changes = changes.iter().peekable();
+    for (i, record) in records.iter().enumerate() {
+        if let Some((_, change)) = changes.next_if(|(at, _)| *at == i) {
+            for e in raised::change_events(change, store.low_credit_threshold()).map_err(|e| (i, e))? {
+                raised.push((i, (change.account.clone(), e)));
+            }
+        } else if record.event_name == "INSERT"
+            && let Some(new) = image(&record.change.new_image)
+            && let Some(event) = raised::audit_event(new).map_err(|e| (i, e))?
+        {
+            raised.push((i, event));
+        }
+    }
+    Ok(raised)
 }
 
 fn change_of_record(record: &EventRecord) -> Result<Option<StreamChange>, StoreError> {

@@ -7,7 +7,10 @@
 //!   idempotent replays), [`jwk`] (public keys as JWKs), [`secret_scanning`] (reporters' signed
 //!   reports), [`local_key`] (keys generated once for local runs);
 //! - [`store`]: the persistence trait, its DynamoDB and embedded (SQLite) implementations, and
-//!   [`ledger_stream`], the ledger written from the table's stream;
+//!   [`ledger_stream`], the ledger (and the webhook events it raises) written from the table's
+//!   stream;
+//! - [`webhooks`]: endpoint URLs' guard, signing, the events, their queue and delivery, and
+//!   [`webhook_sender`], the sender function's work;
 //! - HTTP: [`routes`] (the one route table), [`request`] (reading requests), [`response`] (JSON
 //!   responses), [`error`] (the one error → response mapping), [`handlers`] (one module per
 //!   endpoint: its state and its handler);
@@ -44,4 +47,5 @@ pub mod secret_scanning;
 pub mod secrets;
 pub mod startup;
 pub mod store;
+pub mod webhook_sender;
 pub mod webhooks;

@@ -219,8 +219,8 @@ pub fn serving(routes: &[Route], req: &Request) -> Option<Route> {
         .find(|route| route.spec().serves(method, path))
 }
 
-/// Functions no route serves: the table's stream feeds them.
-pub const STREAM_FUNCTIONS: &[&str] = &["ledger"];
+/// Functions no route serves: the table's stream feeds the ledger, the webhook queue the sender.
+pub const STREAM_FUNCTIONS: &[&str] = &["ledger", "webhook-sender"];
 
 impl Route {
     pub fn spec(self) -> &'static RouteSpec {

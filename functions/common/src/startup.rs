@@ -127,6 +127,52 @@ impl Startup {
         self.sdk.as_ref()
     }
 
+    /// What delivers webhook events: the store, the key that opens endpoints' signing
+    /// secrets, a sender that connects only to public addresses (loopback too in local runs),
+    /// and the retry schedule.
+    pub fn deliverer(&self) -> Result<crate::webhooks::deliverer::Deliverer, StartupError> {
+        use crate::webhooks::{delivery::Sender, guard, retry::Schedule};
+        let webhooks = &self.config.webhooks;
+        let policy = guard::Policy {
+            allow_local: webhooks.allow_local,
+        };
+        Ok(crate::webhooks::deliverer::Deliverer {
+            store: self.store()?,
+            seal: crate::sealed::Seal::from_source(self.config.webhook_sealing_key()?)?,
+            sender: Sender::new(Arc::new(guard::SystemResolver), policy),
+            schedule: Schedule {
+                unit: webhooks.retry_unit,
+            },
+        })
+    }
+
+    /// Where the sender puts off a failed delivery: the SQS queue when one is configured (AWS,
+    /// local DynamoDB runs), else the embedded store's outbox.
+    pub fn requeue(&self) -> Result<Arc<dyn crate::webhooks::queue::Requeue>, StartupError> {
+        if let Some(url) = &self.config.webhooks.queue_url {
+            let sdk = self.sdk.as_ref().ok_or_else(|| {
+                ConfigError(format!(
+                    "{} needs the AWS configuration (set {})",
+                    crate::config::vars::WEBHOOK_QUEUE_URL,
+                    crate::config::vars::TABLE_NAME
+                ))
+            })?;
+            return Ok(Arc::new(crate::webhooks::queue::SqsQueue::new(sdk, url.clone())));
+        }
+        match &self.config.store {
+            #[cfg(feature = "embedded")]
+            StoreConfig::Embedded { path } => Ok(Arc::new(crate::store::sqlite::SqliteStore::open(
+                path,
+                self.config.free_credits,
+            )?)),
+            _ => Err(ConfigError(format!(
+                "the webhook sender needs its queue: set {}",
+                crate::config::vars::WEBHOOK_QUEUE_URL
+            ))
+            .into()),
+        }
+    }
+
     /// The console token verifier, or the error that names what to configure.
     pub fn console(&self) -> Result<ConsoleVerifier, StartupError> {
         Ok(ConsoleVerifier::new(self.config.console()?))

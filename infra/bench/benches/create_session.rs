@@ -180,6 +180,14 @@ impl Store for MemoryStore {
     ) -> Result<Vec<common::store::webhooks::DeliveryAttempt>, StoreError> {
         Err(not_for_this_bench())
     }
+    async fn set_webhook_failing(
+        &self,
+        _: &AccountId,
+        _: &common::ids::WebhookId,
+        _: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        Err(not_for_this_bench())
+    }
 }
 
 fn bench(c: &mut Criterion) {

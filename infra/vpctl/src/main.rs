@@ -13,6 +13,7 @@ use common::{clock, console_auth};
 use std::process::ExitCode;
 
 mod relay;
+mod webhook_relay;
 
 #[derive(Parser)]
 #[command(
@@ -73,6 +74,23 @@ enum Command {
     /// The table's stream (local servers; in AWS Lambda's event source mapping reads it).
     #[command(subcommand)]
     Stream(StreamCommand),
+    /// Webhook deliveries (local runs; in AWS Lambda's SQS event source mapping runs them).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Hand queued webhook jobs (the embedded store's outbox, or the local SQS queue named by
+    /// VP_WEBHOOK_QUEUE_URL) to the sender function served by `cargo lambda watch`, as the SQS
+    /// event source mapping does in AWS; runs until stopped.
+    Relay {
+        /// Where `cargo lambda watch` listens.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        invoke_url: String,
+        #[arg(long, default_value = "webhook-sender")]
+        function: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -457,6 +475,25 @@ async fn run(command: Command) -> Result<(), String> {
             };
             let sdk = sdk.ok_or("no AWS configuration loaded")?;
             relay::run(sdk, table, &invoke_url, &function).await?;
+        }
+        Command::Webhooks(WebhooksCommand::Relay { invoke_url, function }) => {
+            let source = match (&config.webhooks.queue_url, &config.store) {
+                (Some(url), _) => {
+                    let sdk = sdk.ok_or("no AWS configuration loaded")?;
+                    webhook_relay::Source::sqs(sdk, url.clone()).await?
+                }
+                (None, StoreConfig::Embedded { path }) => webhook_relay::Source::Outbox(
+                    common::store::sqlite::SqliteStore::open(path, config.free_credits)
+                        .map_err(|e| e.to_string())?,
+                ),
+                (None, StoreConfig::DynamoDb { .. }) => {
+                    return Err(format!(
+                        "on DynamoDB the webhook jobs are on an SQS queue: set {}",
+                        common::config::vars::WEBHOOK_QUEUE_URL
+                    ));
+                }
+            };
+            webhook_relay::run(source, &invoke_url, &function).await?;
         }
     }
     Ok(())

@@ -34,6 +34,12 @@ pub fn sdk_env(table: &str) -> Vec<(&'static str, String)> {
         ("VP_TABLE_NAME", table.to_string()),
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
         ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint()),
+        // The webhook queue, one per table (`vpctl webhooks relay` creates it).
+        ("AWS_ENDPOINT_URL_SQS", endpoint()),
+        (
+            "VP_WEBHOOK_QUEUE_URL",
+            format!("{}/123456789012/{table}-webhooks", endpoint()),
+        ),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -337,6 +343,41 @@ impl Store for Settled {
     ) -> Result<Vec<webhooks::DeliveryAttempt>, StoreError> {
         self.0.deliveries(account, id, now, before, limit).await
     }
+    async fn set_webhook_failing(
+        &self,
+        account: &AccountId,
+        id: &common::ids::WebhookId,
+        since: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        self.0.set_webhook_failing(account, id, since).await
+    }
+}
+
+/// SQS on the same local server: a client (its requests recorded by `interceptor`, if given)
+/// and a fresh queue's URL.
+pub async fn sqs_queue(interceptor: Option<crate::iam::ShapeRecorder>) -> (aws_sdk_sqs::Client, String) {
+    let mut config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"));
+    if let Some(recorder) = interceptor {
+        config = config.interceptor(recorder);
+    }
+    let client = aws_sdk_sqs::Client::from_conf(config.build());
+    let name = format!(
+        "vp-test-hooks-{}",
+        common::ids::new_ulid().to_string().to_lowercase()
+    );
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create a queue on the local server")
+        .queue_url
+        .expect("its URL");
+    (client, url)
 }
 
 /// An SSM client for the same local server (moto serves every AWS protocol on one port).

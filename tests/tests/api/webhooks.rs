@@ -43,6 +43,7 @@ async fn an_endpoint_is_created_with_its_secret_shown_once_and_listed_without_it
             "createdAt",
             "description",
             "events",
+            "failingSince",
             "id",
             "secret",
             "success",
@@ -61,7 +62,7 @@ async fn an_endpoint_is_created_with_its_secret_shown_once_and_listed_without_it
     let listed = &list["webhooks"][0];
     assert_eq!(
         field_names(listed),
-        ["createdAt", "description", "events", "id", "url"]
+        ["createdAt", "description", "events", "failingSince", "id", "url"]
     );
     for field in ["id", "url", "events", "description", "createdAt"] {
         assert_eq!(listed[field], created[field], "{field}");

@@ -38,7 +38,7 @@ const STORE_FUNCTIONS: [&str; 15] = [
 
 /// Each function's SSM parameters (variable, template.yaml's default name), read in one request
 /// at cold start. The console endpoints have none: console tokens verify with public keys.
-const PARAMETERS: [(&str, &[(&str, &str)]); 4] = [
+const PARAMETERS: [(&str, &[(&str, &str)]); 5] = [
     (
         "test-webhook",
         &[(
@@ -48,6 +48,13 @@ const PARAMETERS: [(&str, &[(&str, &str)]); 4] = [
     ),
     (
         "create-webhook",
+        &[(
+            "VP_WEBHOOK_SEALING_KEY_PARAMETER",
+            "/visionpipe/webhook-sealing-key",
+        )],
+    ),
+    (
+        "webhook-sender",
         &[(
             "VP_WEBHOOK_SEALING_KEY_PARAMETER",
             "/visionpipe/webhook-sealing-key",
@@ -351,9 +358,13 @@ async fn record() -> Vec<RequestShape> {
     rig.step("delete-key-not-found", lost("TransactWriteItems", 1), 200)
         .await;
 
-    // ledger: the table's stream so far, delivered to the ledger function once.
+    // ledger: the table's stream so far, delivered to the ledger function once; the events it
+    // raises (the fixture account's endpoints subscribe to credits.low) go on the webhook queue.
+    let (sqs, queue_url) = dynamo::sqs_queue(Some(rig.recorder.clone())).await;
     rig.recorder.acting_as("ledger");
-    let ledger = common::store::dynamodb::DynamoStore::new(rig.client.clone(), rig.table.clone(), 0);
+    let queue = common::webhooks::queue::SqsQueue::from_client(sqs.clone(), queue_url.clone());
+    let ledger = common::store::dynamodb::DynamoStore::new(rig.client.clone(), rig.table.clone(), 0)
+        .with_webhook_queue(queue);
     let mut stream = dynamo::stream_of(&rig.table).await;
     let mut deliver = |event| async {
         Ok::<_, std::convert::Infallible>(common::ledger_stream::handle(&ledger, event).await)
@@ -364,6 +375,10 @@ async fn record() -> Vec<RequestShape> {
         "the ledger function wrote the stream"
     );
     rig.recorder.acting_as("setup");
+
+    // webhook-sender: an endpoint that answers 500 and then 200; a job for it failing (put off),
+    // failing for the last time (the endpoint marked failing), then delivered (the mark removed).
+    webhook_sender_turn(&rig, &sqs, &queue_url).await;
 
     // Parameters: each function's one GetParameters call at cold start.
     let ssm = aws_sdk_ssm::Client::from_conf(ssm_config().interceptor(rig.recorder.clone()).build());
@@ -382,6 +397,77 @@ async fn record() -> Vec<RequestShape> {
         .into_iter()
         .filter(|s| s.function != "setup")
         .collect()
+}
+
+async fn webhook_sender_turn(rig: &Rig, sqs: &aws_sdk_sqs::Client, queue_url: &str) {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    let endpoint = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/hook",
+        endpoint.server_addr().to_ip().unwrap().port()
+    );
+    let answering = std::thread::spawn(move || {
+        for status in [500, 500, 200] {
+            let request = endpoint.recv().unwrap();
+            request.respond(tiny_http::Response::empty(status)).unwrap();
+        }
+    });
+    let hook = rig
+        .created(
+            "create-webhook",
+            serde_json::json!({"url": url, "events": ["key.created"]}),
+        )
+        .await;
+    let job = common::webhooks::queue::Job {
+        account: FIXTURE_ACCOUNT.into(),
+        webhook: hook["id"].as_str().unwrap().into(),
+        event: common::webhooks::events::credits_granted(
+            "01JF0000000000000000000009",
+            FIXTURE_ACCOUNT,
+            5,
+            5,
+            None,
+            common::clock::now(),
+        ),
+    };
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(serde_json::to_string(&job).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let receipt = received[0].receipt_handle.clone();
+    let state = common::webhook_sender::State {
+        deliverer: common::startup::Startup::with_store(rig.app.config.clone(), rig.app.store.clone())
+            .deliverer()
+            .unwrap(),
+        requeue: std::sync::Arc::new(common::webhooks::queue::SqsQueue::from_client(
+            sqs.clone(),
+            queue_url.to_string(),
+        )),
+    };
+    rig.recorder.acting_as("webhook-sender");
+    for (attempt, failed) in [(1, 1), (common::webhooks::retry::MAX_ATTEMPTS, 1), (1, 0)] {
+        let mut message = SqsMessage::default();
+        message.message_id = Some("m".into());
+        message.receipt_handle = receipt.clone();
+        message.body = Some(serde_json::to_string(&job).unwrap());
+        message.attributes = [("ApproximateReceiveCount".to_string(), attempt.to_string())].into();
+        let mut event = SqsEvent::default();
+        event.records = vec![message];
+        let response = common::webhook_sender::handle(&state, event).await;
+        assert_eq!(response.batch_item_failures.len(), failed, "attempt {attempt}");
+    }
+    rig.recorder.acting_as("setup");
+    answering.join().unwrap();
 }
 
 /// The shapes in `infra/iam/requests.json`.

@@ -7,3 +7,4 @@ mod browser;
 mod end_to_end;
 mod end_to_end_dynamodb;
 mod schemathesis;
+mod webhook_events;

@@ -173,6 +173,12 @@ pub mod vars {
     /// in AWS; local runs use the local reporter key unless it is set).
     pub const SECRET_SCANNING_KEYS_URL: &str = "VP_SECRET_SCANNING_KEYS_URL";
     pub const REQUEST_DEADLINE_MS: &str = "VP_REQUEST_DEADLINE_MS";
+    /// The SQS queue webhook deliveries go through (AWS, and local DynamoDB runs). Unset with
+    /// the embedded store: its outbox table is the queue.
+    pub const WEBHOOK_QUEUE_URL: &str = "VP_WEBHOOK_QUEUE_URL";
+    /// The unit of the webhook retry schedule, in milliseconds (default 30,000: retries span
+    /// 38 hours). Tests shorten it; the schedule's shape stays.
+    pub const WEBHOOK_RETRY_UNIT_MS: &str = "VP_WEBHOOK_RETRY_UNIT_MS";
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".visionpipe";
@@ -191,7 +197,14 @@ pub struct WebhookConfig {
     pub sealing_key: Option<SealingKeySource>,
     /// Local runs only: endpoints may be `http://` and on loopback (a test's receiver).
     pub allow_local: bool,
+    /// Where deliveries are queued ([`vars::WEBHOOK_QUEUE_URL`]).
+    pub queue_url: Option<String>,
+    /// The retry schedule's unit ([`vars::WEBHOOK_RETRY_UNIT_MS`]).
+    pub retry_unit: std::time::Duration,
 }
+
+/// The default unit of the webhook retry schedule (`crate::webhooks::retry`).
+pub const DEFAULT_WEBHOOK_RETRY_UNIT_MS: u64 = 30_000;
 /// GitHub's published secret-scanning public keys.
 pub const GITHUB_SECRET_SCANNING_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
 pub const DEFAULT_CONSOLE_ISSUER: &str = "https://visionpipe.com";
@@ -410,6 +423,13 @@ impl Config {
             webhooks: WebhookConfig {
                 sealing_key: webhook_sealing_key,
                 allow_local: local,
+                queue_url: get(vars::WEBHOOK_QUEUE_URL),
+                retry_unit: std::time::Duration::from_millis(number(
+                    &get,
+                    vars::WEBHOOK_RETRY_UNIT_MS,
+                    DEFAULT_WEBHOOK_RETRY_UNIT_MS,
+                    1..=DEFAULT_WEBHOOK_RETRY_UNIT_MS,
+                )?),
             },
             test_sessions_per_day: number(
                 &get,

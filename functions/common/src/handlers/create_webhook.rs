@@ -129,6 +129,7 @@ pub async fn handle(state: &State, req: Request) -> Outcome {
         events: hook.events,
         description: hook.description,
         created_at: hook.created_at,
+        failing_since: None,
     };
     Ok(json_response(
         StatusCode::CREATED,

@@ -51,6 +51,8 @@ pub(super) struct WebhookView {
     /// `null` when none was given.
     description: Option<String>,
     created_at: String,
+    /// When an event to it was last given up on after every retry; `null` while it delivers.
+    failing_since: Option<String>,
 }
 
 impl WebhookView {
@@ -61,6 +63,7 @@ impl WebhookView {
             events: record.events.iter().map(|e| e.as_str()).collect(),
             description: record.description,
             created_at: clock::rfc3339(record.created_at),
+            failing_since: record.failing_since.map(clock::rfc3339),
         }
     }
 }

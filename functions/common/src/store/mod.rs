@@ -216,6 +216,15 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<webhooks::DeliveryAttempt>, StoreError>;
 
+    /// Marks an endpoint failing since `since` (an event to it was given up on), or clears the
+    /// mark (`None`: an event was delivered). Nothing happens if the endpoint is gone.
+    async fn set_webhook_failing(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+        since: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError>;
+
     /// The balance at which the account's debits raise `credits.low`, instead of the
     /// deployment's default; the account is created (with its free grant) if it is new.
     async fn set_low_credit_threshold(

@@ -83,6 +83,9 @@ pub struct WebhookRecord {
     pub events: BTreeSet<WebhookEvent>,
     pub description: Option<String>,
     pub created_at: OffsetDateTime,
+    /// When an event to it was last given up on (after every retry failed); cleared by the
+    /// next event it is delivered.
+    pub failing_since: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -21,18 +21,27 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ANSWER: usize = 16 * 1024;
 const USER_AGENT: &str = concat!("visionpipe-webhooks/", env!("CARGO_PKG_VERSION"));
 
-/// An event as the Standard Webhooks specification shapes its body: `type`, `timestamp` and
-/// `data`. Its id travels in the `webhook-id` header and stays the same across redeliveries,
-/// so receivers can drop duplicates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// An event: its id, which travels in the `webhook-id` header and stays the same across
+/// redeliveries (so receivers can drop duplicates), and what the Standard Webhooks
+/// specification puts in the body ([`WireBody`]). Serialised whole, it is what the queue carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    #[serde(skip)]
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
     pub data: serde_json::Value,
+}
+
+/// The body an endpoint receives: `type`, `timestamp` and `data`.
+#[derive(Serialize)]
+struct WireBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    timestamp: OffsetDateTime,
+    data: &'a serde_json::Value,
 }
 
 /// What one attempt came to.
@@ -100,7 +109,12 @@ impl Sender {
             latency: started.elapsed(),
             error: Some(error),
         };
-        let body = match serde_json::to_vec(event) {
+        let wire = WireBody {
+            kind: &event.kind,
+            timestamp: event.timestamp,
+            data: &event.data,
+        };
+        let body = match serde_json::to_vec(&wire) {
             Ok(body) => body,
             Err(e) => return failed(None, format!("the event did not serialise: {e}")),
         };

@@ -1,6 +1,12 @@
-//! Signed webhooks (issue 22, under way): what an endpoint URL may be (`guard`), how a
-//! delivery is signed (`signing`), and one delivery attempt (`delivery`).
+//! Signed webhooks: what an endpoint URL may be (`guard`), how a delivery is signed
+//! (`signing`), one delivery attempt (`delivery`), the events changes raise (`events`), the
+//! queue between them and the sender (`queue`), the retry schedule (`retry`) and a queued
+//! event's delivery (`deliverer`).
 
+pub mod deliverer;
 pub mod delivery;
+pub mod events;
 pub mod guard;
+pub mod queue;
+pub mod retry;
 pub mod signing;

@@ -29,6 +29,7 @@ pub mod items;
 mod leak;
 mod ledger;
 pub mod migrate;
+pub mod raised;
 mod roll;
 pub mod stream;
 pub mod table;
@@ -62,6 +63,8 @@ pub struct DynamoStore {
     free_credits: u64,
     /// Read by the ledger function only: the balance at which a debit raises `credits.low`.
     low_credit_threshold: u64,
+    /// The ledger function's only: where the webhook events it finds go (`raised`).
+    webhook_queue: Option<std::sync::Arc<crate::webhooks::queue::SqsQueue>>,
 }
 
 impl DynamoStore {
@@ -71,6 +74,7 @@ impl DynamoStore {
             table: table.into(),
             free_credits,
             low_credit_threshold: DEFAULT_LOW_CREDIT_THRESHOLD,
+            webhook_queue: None,
         }
     }
 
@@ -79,6 +83,11 @@ impl DynamoStore {
             low_credit_threshold: threshold,
             ..self
         }
+    }
+
+    /// The deployment's low-credit threshold, for accounts that set none of their own.
+    pub fn low_credit_threshold(&self) -> u64 {
+        self.low_credit_threshold
     }
 }
 
@@ -434,6 +443,15 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<Vec<crate::store::webhooks::DeliveryAttempt>, StoreError> {
         self.read_deliveries(account, id, now, before, limit).await
+    }
+
+    async fn set_webhook_failing(
+        &self,
+        account: &AccountId,
+        id: &crate::ids::WebhookId,
+        since: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        self.mark_failing(account, id, since).await
     }
 
     /// On the account item, where the ledger function finds it in every stream record it

@@ -53,6 +53,10 @@ pub struct WebhookItem {
     /// The signing secret, sealed for this endpoint (`crate::sealed::EndpointBinding`).
     pub sealed_secret: String,
     pub created_at: String,
+    /// Set by the sender when an event to the endpoint is given up on; removed by the next
+    /// delivered one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
 }
 
 impl WebhookItem {
@@ -67,6 +71,7 @@ impl WebhookItem {
             description: hook.description.clone(),
             sealed_secret: hook.sealed_secret.clone(),
             created_at: clock::rfc3339(hook.created_at),
+            failing_since: None,
         }
     }
 
@@ -82,6 +87,11 @@ impl WebhookItem {
                 .filter_map(|e| WebhookEvent::parse(e))
                 .collect(),
             description: self.description,
+            failing_since: self
+                .failing_since
+                .as_deref()
+                .map(super::client::parse_time)
+                .transpose()?,
         })
     }
 }
@@ -183,6 +193,29 @@ impl DynamoStore {
                 })
             })
             .collect()
+    }
+
+    /// Sets or removes the endpoint's `failingSince`; an endpoint deleted meanwhile stays gone.
+    pub(super) async fn mark_failing(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+        since: Option<time::OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(hook_pk(account.as_str())))
+            .key("sk", AttributeValue::S(format!("{HOOK_PREFIX}{id}")))
+            .condition_expression("attribute_exists(pk)");
+        let request = match since {
+            Some(at) => request
+                .update_expression("SET failingSince = :at")
+                .expression_attribute_values(":at", AttributeValue::S(clock::rfc3339(at))),
+            None => request.update_expression("REMOVE failingSince"),
+        };
+        super::client::update_if(request).await.map(|_| ())
     }
 
     /// The count up by one, if below the cap; or down by one.

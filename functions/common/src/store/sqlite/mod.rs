@@ -7,9 +7,12 @@
 //! debit itself is a conditional `UPDATE … WHERE credits >= 1`, so the balance cannot go
 //! negative even if the transaction boundaries were wrong.
 
+mod outbox;
 mod rows;
 mod schema;
 mod webhooks;
+
+pub use outbox::Claimed;
 
 use super::usage::{Usage, UsageQuery};
 use super::webhooks::{DeliveryAttempt, NewWebhook, WebhookCreation, WebhookRecord};
@@ -388,10 +391,13 @@ impl Store for SqliteStore {
             if kind == LedgerKind::Debit
                 && let Some(kind) = CreditEventKind::of_debit(balance, threshold)
             {
+                let id = rows::new_id();
                 tx.execute(
                     "INSERT INTO credit_events (id, account_id, event, credits, threshold, key_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![rows::new_id(), account.as_str(), kind.as_str(), balance as i64, threshold as i64, key.as_str(), clock::rfc3339(debit.at)],
+                    params![id, account.as_str(), kind.as_str(), balance as i64, threshold as i64, key.as_str(), clock::rfc3339(debit.at)],
                 )?;
+                let event = crate::webhooks::events::credits_crossed(&id, kind, account.as_str(), balance, threshold, Some(key.as_str()), debit.at);
+                outbox::enqueue(tx, account.as_str(), &event)?;
             }
             if let Some(idem) = &idempotency {
                 tx.execute(
@@ -612,6 +618,23 @@ impl Store for SqliteStore {
         let (account, id, before) = (account.clone(), id.clone(), before.map(str::to_string));
         self.blocking(move |conn| webhooks::deliveries(conn, &account, &id, now, before.as_deref(), limit))
             .await
+    }
+
+    async fn set_webhook_failing(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+        since: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let (account, id) = (account.clone(), id.clone());
+        self.write(move |tx, _| {
+            tx.execute(
+                "UPDATE webhooks SET failing_since = ?1 WHERE account_id = ?2 AND id = ?3",
+                params![since.map(clock::rfc3339), account.as_str(), id.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn set_low_credit_threshold(

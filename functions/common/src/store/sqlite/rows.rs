@@ -8,6 +8,7 @@ use super::super::{
 use crate::api_key::KeyMode;
 use crate::clock;
 use crate::ids::{AccountId, KeyId, SessionId};
+use crate::webhooks::events::{self, KeyDetail};
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
@@ -64,11 +65,12 @@ pub(super) fn insert_ledger(
     reason: Option<&str>,
     at: OffsetDateTime,
 ) -> rusqlite::Result<()> {
+    let id = new_id();
     tx.execute(
         "INSERT INTO ledger (id, account_id, kind, amount, balance_after, key_id, session_id, reason, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
-            new_id(),
+            id,
             account.as_str(),
             kind.as_str(),
             amount as i64,
@@ -79,6 +81,10 @@ pub(super) fn insert_ledger(
             clock::rfc3339(at)
         ],
     )?;
+    if kind == LedgerKind::Grant {
+        let event = events::credits_granted(&id, account.as_str(), amount, balance_after, reason, at);
+        super::outbox::enqueue(tx, account.as_str(), &event)?;
+    }
     Ok(())
 }
 
@@ -142,11 +148,12 @@ pub(super) fn insert_linked_audit(
         Linked::Leak(leak) => (None, Some(leak), None),
         Linked::Spent(mode) => (None, None, Some(mode.as_str())),
     };
+    let id = new_id();
     tx.execute(
         "INSERT INTO audit_events (id, account_id, action, key_id, session_id, ip_address, user_agent, at, ttl, previous_key_id, url, source, mode)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
-            new_id(),
+            id,
             account,
             action.as_str(),
             key,
@@ -161,6 +168,14 @@ pub(super) fn insert_linked_audit(
             mode
         ],
     )?;
+    let detail = KeyDetail {
+        previous_key,
+        url: leak.and_then(|l| l.url.as_deref()),
+        source: leak.and_then(|l| l.source.as_deref()),
+    };
+    if let Some(event) = events::key_event(&id, action, account, key, detail, at) {
+        super::outbox::enqueue(tx, account, &event)?;
+    }
     Ok(())
 }
 

@@ -101,10 +101,26 @@ CREATE TABLE IF NOT EXISTS webhooks (
     events         TEXT NOT NULL,
     description    TEXT,
     sealed_secret  TEXT NOT NULL,
-    created_at     TEXT NOT NULL
+    created_at     TEXT NOT NULL,
+    -- When an event was last given up on; cleared by the next delivered event.
+    failing_since  TEXT
 );
 CREATE INDEX IF NOT EXISTS webhooks_by_account ON webhooks (account_id);
 -- Each endpoint's delivery attempts, kept DELIVERY_LOG_DAYS (`ttl`, epoch seconds).
+-- Webhook jobs (one per event and endpoint) waiting for the sender: the local queue.
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id  TEXT NOT NULL,
+    webhook_id  TEXT NOT NULL,
+    -- The job as the queue carries it (JSON).
+    job         TEXT NOT NULL,
+    receives    INTEGER NOT NULL DEFAULT 0,
+    -- Unix milliseconds: handed out again from then on.
+    visible_at  INTEGER NOT NULL,
+    -- Given up on (the dead-letter queue).
+    dead_at     TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_visible ON webhook_outbox (visible_at) WHERE dead_at IS NULL;
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     id          TEXT PRIMARY KEY,
     account_id  TEXT NOT NULL,
@@ -237,6 +253,15 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     )?;
     if !thresholds_kept {
         tx.execute_batch("ALTER TABLE accounts ADD COLUMN low_credit_threshold INTEGER;")?;
+    }
+    // ... and webhook endpoints from before deliveries were retried.
+    let failing_kept: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('webhooks') WHERE name = 'failing_since'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !failing_kept {
+        tx.execute_batch("ALTER TABLE webhooks ADD COLUMN failing_since TEXT;")?;
     }
     let ledger_admits_tests: bool = tx.query_row(
         "SELECT count(*) FROM sqlite_master WHERE name = 'ledger' AND sql LIKE '%''test''%'",

@@ -1,6 +1,6 @@
 //! The embedded store's webhook endpoints (the `webhooks` table).
 
-use super::rows::{id_col, time_col};
+use super::rows::{id_col, opt_time_col, time_col};
 use crate::clock;
 use crate::ids::{AccountId, WebhookId};
 use crate::store::webhooks::{
@@ -55,12 +55,13 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRecord> {
         events: events.split(' ').filter_map(WebhookEvent::parse).collect(),
         description: row.get(3)?,
         created_at: time_col(row, 4)?,
+        failing_since: opt_time_col(row, 5)?,
     })
 }
 
 pub(super) fn list(conn: &rusqlite::Connection, account: &AccountId) -> rusqlite::Result<Vec<WebhookRecord>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, url, events, description, created_at FROM webhooks WHERE account_id = ?1 ORDER BY id",
+        "SELECT id, url, events, description, created_at, failing_since FROM webhooks WHERE account_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([account.as_str()], record)?;
     rows.collect()
@@ -72,9 +73,9 @@ pub(super) fn with_secret(
     id: &WebhookId,
 ) -> rusqlite::Result<Option<(WebhookRecord, String)>> {
     conn.query_row(
-        "SELECT id, url, events, description, created_at, sealed_secret FROM webhooks WHERE account_id = ?1 AND id = ?2",
+        "SELECT id, url, events, description, created_at, failing_since, sealed_secret FROM webhooks WHERE account_id = ?1 AND id = ?2",
         params![account.as_str(), id.as_str()],
-        |row| Ok((record(row)?, row.get(5)?)),
+        |row| Ok((record(row)?, row.get(6)?)),
     )
     .optional()
 }
