@@ -359,7 +359,16 @@ async function loadWebhooks() {
     row.dataset.webhookId = hook.id;
     const url = document.createElement("code");
     url.textContent = hook.url;
-    cell(row, "", "Endpoint URL").append(url);
+    const where = cell(row, "", "Endpoint URL");
+    where.append(url);
+    // Every retry of an event failed (38 h): say so beside the URL, with when.
+    if (hook.failingSince) {
+      const failing = document.createElement("span");
+      failing.className = "badge";
+      failing.textContent = "Failing";
+      failing.title = `An event was given up on ${formatDate(hook.failingSince)}; the next delivered event clears this.`;
+      where.append(" ", failing);
+    }
     cell(row, hook.events.join(", "), "Events");
     cell(row, hook.description ?? "", "Description");
     cell(row, formatDate(hook.createdAt), "Created");
