@@ -139,11 +139,27 @@ async fn the_ledger_mapping_and_the_credit_events_pipe_select_what_the_code_writ
         .filter(|r| matches_any(&ledger_filter, &json(r)))
         .cloned()
         .collect();
+    // In normal running the ledger's filter passes account items, and the inserted audit
+    // events of keys made, deleted, rolled or leaked (the webhook events it queues): never a
+    // session's key.used.
+    let sk = |r: &EventRecord| match r.change.keys.get("sk") {
+        Some(serde_dynamo::AttributeValue::S(sk)) => sk.clone(),
+        _ => String::new(),
+    };
+    let action = |r: &EventRecord| match r.change.new_image.get("action") {
+        Some(serde_dynamo::AttributeValue::S(action)) => action.clone(),
+        _ => String::new(),
+    };
     assert!(
-        for_ledger
-            .iter()
-            .all(|r| r.change.keys.get("sk") == Some(&serde_dynamo::AttributeValue::S("ACCOUNT".into()))),
-        "in normal running the ledger's filter passes account items only"
+        for_ledger.iter().all(|r| sk(r) == "ACCOUNT"
+            || (r.event_name == "INSERT"
+                && sk(r).starts_with("AUDIT#")
+                && ["key.created", "key.deleted", "key.rolled", "key.leaked"].contains(&action(r).as_str()))),
+        "the ledger's filter passes account items and key audit INSERTs only"
+    );
+    assert!(
+        for_ledger.iter().any(|r| action(r) == "key.created"),
+        "the key's creation reaches the ledger function (its key.created webhook event)"
     );
     let ledger = DynamoStore::new(client(None), table.clone(), 0);
     let mut event = Event::default();
