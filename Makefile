@@ -18,8 +18,8 @@ LOCAL_DYNAMODB_PORT := 8000
 # Where cargo builds (CARGO_TARGET_DIR or ./target); computed only by the recipes that use it.
 TARGET_DIR = $(shell cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 # Every Lambda function: one per route of common::routes::ROUTES, the fallback, the ledger
-# function the table's stream feeds, and the webhook sender the webhook queue feeds (tests/tests/api/routes.rs checks this list).
-LAMBDA_FUNCTIONS := create-key list-keys delete-key roll-key create-session check-key credits audit usage create-webhook list-webhooks delete-webhook test-webhook webhook-deliveries update-account secret-scanning jwks console fallback ledger webhook-sender
+# function the table's stream feeds, the webhook sender the webhook queue feeds, and the key reminders a schedule runs (tests/tests/api/routes.rs checks this list).
+LAMBDA_FUNCTIONS := create-key list-keys delete-key roll-key create-session check-key credits audit usage create-webhook list-webhooks delete-webhook test-webhook webhook-deliveries update-account secret-scanning jwks console fallback ledger webhook-sender key-reminders
 # The local stack runs the functions on the embedded store; Lambda builds leave it out.
 LOCAL_FEATURES := common/embedded
 # cargo lambda watch would otherwise answer CORS for any origin. The console page it serves is

@@ -10,7 +10,8 @@
 //!   [`ledger_stream`], the ledger (and the webhook events it raises) written from the table's
 //!   stream;
 //! - [`webhooks`]: endpoint URLs' guard, signing, the events, their queue and delivery, and
-//!   [`webhook_sender`], the sender function's work;
+//!   [`webhook_sender`], the sender function's work, and [`key_reminders`], the scheduled pass
+//!   that sends `key.expiring`;
 //! - HTTP: [`routes`] (the one route table), [`request`] (reading requests), [`response`] (JSON
 //!   responses), [`error`] (the one error → response mapping), [`handlers`] (one module per
 //!   endpoint: its state and its handler);
@@ -33,6 +34,7 @@ pub mod ids;
 pub mod jwk;
 pub mod key_cache;
 pub mod key_name;
+pub mod key_reminders;
 pub mod ledger_stream;
 pub mod local_key;
 #[cfg(feature = "local-stream")]

@@ -219,8 +219,9 @@ pub fn serving(routes: &[Route], req: &Request) -> Option<Route> {
         .find(|route| route.spec().serves(method, path))
 }
 
-/// Functions no route serves: the table's stream feeds the ledger, the webhook queue the sender.
-pub const STREAM_FUNCTIONS: &[&str] = &["ledger", "webhook-sender"];
+/// Functions no route serves: the table's stream feeds the ledger, the webhook queue the sender,
+/// and a schedule runs the key reminders.
+pub const STREAM_FUNCTIONS: &[&str] = &["ledger", "webhook-sender", "key-reminders"];
 
 impl Route {
     pub fn spec(self) -> &'static RouteSpec {

@@ -261,11 +261,16 @@ fn open_store(config: &Config, sdk: Option<&aws_types::SdkConfig>) -> Result<Arc
             crate::config::vars::TABLE_NAME
         ))
         .into()),
-        StoreConfig::DynamoDb { table } => Ok(Arc::new(DynamoStore::new(
-            dynamodb_client(config, sdk)?,
-            table.clone(),
-            config.free_credits,
-        ))),
+        StoreConfig::DynamoDb { table } => {
+            let store = DynamoStore::new(dynamodb_client(config, sdk)?, table.clone(), config.free_credits);
+            // The functions that raise webhook events (the key reminders) put them on the queue.
+            Ok(Arc::new(match (&config.webhooks.queue_url, sdk) {
+                (Some(url), Some(sdk)) => {
+                    store.with_webhook_queue(crate::webhooks::queue::SqsQueue::new(sdk, url.clone()))
+                }
+                _ => store,
+            }))
+        }
     }
 }
 

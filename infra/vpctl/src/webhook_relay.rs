@@ -2,7 +2,8 @@
 //! queued webhook jobs (from the embedded store's outbox, or from the SQS queue on the local
 //! DynamoDB-protocol server) and invokes the sender function `cargo lambda watch` serves with
 //! them as an SQS batch, through the same Invoke API Lambda uses; then it deletes the jobs the
-//! function did not report failed, as Lambda does. Batches run side by side (up to
+//! function did not report failed, as Lambda does. It also runs the key-reminders function every
+//! [`REMINDERS_EVERY`], as the template's schedule does every 15 minutes. Batches run side by side (up to
 //! `CONCURRENT_BATCHES`), so a slow endpoint holds up only its own batch, and a job in flight
 //! stays hidden, so no other batch takes it meanwhile.
 
@@ -20,6 +21,8 @@ const BATCH: usize = 10;
 const IN_FLIGHT: Duration = Duration::from_secs(60);
 const CONCURRENT_BATCHES: usize = 4;
 const IDLE: Duration = Duration::from_millis(100);
+/// How often the key reminders run locally.
+const REMINDERS_EVERY: Duration = Duration::from_secs(60);
 
 /// Where the jobs are.
 pub enum Source {
@@ -143,6 +146,21 @@ pub async fn run(source: Source, invoke_url: &str, function: &str) -> Result<(),
         invoke_url.trim_end_matches('/')
     );
     eprintln!("relaying webhook jobs to {url}");
+    let reminders = format!(
+        "{}/2015-03-31/functions/key-reminders/invocations",
+        invoke_url.trim_end_matches('/')
+    );
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(REMINDERS_EVERY).await;
+            let url = reminders.clone();
+            let ran =
+                tokio::task::spawn_blocking(move || ureq::post(&url).send_json(serde_json::json!({}))).await;
+            if let Ok(Err(e)) = ran {
+                eprintln!("vpctl webhooks relay: the key reminders did not run: {e}");
+            }
+        }
+    });
     let source = Arc::new(source);
     let slots = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
     loop {

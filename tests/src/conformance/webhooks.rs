@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::drain;
-use common::ids::WebhookId;
+use common::ids::{KeyId, WebhookId};
 use common::store::webhooks::{DeliveryAttempt, MAX_WEBHOOKS, NewWebhook, WebhookCreation, WebhookEvent};
 
 pub const CASES: &[Case] = &[
@@ -20,6 +20,16 @@ pub const CASES: &[Case] = &[
         name: "an_endpoints_delivery_log_pages_newest_first_and_its_secret_is_its_accounts_alone",
         run: |store| {
             Box::pin(an_endpoints_delivery_log_pages_newest_first_and_its_secret_is_its_accounts_alone(store))
+        },
+    },
+    Case {
+        name: "a_key_that_expires_is_reminded_seven_days_and_one_day_before_while_it_lives_with_that_expiry",
+        run: |store| {
+            Box::pin(
+                a_key_that_expires_is_reminded_seven_days_and_one_day_before_while_it_lives_with_that_expiry(
+                    store,
+                ),
+            )
         },
     },
     Case {
@@ -293,4 +303,102 @@ pub async fn an_endpoints_delivery_log_pages_newest_first_and_its_secret_is_its_
             .unwrap()
             .is_empty()
     );
+}
+
+/// The `(keyId, daysLeft)` of the reminders a pass at `at` sends.
+async fn reminders_at(store: &dyn Store, at: OffsetDateTime) -> Vec<(String, u64)> {
+    let mut sent: Vec<(String, u64)> = store
+        .send_due_reminders(at)
+        .await
+        .unwrap()
+        .into_iter()
+        .inspect(|event| assert_eq!(event.kind, "key.expiring"))
+        .map(|event| {
+            (
+                event.data["keyId"].as_str().unwrap().to_string(),
+                event.data["daysLeft"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    sent.sort();
+    sent
+}
+
+pub async fn a_key_that_expires_is_reminded_seven_days_and_one_day_before_while_it_lives_with_that_expiry(
+    store: Arc<dyn Store>,
+) {
+    let now = clock::now();
+    let day = Duration::days(1);
+    let expires = now + Duration::days(10);
+    let make = |name: &str, expires_at: Option<OffsetDateTime>| {
+        let (_, mut key) = new_key("acct_reminded", name, now);
+        key.expires_at = expires_at;
+        key
+    };
+    // GIVEN keys made now: one expiring in 10 days, one deleted before its reminders, one
+    // expiring in 3 days (its 7-day reminder was never ahead), one rolled away (its successor
+    // inherits the expiry), and one that never expires
+    let (kept, deleted, soon, rolled, forever) = (
+        make("Kept", Some(expires)),
+        make("Deleted", Some(expires)),
+        make("Soon", Some(now + Duration::days(3))),
+        make("Rolled", Some(expires)),
+        make("Forever", None),
+    );
+    let ids: Vec<String> = [&kept, &deleted, &soon, &rolled]
+        .iter()
+        .map(|k| k.id.to_string())
+        .collect();
+    for key in [kept, deleted, soon, rolled, forever] {
+        assert_eq!(
+            store.create_key(key, origin()).await.unwrap(),
+            KeyCreation::Created
+        );
+    }
+    let (kept, deleted, soon, rolled) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    let (_, mut successor) = new_key("acct_reminded", "Rolled", now);
+    successor.expires_at = Some(expires);
+    let successor_id = successor.id.to_string();
+    store
+        .roll_key(
+            &KeyId::parse(rolled).unwrap(),
+            successor,
+            now + Duration::hours(1),
+            origin(),
+        )
+        .await
+        .unwrap();
+    store
+        .delete_key(
+            &account("acct_reminded"),
+            &KeyId::parse(deleted).unwrap(),
+            now,
+            origin(),
+        )
+        .await
+        .unwrap();
+
+    // THEN nothing is due yet
+    assert_eq!(reminders_at(store.as_ref(), now + Duration::hours(1)).await, []);
+    // AND a day before the soon one's expiry, its 1-day reminder alone
+    assert_eq!(
+        reminders_at(store.as_ref(), now + 2 * day + Duration::minutes(1)).await,
+        [(soon.clone(), 1)]
+    );
+    // AND 7 days before the others' expiry, the kept key's and the successor's 7-day reminders
+    // (the deleted key's and the rolled-away key's are dropped), once: a second pass sends none
+    let seven = now + 3 * day + Duration::minutes(1);
+    let mut want = vec![(kept.clone(), 7), (successor_id.clone(), 7)];
+    want.sort();
+    assert_eq!(reminders_at(store.as_ref(), seven).await, want);
+    assert_eq!(reminders_at(store.as_ref(), seven).await, []);
+    // AND a day before, the 1-day ones
+    let mut want = vec![(kept.clone(), 1), (successor_id.clone(), 1)];
+    want.sort();
+    assert_eq!(
+        reminders_at(store.as_ref(), now + 9 * day + Duration::minutes(1)).await,
+        want
+    );
+    // AND past the expiry nothing more
+    assert_eq!(reminders_at(store.as_ref(), now + 11 * day).await, []);
 }

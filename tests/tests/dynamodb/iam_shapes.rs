@@ -376,6 +376,23 @@ async fn record() -> Vec<RequestShape> {
     );
     rig.recorder.acting_as("setup");
 
+    // key-reminders: 23 days on, the expiring key's successor (rolled above, with the 30-day
+    // expiry it inherited) is due its 7-day reminder, sent to an endpoint for key.expiring.
+    rig.created(
+        "create-webhook",
+        serde_json::json!({"url": "https://hooks.example.com/expiring", "events": ["key.expiring"]}),
+    )
+    .await;
+    rig.recorder.acting_as("key-reminders");
+    let sent = common::store::Store::send_due_reminders(
+        &ledger,
+        common::clock::now() + time::Duration::days(23) + time::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent.len(), 1, "the successor's 7-day reminder: {sent:?}");
+    rig.recorder.acting_as("setup");
+
     // webhook-sender: an endpoint that answers 500 and then 200; a job for it failing (put off),
     // failing for the last time (the endpoint marked failing), then delivered (the mark removed).
     webhook_sender_turn(&rig, &sqs, &queue_url).await;

@@ -216,6 +216,14 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<webhooks::DeliveryAttempt>, StoreError>;
 
+    /// Sends the `key.expiring` reminders due by `now` (`crate::webhooks::reminders`) whose key
+    /// is still live with the expiry they were kept for, onto the webhook queue, and forgets
+    /// every reminder due; the events sent.
+    async fn send_due_reminders(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<crate::webhooks::delivery::Event>, StoreError>;
+
     /// Marks an endpoint failing since `since` (an event to it was given up on), or clears the
     /// mark (`None`: an event was delivered). Nothing happens if the endpoint is gone.
     async fn set_webhook_failing(

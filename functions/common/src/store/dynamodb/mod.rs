@@ -30,6 +30,7 @@ mod leak;
 mod ledger;
 pub mod migrate;
 pub mod raised;
+pub mod reminders;
 mod roll;
 pub mod stream;
 pub mod table;
@@ -116,12 +117,15 @@ impl Store for DynamoStore {
                 NextSlot::NoAccount => (FIRST_SLOT, self.new_account(account, key.created_at, true)?),
             };
             let key_item = KeyItem::of(&key, slot);
-            let writes = vec![
+            let mut writes = vec![
                 account_write,
                 self.put(&key_item, Some("attribute_not_exists(pk)"))?,
                 self.put(&LookupItem::of(&key, slot), Some("attribute_not_exists(pk)"))?,
                 self.put(&audit, None)?,
             ];
+            for reminder in reminders::ReminderItem::of(&key) {
+                writes.push(self.put(&reminder, None)?);
+            }
             match self.transact(writes).await {
                 Ok(()) => return Ok(KeyCreation::Created),
                 // The account was created or filled meanwhile, or contention: the next attempt
@@ -443,6 +447,13 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<Vec<crate::store::webhooks::DeliveryAttempt>, StoreError> {
         self.read_deliveries(account, id, now, before, limit).await
+    }
+
+    async fn send_due_reminders(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<crate::webhooks::delivery::Event>, StoreError> {
+        self.send_reminders(now).await
     }
 
     async fn set_webhook_failing(

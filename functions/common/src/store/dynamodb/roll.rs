@@ -75,7 +75,7 @@ impl DynamoStore {
             }
             let names: Vec<(&str, &str)> = names.iter().map(|(p, n)| (*p, n.as_str())).collect();
             let new_item = KeyItem::of(&new, slot);
-            let writes = vec![
+            let mut writes = vec![
                 // The account: the successor's slot goes live (room permitting) and the old
                 // key's end is set where the debit's condition reads it — only if the old key
                 // is still live and not ended.
@@ -99,6 +99,10 @@ impl DynamoStore {
                 self.put(&LookupItem::of(&new, slot), Some("attribute_not_exists(pk)"))?,
                 self.put(&audit, None)?,
             ];
+            // Items after the audit event: the cancellation reasons above count from 0.
+            for reminder in super::reminders::ReminderItem::of(&new) {
+                writes.push(self.put(&reminder, None)?);
+            }
             let rolled = KeyRoll::Rolled {
                 previous_expires_at: expires,
             };

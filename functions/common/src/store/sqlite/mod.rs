@@ -8,6 +8,7 @@
 //! negative even if the transaction boundaries were wrong.
 
 mod outbox;
+mod reminders;
 mod rows;
 mod schema;
 mod webhooks;
@@ -618,6 +619,13 @@ impl Store for SqliteStore {
         let (account, id, before) = (account.clone(), id.clone(), before.map(str::to_string));
         self.blocking(move |conn| webhooks::deliveries(conn, &account, &id, now, before.as_deref(), limit))
             .await
+    }
+
+    async fn send_due_reminders(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<crate::webhooks::delivery::Event>, StoreError> {
+        self.write(move |tx, _| reminders::send_due(tx, now)).await
     }
 
     async fn set_webhook_failing(

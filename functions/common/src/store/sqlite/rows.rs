@@ -104,7 +104,7 @@ pub(super) fn insert_key(tx: &rusqlite::Transaction<'_>, key: &NewKey) -> rusqli
             key.sessions_per_day
         ],
     )?;
-    Ok(())
+    super::reminders::insert(tx, key)
 }
 
 pub(super) fn insert_audit(

@@ -121,6 +121,16 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
     dead_at     TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_visible ON webhook_outbox (visible_at) WHERE dead_at IS NULL;
+-- key.expiring reminders, written with their key (one per lead still ahead).
+CREATE TABLE IF NOT EXISTS key_reminders (
+    key_id      TEXT NOT NULL,
+    days        INTEGER NOT NULL,
+    account_id  TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    due_at      INTEGER NOT NULL,
+    PRIMARY KEY (key_id, days)
+);
+CREATE INDEX IF NOT EXISTS reminders_due ON key_reminders (due_at);
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     id          TEXT PRIMARY KEY,
     account_id  TEXT NOT NULL,
