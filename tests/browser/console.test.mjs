@@ -484,7 +484,7 @@ test('the Live/Test switch: a test key is made under Test, shows its badge, and 
   await page.context().close()
 })
 
-test('webhooks: add an endpoint and copy its secret once, send a test event and see the delivery, set the low-credit alert, delete the endpoint', async () => {
+test('webhooks: add an endpoint and copy its secret once, send a test event and see the delivery, set the low-credit alert, see a failing endpoint marked, delete the endpoint', async () => {
   // A receiver on loopback (local runs may deliver there), answering 204 and keeping what came.
   const received = []
   const receiver = createServer((req, res) => {
@@ -538,6 +538,36 @@ test('webhooks: add an endpoint and copy its secret once, send a test event and 
   await page.getByRole('button', { name: 'Save' }).click()
   await page.getByText('Low-credit alert set: credits.low at 5 credits.').waitFor()
   await shot(page, '27-webhooks')
+  // An endpoint whose every attempt fails (the stack's retry unit is 1 ms, so the whole
+  // schedule takes under 5 s) shows as failing once its event is given up on
+  const failing = createServer((req, res) => { req.resume(); res.writeHead(500).end() })
+  await new Promise((done) => failing.listen(0, '127.0.0.1', done))
+  const failingUrl = `http://127.0.0.1:${failing.address().port}/down`
+  await page.getByLabel('Endpoint URL').fill(failingUrl)
+  await page.getByLabel('key.created').check()
+  await page.getByRole('button', { name: 'Add endpoint' }).click()
+  await page.getByRole('dialog', { name: "Your endpoint's signing secret" }).getByRole('button', { name: 'Done' }).click()
+  const token = new URL(SIGNED_IN).hash.replace('#token=', '')
+  const made = await fetch(`${BASE}/api/v1/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Raises key.created' }),
+  })
+  assert.equal(made.status, 201)
+  const failingRow = page.locator('#webhooks tr', { hasText: failingUrl })
+  for (let tries = 0; !(await failingRow.getByText('Failing').isVisible()); tries++) {
+    assert.ok(tries < 60, 'the endpoint never showed as failing')
+    await new Promise((done) => setTimeout(done, 500))
+    await page.getByRole('link', { name: 'Webhooks' }).click()
+    await page.reload()
+    await failingRow.waitFor()
+  }
+  assert.match(await failingRow.locator('.badge').getAttribute('title'), /^An event was given up on /)
+  await shot(page, '29-webhook-failing')
+  await page.getByRole('button', { name: `Delete endpoint ${failingUrl}` }).click()
+  await page.getByRole('dialog', { name: 'Delete endpoint?' }).getByRole('button', { name: 'Delete' }).click()
+  await failingRow.waitFor({ state: 'detached' })
+  failing.close()
   // Delete the endpoint, confirmed
   await page.getByRole('button', { name: `Delete endpoint ${hookUrl}` }).click()
   await page.getByRole('dialog', { name: 'Delete endpoint?' }).getByRole('button', { name: 'Delete' }).click()

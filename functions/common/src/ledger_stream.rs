@@ -11,7 +11,6 @@ use crate::store::dynamodb::raised;
 use crate::store::dynamodb::stream::{StreamChange, change_of};
 use crate::store::dynamodb::tripwire;
 use crate::webhooks::delivery::Event as WebhookEvent;
-use crate::webhooks::queue::SqsQueue;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
@@ -20,16 +19,10 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 /// store writes its ledger itself).
 impl crate::runtime::State for DynamoStore {
     fn build(startup: crate::startup::Startup) -> Result<Self, crate::startup::StartupError> {
-        let store = startup.dynamodb_store()?;
-        Ok(match (&startup.config.webhooks.queue_url, startup.sdk()) {
-            (Some(url), Some(sdk)) => store.with_webhook_queue(SqsQueue::new(sdk, url.clone())),
-            _ => {
-                tracing::warn!(
-                    "no webhook queue configured (VP_WEBHOOK_QUEUE_URL): no webhook events are sent"
-                );
-                store
-            }
-        })
+        if startup.config.webhooks.queue_url.is_none() {
+            tracing::warn!("no webhook queue configured (VP_WEBHOOK_QUEUE_URL): no webhook events are sent");
+        }
+        startup.dynamodb_store()
     }
 }
 

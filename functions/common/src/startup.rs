@@ -108,12 +108,7 @@ impl Startup {
     /// The configured DynamoDB store itself (the ledger function follows its stream).
     pub fn dynamodb_store(&self) -> Result<DynamoStore, StartupError> {
         match &self.config.store {
-            StoreConfig::DynamoDb { table } => Ok(DynamoStore::new(
-                dynamodb_client(&self.config, self.sdk.as_ref())?,
-                table.clone(),
-                self.config.free_credits,
-            )
-            .with_low_credit_threshold(self.config.low_credit_threshold)),
+            StoreConfig::DynamoDb { table } => dynamo_store(&self.config, self.sdk.as_ref(), table),
             StoreConfig::Embedded { .. } => Err(ConfigError(format!(
                 "the ledger function follows a DynamoDB stream: set {}",
                 crate::config::vars::TABLE_NAME
@@ -261,17 +256,26 @@ fn open_store(config: &Config, sdk: Option<&aws_types::SdkConfig>) -> Result<Arc
             crate::config::vars::TABLE_NAME
         ))
         .into()),
-        StoreConfig::DynamoDb { table } => {
-            let store = DynamoStore::new(dynamodb_client(config, sdk)?, table.clone(), config.free_credits);
-            // The functions that raise webhook events (the key reminders) put them on the queue.
-            Ok(Arc::new(match (&config.webhooks.queue_url, sdk) {
-                (Some(url), Some(sdk)) => {
-                    store.with_webhook_queue(crate::webhooks::queue::SqsQueue::new(sdk, url.clone()))
-                }
-                _ => store,
-            }))
-        }
+        StoreConfig::DynamoDb { table } => Ok(Arc::new(dynamo_store(config, sdk, table)?)),
     }
+}
+
+/// The DynamoDB store on `table`, with the deployment's low-credit threshold and, where the
+/// configuration names one, the webhook queue that the functions raising webhook events (the
+/// ledger, the key reminders) put them on.
+fn dynamo_store(
+    config: &Config,
+    sdk: Option<&aws_types::SdkConfig>,
+    table: &str,
+) -> Result<DynamoStore, StartupError> {
+    let store = DynamoStore::new(dynamodb_client(config, sdk)?, table, config.free_credits)
+        .with_low_credit_threshold(config.low_credit_threshold);
+    Ok(match (&config.webhooks.queue_url, sdk) {
+        (Some(url), Some(sdk)) => {
+            store.with_webhook_queue(crate::webhooks::queue::SqsQueue::new(sdk, url.clone()))
+        }
+        _ => store,
+    })
 }
 
 /// The DynamoDB client every function uses, with the configured timeouts. `sdk` is what

@@ -22,4 +22,5 @@ mod store_embedded;
 mod test_keys;
 mod usage;
 mod webhook_delivery;
+mod webhook_sender;
 mod webhooks;

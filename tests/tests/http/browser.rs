@@ -9,7 +9,9 @@ use tests::server::Server;
 #[test]
 fn the_console_page_works_in_a_real_browser_as_the_docs_describe() {
     // GIVEN the local stack, and the page's URL signed in as a fresh account
-    let server = Server::start(2, &[]);
+    // Webhook retries 1 ms apart instead of 30 s: the Webhooks page's failing endpoint gives up
+    // in seconds.
+    let server = Server::start(2, &[("VP_WEBHOOK_RETRY_UNIT_MS", "1")]);
     let signed_in = server.vpctl(&["console", "--account", "acct_browser", "--url", &server.base_url]);
     let signed_in = signed_in.trim();
     assert!(
