@@ -3,25 +3,25 @@
 //! (`crate::webhooks::reminders`) onto the webhook queue. A pass that fails leaves its reminders
 //! for the next one.
 
-use crate::store::Store;
+use crate::store::Reminders;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub struct State {
-    pub store: Arc<dyn Store>,
+    pub reminders: Arc<dyn Reminders>,
 }
 
 impl crate::runtime::State for State {
     fn build(startup: crate::startup::Startup) -> Result<Self, crate::startup::StartupError> {
         Ok(State {
-            store: startup.store()?,
+            reminders: startup.reminders()?,
         })
     }
 }
 
 /// The scheduled event's content does not matter: the time is the clock's.
 pub async fn handle(state: &State, _: Value) -> Value {
-    match state.store.send_due_reminders(crate::clock::now()).await {
+    match state.reminders.send_due_reminders(crate::clock::now()).await {
         Ok(sent) => {
             tracing::info!(sent = sent.len(), "key reminders sent");
             json!({"sent": sent.len()})

@@ -105,12 +105,42 @@ impl Startup {
         }
     }
 
-    /// The configured DynamoDB store itself (the ledger function follows its stream).
+    /// The configured DynamoDB store itself (the ledger function follows its stream), with the
+    /// webhook queue when the configuration names one: the ledger function and the key
+    /// reminders put the events they raise on it.
     pub fn dynamodb_store(&self) -> Result<DynamoStore, StartupError> {
         match &self.config.store {
-            StoreConfig::DynamoDb { table } => dynamo_store(&self.config, self.sdk.as_ref(), table),
+            StoreConfig::DynamoDb { table } => {
+                let store = dynamo_store(&self.config, self.sdk.as_ref(), table)?;
+                Ok(match (&self.config.webhooks.queue_url, self.sdk.as_ref()) {
+                    (Some(url), Some(sdk)) => {
+                        store.with_webhook_queue(crate::webhooks::queue::SqsQueue::new(sdk, url.clone()))
+                    }
+                    _ => store,
+                })
+            }
             StoreConfig::Embedded { .. } => Err(ConfigError(format!(
                 "the ledger function follows a DynamoDB stream: set {}",
+                crate::config::vars::TABLE_NAME
+            ))
+            .into()),
+        }
+    }
+
+    /// What sends `key.expiring` reminders (the key-reminders function alone asks): on
+    /// DynamoDB the store with the webhook queue the configuration names, or the embedded store,
+    /// which keeps its own outbox.
+    pub fn reminders(&self) -> Result<Arc<dyn crate::store::Reminders>, StartupError> {
+        match &self.config.store {
+            StoreConfig::DynamoDb { .. } => Ok(Arc::new(self.dynamodb_store()?)),
+            #[cfg(feature = "embedded")]
+            StoreConfig::Embedded { path } => Ok(Arc::new(crate::store::sqlite::SqliteStore::open(
+                path,
+                self.config.free_credits,
+            )?)),
+            #[cfg(not(feature = "embedded"))]
+            StoreConfig::Embedded { .. } => Err(ConfigError(format!(
+                "this build has no embedded store: set {}",
                 crate::config::vars::TABLE_NAME
             ))
             .into()),
@@ -260,22 +290,16 @@ fn open_store(config: &Config, sdk: Option<&aws_types::SdkConfig>) -> Result<Arc
     }
 }
 
-/// The DynamoDB store on `table`, with the deployment's low-credit threshold and, where the
-/// configuration names one, the webhook queue that the functions raising webhook events (the
-/// ledger, the key reminders) put them on.
+/// The DynamoDB store on `table`, with the deployment's low-credit threshold.
 fn dynamo_store(
     config: &Config,
     sdk: Option<&aws_types::SdkConfig>,
     table: &str,
 ) -> Result<DynamoStore, StartupError> {
-    let store = DynamoStore::new(dynamodb_client(config, sdk)?, table, config.free_credits)
-        .with_low_credit_threshold(config.low_credit_threshold);
-    Ok(match (&config.webhooks.queue_url, sdk) {
-        (Some(url), Some(sdk)) => {
-            store.with_webhook_queue(crate::webhooks::queue::SqsQueue::new(sdk, url.clone()))
-        }
-        _ => store,
-    })
+    Ok(
+        DynamoStore::new(dynamodb_client(config, sdk)?, table, config.free_credits)
+            .with_low_credit_threshold(config.low_credit_threshold),
+    )
 }
 
 /// The DynamoDB client every function uses, with the configured timeouts. `sdk` is what

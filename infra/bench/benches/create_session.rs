@@ -180,12 +180,6 @@ impl Store for MemoryStore {
     ) -> Result<Vec<common::store::webhooks::DeliveryAttempt>, StoreError> {
         Err(not_for_this_bench())
     }
-    async fn send_due_reminders(
-        &self,
-        _: OffsetDateTime,
-    ) -> Result<Vec<common::webhooks::delivery::Event>, StoreError> {
-        Err(not_for_this_bench())
-    }
     async fn set_webhook_failing(
         &self,
         _: &AccountId,

@@ -343,12 +343,6 @@ impl Store for Settled {
     ) -> Result<Vec<webhooks::DeliveryAttempt>, StoreError> {
         self.0.deliveries(account, id, now, before, limit).await
     }
-    async fn send_due_reminders(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<Vec<common::webhooks::delivery::Event>, StoreError> {
-        self.0.send_due_reminders(now).await
-    }
     async fn set_webhook_failing(
         &self,
         account: &AccountId,

@@ -384,7 +384,7 @@ async fn record() -> Vec<RequestShape> {
     )
     .await;
     rig.recorder.acting_as("key-reminders");
-    let sent = common::store::Store::send_due_reminders(
+    let sent = common::store::Reminders::send_due_reminders(
         &ledger,
         common::clock::now() + time::Duration::days(23) + time::Duration::hours(1),
     )

@@ -19,6 +19,23 @@ async fn the_dynamodb_store_has_every_behaviour_a_store_must_have() {
     tests::conformance::conforms(dynamodb).await;
 }
 
+/// `key.expiring` reminders (their own trait, so their own runner).
+#[tokio::test]
+async fn the_dynamodb_store_reminds_of_keys_about_to_expire() {
+    let client = client(None);
+    let table = fresh_table(&client).await;
+    let store = std::sync::Arc::new(common::store::dynamodb::DynamoStore::new(
+        client,
+        table,
+        FREE_CREDITS,
+    ));
+    tests::conformance::webhooks::a_key_that_expires_is_reminded_seven_days_and_one_day_before_while_it_lives_with_that_expiry(
+        store.clone(),
+        store,
+    )
+    .await;
+}
+
 /// An instance (an App) whose DynamoDB requests are counted.
 async fn counted_instance(table: &str, counter: &CallCounter) -> (tests::Functions, tempfile::TempDir) {
     let dir = tests::fixture_data_dir();

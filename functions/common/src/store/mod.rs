@@ -78,6 +78,19 @@ impl StoreError {
     }
 }
 
+/// `key.expiring` reminders (`crate::webhooks::reminders`), apart from [`Store`]: only the
+/// key-reminders function sends them, and a trait of their own keeps their code out of every
+/// other function (a trait object links all its methods).
+#[async_trait]
+pub trait Reminders: Send + Sync {
+    /// Sends the reminders due by `now` whose key is still live with the expiry they were kept
+    /// for onto the webhook queue, and forgets every reminder due; the events sent.
+    async fn send_due_reminders(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<crate::webhooks::delivery::Event>, StoreError>;
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Stores a new key (its hash only) and its `key.created` audit event, unless the account
@@ -215,14 +228,6 @@ pub trait Store: Send + Sync {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<webhooks::DeliveryAttempt>, StoreError>;
-
-    /// Sends the `key.expiring` reminders due by `now` (`crate::webhooks::reminders`) whose key
-    /// is still live with the expiry they were kept for, onto the webhook queue, and forgets
-    /// every reminder due; the events sent.
-    async fn send_due_reminders(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<Vec<crate::webhooks::delivery::Event>, StoreError>;
 
     /// Marks an endpoint failing since `since` (an event to it was given up on), or clears the
     /// mark (`None`: an event was delivered). Nothing happens if the endpoint is gone.

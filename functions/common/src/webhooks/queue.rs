@@ -19,6 +19,16 @@ pub struct Job {
     pub event: Event,
 }
 
+/// Puts jobs on the queue: the ledger function and the key reminders, through SQS. A trait, so
+/// that a function that builds no queue (every other one) links no SQS client even though the
+/// store it shares with them can hold one.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// On an error some may be there already (a redelivered stream batch sends them again,
+    /// under the same event ids).
+    async fn send(&self, jobs: &[Job]) -> Result<(), StoreError>;
+}
+
 /// Has a received message come back after `wait` (instead of the queue's own timeout).
 #[async_trait]
 pub trait Requeue: Send + Sync {
@@ -42,10 +52,11 @@ impl SqsQueue {
     pub fn from_client(client: aws_sdk_sqs::Client, url: String) -> Self {
         SqsQueue { client, url }
     }
+}
 
-    /// Puts `jobs` on the queue; on an error some may be there already (a redelivered stream
-    /// batch sends them again, under the same event ids).
-    pub async fn send(&self, jobs: &[Job]) -> Result<(), StoreError> {
+#[async_trait]
+impl JobQueue for SqsQueue {
+    async fn send(&self, jobs: &[Job]) -> Result<(), StoreError> {
         for chunk in jobs.chunks(SEND_BATCH) {
             let mut batch = self.client.send_message_batch().queue_url(&self.url);
             for (i, job) in chunk.iter().enumerate() {

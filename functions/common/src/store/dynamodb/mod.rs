@@ -65,7 +65,7 @@ pub struct DynamoStore {
     /// Read by the ledger function only: the balance at which a debit raises `credits.low`.
     low_credit_threshold: u64,
     /// The ledger function's only: where the webhook events it finds go (`raised`).
-    webhook_queue: Option<std::sync::Arc<crate::webhooks::queue::SqsQueue>>,
+    webhook_queue: Option<std::sync::Arc<dyn crate::webhooks::queue::JobQueue>>,
 }
 
 impl DynamoStore {
@@ -447,13 +447,6 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<Vec<crate::store::webhooks::DeliveryAttempt>, StoreError> {
         self.read_deliveries(account, id, now, before, limit).await
-    }
-
-    async fn send_due_reminders(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<Vec<crate::webhooks::delivery::Event>, StoreError> {
-        self.send_reminders(now).await
     }
 
     async fn set_webhook_failing(

@@ -15,7 +15,7 @@ use crate::store::webhooks::WebhookRecord;
 use crate::store::{LedgerKind, StoreError};
 use crate::webhooks::delivery::Event;
 use crate::webhooks::events::{self, KeyDetail};
-use crate::webhooks::queue::{Job, SqsQueue};
+use crate::webhooks::queue::{Job, JobQueue};
 use std::collections::HashMap;
 
 /// The events a balance change raises: its crossing of the account's threshold (or of 0),
@@ -83,7 +83,7 @@ pub fn audit_event(inserted: Item) -> Result<Option<(String, Event)>, StoreError
 impl DynamoStore {
     /// Where the ledger function puts the events it finds (none without a queue: the
     /// deployment then has no webhooks).
-    pub fn with_webhook_queue(self, queue: SqsQueue) -> Self {
+    pub fn with_webhook_queue(self, queue: impl JobQueue + 'static) -> Self {
         DynamoStore {
             webhook_queue: Some(std::sync::Arc::new(queue)),
             ..self

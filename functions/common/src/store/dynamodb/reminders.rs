@@ -72,8 +72,9 @@ impl ReminderItem {
     }
 }
 
-impl DynamoStore {
-    pub(super) async fn send_reminders(&self, now: OffsetDateTime) -> Result<Vec<Event>, StoreError> {
+#[async_trait::async_trait]
+impl crate::store::Reminders for DynamoStore {
+    async fn send_due_reminders(&self, now: OffsetDateTime) -> Result<Vec<Event>, StoreError> {
         let mut sent = Vec::new();
         let mut hour = now - LOOKBACK;
         while hour <= now {

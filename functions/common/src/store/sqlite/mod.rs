@@ -621,13 +621,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn send_due_reminders(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<Vec<crate::webhooks::delivery::Event>, StoreError> {
-        self.write(move |tx, _| reminders::send_due(tx, now)).await
-    }
-
     async fn set_webhook_failing(
         &self,
         account: &AccountId,

@@ -28,7 +28,7 @@ pub(super) fn insert(tx: &rusqlite::Transaction<'_>, key: &NewKey) -> rusqlite::
     Ok(())
 }
 
-pub(super) fn send_due(tx: &rusqlite::Transaction<'_>, now: OffsetDateTime) -> rusqlite::Result<Vec<Event>> {
+fn send_due(tx: &rusqlite::Transaction<'_>, now: OffsetDateTime) -> rusqlite::Result<Vec<Event>> {
     let now = now.unix_timestamp();
     let due: Vec<(String, String, u8, i64)> = {
         let mut stmt = tx.prepare_cached(
@@ -54,4 +54,11 @@ pub(super) fn send_due(tx: &rusqlite::Transaction<'_>, now: OffsetDateTime) -> r
     }
     tx.execute("DELETE FROM key_reminders WHERE due_at <= ?1", [now])?;
     Ok(sent)
+}
+
+#[async_trait::async_trait]
+impl crate::store::Reminders for super::SqliteStore {
+    async fn send_due_reminders(&self, now: OffsetDateTime) -> Result<Vec<Event>, crate::store::StoreError> {
+        self.write(move |tx, _| send_due(tx, now)).await
+    }
 }
