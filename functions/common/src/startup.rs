@@ -162,13 +162,37 @@ impl Startup {
             allow_local: webhooks.allow_local,
         };
         Ok(crate::webhooks::deliverer::Deliverer {
-            store: self.store()?,
+            store: self.delivery_store()?,
             seal: crate::sealed::Seal::from_source(self.config.webhook_sealing_key()?)?,
             sender: Sender::new(Arc::new(guard::SystemResolver), policy),
             schedule: Schedule {
                 unit: webhooks.retry_unit,
             },
         })
+    }
+
+    /// The store as delivering needs it ([`crate::store::webhooks::DeliveryStore`]), built as
+    /// that alone: a function that delivers and keeps nothing else links none of the rest.
+    fn delivery_store(&self) -> Result<Arc<dyn crate::store::webhooks::DeliveryStore>, StartupError> {
+        if let Some(store) = &self.store {
+            return Ok(store.clone());
+        }
+        match &self.config.store {
+            StoreConfig::DynamoDb { table } => {
+                Ok(Arc::new(dynamo_store(&self.config, self.sdk.as_ref(), table)?))
+            }
+            #[cfg(feature = "embedded")]
+            StoreConfig::Embedded { path } => Ok(Arc::new(crate::store::sqlite::SqliteStore::open(
+                path,
+                self.config.free_credits,
+            )?)),
+            #[cfg(not(feature = "embedded"))]
+            StoreConfig::Embedded { .. } => Err(ConfigError(format!(
+                "this build has no embedded store: set {}",
+                crate::config::vars::TABLE_NAME
+            ))
+            .into()),
+        }
     }
 
     /// Where the sender puts off a failed delivery: the SQS queue when one is configured (AWS,

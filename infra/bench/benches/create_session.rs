@@ -156,20 +156,6 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         Err(not_for_this_bench())
     }
-    async fn webhook_secret(
-        &self,
-        _: &AccountId,
-        _: &common::ids::WebhookId,
-    ) -> Result<Option<(common::store::webhooks::WebhookRecord, String)>, StoreError> {
-        Err(not_for_this_bench())
-    }
-    async fn record_delivery(
-        &self,
-        _: &AccountId,
-        _: &common::store::webhooks::DeliveryAttempt,
-    ) -> Result<(), StoreError> {
-        Err(not_for_this_bench())
-    }
     async fn deliveries(
         &self,
         _: &AccountId,
@@ -180,6 +166,26 @@ impl Store for MemoryStore {
     ) -> Result<Vec<common::store::webhooks::DeliveryAttempt>, StoreError> {
         Err(not_for_this_bench())
     }
+}
+
+#[async_trait]
+impl common::store::webhooks::DeliveryStore for MemoryStore {
+    async fn webhook_secret(
+        &self,
+        _: &AccountId,
+        _: &common::ids::WebhookId,
+    ) -> Result<Option<(common::store::webhooks::WebhookRecord, String)>, StoreError> {
+        Err(not_for_this_bench())
+    }
+
+    async fn record_delivery(
+        &self,
+        _: &AccountId,
+        _: &common::store::webhooks::DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        Err(not_for_this_bench())
+    }
+
     async fn set_webhook_failing(
         &self,
         _: &AccountId,

@@ -319,20 +319,6 @@ impl Store for Settled {
     ) -> Result<(), StoreError> {
         self.0.set_low_credit_threshold(account, threshold, at).await
     }
-    async fn webhook_secret(
-        &self,
-        account: &AccountId,
-        id: &common::ids::WebhookId,
-    ) -> Result<Option<(webhooks::WebhookRecord, String)>, StoreError> {
-        self.0.webhook_secret(account, id).await
-    }
-    async fn record_delivery(
-        &self,
-        account: &AccountId,
-        attempt: &webhooks::DeliveryAttempt,
-    ) -> Result<(), StoreError> {
-        self.0.record_delivery(account, attempt).await
-    }
     async fn deliveries(
         &self,
         account: &AccountId,
@@ -343,6 +329,26 @@ impl Store for Settled {
     ) -> Result<Vec<webhooks::DeliveryAttempt>, StoreError> {
         self.0.deliveries(account, id, now, before, limit).await
     }
+}
+
+#[async_trait::async_trait]
+impl webhooks::DeliveryStore for Settled {
+    async fn webhook_secret(
+        &self,
+        account: &AccountId,
+        id: &common::ids::WebhookId,
+    ) -> Result<Option<(webhooks::WebhookRecord, String)>, StoreError> {
+        self.0.webhook_secret(account, id).await
+    }
+
+    async fn record_delivery(
+        &self,
+        account: &AccountId,
+        attempt: &webhooks::DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        self.0.record_delivery(account, attempt).await
+    }
+
     async fn set_webhook_failing(
         &self,
         account: &AccountId,

@@ -91,8 +91,10 @@ pub trait Reminders: Send + Sync {
     ) -> Result<Vec<crate::webhooks::delivery::Event>, StoreError>;
 }
 
+/// Every store is also a [`webhooks::DeliveryStore`]: what delivering a webhook needs, a trait
+/// of its own so that the functions that deliver (test-webhook, the webhook sender) link only that.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: webhooks::DeliveryStore + Send + Sync {
     /// Stores a new key (its hash only) and its `key.created` audit event, unless the account
     /// already has [`MAX_LIVE_KEYS`] live keys. The account is created on its first key, with
     /// the store's free balance granted once, however many first keys race.
@@ -204,20 +206,6 @@ pub trait Store: Send + Sync {
     /// Removes an endpoint of this account; `false` when it has none with this id.
     async fn delete_webhook(&self, account: &AccountId, id: &WebhookId) -> Result<bool, StoreError>;
 
-    /// An endpoint of this account with its sealed signing secret, for a delivery.
-    async fn webhook_secret(
-        &self,
-        account: &AccountId,
-        id: &WebhookId,
-    ) -> Result<Option<(webhooks::WebhookRecord, String)>, StoreError>;
-
-    /// Keeps an attempt in its endpoint's delivery log (for [`webhooks::DELIVERY_LOG_DAYS`]).
-    async fn record_delivery(
-        &self,
-        account: &AccountId,
-        attempt: &webhooks::DeliveryAttempt,
-    ) -> Result<(), StoreError>;
-
     /// One page of an endpoint's delivery log: attempts older than the one with id `before`
     /// (from the newest when `None`), newest first, at most `limit`, none past its keeping at `now`.
     async fn deliveries(
@@ -228,15 +216,6 @@ pub trait Store: Send + Sync {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<webhooks::DeliveryAttempt>, StoreError>;
-
-    /// Marks an endpoint failing since `since` (an event to it was given up on), or clears the
-    /// mark (`None`: an event was delivered). Nothing happens if the endpoint is gone.
-    async fn set_webhook_failing(
-        &self,
-        account: &AccountId,
-        id: &WebhookId,
-        since: Option<OffsetDateTime>,
-    ) -> Result<(), StoreError>;
 
     /// The balance at which the account's debits raise `credits.low`, instead of the
     /// deployment's default; the account is created (with its free grant) if it is new.

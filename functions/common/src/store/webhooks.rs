@@ -3,6 +3,7 @@
 //! table holds no secret that signs.
 
 use crate::ids::{AccountId, WebhookId};
+use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
@@ -115,4 +116,29 @@ pub struct DeliveryAttempt {
     /// Why it failed, if it did.
     pub error: Option<String>,
     pub at: OffsetDateTime,
+}
+
+/// What delivering a webhook needs of the store (a supertrait of [`crate::store::Store`]):
+/// the functions that deliver hold this alone, so they link none of the rest of the store.
+#[async_trait::async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// An endpoint of this account with its sealed signing secret, for a delivery.
+    async fn webhook_secret(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+    ) -> Result<Option<(WebhookRecord, String)>, StoreError>;
+
+    /// Keeps an attempt in its endpoint's delivery log (for [`DELIVERY_LOG_DAYS`]).
+    async fn record_delivery(&self, account: &AccountId, attempt: &DeliveryAttempt)
+    -> Result<(), StoreError>;
+
+    /// Marks an endpoint failing since `since` (an event to it was given up on), or clears the
+    /// mark (`None`: an event was delivered). Nothing happens if the endpoint is gone.
+    async fn set_webhook_failing(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+        since: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError>;
 }

@@ -10,13 +10,13 @@ use super::retry::Schedule;
 use super::signing::SigningSecret;
 use crate::ids::{AccountId, WebhookId};
 use crate::sealed::{EndpointBinding, Seal};
-use crate::store::webhooks::DeliveryAttempt;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::store::webhooks::{DeliveryAttempt, DeliveryStore};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Deliverer {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn DeliveryStore>,
     pub seal: Seal,
     pub sender: Sender,
     pub schedule: Schedule,

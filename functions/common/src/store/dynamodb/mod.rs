@@ -422,22 +422,6 @@ impl Store for DynamoStore {
         self.remove_webhook(account, id).await
     }
 
-    async fn webhook_secret(
-        &self,
-        account: &AccountId,
-        id: &crate::ids::WebhookId,
-    ) -> Result<Option<(crate::store::webhooks::WebhookRecord, String)>, StoreError> {
-        self.webhook_with_secret(account, id).await
-    }
-
-    async fn record_delivery(
-        &self,
-        account: &AccountId,
-        attempt: &crate::store::webhooks::DeliveryAttempt,
-    ) -> Result<(), StoreError> {
-        self.put_delivery(account, attempt).await
-    }
-
     async fn deliveries(
         &self,
         account: &AccountId,
@@ -447,15 +431,6 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<Vec<crate::store::webhooks::DeliveryAttempt>, StoreError> {
         self.read_deliveries(account, id, now, before, limit).await
-    }
-
-    async fn set_webhook_failing(
-        &self,
-        account: &AccountId,
-        id: &crate::ids::WebhookId,
-        since: Option<OffsetDateTime>,
-    ) -> Result<(), StoreError> {
-        self.mark_failing(account, id, since).await
     }
 
     /// On the account item, where the ledger function finds it in every stream record it
@@ -487,5 +462,33 @@ impl Store for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<crate::store::usage::Usage, StoreError> {
         self.read_usage(account.as_str(), query, now).await
+    }
+}
+
+#[async_trait]
+impl crate::store::webhooks::DeliveryStore for DynamoStore {
+    async fn webhook_secret(
+        &self,
+        account: &AccountId,
+        id: &crate::ids::WebhookId,
+    ) -> Result<Option<(crate::store::webhooks::WebhookRecord, String)>, StoreError> {
+        self.webhook_with_secret(account, id).await
+    }
+
+    async fn record_delivery(
+        &self,
+        account: &AccountId,
+        attempt: &crate::store::webhooks::DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        self.put_delivery(account, attempt).await
+    }
+
+    async fn set_webhook_failing(
+        &self,
+        account: &AccountId,
+        id: &crate::ids::WebhookId,
+        since: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        self.mark_failing(account, id, since).await
     }
 }

@@ -588,26 +588,6 @@ impl Store for SqliteStore {
         self.write(move |tx, _| webhooks::delete(tx, &account, &id)).await
     }
 
-    async fn webhook_secret(
-        &self,
-        account: &AccountId,
-        id: &WebhookId,
-    ) -> Result<Option<(WebhookRecord, String)>, StoreError> {
-        let (account, id) = (account.clone(), id.clone());
-        self.blocking(move |conn| webhooks::with_secret(conn, &account, &id))
-            .await
-    }
-
-    async fn record_delivery(
-        &self,
-        account: &AccountId,
-        attempt: &DeliveryAttempt,
-    ) -> Result<(), StoreError> {
-        let (account, attempt) = (account.clone(), attempt.clone());
-        self.write(move |tx, _| webhooks::record_delivery(tx, &account, &attempt))
-            .await
-    }
-
     async fn deliveries(
         &self,
         account: &AccountId,
@@ -619,23 +599,6 @@ impl Store for SqliteStore {
         let (account, id, before) = (account.clone(), id.clone(), before.map(str::to_string));
         self.blocking(move |conn| webhooks::deliveries(conn, &account, &id, now, before.as_deref(), limit))
             .await
-    }
-
-    async fn set_webhook_failing(
-        &self,
-        account: &AccountId,
-        id: &WebhookId,
-        since: Option<OffsetDateTime>,
-    ) -> Result<(), StoreError> {
-        let (account, id) = (account.clone(), id.clone());
-        self.write(move |tx, _| {
-            tx.execute(
-                "UPDATE webhooks SET failing_since = ?1 WHERE account_id = ?2 AND id = ?3",
-                params![since.map(clock::rfc3339), account.as_str(), id.as_str()],
-            )?;
-            Ok(())
-        })
-        .await
     }
 
     async fn set_low_credit_threshold(
@@ -674,6 +637,46 @@ impl Store for SqliteStore {
                 audit_row,
             )?
             .collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl crate::store::webhooks::DeliveryStore for SqliteStore {
+    async fn webhook_secret(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+    ) -> Result<Option<(WebhookRecord, String)>, StoreError> {
+        let (account, id) = (account.clone(), id.clone());
+        self.blocking(move |conn| webhooks::with_secret(conn, &account, &id))
+            .await
+    }
+
+    async fn record_delivery(
+        &self,
+        account: &AccountId,
+        attempt: &DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        let (account, attempt) = (account.clone(), attempt.clone());
+        self.write(move |tx, _| webhooks::record_delivery(tx, &account, &attempt))
+            .await
+    }
+
+    async fn set_webhook_failing(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+        since: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let (account, id) = (account.clone(), id.clone());
+        self.write(move |tx, _| {
+            tx.execute(
+                "UPDATE webhooks SET failing_since = ?1 WHERE account_id = ?2 AND id = ?3",
+                params![since.map(clock::rfc3339), account.as_str(), id.as_str()],
+            )?;
+            Ok(())
         })
         .await
     }
