@@ -212,6 +212,10 @@ const gapKey = (row) => `${row.function} ${row.action} ${row.leadingKey} ${row.s
 // ---------------------------------------------------------------- the checks
 
 export async function check(template, recorded, mustDeny, gaps = []) {
+  // Shapes may name their resource as the template does (the SQS queue): resolved here, so
+  // every caller gets the same.
+  recorded = resolveShapes(template, recorded)
+  mustDeny = resolveShapes(template, mustDeny)
   const policies = functionPolicies(template)
   const failures = []
   const counts = {}
@@ -257,6 +261,7 @@ export async function check(template, recorded, mustDeny, gaps = []) {
 
 /** Every single-element removal from every statement must break a recorded request. */
 export async function mutations(template, recorded) {
+  recorded = resolveShapes(template, recorded)
   const policies = functionPolicies(template)
   const survivors = []
   let tried = 0
