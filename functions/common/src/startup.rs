@@ -134,16 +134,9 @@ impl Startup {
         match &self.config.store {
             StoreConfig::DynamoDb { .. } => Ok(Arc::new(self.dynamodb_store()?)),
             #[cfg(feature = "embedded")]
-            StoreConfig::Embedded { path } => Ok(Arc::new(crate::store::sqlite::SqliteStore::open(
-                path,
-                self.config.free_credits,
-            )?)),
+            StoreConfig::Embedded { path } => Ok(Arc::new(embedded_store(&self.config, path)?)),
             #[cfg(not(feature = "embedded"))]
-            StoreConfig::Embedded { .. } => Err(ConfigError(format!(
-                "this build has no embedded store: set {}",
-                crate::config::vars::TABLE_NAME
-            ))
-            .into()),
+            StoreConfig::Embedded { .. } => Err(no_embedded_store()),
         }
     }
 
@@ -182,16 +175,9 @@ impl Startup {
                 Ok(Arc::new(dynamo_store(&self.config, self.sdk.as_ref(), table)?))
             }
             #[cfg(feature = "embedded")]
-            StoreConfig::Embedded { path } => Ok(Arc::new(crate::store::sqlite::SqliteStore::open(
-                path,
-                self.config.free_credits,
-            )?)),
+            StoreConfig::Embedded { path } => Ok(Arc::new(embedded_store(&self.config, path)?)),
             #[cfg(not(feature = "embedded"))]
-            StoreConfig::Embedded { .. } => Err(ConfigError(format!(
-                "this build has no embedded store: set {}",
-                crate::config::vars::TABLE_NAME
-            ))
-            .into()),
+            StoreConfig::Embedded { .. } => Err(no_embedded_store()),
         }
     }
 
@@ -210,10 +196,7 @@ impl Startup {
         }
         match &self.config.store {
             #[cfg(feature = "embedded")]
-            StoreConfig::Embedded { path } => Ok(Arc::new(crate::store::sqlite::SqliteStore::open(
-                path,
-                self.config.free_credits,
-            )?)),
+            StoreConfig::Embedded { path } => Ok(Arc::new(embedded_store(&self.config, path)?)),
             _ => Err(ConfigError(format!(
                 "the webhook sender needs its queue: set {}",
                 crate::config::vars::WEBHOOK_QUEUE_URL
@@ -300,18 +283,33 @@ where
 fn open_store(config: &Config, sdk: Option<&aws_types::SdkConfig>) -> Result<Arc<dyn Store>, StartupError> {
     match &config.store {
         #[cfg(feature = "embedded")]
-        StoreConfig::Embedded { path } => Ok(Arc::new(
-            crate::store::sqlite::SqliteStore::open(path, config.free_credits)?
-                .with_low_credit_threshold(config.low_credit_threshold),
-        )),
+        StoreConfig::Embedded { path } => Ok(Arc::new(embedded_store(config, path)?)),
         #[cfg(not(feature = "embedded"))]
-        StoreConfig::Embedded { .. } => Err(ConfigError(format!(
-            "this build has no embedded store (built without the `embedded` feature): set {}",
-            crate::config::vars::TABLE_NAME
-        ))
-        .into()),
+        StoreConfig::Embedded { .. } => Err(no_embedded_store()),
         StoreConfig::DynamoDb { table } => Ok(Arc::new(dynamo_store(config, sdk, table)?)),
     }
+}
+
+/// The embedded store at `path`, with the deployment's low-credit threshold.
+#[cfg(feature = "embedded")]
+fn embedded_store(
+    config: &Config,
+    path: &std::path::Path,
+) -> Result<crate::store::sqlite::SqliteStore, StartupError> {
+    Ok(
+        crate::store::sqlite::SqliteStore::open(path, config.free_credits)?
+            .with_low_credit_threshold(config.low_credit_threshold),
+    )
+}
+
+/// Lambda builds leave the embedded store out: what to configure instead.
+#[cfg(not(feature = "embedded"))]
+fn no_embedded_store() -> StartupError {
+    ConfigError(format!(
+        "this build has no embedded store (built without the `embedded` feature): set {}",
+        crate::config::vars::TABLE_NAME
+    ))
+    .into()
 }
 
 /// The DynamoDB store on `table`, with the deployment's low-credit threshold.
